@@ -1,0 +1,177 @@
+"""Message types of protocol v1. Pure data: no I/O, no clocks except ``utc_now``.
+
+Every message carries the envelope (schema version, gateway id, ULID event id, per-gateway
+sequence number, device-side timestamp, backfill flag). Unknown fields are ignored so a newer
+edge can add optional fields without breaking an older server; missing or malformed known
+fields are errors.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from ulid import ULID
+
+from .topics import ID_PATTERN, Kind
+
+SCHEMA_VERSION = 1
+
+Identifier = Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]
+# Crockford base32, 26 characters: what python-ulid produces.
+EventId = Annotated[str, Field(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
+SnakeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+FiniteFloat = Annotated[float, AfterValidator(_finite)]
+
+
+def new_event_id() -> str:
+    return str(ULID())
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Severity(StrEnum):
+    """Decides the handling level: minor -> grid, major -> community, critical -> street."""
+
+    MINOR = "minor"
+    MAJOR = "major"
+    CRITICAL = "critical"
+
+
+class AlarmState(StrEnum):
+    ACTIVE = "active"
+    CLEARED = "cleared"
+
+
+class GatewayState(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class DriverState(StrEnum):
+    STARTING = "starting"
+    OK = "ok"
+    DEGRADED = "degraded"  # some devices answer, some do not
+    DOWN = "down"
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    kind: ClassVar[Kind]
+
+    v: Literal[1] = SCHEMA_VERSION
+    gateway: Identifier
+    id: EventId = Field(default_factory=new_event_id)
+    seq: Annotated[int, Field(ge=0)]
+    ts: AwareDatetime
+    backfill: bool = False
+
+
+class Reading(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    point: Identifier
+    metric: SnakeName  # becomes the InfluxDB measurement, e.g. "temperature"
+    value: FiniteFloat
+    unit: Annotated[str, Field(max_length=16)]
+    ts: AwareDatetime
+
+
+class Telemetry(Envelope):
+    kind: ClassVar[Kind] = Kind.TELEMETRY
+
+    readings: Annotated[list[Reading], Field(min_length=1, max_length=2000)]
+
+
+class Incident(Envelope):
+    """An alarm condition detected at the edge. The server turns it into a work order."""
+
+    kind: ClassVar[Kind] = Kind.INCIDENT
+
+    point: Identifier
+    type: SnakeName  # over_temperature, rapid_rise, door_forced, ...
+    severity: Severity
+    state: AlarmState = AlarmState.ACTIVE
+    value: FiniteFloat | None = None
+    threshold: FiniteFloat | None = None
+    unit: Annotated[str, Field(max_length=16)] | None = None
+    message: Annotated[str, Field(max_length=500)] = ""
+    details: dict[str, Any] = Field(default_factory=dict)
+    has_snapshot: bool = False  # a JPEG follows on .../snapshot/{id}
+
+
+class Status(Envelope):
+    """Retained birth message; the same topic carries the broker-published last will."""
+
+    kind: ClassVar[Kind] = Kind.STATUS
+
+    state: GatewayState
+    agent_version: Annotated[str, Field(max_length=32)] | None = None
+    started_at: AwareDatetime | None = None
+
+
+class DriverHealth(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    state: DriverState
+    detail: Annotated[str, Field(max_length=500)] | None = None
+    counters: dict[str, int] = Field(default_factory=dict)
+    devices: dict[str, str] = Field(default_factory=dict)  # device/point -> its state
+
+
+class Health(Envelope):
+    kind: ClassVar[Kind] = Kind.HEALTH
+
+    uptime_s: Annotated[float, Field(ge=0)]
+    cpu_percent: Annotated[float, Field(ge=0)]
+    memory_rss_bytes: Annotated[int, Field(ge=0)]
+    disk_free_bytes: Annotated[int, Field(ge=0)]
+    drivers: dict[str, DriverHealth] = Field(default_factory=dict)
+    counters: dict[str, int] = Field(default_factory=dict)
+
+
+class ConfigUpdate(Envelope):
+    """Server -> edge, retained. ``gateway`` is the target gateway."""
+
+    kind: ClassVar[Kind] = Kind.CONFIG
+
+    version: Annotated[int, Field(ge=0)]
+    body: dict[str, Any]
+
+
+class Command(Envelope):
+    """Server -> edge. ``gateway`` is the target gateway; the reply names ``id``."""
+
+    kind: ClassVar[Kind] = Kind.CMD
+
+    name: SnakeName
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class CommandResult(Envelope):
+    kind: ClassVar[Kind] = Kind.CMD_RESULT
+
+    command_id: EventId
+    ok: bool
+    result: dict[str, Any] | None = None
+    error: Annotated[str, Field(max_length=1000)] | None = None
+
+
+JsonMessage = Telemetry | Incident | Status | Health | ConfigUpdate | Command | CommandResult
+
+MESSAGE_TYPES: dict[Kind, type[Envelope]] = {
+    cls.kind: cls for cls in (Telemetry, Incident, Status, Health, ConfigUpdate, Command, CommandResult)
+}
