@@ -1,0 +1,254 @@
+"""scripts/demo: the whole system on one machine, as a newcomer first sees it.
+
+Starts a private Mosquitto and InfluxDB (config and data under .demo/), the server with the demo
+community's registry, and two simulated gateways whose Modbus sensors are simulated on
+pseudo-terminals; prints the addresses and demo logins; stops everything in order on Ctrl-C or
+after --duration seconds, then prints what the system saw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from devservices import InfluxDB, Mosquitto, env_without_proxies, free_port
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "demo_data"
+BIN = REPO / ".venv" / "bin"
+GATEWAYS = ("gw-01", "gw-02")
+LOGINS = ["control", "worker-g01", "leader-g01", "worker-g02", "leader-g02"]
+
+# Per-gateway devices and rules. The boiler and the clinic's cold room have their own limits.
+DEVICES = {
+    "gw-01": [("gw-01.boiler", 1, "xy-md02"), ("gw-01.pump", 2, "xy-md02")],
+    "gw-02": [("gw-02.substation", 1, "pt100-transmitter"), ("gw-02.clinic-fridge", 2, "xy-md02")],
+}
+RULES = {
+    "gw-01": [
+        {"type": "over_temperature", "points": ["gw-01.*"], "threshold": 60, "hysteresis": 3,
+         "min_duration_s": 5, "severity": "major"},
+        {"type": "rapid_rise", "points": ["gw-01.*"], "rate_per_min": 30, "window_s": 30,
+         "severity": "critical"},
+    ],
+    "gw-02": [
+        {"type": "over_temperature", "points": ["gw-02.substation"], "threshold": 55,
+         "hysteresis": 2, "min_duration_s": 10, "severity": "major"},
+        {"type": "over_temperature", "points": ["gw-02.clinic-fridge"], "threshold": 8,
+         "hysteresis": 0.5, "min_duration_s": 10, "severity": "critical"},
+    ],
+}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=None,
+                        help="stop by itself after this many seconds (default: run until Ctrl-C)")
+    parser.add_argument("--http-port", type=int, default=8080, help="server HTTP port (8080)")
+    parser.add_argument("--mqtt-port", type=int, default=None,
+                        help="broker port (default: a free port; 1883 may be taken)")
+    parser.add_argument("--influx-port", type=int, default=8086, help="InfluxDB port (8086)")
+    parser.add_argument("--dir", type=Path, default=REPO / ".demo",
+                        help="where config, logs and data go (wiped at start; default .demo/)")
+    return parser.parse_args()
+
+
+def write_yaml(path: Path, data: object) -> Path:
+    # JSON is valid YAML, and needs no extra dependency in this launcher.
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def gateway_config(gw: str, mqtt_port: int, work: Path) -> Path:
+    link = work / "tty" / f"{gw}-rs485"
+    config = {
+        "gateway": {"id": gw, "state_dir": str(work / "state" / gw)},
+        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "keepalive_s": 15},
+        "health": {"interval_s": 10},
+        "buses": [{"id": "rs485-0", "port": str(link), "timeout_s": 0.3}],
+        "devices": [
+            {"type": "modbus_temperature", "point": point, "bus": "rs485-0", "slave": slave,
+             "profile": profile, "metrics": ["temperature"], "poll_interval_s": 1, "retries": 1,
+             "report_deadband": 0.2, "refresh_interval_s": 5}
+            for point, slave, profile in DEVICES[gw]
+        ],
+        "rules": RULES[gw],
+    }
+    return write_yaml(work / "config" / f"{gw}.yaml", config)
+
+
+def server_config(args: argparse.Namespace, mqtt_port: int, work: Path) -> Path:
+    config = {
+        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "client_id": "gridsense-server-1",
+                 "share_group": "gridsense-server"},
+        "influxdb": {"url": f"http://127.0.0.1:{args.influx_port}", "database": "gridsense",
+                     "batch_size": 5000, "flush_interval_s": 1.0},
+        "database": {"url": f"sqlite:///{work / 'state' / 'server.db'}"},
+        "registry": {"file": str(DATA / "registry.yaml")},
+        "http": {"host": "127.0.0.1", "port": args.http_port},
+    }
+    return write_yaml(work / "config" / "server.yaml", config)
+
+
+class Processes:
+    """Child processes in start order; stopped in reverse order, gently first."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("ab")
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env_without_proxies(), cwd=REPO, start_new_session=True)
+        log.close()
+        self.children.append((name, proc))
+        return proc
+
+    def check(self) -> None:
+        for name, proc in self.children:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.logs / name}.log")
+
+    def stop_all(self) -> None:
+        for _name, proc in reversed(self.children):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for _name, proc in reversed(self.children):
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def wait_for(what: str, check, timeout: float, procs: Processes) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs.check()
+        if check():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
+
+
+def http_json(url: str, token: str | None = None, body: dict | None = None) -> object:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def server_up(base: str) -> bool:
+    try:
+        http_json(f"{base}/healthz")
+        return True
+    except (OSError, urllib.error.URLError, ValueError):
+        return False
+
+
+def summary(base: str, influx: InfluxDB) -> None:
+    print("\n=== what the demo saw ===")
+    try:
+        rows = influx.points(
+            'SELECT count("value") FROM "temperature" GROUP BY "point"', "gridsense")
+        for row in rows:
+            print(f"  InfluxDB temperature readings  {row['point']:<22} {row['count']}")
+    except (OSError, RuntimeError) as exc:
+        print(f"  InfluxDB query failed: {exc}")
+    try:
+        token = http_json(f"{base}/api/v1/auth/token",
+                          body={"username": "control", "password": "demo"})["access_token"]
+        for inc in http_json(f"{base}/api/v1/incidents", token):
+            print(f"  incident {inc['type']:<17} {inc['point']:<22} grid={inc['grid']} "
+                  f"severity={inc['severity']} state={inc['state']} count={inc['count']}")
+    except (OSError, urllib.error.URLError, KeyError) as exc:
+        print(f"  API query failed: {exc}")
+
+
+def main() -> int:
+    args = parse_args()
+    work: Path = args.dir.resolve()
+    if work.exists():
+        shutil.rmtree(work)
+    for sub in ("config", "logs", "state", "tty"):
+        (work / sub).mkdir(parents=True)
+    mqtt_port = args.mqtt_port or free_port()
+    base = f"http://127.0.0.1:{args.http_port}"
+
+    broker = Mosquitto(work / "mosquitto", mqtt_port, persistence=True,
+                       extra_config=["max_queued_messages 100000", "max_inflight_messages 100"])
+    influx = InfluxDB(work / "influxdb", args.influx_port)
+    procs = Processes(work / "logs")
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        print(f"starting Mosquitto on 127.0.0.1:{mqtt_port} and InfluxDB on {influx.url} ...")
+        broker.start()
+        influx.start()
+        for gw in GATEWAYS:
+            procs.start(f"sim-{gw}", [str(BIN / "gridsense-edge"), "simulate", "modbus",
+                                      "--scenario", str(DATA / f"{gw}.scenario.yaml"),
+                                      "--link", str(work / "tty" / f"{gw}-rs485")])
+        procs.start("server", [str(BIN / "gridsense-server"), "run", "--config",
+                               str(server_config(args, mqtt_port, work))])
+        for gw in GATEWAYS:
+            link = work / "tty" / f"{gw}-rs485"
+            wait_for(f"simulated RS-485 bus of {gw}", link.exists, 30, procs)
+        wait_for("server", lambda: server_up(base), 60, procs)
+        for gw in GATEWAYS:
+            procs.start(gw, [str(BIN / "gridsense-edge"), "run", "--config",
+                             str(gateway_config(gw, mqtt_port, work))])
+        print(f"""
+gridsense demo is running.
+  server          {base}/   (API docs: {base}/docs)
+  incidents API   {base}/api/v1/incidents   gateways: {base}/api/v1/gateways
+  live stream     ws://127.0.0.1:{args.http_port}/api/v1/stream?token=<token>
+  InfluxDB        {influx.url}   database: gridsense
+  MQTT broker     127.0.0.1:{mqtt_port}
+  logins          {", ".join(LOGINS)}   (password: demo)
+  get a token     curl -s -X POST {base}/api/v1/auth/token -H 'Content-Type: application/json' \\
+                    -d '{{"username":"control","password":"demo"}}'
+  files and logs  {work}
+The boiler room on gw-01 heats past 60 °C about 30 s in: an over_temperature incident for grid g01.
+{"Stops after " + str(int(args.duration)) + " s." if args.duration else "Ctrl-C stops everything."}
+""", flush=True)
+        deadline = time.monotonic() + args.duration if args.duration else None
+        while not stopping and (deadline is None or time.monotonic() < deadline):
+            procs.check()
+            time.sleep(0.5)
+        if server_up(base):
+            summary(base, influx)
+        return 0
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("stopping ...", flush=True)
+        procs.stop_all()
+        influx.stop()
+        broker.stop()
+        print(f"stopped. Logs and data stay in {work} until the next run.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
