@@ -34,30 +34,65 @@ DEVICES = {
 }
 RULES = {
     "gw-01": [
-        {"type": "over_temperature", "points": ["gw-01.*"], "threshold": 60, "hysteresis": 3,
-         "min_duration_s": 5, "severity": "major"},
-        {"type": "rapid_rise", "points": ["gw-01.*"], "rate_per_min": 30, "window_s": 30,
-         "severity": "critical"},
+        {
+            "type": "over_temperature",
+            "points": ["gw-01.*"],
+            "threshold": 60,
+            "hysteresis": 3,
+            "min_duration_s": 5,
+            "severity": "major",
+        },
+        {
+            "type": "rapid_rise",
+            "points": ["gw-01.*"],
+            "rate_per_min": 30,
+            "window_s": 30,
+            "severity": "critical",
+        },
     ],
     "gw-02": [
-        {"type": "over_temperature", "points": ["gw-02.substation"], "threshold": 55,
-         "hysteresis": 2, "min_duration_s": 10, "severity": "major"},
-        {"type": "over_temperature", "points": ["gw-02.clinic-fridge"], "threshold": 8,
-         "hysteresis": 0.5, "min_duration_s": 10, "severity": "critical"},
+        {
+            "type": "over_temperature",
+            "points": ["gw-02.substation"],
+            "threshold": 55,
+            "hysteresis": 2,
+            "min_duration_s": 10,
+            "severity": "major",
+        },
+        {
+            "type": "over_temperature",
+            "points": ["gw-02.clinic-fridge"],
+            "threshold": 8,
+            "hysteresis": 0.5,
+            "min_duration_s": 10,
+            "severity": "critical",
+        },
     ],
 }
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=None,
-                        help="stop by itself after this many seconds (default: run until Ctrl-C)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="stop by itself after this many seconds (default: run until Ctrl-C)",
+    )
     parser.add_argument("--http-port", type=int, default=8080, help="server HTTP port (8080)")
-    parser.add_argument("--mqtt-port", type=int, default=None,
-                        help="broker port (default: a free port; 1883 may be taken)")
+    parser.add_argument(
+        "--mqtt-port",
+        type=int,
+        default=None,
+        help="broker port (default: a free port; 1883 may be taken)",
+    )
     parser.add_argument("--influx-port", type=int, default=8086, help="InfluxDB port (8086)")
-    parser.add_argument("--dir", type=Path, default=REPO / ".demo",
-                        help="where config, logs and data go (wiped at start; default .demo/)")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=REPO / ".demo",
+        help="where config, logs and data go (wiped at start; default .demo/)",
+    )
     return parser.parse_args()
 
 
@@ -75,9 +110,18 @@ def gateway_config(gw: str, mqtt_port: int, work: Path) -> Path:
         "health": {"interval_s": 10},
         "buses": [{"id": "rs485-0", "port": str(link), "timeout_s": 0.3}],
         "devices": [
-            {"type": "modbus_temperature", "point": point, "bus": "rs485-0", "slave": slave,
-             "profile": profile, "metrics": ["temperature"], "poll_interval_s": 1, "retries": 1,
-             "report_deadband": 0.2, "refresh_interval_s": 5}
+            {
+                "type": "modbus_temperature",
+                "point": point,
+                "bus": "rs485-0",
+                "slave": slave,
+                "profile": profile,
+                "metrics": ["temperature"],
+                "poll_interval_s": 1,
+                "retries": 1,
+                "report_deadband": 0.2,
+                "refresh_interval_s": 5,
+            }
             for point, slave, profile in DEVICES[gw]
         ],
         "rules": RULES[gw],
@@ -87,10 +131,18 @@ def gateway_config(gw: str, mqtt_port: int, work: Path) -> Path:
 
 def server_config(args: argparse.Namespace, mqtt_port: int, work: Path) -> Path:
     config = {
-        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "client_id": "gridsense-server-1",
-                 "share_group": "gridsense-server"},
-        "influxdb": {"url": f"http://127.0.0.1:{args.influx_port}", "database": "gridsense",
-                     "batch_size": 5000, "flush_interval_s": 1.0},
+        "mqtt": {
+            "host": "127.0.0.1",
+            "port": mqtt_port,
+            "client_id": "gridsense-server-1",
+            "share_group": "gridsense-server",
+        },
+        "influxdb": {
+            "url": f"http://127.0.0.1:{args.influx_port}",
+            "database": "gridsense",
+            "batch_size": 5000,
+            "flush_interval_s": 1.0,
+        },
         "database": {"url": f"sqlite:///{work / 'state' / 'server.db'}"},
         "registry": {"file": str(DATA / "registry.yaml")},
         "http": {"host": "127.0.0.1", "port": args.http_port},
@@ -107,8 +159,15 @@ class Processes:
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         log = (self.logs / f"{name}.log").open("ab")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env_without_proxies(), cwd=REPO, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env_without_proxies(),
+            cwd=REPO,
+            start_new_session=True,
+        )
         log.close()
         self.children.append((name, proc))
         return proc
@@ -116,7 +175,9 @@ class Processes:
     def check(self) -> None:
         for name, proc in self.children:
             if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.logs / name}.log")
+                raise RuntimeError(
+                    f"{name} exited with {proc.returncode}; see {self.logs / name}.log"
+                )
 
     def stop_all(self) -> None:
         for _name, proc in reversed(self.children):
@@ -164,17 +225,21 @@ def summary(base: str, influx: InfluxDB) -> None:
     print("\n=== what the demo saw ===")
     try:
         rows = influx.points(
-            'SELECT count("value") FROM "temperature" GROUP BY "point"', "gridsense")
+            'SELECT count("value") FROM "temperature" GROUP BY "point"', "gridsense"
+        )
         for row in rows:
             print(f"  InfluxDB temperature readings  {row['point']:<22} {row['count']}")
     except (OSError, RuntimeError) as exc:
         print(f"  InfluxDB query failed: {exc}")
     try:
-        token = http_json(f"{base}/api/v1/auth/token",
-                          body={"username": "control", "password": "demo"})["access_token"]
+        token = http_json(
+            f"{base}/api/v1/auth/token", body={"username": "control", "password": "demo"}
+        )["access_token"]
         for inc in http_json(f"{base}/api/v1/incidents", token):
-            print(f"  incident {inc['type']:<17} {inc['point']:<22} grid={inc['grid']} "
-                  f"severity={inc['severity']} state={inc['state']} count={inc['count']}")
+            print(
+                f"  incident {inc['type']:<17} {inc['point']:<22} grid={inc['grid']} "
+                f"severity={inc['severity']} state={inc['state']} count={inc['count']}"
+            )
     except (OSError, urllib.error.URLError, KeyError) as exc:
         print(f"  API query failed: {exc}")
 
@@ -189,8 +254,12 @@ def main() -> int:
     mqtt_port = args.mqtt_port or free_port()
     base = f"http://127.0.0.1:{args.http_port}"
 
-    broker = Mosquitto(work / "mosquitto", mqtt_port, persistence=True,
-                       extra_config=["max_queued_messages 100000", "max_inflight_messages 100"])
+    broker = Mosquitto(
+        work / "mosquitto",
+        mqtt_port,
+        persistence=True,
+        extra_config=["max_queued_messages 100000", "max_inflight_messages 100"],
+    )
     influx = InfluxDB(work / "influxdb", args.influx_port)
     procs = Processes(work / "logs")
     stopping = False
@@ -206,19 +275,43 @@ def main() -> int:
         broker.start()
         influx.start()
         for gw in GATEWAYS:
-            procs.start(f"sim-{gw}", [str(BIN / "gridsense-edge"), "simulate", "modbus",
-                                      "--scenario", str(DATA / f"{gw}.scenario.yaml"),
-                                      "--link", str(work / "tty" / f"{gw}-rs485")])
-        procs.start("server", [str(BIN / "gridsense-server"), "run", "--config",
-                               str(server_config(args, mqtt_port, work))])
+            procs.start(
+                f"sim-{gw}",
+                [
+                    str(BIN / "gridsense-edge"),
+                    "simulate",
+                    "modbus",
+                    "--scenario",
+                    str(DATA / f"{gw}.scenario.yaml"),
+                    "--link",
+                    str(work / "tty" / f"{gw}-rs485"),
+                ],
+            )
+        procs.start(
+            "server",
+            [
+                str(BIN / "gridsense-server"),
+                "run",
+                "--config",
+                str(server_config(args, mqtt_port, work)),
+            ],
+        )
         for gw in GATEWAYS:
             link = work / "tty" / f"{gw}-rs485"
             wait_for(f"simulated RS-485 bus of {gw}", link.exists, 30, procs)
         wait_for("server", lambda: server_up(base), 60, procs)
         for gw in GATEWAYS:
-            procs.start(gw, [str(BIN / "gridsense-edge"), "run", "--config",
-                             str(gateway_config(gw, mqtt_port, work))])
-        print(f"""
+            procs.start(
+                gw,
+                [
+                    str(BIN / "gridsense-edge"),
+                    "run",
+                    "--config",
+                    str(gateway_config(gw, mqtt_port, work)),
+                ],
+            )
+        print(
+            f"""
 gridsense demo is running.
   server          {base}/   (API docs: {base}/docs)
   incidents API   {base}/api/v1/incidents   gateways: {base}/api/v1/gateways
@@ -231,7 +324,9 @@ gridsense demo is running.
   files and logs  {work}
 The boiler room on gw-01 heats past 60 °C about 30 s in: an over_temperature incident for grid g01.
 {"Stops after " + str(int(args.duration)) + " s." if args.duration else "Ctrl-C stops everything."}
-""", flush=True)
+""",
+            flush=True,
+        )
         deadline = time.monotonic() + args.duration if args.duration else None
         while not stopping and (deadline is None or time.monotonic() < deadline):
             procs.check()

@@ -60,7 +60,10 @@ class _Service:
         # A new session so a Ctrl-C meant for the demo's shell is handled by the demo, which
         # then stops services in order.
         self.proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         log.close()
@@ -190,10 +193,12 @@ bind-address = "127.0.0.1:{self.rpc_port}"
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError, urllib.error.URLError):
-                with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as resp:
-                    if resp.status == 204:
-                        return
+            with (
+                contextlib.suppress(OSError, urllib.error.URLError),
+                urllib.request.urlopen(f"{self.url}/ping", timeout=1) as resp,
+            ):
+                if resp.status == 204:
+                    return
             time.sleep(0.1)
         raise TimeoutError(f"InfluxDB at {self.url} not ready; log:\n{_tail(self.log_path)}")
 

@@ -30,7 +30,9 @@ def test_influx_fixture_stores_a_point(influx: tuple[InfluxDB, str]) -> None:
 
     server, db = influx
     req = urllib.request.Request(
-        f"{server.url}/write?db={db}&precision=s", data=b"t,point=a value=1.5 1700000000", method="POST"
+        f"{server.url}/write?db={db}&precision=s",
+        data=b"t,point=a value=1.5 1700000000",
+        method="POST",
     )
     with urllib.request.urlopen(req, timeout=5) as resp:
         assert resp.status == 204

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -36,8 +37,13 @@ T0 = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 
 def telemetry(n: int = 1, gateway: str = "gw-01") -> Telemetry:
     readings = [
-        Reading(point=f"{gateway}.p{i}", metric="temperature", value=20 + i / 10, unit="°C",
-                ts=T0 + timedelta(seconds=i))
+        Reading(
+            point=f"{gateway}.p{i}",
+            metric="temperature",
+            value=20 + i / 10,
+            unit="°C",
+            ts=T0 + timedelta(seconds=i),
+        )
         for i in range(n)
     ]
     return Telemetry(gateway=gateway, seq=7, ts=T0, readings=readings)
@@ -46,13 +52,29 @@ def telemetry(n: int = 1, gateway: str = "gw-01") -> Telemetry:
 def test_every_message_kind_round_trips() -> None:
     messages = [
         telemetry(3),
-        Incident(gateway="gw-01", seq=8, ts=T0, point="gw-01.p1", type="over_temperature",
-                 severity=Severity.MAJOR, value=71.5, threshold=60, unit="°C",
-                 message="boiler room above 60 °C"),
+        Incident(
+            gateway="gw-01",
+            seq=8,
+            ts=T0,
+            point="gw-01.p1",
+            type="over_temperature",
+            severity=Severity.MAJOR,
+            value=71.5,
+            threshold=60,
+            unit="°C",
+            message="boiler room above 60 °C",
+        ),
         Status(gateway="gw-01", seq=9, ts=T0, state=GatewayState.ONLINE, agent_version="0.1.0"),
-        Health(gateway="gw-01", seq=10, ts=T0, uptime_s=12.5, cpu_percent=1.5,
-               memory_rss_bytes=30_000_000, disk_free_bytes=10**9,
-               drivers={"rs485-0": DriverHealth(state=DriverState.OK, counters={"reads": 3})}),
+        Health(
+            gateway="gw-01",
+            seq=10,
+            ts=T0,
+            uptime_s=12.5,
+            cpu_percent=1.5,
+            memory_rss_bytes=30_000_000,
+            disk_free_bytes=10**9,
+            drivers={"rs485-0": DriverHealth(state=DriverState.OK, counters={"reads": 3})},
+        ),
         CommandResult(gateway="gw-01", seq=11, ts=T0, command_id=new_event_id(), ok=True),
     ]
     for message in messages:
@@ -82,10 +104,16 @@ def test_device_time_is_kept_exactly() -> None:
         (lambda b: {**b, "ts": "2026-11-25T04:00:00"}, "ts", "timezone"),
         (lambda b: {**b, "id": "not-a-ulid"}, "id", "pattern"),
         (lambda b: {**b, "readings": []}, "readings", "at least 1"),
-        (lambda b: {**b, "readings": [{**b["readings"][0], "value": "hot"}]}, "readings[0].value",
-         "number"),
-        (lambda b: {**b, "readings": [{**b["readings"][0], "point": "bad point!"}]},
-         "readings[0].point", "pattern"),
+        (
+            lambda b: {**b, "readings": [{**b["readings"][0], "value": "hot"}]},
+            "readings[0].value",
+            "number",
+        ),
+        (
+            lambda b: {**b, "readings": [{**b["readings"][0], "point": "bad point!"}]},
+            "readings[0].point",
+            "pattern",
+        ),
     ],
 )
 def test_invalid_field_is_named(mutate, field: str, reason_part: str) -> None:
@@ -128,8 +156,13 @@ def test_gateway_must_match_topic() -> None:
 
 @pytest.mark.parametrize(
     "topic",
-    ["other/v1/gw-01/telemetry", "gridsense/v2/gw-01/telemetry", "gridsense/v1/gw-01/nonsense",
-     "gridsense/v1/bad id/telemetry", "gridsense/v1/gw-01"],
+    [
+        "other/v1/gw-01/telemetry",
+        "gridsense/v2/gw-01/telemetry",
+        "gridsense/v1/gw-01/nonsense",
+        "gridsense/v1/bad id/telemetry",
+        "gridsense/v1/gw-01",
+    ],
 )
 def test_bad_topics_are_refused(topic: str) -> None:
     with pytest.raises(ProtocolError):
@@ -143,8 +176,14 @@ def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
 
 
 def test_incident_defaults_to_active() -> None:
-    incident = Incident(gateway="gw-01", seq=1, ts=T0, point="gw-01.p1", type="rapid_rise",
-                        severity=Severity.CRITICAL)
+    incident = Incident(
+        gateway="gw-01",
+        seq=1,
+        ts=T0,
+        point="gw-01.p1",
+        type="rapid_rise",
+        severity=Severity.CRITICAL,
+    )
     decoded = decode(topic_for("gw-01", Kind.INCIDENT), encode(incident))
     assert isinstance(decoded, Incident) and decoded.state is AlarmState.ACTIVE
 
@@ -161,7 +200,5 @@ def test_snapshot_must_be_a_bounded_jpeg() -> None:
 @given(st.binary(max_size=512))
 def test_arbitrary_bytes_never_escape_as_anything_but_protocol_error(payload: bytes) -> None:
     for kind in (Kind.TELEMETRY, Kind.INCIDENT, Kind.STATUS, Kind.HEALTH):
-        try:
+        with contextlib.suppress(ProtocolError):
             decode(topic_for("gw-01", kind), payload)
-        except ProtocolError:
-            pass

@@ -12,8 +12,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from gridsense_protocol.yamlconfig import load_yaml_file
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gridsense_protocol.yamlconfig import load_yaml_file
 
 
 class Table(StrEnum):
@@ -118,7 +119,8 @@ def load_modbus_profile(profile_id: str, directory: Path | None = None) -> Modbu
     if not path.is_file():
         known = sorted(p.stem for p in directory.glob("*.yaml")) if directory.is_dir() else []
         raise FileNotFoundError(
-            f"no Modbus device profile {profile_id!r} in {directory} (known: {', '.join(known) or 'none'})"
+            f"no Modbus device profile {profile_id!r} in {directory} "
+            f"(known: {', '.join(known) or 'none'})"
         )
     profile = load_yaml_file(path, ModbusProfile)
     if profile.id != profile_id:

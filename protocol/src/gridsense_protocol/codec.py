@@ -16,7 +16,7 @@ _JPEG_MAGIC = b"\xff\xd8\xff"
 
 
 class ProtocolError(ValueError):
-    """A message that breaks the contract. ``field`` is a dotted path such as ``readings[2].value``."""
+    """A message that breaks the contract; ``field`` is a path such as ``readings[2].value``."""
 
     def __init__(self, topic: str, field: str, reason: str, gateway: str | None = None) -> None:
         where = f"field {field!r}" if field else "payload"

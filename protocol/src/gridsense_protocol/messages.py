@@ -173,5 +173,6 @@ class CommandResult(Envelope):
 JsonMessage = Telemetry | Incident | Status | Health | ConfigUpdate | Command | CommandResult
 
 MESSAGE_TYPES: dict[Kind, type[Envelope]] = {
-    cls.kind: cls for cls in (Telemetry, Incident, Status, Health, ConfigUpdate, Command, CommandResult)
+    cls.kind: cls
+    for cls in (Telemetry, Incident, Status, Health, ConfigUpdate, Command, CommandResult)
 }

@@ -56,7 +56,9 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
-def _line_of(root: Any, lines: dict[int, tuple[int, dict[Any, int]]], loc: tuple[Any, ...]) -> int | None:
+def _line_of(
+    root: Any, lines: dict[int, tuple[int, dict[Any, int]]], loc: tuple[Any, ...]
+) -> int | None:
     node, best = root, lines.get(id(root), (None, {}))[0]
     for part in loc:
         own = lines.get(id(node))
@@ -88,12 +90,16 @@ def parse_yaml(text: str, source: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise ConfigError(source, [("", line, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+        raise ConfigError(
+            source, [("", line, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
+        ) from None
     finally:
         loader.dispose()
 
 
-def validate_yaml(text: str, source: str, model: type[M], context: dict[str, Any] | None = None) -> M:
+def validate_yaml(
+    text: str, source: str, model: type[M], context: dict[str, Any] | None = None
+) -> M:
     """Parse ``text`` and validate it as ``model``; raise ConfigError naming key paths and lines."""
     data, lines = parse_yaml(text, source)
     if data is None:
@@ -117,11 +123,9 @@ def _is_key_of(data: Any, lines: dict[int, Any], loc: tuple[Any, ...], part: Any
     # Walk the data along loc and keep only parts that index into it.
     node = data
     for p in loc:
-        if isinstance(node, dict) and p in node:
-            if p == part:
-                return True
-            node = node[p]
-        elif isinstance(node, list) and isinstance(p, int) and 0 <= p < len(node):
+        if (isinstance(node, dict) and p in node) or (
+            isinstance(node, list) and isinstance(p, int) and 0 <= p < len(node)
+        ):
             if p == part:
                 return True
             node = node[p]

@@ -1,0 +1,200 @@
+"""The spine end to end, every part a real process: a simulated Modbus sensor on a pty heats up;
+the edge agent reads it, raises over_temperature and publishes through a real Mosquitto; the
+server writes readings to a real InfluxDB, opens exactly one incident and pushes it to the
+owning grid worker's WebSocket — and not to the other grid's worker."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.sync.client import connect
+
+from devservices import InfluxDB, Mosquitto, free_port
+from processes import Procs, login, try_http_json, wait_until
+
+REGISTRY = """
+streets:
+  - id: hx
+    name: 湖西街道
+    communities:
+      - id: ly
+        name: 莲园社区
+        grids:
+          - id: g01
+            name: 第一网格
+            micro_grids: [{id: g01-a, name: 1号楼}]
+          - id: g02
+            name: 第二网格
+            micro_grids: [{id: g02-a, name: 8号楼}]
+points:
+  - {id: gw-e2e.boiler, gateway: gw-e2e, grid: g01-a, name: 锅炉房, location: 1号楼 B1}
+  - {id: gw-e2e.substation, gateway: gw-e2e, grid: g02-a, name: 配电室, location: 8号楼 1F}
+staff:
+  - {username: control, name: 指挥室, role: control, grids: [], password: demo}
+  - {username: worker-g01, name: 张伟, role: worker, grids: [g01], password: demo}
+  - {username: worker-g02, name: 李娜, role: worker, grids: [g02], password: demo}
+"""
+
+# The boiler (g01) heats past 60 °C a few seconds in; the substation (g02) follows later, so the
+# g02 worker's own incident bounds the wait for proof that g01's incident never reached them.
+SCENARIO = """
+sensors:
+  - slave: 1
+    profile: xy-md02
+    values: {temperature: 22.0, humidity: 40.0}
+    script:
+      - {at: 3, metric: temperature, ramp_to: 80, over_s: 4}
+  - slave: 2
+    profile: xy-md02
+    values: {temperature: 25.0, humidity: 40.0}
+    script:
+      - {at: 25, metric: temperature, ramp_to: 80, over_s: 4}
+"""
+
+
+def gateway_yaml(link: Path, mqtt_port: int, state: Path) -> str:
+    return f"""
+gateway: {{id: gw-e2e, state_dir: {state}}}
+mqtt: {{host: 127.0.0.1, port: {mqtt_port}, keepalive_s: 10}}
+health: {{interval_s: 2}}
+buses:
+  - {{id: rs485-0, port: {link}, timeout_s: 0.3}}
+devices:
+  - {{type: modbus_temperature, point: gw-e2e.boiler, bus: rs485-0, slave: 1, profile: xy-md02,
+     poll_interval_s: 0.5, refresh_interval_s: 2}}
+  - {{type: modbus_temperature, point: gw-e2e.substation, bus: rs485-0, slave: 2,
+     profile: xy-md02, poll_interval_s: 0.5, refresh_interval_s: 2}}
+rules:
+  - {{type: over_temperature, points: ["*"], threshold: 60, hysteresis: 2, min_duration_s: 1,
+     severity: major}}
+"""
+
+
+def server_yaml(tmp: Path, mqtt_port: int, influx: InfluxDB, db: str, http_port: int) -> str:
+    return f"""
+mqtt: {{host: 127.0.0.1, port: {mqtt_port}, client_id: server-e2e, share_group: gridsense-server}}
+influxdb: {{url: "{influx.url}", database: {db}, batch_size: 500, flush_interval_s: 0.5}}
+database: {{url: "sqlite:///{tmp / "server.db"}"}}
+registry: {{file: {tmp / "registry.yaml"}}}
+http: {{host: 127.0.0.1, port: {http_port}}}
+"""
+
+
+class StreamListener:
+    """Collects every message a staff member's WebSocket stream receives, in a thread."""
+
+    def __init__(self, url: str) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self._ws = connect(url, open_timeout=10)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for raw in self._ws:
+                self.messages.append(json.loads(raw))
+        except Exception:  # the connection closing ends the listener
+            return
+
+    def incidents(self, point: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m.get("incident", {}).get("point") == point]
+
+    def close(self) -> None:
+        self._ws.close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def procs(tmp_path: Path):
+    running = Procs(tmp_path)
+    yield running
+    running.stop_all()
+
+
+def test_heated_sensor_becomes_one_incident_for_the_owning_worker_only(
+    tmp_path: Path, mosquitto: Mosquitto, influx: tuple[InfluxDB, str], procs: Procs
+) -> None:
+    influx_server, db = influx
+    http_port = free_port()
+    base = f"http://127.0.0.1:{http_port}"
+    (tmp_path / "registry.yaml").write_text(REGISTRY, encoding="utf-8")
+    (tmp_path / "scenario.yaml").write_text(SCENARIO)
+    server_config = tmp_path / "server.yaml"
+    server_config.write_text(server_yaml(tmp_path, mosquitto.port, influx_server, db, http_port))
+    link = tmp_path / "ttyRS485"
+    gateway_config = tmp_path / "gateway.yaml"
+    gateway_config.write_text(gateway_yaml(link, mosquitto.port, tmp_path / "edge-state"))
+
+    server = procs.start("server", "gridsense-server", "run", "--config", str(server_config))
+    wait_until(
+        lambda: try_http_json("GET", f"{base}/healthz") or not server.alive(), 60, "server /healthz"
+    )
+    assert server.alive(), procs.logs()
+    g01 = StreamListener(
+        f"ws://127.0.0.1:{http_port}/api/v1/stream?token={login(base, 'worker-g01')}"
+    )
+    g02 = StreamListener(
+        f"ws://127.0.0.1:{http_port}/api/v1/stream?token={login(base, 'worker-g02')}"
+    )
+    try:
+        procs.start(
+            "simulator",
+            "gridsense-edge",
+            "simulate",
+            "modbus",
+            "--scenario",
+            str(tmp_path / "scenario.yaml"),
+            "--link",
+            str(link),
+        )
+        wait_until(link.exists, 30, "the simulator's pty link")
+        procs.start("edge", "gridsense-edge", "run", "--config", str(gateway_config))
+
+        try:
+            wait_until(lambda: g01.incidents("gw-e2e.boiler"), 90, "g01 worker's boiler incident")
+            wait_until(
+                lambda: g02.incidents("gw-e2e.substation"), 90, "g02 worker's substation incident"
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{procs.logs()}") from None
+
+        first = g01.incidents("gw-e2e.boiler")[0]["incident"]
+        assert first["type"] == "over_temperature"
+        assert first["grid"] == "g01-a"
+        assert first["severity"] == "major"
+        assert g02.incidents("gw-e2e.boiler") == [], "g02's worker must not see g01's incident"
+        assert g01.incidents("gw-e2e.substation") == [], "g01's worker must not see g02's incident"
+    finally:
+        g01.close()
+        g02.close()
+
+    control = login(base, "control")
+    incidents = try_http_json("GET", f"{base}/api/v1/incidents", control)
+    boiler = [i for i in incidents if i["point"] == "gw-e2e.boiler"]
+    assert len(boiler) == 1, incidents
+    assert boiler[0]["type"] == "over_temperature" and boiler[0]["state"] == "new"
+    worker_view = try_http_json("GET", f"{base}/api/v1/incidents", login(base, "worker-g02"))
+    assert {i["point"] for i in worker_view} == {"gw-e2e.substation"}
+
+    # Readings reached InfluxDB with their grid tags and the edge's timestamps.
+    def readings() -> list[dict[str, Any]]:
+        return influx_server.points(
+            "SELECT \"value\", \"grid\", \"gateway\" FROM \"temperature\" "
+            "WHERE \"point\" = 'gw-e2e.boiler'",
+            db,
+        )
+
+    rows = wait_until(
+        lambda: len(readings()) >= 3 and readings(), 30, "boiler readings in InfluxDB"
+    )
+    assert {r["grid"] for r in rows} == {"g01-a"}
+    assert {r["gateway"] for r in rows} == {"gw-e2e"}
+    assert max(r["value"] for r in rows) > 60
+    assert 20 <= min(r["value"] for r in rows) <= 25
+
+    gateways = try_http_json("GET", f"{base}/api/v1/gateways", control)
+    assert [g["state"] for g in gateways if g["id"] == "gw-e2e"] == ["online"]
