@@ -1,0 +1,292 @@
+"""scripts/bench: measure what docs/benchmarks.md reports. Never run by the test suite.
+
+  edge-rss     the edge agent with ten Modbus sensors polled every second: RSS and CPU
+  ingest       readings/s from MQTT through the server into InfluxDB
+  decode       protocol decode throughput (readings/s), no I/O
+
+Each prints one JSON line per result so runs can be compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psutil
+
+from gridsense_protocol import Reading, Telemetry, decode, encode
+
+from devservices import InfluxDB, Mosquitto, env_without_proxies, free_port
+
+BIN = Path(sys.executable).parent
+
+
+def machine() -> dict[str, object]:
+    return {
+        "cpus": psutil.cpu_count(),
+        "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
+    }
+
+
+def report(name: str, **figures: object) -> None:
+    print(json.dumps({"bench": name, **figures, "machine": machine()}), flush=True)
+
+
+def telemetry_batch(gateway: str, seq: int, size: int, start: datetime) -> Telemetry:
+    readings = [
+        Reading(
+            point=f"{gateway}.p{i % 50:02d}",
+            metric="temperature",
+            value=20 + (i % 100) / 10,
+            unit="°C",
+            ts=start + timedelta(microseconds=seq * size + i),
+        )
+        for i in range(size)
+    ]
+    return Telemetry(gateway=gateway, seq=seq, ts=start, readings=readings)
+
+
+def bench_decode(messages: int, batch: int) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    payloads = [encode(telemetry_batch("gw-bench", s, batch, start)) for s in range(messages)]
+    topic = "gridsense/v1/gw-bench/telemetry"
+    t0 = time.perf_counter()
+    for payload in payloads:
+        decode(topic, payload)
+    elapsed = time.perf_counter() - t0
+    report(
+        "decode",
+        readings=messages * batch,
+        seconds=round(elapsed, 3),
+        readings_per_s=round(messages * batch / elapsed),
+    )
+
+
+def bench_edge_rss(seconds: float, sensors: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="gridsense-bench-") as tmp:
+        work = Path(tmp)
+        broker = Mosquitto(work / "mqtt", free_port()).start()
+        link = work / "tty0"
+        scenario = {
+            "sensors": [
+                {
+                    "slave": s + 1,
+                    "profile": "xy-md02",
+                    "values": {"temperature": 20.0 + s, "humidity": 50.0},
+                    "noise": 0.3,
+                }
+                for s in range(sensors)
+            ]
+        }
+        (work / "scenario.yaml").write_text(json.dumps(scenario))
+        devices = [
+            {
+                "type": "modbus_temperature",
+                "point": f"gw-bench.t{s + 1:02d}",
+                "bus": "rs485-0",
+                "slave": s + 1,
+                "profile": "xy-md02",
+                "poll_interval_s": 1,
+                "refresh_interval_s": 10,
+            }
+            for s in range(sensors)
+        ]
+        config = {
+            "gateway": {"id": "gw-bench", "state_dir": str(work / "state")},
+            "mqtt": {"host": "127.0.0.1", "port": broker.port},
+            "health": {"interval_s": 10},
+            "buses": [{"id": "rs485-0", "port": str(link), "timeout_s": 0.3}],
+            "devices": devices,
+            "rules": [
+                {
+                    "type": "over_temperature",
+                    "points": ["*"],
+                    "threshold": 60,
+                    "hysteresis": 2,
+                    "min_duration_s": 5,
+                    "severity": "major",
+                }
+            ],
+        }
+        (work / "gateway.yaml").write_text(json.dumps(config))
+        env = env_without_proxies()
+        sim = subprocess.Popen(
+            [
+                str(BIN / "gridsense-edge"),
+                "simulate",
+                "modbus",
+                "--scenario",
+                str(work / "scenario.yaml"),
+                "--link",
+                str(link),
+            ],
+            env=env,
+        )
+        edge = None
+        try:
+            deadline = time.monotonic() + 30
+            while not link.exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            edge = subprocess.Popen(
+                [str(BIN / "gridsense-edge"), "run", "--config", str(work / "gateway.yaml")],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            proc = psutil.Process(edge.pid)
+            time.sleep(10)  # start-up and imports are not the steady state
+            cpu0 = proc.cpu_times()
+            t0 = time.monotonic()
+            rss = []
+            while time.monotonic() - t0 < seconds:
+                rss.append(proc.memory_info().rss)
+                time.sleep(1)
+            cpu1 = proc.cpu_times()
+            wall = time.monotonic() - t0
+            cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall * 100
+            report(
+                "edge-rss",
+                sensors=sensors,
+                poll_interval_s=1,
+                seconds=round(wall),
+                rss_mb_max=round(max(rss) / 2**20, 1),
+                rss_mb_median=round(sorted(rss)[len(rss) // 2] / 2**20, 1),
+                cpu_percent_of_one_core=round(cpu, 2),
+            )
+        finally:
+            for p in (edge, sim):
+                if p is not None:
+                    p.terminate()
+                    p.wait(10)
+            broker.stop()
+
+
+def bench_ingest(readings: int, batch: int) -> None:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    with tempfile.TemporaryDirectory(prefix="gridsense-bench-") as tmp:
+        work = Path(tmp)
+        broker = Mosquitto(
+            work / "mqtt",
+            free_port(),
+            extra_config=["max_queued_messages 0", "max_inflight_messages 0"],
+        ).start()
+        influx = InfluxDB(work / "influx", free_port()).start()
+        http_port = free_port()
+        (work / "server.yaml").write_text(
+            json.dumps(
+                {
+                    "mqtt": {
+                        "host": "127.0.0.1",
+                        "port": broker.port,
+                        "client_id": "bench-server",
+                        "share_group": "gridsense-server",
+                    },
+                    "influxdb": {
+                        "url": influx.url,
+                        "database": "gridsense",
+                        "batch_size": 10000,
+                        "flush_interval_s": 0.5,
+                    },
+                    "database": {"url": f"sqlite:///{work / 'server.db'}"},
+                    "http": {"host": "127.0.0.1", "port": http_port},
+                }
+            )
+        )
+        server = subprocess.Popen(
+            [str(BIN / "gridsense-server"), "run", "--config", str(work / "server.yaml")],
+            env=env_without_proxies(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            import urllib.request
+
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            time.sleep(1)  # let the subscriptions settle
+            start = datetime(2026, 1, 1, tzinfo=UTC)
+            messages = readings // batch
+            payloads = [
+                encode(telemetry_batch(f"gw-b{s % 20:02d}", s, batch, start))
+                for s in range(messages)
+            ]
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher")
+            client.max_inflight_messages_set(1000)
+            client.connect("127.0.0.1", broker.port)
+            client.loop_start()
+            proc = psutil.Process(server.pid)
+            rss_peak = 0
+            t0 = time.perf_counter()
+            infos = [
+                client.publish(f"gridsense/v1/gw-b{s % 20:02d}/telemetry", p, qos=1)
+                for s, p in enumerate(payloads)
+            ]
+            for info in infos:
+                info.wait_for_publish(60)
+            published = time.perf_counter() - t0
+            stored = 0
+            while time.perf_counter() - t0 < 300:
+                rss_peak = max(rss_peak, proc.memory_info().rss)
+                rows = influx.points('SELECT count("value") FROM "temperature"', "gridsense")
+                stored = rows[0]["count"] if rows else 0
+                if stored >= readings:
+                    break
+                time.sleep(0.2)
+            elapsed = time.perf_counter() - t0
+            client.loop_stop()
+            report(
+                "ingest",
+                readings=readings,
+                batch=batch,
+                stored=stored,
+                publish_seconds=round(published, 2),
+                seconds=round(elapsed, 2),
+                readings_per_s=round(stored / elapsed),
+                server_rss_mb_peak=round(rss_peak / 2**20, 1),
+            )
+        finally:
+            server.terminate()
+            server.wait(20)
+            influx.stop()
+            broker.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "which",
+        nargs="*",
+        default=["decode", "edge-rss", "ingest"],
+        choices=["decode", "edge-rss", "ingest"],
+    )
+    parser.add_argument("--seconds", type=float, default=60, help="edge-rss sampling time")
+    parser.add_argument("--readings", type=int, default=500_000, help="ingest readings")
+    parser.add_argument("--batch", type=int, default=500, help="readings per telemetry message")
+    args = parser.parse_args()
+    for which in args.which:
+        if which == "decode":
+            bench_decode(2000, args.batch)
+        elif which == "edge-rss":
+            bench_edge_rss(args.seconds, 10)
+        else:
+            bench_ingest(args.readings, args.batch)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
