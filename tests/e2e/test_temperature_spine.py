@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from devservices import InfluxDB, Mosquitto, free_port
 from processes import Procs, login, try_http_json, wait_until
@@ -89,22 +89,32 @@ class StreamListener:
 
     def __init__(self, url: str) -> None:
         self.messages: list[dict[str, Any]] = []
-        self._ws = connect(url, open_timeout=10)
+        self._url = url
+        self._ws: ClientConnection | None = None
+        self._opened = threading.Event()
+        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
+        if not self._opened.wait(15) or self._ws is None:
+            raise AssertionError(f"WebSocket {url} did not open: {self._error!r}")
 
     def _run(self) -> None:
         try:
-            for raw in self._ws:
-                self.messages.append(json.loads(raw))
-        except Exception:  # the connection closing ends the listener
-            return
+            with connect(self._url, open_timeout=10) as ws:
+                self._ws = ws
+                self._opened.set()
+                for raw in ws:
+                    self.messages.append(json.loads(raw))
+        except Exception as exc:  # the connection closing ends the listener
+            self._error = exc
+            self._opened.set()
 
     def incidents(self, point: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m.get("incident", {}).get("point") == point]
 
     def close(self) -> None:
-        self._ws.close()
+        if self._ws is not None:
+            self._ws.close()
         self._thread.join(5)
 
 
