@@ -1,0 +1,52 @@
+"""Who sees what: a staff member owns grids and, through them, their micro-grids and points.
+
+``control`` sees everything, including incidents from points the registry does not know.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .db.models import Grid, Point, Staff, StaffGrid
+from .registry import ALL_SEEING_ROLES
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    username: str
+    role: str
+    grids: frozenset[str] | None  # None: every grid, and incidents with no grid
+
+    def sees_grid(self, grid_id: str | None) -> bool:
+        if self.grids is None:
+            return True
+        return grid_id is not None and grid_id in self.grids
+
+
+def with_descendants(session: Session, grids: set[str]) -> frozenset[str]:
+    """The grids plus their micro-grids (and deeper levels, should the registry grow them)."""
+    result = set(grids)
+    frontier = set(grids)
+    while frontier:
+        children = set(session.scalars(select(Grid.id).where(Grid.parent_id.in_(frontier))))
+        frontier = children - result
+        result |= frontier
+    return frozenset(result)
+
+
+def load_viewer(session: Session, username: str) -> Viewer | None:
+    staff = session.get(Staff, username)
+    if staff is None:
+        return None
+    if staff.role in ALL_SEEING_ROLES:
+        return Viewer(staff.username, staff.role, None)
+    owned = set(session.scalars(select(StaffGrid.grid_id).where(StaffGrid.username == username)))
+    return Viewer(staff.username, staff.role, with_descendants(session, owned))
+
+
+def owns_point(session: Session, viewer: Viewer, point_id: str) -> bool:
+    point = session.get(Point, point_id)
+    return viewer.sees_grid(point.grid_id if point is not None else None)

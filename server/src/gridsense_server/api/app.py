@@ -1,0 +1,21 @@
+"""The FastAPI application; OpenAPI at /openapi.json."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from .. import __version__
+from . import routes, stream
+from .context import ApiContext
+
+
+def create_app(context: ApiContext) -> FastAPI:
+    app = FastAPI(
+        title="gridsense server",
+        version=__version__,
+        description="Incidents routed to the grid staff who own each point; gateways; live stream.",
+    )
+    app.state.context = context
+    app.include_router(routes.router)
+    app.include_router(stream.router)
+    return app

@@ -1,0 +1,23 @@
+"""What the HTTP layer needs from the rest of the server, handed over in one object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..counters import Counters
+from ..live import LiveHub
+from .tokens import TokenSigner
+
+
+@dataclass
+class ApiContext:
+    factory: sessionmaker[Session]
+    signer: TokenSigner
+    hub: LiveHub
+    counters: Counters
+    # Gauges for /healthz (MQTT connected, InfluxDB buffer...), read at request time.
+    gauges: Callable[[], dict[str, Any]] = field(default=lambda: {})

@@ -1,0 +1,191 @@
+"""Relational state: the registry (who owns what), incidents (work orders) and gateways.
+
+The same tables on SQLite and PostgreSQL; the schema itself is created by the Alembic
+migrations in ``gridsense_server/migrations`` (these classes must stay in step with them;
+tests/server/test_migrations.py compares the two).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ID_LEN = 64  # gridsense_protocol.topics.ID_PATTERN allows 64 characters
+ULID_LEN = 26
+
+# Work-order states. An incident is "open" until closed or judged invalid; a repeat of the same
+# (point, type) while open is appended to it instead of opening a second work order.
+INCIDENT_STATES = ("new", "accepted", "resolved", "closed", "returned", "deferred", "invalid")
+FINAL_STATES = ("closed", "invalid")
+_OPEN_CONDITION = "state NOT IN ('closed', 'invalid')"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both databases.
+
+    SQLite has no timezone type and would hand back naive values; storing naive UTC there and
+    re-attaching UTC on the way out keeps comparisons and API output identical on both.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: gridsense stores timezone-aware UTC times only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Street(Base):
+    __tablename__ = "streets"
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Community(Base):
+    __tablename__ = "communities"
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    street_id: Mapped[str] = mapped_column(ForeignKey("streets.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Grid(Base):
+    """A grid, or a micro-grid when ``parent_id`` names its grid."""
+
+    __tablename__ = "grids"
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"), index=True)
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Point(Base):
+    __tablename__ = "points"
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(ID_LEN), index=True)
+    grid_id: Mapped[str] = mapped_column(ForeignKey("grids.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    location: Mapped[str | None] = mapped_column(String(200))
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    username: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(255))
+
+
+class StaffGrid(Base):
+    __tablename__ = "staff_grids"
+
+    username: Mapped[str] = mapped_column(
+        ForeignKey("staff.username", ondelete="CASCADE"), primary_key=True
+    )
+    grid_id: Mapped[str] = mapped_column(ForeignKey("grids.id"), primary_key=True, index=True)
+
+
+class Incident(Base):
+    """A work order. ``state`` is the work-order lifecycle, ``alarm`` the device condition.
+
+    No foreign keys into the registry: an incident from an unregistered point is still kept
+    (grid null, visible to control) and history survives registry edits.
+    """
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        # At most one open incident per (point, type), enforced by the database so two server
+        # processes sharing the MQTT load cannot both open one.
+        Index(
+            "uq_incidents_open_point_type",
+            "point_id",
+            "type",
+            unique=True,
+            sqlite_where=text(_OPEN_CONDITION),
+            postgresql_where=text(_OPEN_CONDITION),
+        ),
+        Index("ix_incidents_grid_state", "grid_id", "state"),
+        Index("ix_incidents_last_seen_at", "last_seen_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ULID_LEN), primary_key=True)
+    point_id: Mapped[str] = mapped_column(String(ID_LEN))
+    grid_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    gateway: Mapped[str] = mapped_column(String(ID_LEN))
+    type: Mapped[str] = mapped_column(String(48))
+    severity: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    alarm: Mapped[str] = mapped_column(String(16))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    count: Mapped[int] = mapped_column(Integer)
+    value: Mapped[float | None] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text)
+    first_event_id: Mapped[str] = mapped_column(String(ULID_LEN))
+    # Server time of the last work-order change; the lifecycle (issue 6) stamps it.
+    state_changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class IncidentEvent(Base):
+    """Every edge event folded into an incident; ``event_id`` unique makes replays no-ops."""
+
+    __tablename__ = "incident_events"
+
+    # SQLite only auto-increments an INTEGER PRIMARY KEY, hence the variant.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    incident_id: Mapped[str] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[str] = mapped_column(String(ULID_LEN), unique=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    state: Mapped[str] = mapped_column(String(16))  # active | cleared
+    value: Mapped[float | None] = mapped_column(Float)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Gateway(Base):
+    __tablename__ = "gateways"
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # online | offline
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    state_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_health: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    last_status_seq: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,0 +1,107 @@
+"""Gateway state: online/offline from the retained status topic (birth + last will), the last
+Health message, and when each gateway was last heard from.
+
+Status messages are applied in arrival order, not by sequence number: the last will is
+registered before the birth message is sent, so it carries the OLDER sequence number and
+device time, yet it is the newer fact. MQTT delivers one topic's messages in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gridsense_protocol import Health, Status, utc_now
+
+from .counters import Counters
+from .db.models import Gateway
+from .logs import kv
+
+log = logging.getLogger(__name__)
+_MAX_TRACKED = 100_000  # bound on gateways remembered between flushes
+
+
+def _later(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None or b > a else a
+
+
+class GatewayService:
+    def __init__(self, factory: sessionmaker[Session], counters: Counters) -> None:
+        self.factory = factory
+        self.counters = counters
+        self._seen: dict[str, datetime] = {}
+
+    def touch(self, gateway: str, ts: datetime) -> None:
+        """Hot path (every telemetry message): remember the latest device time in memory."""
+        current = self._seen.get(gateway)
+        if current is None:
+            if len(self._seen) >= _MAX_TRACKED:
+                return
+            self._seen[gateway] = ts
+        elif ts > current:
+            self._seen[gateway] = ts
+
+    async def apply_status(self, message: Status) -> None:
+        await asyncio.to_thread(self._in_transaction, self._status, message)
+
+    async def apply_health(self, message: Health) -> None:
+        await asyncio.to_thread(self._in_transaction, self._health, message)
+
+    async def flush_seen(self) -> None:
+        seen, self._seen = self._seen, {}
+        if seen:
+            await asyncio.to_thread(self._in_transaction, self._seen_rows, seen)
+
+    async def run_flusher(self, interval_s: float = 5.0) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.flush_seen()
+            except Exception:
+                self.counters.inc("gateways.flush_errors")
+                log.exception(kv("gateway_last_seen_flush_failed"))
+
+    def _in_transaction(self, apply: Any, arg: Any) -> None:
+        for attempt in (1, 2):
+            try:
+                with self.factory.begin() as session:
+                    apply(session, arg)
+                return
+            except IntegrityError:
+                if attempt == 2:  # two processes created the same gateway row; re-read once
+                    raise
+
+    @staticmethod
+    def _row(session: Session, gateway: str) -> Gateway:
+        row = session.get(Gateway, gateway, with_for_update=True)
+        if row is None:
+            row = Gateway(id=gateway, state="online", state_changed_at=utc_now())
+            session.add(row)
+        return row
+
+    def _status(self, session: Session, message: Status) -> None:
+        row = self._row(session, message.gateway)
+        state = message.state.value
+        if row.state != state or row.last_status_seq is None:
+            row.state_changed_at = utc_now()
+            self.counters.inc(f"gateways.{state}")
+            log.info(kv(f"gateway_{state}", gateway=message.gateway, seq=message.seq,
+                        ts=message.ts.isoformat(), version=message.agent_version))
+        row.state = state
+        row.last_status_seq = message.seq
+        row.last_seen_at = _later(row.last_seen_at, message.ts)
+
+    def _health(self, session: Session, message: Health) -> None:
+        row = self._row(session, message.gateway)
+        row.last_health = message.model_dump(mode="json")
+        row.last_seen_at = _later(row.last_seen_at, message.ts)
+
+    def _seen_rows(self, session: Session, seen: dict[str, datetime]) -> None:
+        for gateway, ts in seen.items():
+            row = self._row(session, gateway)
+            row.last_seen_at = _later(row.last_seen_at, ts)

@@ -1,0 +1,82 @@
+"""In-process pub/sub for WebSocket clients: incident changes fan out to whoever owns the grid.
+
+Publishing never waits: each subscriber has a bounded queue, and a slow client loses its
+oldest undelivered events (counted) instead of slowing ingest or growing memory; it can
+re-read the incident list to catch up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .access import Viewer
+from .counters import Counters
+
+DEFAULT_QUEUE_SIZE = 1000
+
+
+@dataclass(eq=False)
+class Subscription:
+    viewer: Viewer
+    maxsize: int
+    id: int = 0
+    dropped: int = 0
+    _events: deque[dict[str, Any]] = field(default_factory=deque)
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, event: dict[str, Any]) -> bool:
+        """Queue an event; False when the oldest one had to be dropped to make room."""
+        kept = True
+        if len(self._events) >= self.maxsize:
+            self._events.popleft()
+            self.dropped += 1
+            kept = False
+        self._events.append(event)
+        self._ready.set()
+        return kept
+
+    async def next(self) -> dict[str, Any]:
+        while not self._events:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._events.popleft()
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+
+class LiveHub:
+    def __init__(self, counters: Counters, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+        self.counters = counters
+        self.queue_size = queue_size
+        self._subscriptions: dict[int, Subscription] = {}
+        self._ids = itertools.count(1)
+
+    def subscribe(self, viewer: Viewer) -> Subscription:
+        sub = Subscription(viewer, self.queue_size, id=next(self._ids))
+        self._subscriptions[sub.id] = sub
+        self.counters.inc("live.subscribed")
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subscriptions.pop(sub.id, None)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscriptions)
+
+    def publish(self, grid_id: str | None, event: dict[str, Any]) -> int:
+        """Deliver to every subscriber who sees ``grid_id``; returns how many got it."""
+        delivered = 0
+        for sub in list(self._subscriptions.values()):
+            if not sub.viewer.sees_grid(grid_id):
+                continue
+            if not sub.offer(event):
+                self.counters.inc("live.dropped_events")
+            delivered += 1
+        self.counters.inc("live.published_events")
+        return delivered

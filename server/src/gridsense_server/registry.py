@@ -1,0 +1,139 @@
+"""The registry file: streets → communities → grids → micro-grids, points and staff.
+
+Validation checks the file against itself — duplicate ids, a point or staff member naming a
+grid the file does not define — and every error names ``file:line: key.path`` like any other
+config error. Cross-references are checked while pydantic walks the document (fields in
+definition order: streets before points before staff), with the ids seen so far kept in the
+validation context; that is what lets an error point at the exact offending line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
+
+from gridsense_protocol.topics import ID_PATTERN
+from gridsense_protocol.yamlconfig import load_yaml_file, validate_yaml
+
+Role = Literal["worker", "leader", "duty_officer", "command_centre", "control"]
+ALL_SEEING_ROLES = frozenset({"control"})
+
+# Ids become InfluxDB tags, URL parts and log fields: the protocol's id rules apply.
+_Id = Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]
+_Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _seen(info: ValidationInfo, kind: str) -> set[str] | None:
+    if info.context is None:
+        return None
+    return info.context.setdefault("seen", {}).setdefault(kind, set())
+
+
+def _unique(kind: str) -> AfterValidator:
+    def check(value: str, info: ValidationInfo) -> str:
+        seen = _seen(info, kind)
+        if seen is not None:
+            if value in seen:
+                raise ValueError(f"duplicate {kind} id {value!r}")
+            seen.add(value)
+        return value
+
+    return AfterValidator(check)
+
+
+def _defined(kind: str) -> AfterValidator:
+    def check(value: str, info: ValidationInfo) -> str:
+        seen = _seen(info, kind)
+        if seen is not None and value not in seen:
+            raise ValueError(f"unknown {kind} {value!r} (not defined under streets:)")
+        return value
+
+    return AfterValidator(check)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MicroGridSpec(_Strict):
+    id: Annotated[_Id, _unique("grid")]
+    name: _Name
+
+
+class GridSpec(_Strict):
+    id: Annotated[_Id, _unique("grid")]
+    name: _Name
+    micro_grids: list[MicroGridSpec] = []
+
+
+class CommunitySpec(_Strict):
+    id: Annotated[_Id, _unique("community")]
+    name: _Name
+    grids: list[GridSpec] = []
+
+
+class StreetSpec(_Strict):
+    id: Annotated[_Id, _unique("street")]
+    name: _Name
+    communities: list[CommunitySpec] = []
+
+
+class PointSpec(_Strict):
+    id: Annotated[_Id, _unique("point")]
+    gateway: _Id
+    grid: Annotated[_Id, _defined("grid")]
+    name: _Name
+    location: Annotated[str, Field(max_length=200)] | None = None
+
+
+class StaffSpec(_Strict):
+    username: Annotated[_Id, _unique("staff")]
+    name: _Name
+    role: Role
+    grids: list[Annotated[_Id, _defined("grid")]] = []
+    password: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    password_hash: Annotated[str, Field(pattern=r"^\$argon2(id|i|d)\$")] | None = None
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> StaffSpec:
+        if (self.password is None) == (self.password_hash is None):
+            raise ValueError("give exactly one of password: or password_hash:")
+        return self
+
+
+class RegistryFile(_Strict):
+    streets: list[StreetSpec] = []
+    points: list[PointSpec] = []
+    staff: list[StaffSpec] = []
+
+    def grid_rows(self) -> list[tuple[str, str, str | None, str]]:
+        """``(grid id, community id, parent id, name)``, parents before their micro-grids."""
+        rows: list[tuple[str, str, str | None, str]] = []
+        for street in self.streets:
+            for community in street.communities:
+                for grid in community.grids:
+                    rows.append((grid.id, community.id, None, grid.name))
+                    rows.extend((m.id, community.id, grid.id, m.name) for m in grid.micro_grids)
+        return rows
+
+
+def _context() -> dict[str, Any]:
+    return {"seen": {}}
+
+
+def load_registry_file(path: Path) -> RegistryFile:
+    """Read and validate a registry file; raises ConfigError naming file:line: key."""
+    return load_yaml_file(path, RegistryFile, context=_context())
+
+
+def parse_registry(text: str, source: str = "<registry>") -> RegistryFile:
+    return validate_yaml(text, source, RegistryFile, context=_context())

@@ -1,0 +1,48 @@
+"""The bounded hand-off (paho thread → loop) and the live hub's bounded subscriber queues."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from gridsense_server.access import Viewer
+from gridsense_server.counters import Counters
+from gridsense_server.ingest.handoff import Handoff
+from gridsense_server.live import LiveHub
+
+
+async def test_a_full_handoff_blocks_the_producer_until_the_loop_takes_items() -> None:
+    handoff: Handoff[int] = Handoff(capacity=3, loop=asyncio.get_running_loop())
+    produced: list[int] = []
+    refused = threading.Event()
+
+    def producer() -> None:
+        for i in range(10):
+            while not handoff.put(i, timeout=0.05):
+                refused.set()  # full: the producer waits instead of growing memory
+            produced.append(i)
+
+    thread = threading.Thread(target=producer)
+    thread.start()
+    await asyncio.to_thread(refused.wait, 20)
+    assert len(handoff) == 3 and len(produced) == 3
+    received: list[int] = []
+    while len(received) < 10:
+        received += await asyncio.wait_for(handoff.get_batch(2), 20)
+    await asyncio.to_thread(thread.join, 20)
+    assert received == list(range(10))  # in order, nothing lost
+    assert len(handoff) == 0
+
+
+async def test_a_slow_subscriber_loses_its_oldest_events_and_they_are_counted() -> None:
+    counters = Counters()
+    hub = LiveHub(counters, queue_size=3)
+    worker = hub.subscribe(Viewer("w", "worker", frozenset({"g01"})))
+    other = hub.subscribe(Viewer("o", "worker", frozenset({"g02"})))
+    for i in range(5):
+        assert hub.publish("g01", {"n": i}) == 1
+    assert len(other) == 0
+    assert [(await worker.next())["n"] for _ in range(3)] == [2, 3, 4]
+    assert worker.dropped == 2 and counters.get("live.dropped_events") == 2
+    hub.unsubscribe(worker)
+    assert hub.publish("g01", {"n": 5}) == 0

@@ -1,0 +1,210 @@
+"""The InfluxDB writer against a real InfluxDB: batching, escaping, rejected batches, outages."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from server_helpers import async_wait_until
+
+from gridsense_protocol import Reading
+from gridsense_server.backoff import Backoff
+from gridsense_server.config import InfluxConfig
+from gridsense_server.counters import Counters
+from gridsense_server.directory import PointDirectory
+from gridsense_server.influx_writer import InfluxWriter
+from gridsense_server.line_protocol import LineFormatter, escape_tag, timestamp_ns
+from gridsense_server.write_buffer import Batch, MemoryBatchBuffer
+
+from devservices import InfluxDB, free_port
+
+T0 = datetime(2024, 5, 1, 8, 0, 0, 123456, tzinfo=UTC)
+
+
+def readings(point: str, n: int, start: float = 20.0, metric: str = "temperature") -> list[Reading]:
+    return [
+        Reading(point=point, metric=metric, value=start + i, unit="°C",
+                ts=T0 + timedelta(seconds=i))
+        for i in range(n)
+    ]
+
+
+def make_writer(url: str, database: str, counters: Counters, *, batch_size: int = 1000,
+                grids: dict[str, str] | None = None, **kwargs: object) -> InfluxWriter:
+    config = InfluxConfig(url=url, database=database, batch_size=batch_size,
+                          flush_interval_s=60)  # only size and explicit flushes seal batches
+    return InfluxWriter(config, PointDirectory(grids or {"gw-01.boiler": "g01-a"}), counters,
+                        backoff=Backoff(initial_s=0.05, cap_s=0.5), **kwargs)
+
+
+def test_escape_tag_follows_line_protocol_rules() -> None:
+    assert escape_tag("g01") == "g01"
+    assert escape_tag("a b,c=d") == r"a\ b\,c\=d"
+    assert escape_tag("line\nbreak") == r"line\ break"
+    assert escape_tag("ends\\") == "ends\\\\"
+    assert escape_tag("") == "unknown"
+
+
+def test_lines_carry_edge_timestamps_in_ns_and_sorted_tags() -> None:
+    formatter = LineFormatter({"gw-01.boiler": "g01-a"}.get)
+    lines, unknown = formatter.format("gw-01", readings("gw-01.boiler", 1, start=22.5))
+    assert lines == [
+        f"temperature,gateway=gw-01,grid=g01-a,point=gw-01.boiler value=22.5 {timestamp_ns(T0)}"
+    ]
+    assert timestamp_ns(T0) == 1714550400_123456_000
+    assert unknown == []
+    lines, unknown = formatter.format("gw-01", readings("gw-09.x", 1))
+    assert ",grid=unknown," in lines[0] and unknown == ["gw-09.x"]
+
+
+def test_memory_buffer_drops_oldest_but_never_the_head_in_flight() -> None:
+    buffer = MemoryBatchBuffer(max_lines=4)
+    assert buffer.push(Batch(["a1", "a2"])) == 0
+    assert buffer.push(Batch(["b1", "b2"])) == 0
+    assert buffer.push(Batch(["c1", "c2"])) == 2  # b went; a is the head
+    assert buffer.peek() == Batch(["a1", "a2"])
+    buffer.pop()
+    assert buffer.peek() == Batch(["c1", "c2"]) and buffer.lines == 2
+
+
+async def test_batches_by_size_and_writes_every_reading_with_its_tags(
+    influx: tuple[InfluxDB, str],
+) -> None:
+    server, database = influx
+    counters = Counters()
+    writer = make_writer(server.url, database, counters, batch_size=3)
+    await writer.start()
+    try:
+        writer.add_readings("gw-01", readings("gw-01.boiler", 10))
+        writer.add_readings("gw-01", readings("gw-09.unregistered", 1))
+        await writer.flush()
+    finally:
+        await writer.stop()
+    assert counters.get("influx.written_lines") == 11
+    assert counters.get("influx.written_batches") == 4  # 3 + 3 + 3 + (1 + 1 flushed)
+    assert counters.get("influx.unknown_point_readings") == 1
+    rows = server.points("SELECT value, gateway, grid, point FROM temperature", database)
+    registered = [r for r in rows if r["point"] == "gw-01.boiler"]
+    assert [r["value"] for r in registered] == [20.0 + i for i in range(10)]
+    assert registered[0]["time"] == timestamp_ns(T0)  # the edge's time, not arrival
+    assert {r["grid"] for r in registered} == {"g01-a"}
+    assert {r["gateway"] for r in rows} == {"gw-01"}
+    [unknown] = [r for r in rows if r["point"] == "gw-09.unregistered"]
+    assert unknown["grid"] == "unknown"
+
+
+async def test_tag_values_with_spaces_commas_and_equals_round_trip(
+    influx: tuple[InfluxDB, str],
+) -> None:
+    server, database = influx
+    counters = Counters()
+    awkward = "g 01,a=b"
+    writer = make_writer(server.url, database, counters, grids={"gw-01.boiler": awkward})
+    await writer.start()
+    try:
+        writer.add_readings("gw-01", readings("gw-01.boiler", 2))
+        await writer.flush()
+    finally:
+        await writer.stop()
+    rows = server.points("SELECT value, grid FROM temperature", database)
+    assert [r["grid"] for r in rows] == [awkward, awkward]
+    assert counters.get("influx.rejected_batches") == 0
+
+
+async def test_a_rejected_batch_is_counted_and_the_next_batches_still_land(
+    influx: tuple[InfluxDB, str],
+) -> None:
+    server, database = influx
+    counters = Counters()
+    writer = make_writer(server.url, database, counters, batch_size=2)
+    await writer.start()
+    try:
+        # The field is already an integer in this shard: floats conflict (partial write 400).
+        writer.add_lines([f"humidity,point=x value=1i {timestamp_ns(T0)}"])
+        await writer.flush()
+        writer.add_readings("gw-01", readings("gw-01.boiler", 2, metric="humidity"))
+        await writer.flush()
+        writer.add_lines(["this is not line protocol"])  # 400 unable to parse, whole batch
+        await writer.flush()
+        writer.add_readings("gw-01", readings("gw-01.boiler", 4))
+        await writer.flush()
+    finally:
+        await writer.stop()
+    assert counters.get("influx.rejected_batches") == 2
+    assert counters.get("influx.rejected_lines") == 3
+    assert counters.get("influx.written_lines") == 1 + 4
+    rows = server.points("SELECT value FROM temperature", database)
+    assert [r["value"] for r in rows] == [20.0, 21.0, 22.0, 23.0]
+
+
+async def test_influx_down_then_up_writes_everything_in_order(tmp_path: Path) -> None:
+    """Connection refused at start (no database yet) and during writes; nothing lost."""
+    port = free_port()
+    counters = Counters()
+    writer = make_writer(f"http://127.0.0.1:{port}", "outage", counters, batch_size=5)
+    await writer.start()
+    # Two batches write the SAME series and timestamps with different values: InfluxDB keeps
+    # the last write, so the stored values show the batches went in order.
+    writer.add_readings("gw-01", readings("gw-01.boiler", 5, start=100.0))
+    writer.add_readings("gw-01", readings("gw-01.boiler", 5, start=200.0))
+    writer.add_readings("gw-01", readings("gw-01.pump", 7))
+    await async_wait_until(lambda: counters.get("influx.connect_errors") >= 3,
+                           what="writes refused while InfluxDB is down")
+    assert counters.get("influx.written_lines") == 0
+    server = InfluxDB(tmp_path / "influx", port).start()
+    try:
+        await asyncio.wait_for(writer.flush(), 60)
+        assert counters.get("influx.written_lines") == 17
+        assert counters.get("influx.dropped_lines") == 0
+        rows = server.points("SELECT value FROM temperature WHERE point='gw-01.boiler'", "outage")
+        assert [r["value"] for r in rows] == [200.0 + i for i in range(5)]
+        pump = server.points("SELECT value FROM temperature WHERE point='gw-01.pump'", "outage")
+        assert len(pump) == 7
+    finally:
+        await writer.stop()
+        server.stop()
+
+
+async def test_a_hung_influx_is_retried_after_the_timeout(influx: tuple[InfluxDB, str]) -> None:
+    server, database = influx
+    counters = Counters()
+    writer = make_writer(server.url, database, counters, batch_size=2, request_timeout_s=1.0)
+    await writer.start()
+    try:
+        writer.add_readings("gw-01", readings("gw-01.boiler", 2))
+        await writer.flush()
+        server.pause()
+        writer.add_readings("gw-01", readings("gw-01.boiler", 6, start=40.0)[2:])
+        await async_wait_until(lambda: counters.get("influx.connect_errors") >= 1,
+                               what="a write timing out against the paused InfluxDB")
+        server.resume()
+        await asyncio.wait_for(writer.flush(), 60)
+    finally:
+        server.resume()
+        await writer.stop()
+    rows = server.points("SELECT value FROM temperature", database)
+    assert [r["value"] for r in rows] == [20.0, 21.0, 42.0, 43.0, 44.0, 45.0]
+
+
+async def test_a_full_buffer_drops_the_oldest_batches_and_counts_them() -> None:
+    counters = Counters()
+    writer = make_writer(f"http://127.0.0.1:{free_port()}", "nowhere", counters, batch_size=2,
+                         max_buffered_lines=6)
+    await writer.start()
+    try:
+        writer.add_readings("gw-01", readings("gw-01.boiler", 12))
+        assert counters.get("influx.dropped_lines") == 6
+        assert writer.buffer.lines == 6
+    finally:
+        await writer.stop(flush_timeout=0.5)
+    assert counters.get("influx.lost_at_shutdown_lines") == 6
+
+
+@pytest.mark.parametrize("n", [1, 2000])
+def test_formatting_is_pure_and_cached(n: int) -> None:
+    formatter = LineFormatter({"gw-01.boiler": "g01"}.get)
+    first, _ = formatter.format("gw-01", readings("gw-01.boiler", n))
+    second, _ = formatter.format("gw-01", readings("gw-01.boiler", n))
+    assert first == second and len(first) == n
