@@ -1,0 +1,199 @@
+"""The agent: config -> drivers -> rules -> publisher -> outbox -> uplink, on one asyncio loop.
+
+Drivers hand every accepted sample to ``_on_reading``: all samples feed the rules (so timing
+rules see the full resolution), samples flagged for reporting are batched into one Telemetry
+message per ``TELEMETRY_FLUSH_S``. Incidents are queued at once. Nothing here waits on the
+network: the uplink connects and reconnects on its own, while the outbox absorbs the backlog.
+
+Stopping (SIGTERM/SIGINT via ``stop``): drivers first, then the last telemetry batch, then the
+uplink flushes, publishes Status(offline) and disconnects, then the sequence file is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from gridsense_protocol import AlarmState, Reading
+
+from .backoff import backoff_delay
+from .config import GatewayConfig
+from .drivers import DRIVERS, Driver, DriverContext
+from .health import HealthReporter, release_free_heap
+from .logs import log_event
+from .outbox import MemoryOutbox, Outbox
+from .publisher import Publisher
+from .rules import RULES, IncidentEvent, Rule
+from .sequence import SequenceAllocator
+from .uplink import Uplink
+
+log = logging.getLogger(__name__)
+
+TELEMETRY_FLUSH_S = 1.0
+TELEMETRY_MAX_BATCH = 500  # readings per Telemetry message (protocol allows 2000)
+DRIVER_RESTART_CAP_S = 60.0
+DRAIN_TIMEOUT_S = 5.0
+STARTUP_SETTLE_S = 3.0
+
+
+async def cancel_and_wait(tasks: list[asyncio.Task[None]], timeout_s: float = 10.0) -> None:
+    """Cancel and wait, cancelling again if a task swallowed it (wait_for on 3.11 can)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    pending = {t for t in tasks if not t.done()}
+    while pending and loop.time() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    for task in pending:
+        log_event(log, "task_did_not_stop", logging.ERROR, task=task.get_name())
+
+
+class Agent:
+    def __init__(self, config: GatewayConfig, outbox: Outbox | None = None) -> None:
+        self.config = config
+        self.gateway = config.gateway.id
+        self.outbox: Outbox = outbox if outbox is not None else MemoryOutbox()
+        self._pending: list[Reading] = []
+        self._active: dict[tuple[str, str], str] = {}  # (point, type) -> event id of the raise
+        self.counters = dict.fromkeys(
+            ("readings", "reported", "incidents", "rule_errors", "telemetry_messages",
+             "driver_restarts"), 0,
+        )
+        self.drivers: list[Driver] = []
+        self.rules: list[Rule] = []
+        self.uplink: Uplink | None = None
+        self.publisher: Publisher | None = None
+
+    def _build(self, sequence: SequenceAllocator) -> DriverContext:
+        config = self.config
+        self.publisher = Publisher(self.gateway, sequence, self.outbox)
+        self.uplink = Uplink(
+            self.gateway, config.mqtt.host, config.mqtt.port, self.outbox,
+            self.publisher.status, keepalive_s=config.mqtt.keepalive_s,
+            password_file=config.mqtt.password_file,
+        )
+        self.publisher.notify = self.uplink.notify
+        context = DriverContext(
+            gateway=self.gateway, emit=self._on_reading, buses=config.bus_map(),
+            profiles_dir=config.profiles_folder,
+        )
+        by_type: dict[str, list[object]] = {}
+        for device in config.devices:
+            by_type.setdefault(device.type, []).append(device)
+        for type_name, devices in by_type.items():
+            self.drivers.extend(DRIVERS.get(type_name).factory(devices, context))
+        self.rules = [RULES.get(rule.type).factory(rule) for rule in config.rules]
+        return context
+
+    async def run(self, stop: asyncio.Event) -> None:
+        state_dir = self.config.gateway.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        sequence = SequenceAllocator(state_dir)
+        context = self._build(sequence)
+        assert self.uplink is not None and self.publisher is not None
+        health = HealthReporter(state_dir, self.drivers, self._counters)
+        log_event(log, "agent_started", gateway=self.gateway, version=self.publisher.version,
+                  drivers=len(self.drivers), devices=len(self.config.devices),
+                  rules=len(self.rules), next_seq=sequence.peek)
+        await self.uplink.start()
+        tasks = [asyncio.create_task(self._supervise(d.name, d.run), name=d.name)
+                 for d in self.drivers]
+        tasks.append(asyncio.create_task(self._flush_loop(), name="telemetry flush"))
+        tasks.append(asyncio.create_task(self._health_loop(health), name="health"))
+        try:
+            await stop.wait()
+        finally:
+            log_event(log, "agent_stopping", gateway=self.gateway)
+            await cancel_and_wait(tasks)
+            self._flush()
+            await self.uplink.stop(DRAIN_TIMEOUT_S)
+            await context.shared.close()
+            sequence.close()
+            log_event(log, "agent_stopped", gateway=self.gateway, next_seq=sequence.peek,
+                      **self._counters())
+
+    async def _supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """A driver that crashes is logged and restarted with backoff, never the agent."""
+        failures = 0
+        while True:
+            try:
+                await run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                self.counters["driver_restarts"] += 1
+                delay = backoff_delay(failures - 1, 1.0, DRIVER_RESTART_CAP_S)
+                log_event(log, "driver_crashed", logging.ERROR, exc_info=exc, driver=name,
+                          error=repr(exc), restart_in_s=round(delay, 1))
+                await asyncio.sleep(delay)
+
+    def _on_reading(self, reading: Reading, report: bool) -> None:
+        self.counters["readings"] += 1
+        for rule in self.rules:
+            try:
+                events = rule.feed(reading)
+            except Exception as exc:  # a rule bug must not lose the reading or stop the driver
+                self.counters["rule_errors"] += 1
+                log_event(log, "rule_failed", logging.ERROR, point=reading.point,
+                          rule=type(rule).__name__, error=repr(exc))
+                continue
+            for event in events:
+                self._raise(event)
+        if report:
+            self.counters["reported"] += 1
+            self._pending.append(reading)
+            if len(self._pending) >= TELEMETRY_MAX_BATCH:
+                self._flush()
+
+    def _raise(self, event: IncidentEvent) -> None:
+        assert self.publisher is not None
+        key = (event.point, event.type)
+        details = dict(event.details)
+        if event.state is AlarmState.CLEARED and key in self._active:
+            details["active_event"] = self._active.pop(key)
+        message = self.publisher.incident(event, details)
+        if event.state is AlarmState.ACTIVE:
+            self._active[key] = message.id
+        self.counters["incidents"] += 1
+        log_event(log, "incident", logging.WARNING, point=event.point, event_id=message.id,
+                  seq=message.seq, type=event.type, state=event.state.value,
+                  severity=event.severity.value, value=event.value, message=event.message)
+
+    def _flush(self) -> None:
+        if not self._pending or self.publisher is None:
+            return
+        batch, self._pending = self._pending, []
+        self.publisher.telemetry(batch)
+        self.counters["telemetry_messages"] += 1
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TELEMETRY_FLUSH_S)
+            self._flush()
+
+    async def _health_loop(self, health: HealthReporter) -> None:
+        assert self.publisher is not None
+        await asyncio.sleep(min(STARTUP_SETTLE_S, self.config.health.interval_s))
+        release_free_heap()  # start-up garbage, so the steady state is what stays resident
+        while True:
+            await asyncio.sleep(self.config.health.interval_s)
+            snapshot = health.snapshot()
+            message = self.publisher.health(snapshot)
+            log_event(log, "health", seq=message.seq, rss_bytes=snapshot.memory_rss_bytes,
+                      cpu_percent=snapshot.cpu_percent,
+                      drivers=",".join(f"{k}:{v.state.value}" for k, v in snapshot.drivers.items()))
+
+    def _counters(self) -> dict[str, int]:
+        out = dict(self.counters)
+        out.update({f"outbox_{k}": v for k, v in self.outbox.counters.items()})
+        if self.uplink is not None:
+            out.update({f"mqtt_{k}": v for k, v in self.uplink.counters.items()})
+            out["mqtt_connected"] = int(self.uplink.connected)
+            out["mqtt_inflight"] = self.uplink.inflight
+            out["published"] = self.uplink.counters["published"]
+        out["dropped"] = self.outbox.counters.get("dropped", 0)
+        return out

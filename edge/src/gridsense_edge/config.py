@@ -1,0 +1,138 @@
+"""The gateway config (``gridsense-edge run --config gateway.yaml``), validated as one tree.
+
+Errors come out of gridsense_protocol.yamlconfig as ``file:line: key.path: problem``. Device and
+rule entries are tagged unions over ``type``, built from the driver and rule registries, so a
+new driver or rule module brings its own config model. Relative paths resolve against the
+folder of the config file, not the working directory, so a config can be moved with its files.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
+
+from gridsense_protocol.yamlconfig import ConfigError, load_yaml_file
+
+from .configtypes import BASE_DIR, BUS_IDS, PROFILES_DIR, Identifier, ResolvedPath, context_of
+from .drivers import DRIVERS
+from .drivers.modbus_bus import BusConfig
+from .profiles import default_profiles_dir
+from .rules import RULES
+
+__all__ = ["ConfigError", "GatewayConfig", "load_config"]
+
+DeviceConfig = DRIVERS.config_union()
+RuleConfig = RULES.config_union()
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GatewaySection(_Section):
+    id: Identifier  # also the MQTT client id and username
+    state_dir: ResolvedPath
+
+
+class MqttSection(_Section):
+    host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    password_file: ResolvedPath | None = None
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+
+    @field_validator("password_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a file (it should hold this gateway's password)")
+        return value
+
+
+class HealthSection(_Section):
+    interval_s: Annotated[float, Field(ge=1, le=86400)] = 30.0
+
+
+class GatewayConfig(_Section):
+    # Field order matters: profiles_dir and buses are validated (and put in the context)
+    # before devices, whose entries are checked against them.
+    gateway: GatewaySection
+    mqtt: MqttSection = MqttSection()
+    health: HealthSection = HealthSection()
+    profiles_dir: Annotated[ResolvedPath | None, Field(validate_default=True)] = None
+    buses: Annotated[list[BusConfig], Field(validate_default=True)] = []
+    devices: list[DeviceConfig] = []  # type: ignore[valid-type]
+    rules: list[RuleConfig] = []  # type: ignore[valid-type]
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @field_validator("profiles_dir")
+    @classmethod
+    def _profiles_dir(cls, value: Path | None, info: ValidationInfo) -> Path:
+        folder = value if value is not None else default_profiles_dir()
+        if not folder.is_dir():
+            raise ValueError(f"{folder} is not a folder")
+        context_of(info)[PROFILES_DIR] = folder
+        return folder
+
+    @field_validator("buses")
+    @classmethod
+    def _bus_ids(cls, value: list[BusConfig], info: ValidationInfo) -> list[BusConfig]:
+        ids = [bus.id for bus in value]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"bus id {duplicates[0]!r} is defined twice")
+        ports = [bus.port for bus in value]
+        shared = sorted({p for p in ports if ports.count(p) > 1})
+        if shared:
+            raise ValueError(f"port {shared[0]} is used by two buses (one owner per port)")
+        context_of(info)[BUS_IDS] = set(ids)
+        return value
+
+    @property
+    def profiles_folder(self) -> Path:
+        return self.profiles_dir or default_profiles_dir()
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    def bus_map(self) -> dict[str, BusConfig]:
+        return {bus.id: bus for bus in self.buses}
+
+    def warnings(self) -> list[str]:
+        """Legal but suspicious: a rule whose point globs match no device."""
+        points = [d.point for d in self.devices]
+        out = []
+        for i, rule in enumerate(self.rules):
+            if not any(fnmatch.fnmatchcase(p, g) for p in points for g in rule.points):
+                out.append(f"rules[{i}] ({rule.type}): points {rule.points} match no device")
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "source": str(self._source) if self._source else None,
+            "gateway": self.gateway.id,
+            "state_dir": str(self.gateway.state_dir),
+            "mqtt": f"{self.mqtt.host}:{self.mqtt.port}",
+            "password_file": str(self.mqtt.password_file) if self.mqtt.password_file else None,
+            "profiles_dir": str(self.profiles_folder),
+            "buses": [{"id": b.id, "port": b.port} for b in self.buses],
+            "devices": [
+                {"point": d.point, "type": d.type, **({"bus": d.bus} if hasattr(d, "bus") else {})}
+                for d in self.devices
+            ],
+            "rules": [{"type": r.type, "points": r.points} for r in self.rules],
+            "warnings": self.warnings(),
+        }
+
+
+def load_config(path: Path | str) -> GatewayConfig:
+    """Read and validate; raises ConfigError (``file:line: key.path: problem``)."""
+    path = Path(path)
+    context: dict[str, Any] = {BASE_DIR: path.absolute().parent}
+    config = load_yaml_file(path, GatewayConfig, context=context)
+    config._source = path
+    return config

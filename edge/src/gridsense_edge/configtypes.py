@@ -1,0 +1,42 @@
+"""Field types and the validation context shared by config.py and the plugin config models.
+
+Cross-references in the gateway config (a device's ``bus``, its ``profile``, a duplicate
+``point``) are checked inside the field that holds them, so the error names that exact key and
+its line (``devices[3].bus``) rather than the top of the file. For that, the top-level model
+records what it has already validated (bus ids, the profiles folder) in the validation context,
+a dict shared by every validator of one ``validate_yaml`` call; fields are validated in
+declaration order, so ``buses`` is known before ``devices``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, ValidationInfo
+
+from gridsense_protocol.topics import ID_PATTERN
+
+BASE_DIR = "base_dir"  # folder of the config file: relative paths resolve against it
+PROFILES_DIR = "profiles_dir"
+BUS_IDS = "bus_ids"
+POINTS_SEEN = "points_seen"
+PROFILE_CACHE = "profile_cache"
+
+
+def context_of(info: ValidationInfo) -> dict[str, Any]:
+    """The shared context dict, or an empty one when a model is validated on its own."""
+    return info.context if isinstance(info.context, dict) else {}
+
+
+def resolve_path(value: Path, info: ValidationInfo) -> Path:
+    value = value.expanduser()
+    if value.is_absolute():
+        return value
+    base = context_of(info).get(BASE_DIR)
+    return (Path(base) / value) if base is not None else value.absolute()
+
+
+ResolvedPath = Annotated[Path, AfterValidator(resolve_path)]
+Identifier = Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]

@@ -1,0 +1,9 @@
+"""Device drivers. Each module here registers its config model and factory with ``DRIVERS``."""
+
+from .base import DRIVERS, DeviceConfigBase, Driver, DriverContext, ReadingSink, SharedResources
+
+DRIVERS.load()
+
+__all__ = [
+    "DRIVERS", "DeviceConfigBase", "Driver", "DriverContext", "ReadingSink", "SharedResources",
+]

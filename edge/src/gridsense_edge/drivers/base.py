@@ -1,0 +1,88 @@
+"""The tiny interface every device driver implements, and what the agent hands it.
+
+A driver runs one async loop (``run``) that reads its devices and hands each decoded sample to
+``DriverContext.emit``; it never publishes, never evaluates rules. ``health()`` is a cheap
+snapshot the health reporter calls periodically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+
+from gridsense_protocol import DriverHealth, Reading
+
+from ..configtypes import POINTS_SEEN, Identifier, context_of
+from ..plugins import PluginRegistry
+
+if TYPE_CHECKING:
+    from .modbus_bus import BusConfig
+
+# (sample, report): every sample feeds the rules; ``report`` says whether it also goes into
+# telemetry (it changed beyond the deadband, or the periodic refresh is due).
+ReadingSink = Callable[[Reading, bool], None]
+T = TypeVar("T")
+
+
+class Driver(Protocol):
+    name: str  # key of this driver in the Health message
+
+    async def run(self) -> None:
+        """Poll until cancelled. Must survive device and bus faults on its own."""
+
+    def health(self) -> DriverHealth: ...
+
+
+class DeviceConfigBase(BaseModel):
+    """Fields every device entry has; each driver's model adds ``type`` and its own keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    point: Identifier
+
+    @field_validator("point")
+    @classmethod
+    def _point_unique(cls, value: str, info: ValidationInfo) -> str:
+        seen = context_of(info).setdefault(POINTS_SEEN, set())
+        if value in seen:
+            raise ValueError(f"point id {value!r} is used by another device (point ids are unique)")
+        seen.add(value)
+        return value
+
+
+class SharedResources:
+    """Things several drivers share, such as the owner of a serial port, created on first use."""
+
+    def __init__(self) -> None:
+        self._items: dict[Any, Any] = {}
+
+    def get_or_create(self, key: Any, factory: Callable[[], T]) -> T:
+        if key not in self._items:
+            self._items[key] = factory()
+        return self._items[key]  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        for item in self._items.values():
+            close = getattr(item, "close", None)
+            if close is not None:
+                await close()
+        self._items.clear()
+
+
+@dataclass
+class DriverContext:
+    gateway: str
+    emit: ReadingSink
+    buses: Mapping[str, BusConfig]
+    profiles_dir: Path
+    shared: SharedResources = field(default_factory=SharedResources)
+
+
+# factory(all device configs of this type, context) -> drivers (a driver may serve many devices)
+DriverFactory = Callable[[list[Any], DriverContext], list[Driver]]
+
+DRIVERS: PluginRegistry[DriverFactory] = PluginRegistry("driver", "gridsense_edge.drivers")

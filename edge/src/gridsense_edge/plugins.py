@@ -1,0 +1,105 @@
+"""A registry keyed by the config's ``type``: adding a driver or a rule is adding one module.
+
+Each plugin module defines its config model (with ``type: Literal["name"]``) beside its code
+and registers both with the package's registry. The package imports every module in its folder
+(``load``), and config.py builds its discriminated union from what registered, so nothing else
+has to be touched when a module is added.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
+
+from pydantic import BaseModel, Discriminator, Tag
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class Plugin(Generic[F]):
+    type: str
+    config_model: type[BaseModel]
+    factory: F
+
+
+class PluginRegistry(Generic[F]):
+    def __init__(self, kind: str, package: str) -> None:
+        self.kind = kind  # "driver", "rule": used in messages
+        self.package = package
+        self._plugins: dict[str, Plugin[F]] = {}
+        self._loaded = False
+
+    def register(self, config_model: type[BaseModel]) -> Callable[[F], F]:
+        """Decorator for the factory: ``@DRIVERS.register(MyConfig) def create(...)``."""
+        type_name = _literal_type(config_model)
+
+        def decorate(factory: F) -> F:
+            existing = self._plugins.get(type_name)
+            if existing is not None and existing.config_model is not config_model:
+                raise RuntimeError(f"two {self.kind}s register type {type_name!r}")
+            self._plugins[type_name] = Plugin(type_name, config_model, factory)
+            return factory
+
+        return decorate
+
+    def load(self) -> None:
+        """Import every module of the package once; their decorators fill the registry."""
+        if self._loaded:
+            return
+        module = importlib.import_module(self.package)
+        for info in pkgutil.iter_modules(module.__path__):
+            if not info.name.startswith("_") and info.name != "base":
+                importlib.import_module(f"{self.package}.{info.name}")
+        self._loaded = True
+
+    def get(self, type_name: str) -> Plugin[F]:
+        self.load()
+        return self._plugins[type_name]
+
+    def types(self) -> list[str]:
+        self.load()
+        return sorted(self._plugins)
+
+    def config_union(self) -> Any:
+        """The tagged union of every registered config model, for a pydantic field.
+
+        Tagged on ``type``: an unknown type is one clear error, not one per member. The tags
+        are the model class names (not the ``type`` values) because an error path then reads
+        ``rules[1].threshold`` rather than ``rules[1].over_temperature.threshold``: the YAML
+        error reporter drops capitalised path parts as not being keys of the file.
+        """
+        self.load()
+        plugins = [self._plugins[name] for name in sorted(self._plugins)]
+        if not plugins:
+            raise RuntimeError(f"no {self.kind} registered in {self.package}")
+        tags = {p.type: p.config_model.__name__ for p in plugins}
+
+        def tag_of(value: Any) -> str | None:
+            if isinstance(value, dict):
+                type_name = value.get("type")
+            else:
+                type_name = getattr(value, "type", None)
+            return tags.get(type_name) if isinstance(type_name, str) else None
+
+        members = tuple(Annotated[p.config_model, Tag(p.config_model.__name__)] for p in plugins)
+        return Annotated[
+            Union[members],  # noqa: UP007 - a union built at runtime needs the subscript form
+            Discriminator(
+                tag_of,
+                custom_error_type=f"unknown_{self.kind}_type",
+                custom_error_message=f"`type` is missing or not a known {self.kind} type "
+                f"(known: {', '.join(tags)})",
+            ),
+        ]
+
+
+def _literal_type(model: type[BaseModel]) -> str:
+    field = model.model_fields.get("type")
+    annotation = field.annotation if field is not None else None
+    if get_origin(annotation) is not Literal or len(get_args(annotation)) != 1:
+        raise TypeError(f"{model.__name__} needs a field `type: Literal['name']`")
+    return str(get_args(annotation)[0])

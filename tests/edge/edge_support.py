@@ -1,0 +1,150 @@
+"""Helpers for the edge tests: condition polling, an MQTT recorder, the agent as a subprocess.
+
+(Named ``edge_support`` rather than ``support`` because test folders share one import path.)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from ulid import ULID
+
+from gridsense_protocol import Envelope, Kind, decode, parse_topic
+
+AGENT_BIN = Path(sys.executable).parent / "gridsense-edge"
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, what: str = ""
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+@dataclass
+class Received:
+    topic: str
+    payload: bytes
+    retain: bool
+
+    @property
+    def kind(self) -> Kind:
+        return parse_topic(self.topic).kind
+
+    def message(self) -> Envelope:
+        decoded = decode(self.topic, self.payload)
+        assert isinstance(decoded, Envelope)
+        return decoded
+
+
+@dataclass
+class MqttRecorder:
+    """Subscribes to everything under gridsense/ and keeps what arrives (thread-safe)."""
+
+    port: int
+    topics: tuple[str, ...] = ("gridsense/#",)
+    received: list[Received] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self.subscribed = threading.Event()
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"rec-{ULID()}",
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = lambda *_: self.subscribed.set()
+        self._client.on_message = self._on_message
+        self._client.reconnect_delay_set(0.2, 1)
+
+    def start(self) -> MqttRecorder:
+        self._client.connect_async("127.0.0.1", self.port)
+        self._client.loop_start()
+        wait_until(self.subscribed.is_set, 20, what="the recorder's subscription")
+        return self
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _on_connect(self, client: mqtt.Client, *_: Any) -> None:
+        client.subscribe([(t, 1) for t in self.topics])
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.received.append(Received(msg.topic, bytes(msg.payload), bool(msg.retain)))
+
+    def of_kind(self, kind: Kind) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.kind is kind]
+
+    def messages(self, kind: Kind) -> list[Any]:
+        return [r.message() for r in self.of_kind(kind)]
+
+    def readings(self, point: str, metric: str = "temperature") -> list[Any]:
+        return [
+            reading
+            for telemetry in self.messages(Kind.TELEMETRY)
+            for reading in telemetry.readings
+            if reading.point == point and reading.metric == metric
+        ]
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@dataclass
+class AgentProcess:
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
+
+    def rss_bytes(self) -> int:
+        with open(f"/proc/{self.proc.pid}/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def start_agent(config: Path, log_path: Path) -> AgentProcess:
+    log = log_path.open("ab")
+    try:
+        proc = subprocess.Popen(
+            [str(AGENT_BIN), "run", "--config", str(config)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    finally:
+        log.close()
+    return AgentProcess(proc, log_path)
