@@ -109,30 +109,31 @@ def validate_yaml(
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False):
-            loc = tuple(err["loc"])
-            # Unions and tagged unions add the model's name to the path; drop non-key parts.
-            clean = tuple(p for p in loc if _is_key_of(data, lines, loc, p))
-            msg = err["msg"]
+            clean = _key_path(data, tuple(err["loc"]))
+            msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (is it misspelt?)"
             problems.append((_path(clean), _line_of(data, lines, clean), msg))
         raise ConfigError(source, problems) from None
 
 
-def _is_key_of(data: Any, lines: dict[int, Any], loc: tuple[Any, ...], part: Any) -> bool:
-    # Walk the data along loc and keep only parts that index into it.
+def _key_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The parts of pydantic's error location that are keys in the file.
+
+    Unions add a member's name (or a tag) to the location; those are not in the file and are
+    dropped. A last part that is not in the file is kept: it names a missing key.
+    """
+    path: list[Any] = []
     node = data
-    for p in loc:
-        if (isinstance(node, dict) and p in node) or (
-            isinstance(node, list) and isinstance(p, int) and 0 <= p < len(node)
-        ):
-            if p == part:
-                return True
-            node = node[p]
-        elif p == part:
-            # A missing key is still worth naming.
-            return isinstance(node, dict) and isinstance(p, str) and not p[:1].isupper()
-    return False
+    for index, part in enumerate(loc):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            path.append(part)
+            node = node[part]
+        elif index == len(loc) - 1 and isinstance(node, dict) and isinstance(part, str):
+            path.append(part)
+    return tuple(path)
 
 
 def load_yaml_file(path: Path, model: type[M], context: dict[str, Any] | None = None) -> M:
