@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import shutil
 import signal
 import subprocess
@@ -25,6 +26,17 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "demo_data"
 BIN = REPO / ".venv" / "bin"
 GATEWAYS = ("gw-01", "gw-02")
+SERVER_ACCOUNT = "gridsense-server"
+ACL = REPO / "firmware_configs" / "broker" / "acl.conf"
+# Sized so a day-long server outage of the demo's gateways still fits; docs/operations.md
+# explains each setting and what happens at the limit.
+BROKER_LIMITS = [
+    "max_queued_messages 100000",
+    "max_queued_bytes 0",
+    "max_inflight_messages 100",
+    "max_packet_size 1100000",
+    "persistent_client_expiration 7d",
+]
 LOGINS = ["control", "worker-g01", "leader-g01", "worker-g02", "leader-g02"]
 
 # Per-gateway devices and rules. The boiler and the clinic's cold room have their own limits.
@@ -102,11 +114,26 @@ def write_yaml(path: Path, data: object) -> Path:
     return path
 
 
+def write_secret(work: Path, user: str) -> tuple[str, Path]:
+    """A broker password for one account, in a file only this user can read."""
+    password = secrets.token_urlsafe(18)
+    path = work / "secrets" / f"{user}.password"
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return password, path
+
+
 def gateway_config(gw: str, mqtt_port: int, work: Path) -> Path:
     link = work / "tty" / f"{gw}-rs485"
     config = {
         "gateway": {"id": gw, "state_dir": str(work / "state" / gw)},
-        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "keepalive_s": 15},
+        "mqtt": {
+            "host": "127.0.0.1",
+            "port": mqtt_port,
+            "keepalive_s": 15,
+            "password_file": str(work / "secrets" / f"{gw}.password"),
+        },
         "health": {"interval_s": 10},
         "buses": [{"id": "rs485-0", "port": str(link), "timeout_s": 0.3}],
         "devices": [
@@ -136,6 +163,8 @@ def server_config(args: argparse.Namespace, mqtt_port: int, work: Path) -> Path:
             "port": mqtt_port,
             "client_id": "gridsense-server-1",
             "share_group": "gridsense-server",
+            "username": SERVER_ACCOUNT,
+            "password_file": str(work / "secrets" / f"{SERVER_ACCOUNT}.password"),
         },
         "influxdb": {
             "url": f"http://127.0.0.1:{args.influx_port}",
@@ -254,11 +283,15 @@ def main() -> int:
     mqtt_port = args.mqtt_port or free_port()
     base = f"http://127.0.0.1:{args.http_port}"
 
+    # Every account has its own password; the ACL keeps each gateway under its own prefix.
+    users = {user: write_secret(work, user)[0] for user in (SERVER_ACCOUNT, *GATEWAYS)}
     broker = Mosquitto(
         work / "mosquitto",
         mqtt_port,
         persistence=True,
-        extra_config=["max_queued_messages 100000", "max_inflight_messages 100"],
+        users=users,
+        acl_file=ACL,
+        extra_config=BROKER_LIMITS,
     )
     influx = InfluxDB(work / "influxdb", args.influx_port)
     procs = Processes(work / "logs")

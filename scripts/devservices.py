@@ -7,6 +7,7 @@ same configuration. Nothing here talks to the system-wide services.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import shutil
 import signal
@@ -103,6 +104,9 @@ class Mosquitto(_Service):
 
     extra_config: list[str] = field(default_factory=list)
     persistence: bool = False
+    # username -> password; when set, anonymous clients are refused and the ACL applies.
+    users: dict[str, str] | None = None
+    acl_file: Path | None = None
 
     @property
     def config_path(self) -> Path:
@@ -112,7 +116,10 @@ class Mosquitto(_Service):
         self.directory.mkdir(parents=True, exist_ok=True)
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
+            # Started as root, Mosquitto would drop to user "mosquitto" and then fail to read
+            # its password file or write persistence in a private temp dir: stay who we are.
+            f"user {getpass.getuser()}",
+            *self._auth_config(),
             "log_dest stdout",
             "log_type error",
             "log_type warning",
@@ -124,6 +131,29 @@ class Mosquitto(_Service):
             lines += [f"persistence_location {self.directory}/", "autosave_interval 5"]
         lines += self.extra_config
         self.config_path.write_text("\n".join(lines) + "\n")
+
+    def _auth_config(self) -> list[str]:
+        if self.users is None:
+            return ["allow_anonymous true"]
+        passwords = self.directory / "passwords"
+        passwords.unlink(missing_ok=True)
+        for user, password in self.users.items():
+            subprocess.run(
+                [
+                    "mosquitto_passwd",
+                    "-b",
+                    *([] if passwords.exists() else ["-c"]),
+                    str(passwords),
+                    user,
+                    password,
+                ],
+                check=True,
+                capture_output=True,
+            )
+        lines = ["allow_anonymous false", f"password_file {passwords}"]
+        if self.acl_file is not None:
+            lines.append(f"acl_file {self.acl_file}")
+        return lines
 
     def start(self, timeout: float = 10.0) -> Mosquitto:
         if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
