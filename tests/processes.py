@@ -109,3 +109,62 @@ def login(base: str, username: str, password: str = "demo") -> str:
         "POST", f"{base}/api/v1/auth/token", body={"username": username, "password": password}
     )
     return str(reply["access_token"])
+
+
+def registry_yaml(points: dict[str, tuple[str, str]]) -> str:
+    """The tests' standard community — grids g01 and g02, one micro-grid each (g01-a, g02-a),
+    staff control / worker-g01 / worker-g02 (password ``demo``) — with ``points`` as
+    ``{point id: (gateway, grid)}``."""
+    point_lines = "\n".join(
+        f"  - {{id: {point}, gateway: {gateway}, grid: {grid}, name: {point}, location: B1}}"
+        for point, (gateway, grid) in points.items()
+    )
+    return f"""
+streets:
+  - id: hx
+    name: 湖西街道
+    communities:
+      - id: ly
+        name: 莲园社区
+        grids:
+          - {{id: g01, name: 第一网格, micro_grids: [{{id: g01-a, name: 1号楼}}]}}
+          - {{id: g02, name: 第二网格, micro_grids: [{{id: g02-a, name: 8号楼}}]}}
+points:
+{point_lines}
+staff:
+  - {{username: control, name: 指挥室, role: control, grids: [], password: demo}}
+  - {{username: worker-g01, name: 张伟, role: worker, grids: [g01], password: demo}}
+  - {{username: worker-g02, name: 李娜, role: worker, grids: [g02], password: demo}}
+"""
+
+
+def start_server(
+    procs: Procs,
+    tmp: Path,
+    mqtt_port: int,
+    influx_url: str,
+    database: str,
+    points: dict[str, tuple[str, str]],
+) -> tuple[Proc, str, Path]:
+    """Write registry and config for a server on a free port, start it, wait for /healthz.
+    Returns the process, its base URL and its config path."""
+    from devservices import free_port
+
+    http_port = free_port()
+    (tmp / "registry.yaml").write_text(registry_yaml(points), encoding="utf-8")
+    config = tmp / "server.yaml"
+    config.write_text(f"""
+mqtt: {{host: 127.0.0.1, port: {mqtt_port}, client_id: server-{http_port},
+       share_group: gridsense-server}}
+influxdb: {{url: "{influx_url}", database: {database}, batch_size: 1000, flush_interval_s: 0.5}}
+database: {{url: "sqlite:///{tmp / "server.db"}"}}
+registry: {{file: {tmp / "registry.yaml"}}}
+http: {{host: 127.0.0.1, port: {http_port}}}
+""")
+    base = f"http://127.0.0.1:{http_port}"
+    server = procs.start("server", "gridsense-server", "run", "--config", str(config))
+    wait_until(
+        lambda: try_http_json("GET", f"{base}/healthz") or not server.alive(), 60, "server /healthz"
+    )
+    assert server.alive(), procs.logs()
+    return server, base, config

@@ -13,31 +13,10 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from devservices import InfluxDB, Mosquitto, free_port
-from processes import Procs, login, try_http_json, wait_until
+from devservices import InfluxDB, Mosquitto
+from processes import Procs, login, start_server, try_http_json, wait_until
 
-REGISTRY = """
-streets:
-  - id: hx
-    name: 湖西街道
-    communities:
-      - id: ly
-        name: 莲园社区
-        grids:
-          - id: g01
-            name: 第一网格
-            micro_grids: [{id: g01-a, name: 1号楼}]
-          - id: g02
-            name: 第二网格
-            micro_grids: [{id: g02-a, name: 8号楼}]
-points:
-  - {id: gw-e2e.boiler, gateway: gw-e2e, grid: g01-a, name: 锅炉房, location: 1号楼 B1}
-  - {id: gw-e2e.substation, gateway: gw-e2e, grid: g02-a, name: 配电室, location: 8号楼 1F}
-staff:
-  - {username: control, name: 指挥室, role: control, grids: [], password: demo}
-  - {username: worker-g01, name: 张伟, role: worker, grids: [g01], password: demo}
-  - {username: worker-g02, name: 李娜, role: worker, grids: [g02], password: demo}
-"""
+POINTS = {"gw-e2e.boiler": ("gw-e2e", "g01-a"), "gw-e2e.substation": ("gw-e2e", "g02-a")}
 
 # The boiler (g01) heats past 60 °C a few seconds in; the substation (g02) follows later, so the
 # g02 worker's own incident bounds the wait for proof that g01's incident never reached them.
@@ -71,16 +50,6 @@ devices:
 rules:
   - {{type: over_temperature, points: ["*"], threshold: 60, hysteresis: 2, min_duration_s: 1,
      severity: major}}
-"""
-
-
-def server_yaml(tmp: Path, mqtt_port: int, influx: InfluxDB, db: str, http_port: int) -> str:
-    return f"""
-mqtt: {{host: 127.0.0.1, port: {mqtt_port}, client_id: server-e2e, share_group: gridsense-server}}
-influxdb: {{url: "{influx.url}", database: {db}, batch_size: 500, flush_interval_s: 0.5}}
-database: {{url: "sqlite:///{tmp / "server.db"}"}}
-registry: {{file: {tmp / "registry.yaml"}}}
-http: {{host: 127.0.0.1, port: {http_port}}}
 """
 
 
@@ -129,27 +98,16 @@ def test_heated_sensor_becomes_one_incident_for_the_owning_worker_only(
     tmp_path: Path, mosquitto: Mosquitto, influx: tuple[InfluxDB, str], procs: Procs
 ) -> None:
     influx_server, db = influx
-    http_port = free_port()
-    base = f"http://127.0.0.1:{http_port}"
-    (tmp_path / "registry.yaml").write_text(REGISTRY, encoding="utf-8")
     (tmp_path / "scenario.yaml").write_text(SCENARIO)
-    server_config = tmp_path / "server.yaml"
-    server_config.write_text(server_yaml(tmp_path, mosquitto.port, influx_server, db, http_port))
     link = tmp_path / "ttyRS485"
     gateway_config = tmp_path / "gateway.yaml"
     gateway_config.write_text(gateway_yaml(link, mosquitto.port, tmp_path / "edge-state"))
-
-    server = procs.start("server", "gridsense-server", "run", "--config", str(server_config))
-    wait_until(
-        lambda: try_http_json("GET", f"{base}/healthz") or not server.alive(), 60, "server /healthz"
+    _server, base, _config = start_server(
+        procs, tmp_path, mosquitto.port, influx_server.url, db, POINTS
     )
-    assert server.alive(), procs.logs()
-    g01 = StreamListener(
-        f"ws://127.0.0.1:{http_port}/api/v1/stream?token={login(base, 'worker-g01')}"
-    )
-    g02 = StreamListener(
-        f"ws://127.0.0.1:{http_port}/api/v1/stream?token={login(base, 'worker-g02')}"
-    )
+    ws_base = base.replace("http://", "ws://")
+    g01 = StreamListener(f"{ws_base}/api/v1/stream?token={login(base, 'worker-g01')}")
+    g02 = StreamListener(f"{ws_base}/api/v1/stream?token={login(base, 'worker-g02')}")
     try:
         procs.start(
             "simulator",
@@ -193,7 +151,7 @@ def test_heated_sensor_becomes_one_incident_for_the_owning_worker_only(
     # Readings reached InfluxDB with their grid tags and the edge's timestamps.
     def readings() -> list[dict[str, Any]]:
         return influx_server.points(
-            "SELECT \"value\", \"grid\", \"gateway\" FROM \"temperature\" "
+            'SELECT "value", "grid", "gateway" FROM "temperature" '
             "WHERE \"point\" = 'gw-e2e.boiler'",
             db,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from .. import __version__
+from .. import __version__, web
 from . import routes, stream
 from .context import ApiContext
 
@@ -18,4 +18,5 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.context = context
     app.include_router(routes.router)
     app.include_router(stream.router)
+    web.mount(app)
     return app

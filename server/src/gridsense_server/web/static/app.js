@@ -1,0 +1,140 @@
+// gridsense control-room and grid-worker page: sign in, list incidents of the user's grids,
+// follow them live over the WebSocket stream, and show gateways. No framework, no CDN.
+"use strict";
+
+const state = { token: sessionStorage.getItem("gridsense.token"), user: sessionStorage.getItem("gridsense.user"),
+                incidents: new Map(), ws: null, retry: 0 };
+const $ = (sel) => document.querySelector(sel);
+
+function fmtTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return d.toLocaleString(undefined, { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+async function api(path, options = {}) {
+  const headers = { "Content-Type": "application/json", ...(options.headers || {}) };
+  if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  const resp = await fetch(path, { ...options, headers });
+  if (resp.status === 401) { signOut(); throw new Error("signed out"); }
+  if (!resp.ok) throw new Error(`${path}: HTTP ${resp.status}`);
+  return resp.json();
+}
+
+function cell(tr, label, text, cls) {
+  const td = document.createElement("td");
+  td.dataset.label = label;
+  td.textContent = text ?? "";
+  if (cls) td.className = cls;
+  tr.appendChild(td);
+}
+
+function renderIncidents(freshId) {
+  const body = $("#incidents tbody");
+  body.replaceChildren();
+  const rows = [...state.incidents.values()].sort((a, b) => (b.last_seen_at || "").localeCompare(a.last_seen_at || ""));
+  for (const inc of rows) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = inc.id;
+    if (inc.id === freshId) tr.className = "fresh";
+    cell(tr, "Opened", fmtTime(inc.opened_at));
+    cell(tr, "Type", inc.type);
+    cell(tr, "Point", inc.point);
+    cell(tr, "Grid", inc.grid ?? "—");
+    cell(tr, "Severity", inc.severity, `sev sev-${inc.severity}`);
+    cell(tr, "Alarm", inc.alarm, `alarm-${inc.alarm}`);
+    cell(tr, "State", inc.backfilled ? `${inc.state} (backfilled)` : inc.state);
+    cell(tr, "Count", String(inc.count));
+    cell(tr, "Last seen", fmtTime(inc.last_seen_at));
+    body.appendChild(tr);
+  }
+  $("#incident-count").textContent = rows.length ? `(${rows.length})` : "";
+  $("#no-incidents").hidden = rows.length > 0;
+}
+
+function renderGateways(gateways) {
+  const body = $("#gateways tbody");
+  body.replaceChildren();
+  for (const gw of gateways) {
+    const tr = document.createElement("tr");
+    cell(tr, "Gateway", gw.id);
+    cell(tr, "State", gw.state, `state-${gw.state}`);
+    cell(tr, "Last seen", fmtTime(gw.last_seen_at));
+    const drivers = gw.health && gw.health.drivers ? Object.entries(gw.health.drivers).map(([k, v]) => `${k}: ${v.state}`).join(", ") : "";
+    cell(tr, "Drivers", drivers);
+    body.appendChild(tr);
+  }
+}
+
+async function refresh() {
+  const [incidents, gateways] = await Promise.all([api("/api/v1/incidents"), api("/api/v1/gateways")]);
+  state.incidents = new Map(incidents.map((i) => [i.id, i]));
+  renderIncidents();
+  renderGateways(gateways);
+}
+
+function connectStream() {
+  if (!state.token) return;
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${proto}://${location.host}/api/v1/stream?token=${encodeURIComponent(state.token)}`);
+  state.ws = ws;
+  ws.onopen = () => { state.retry = 0; $("#live").hidden = false; refresh().catch(() => {}); };
+  ws.onmessage = (ev) => {
+    const msg = JSON.parse(ev.data);
+    if (msg.type === "incident" && msg.incident) {
+      state.incidents.set(msg.incident.id, msg.incident);
+      renderIncidents(msg.incident.id);
+    }
+  };
+  ws.onclose = (ev) => {
+    $("#live").hidden = true;
+    if (ev.code === 4401) { signOut(); return; }
+    if (!state.token) return;
+    // Capped, jittered backoff so a restarting server is not hammered by every open page.
+    const delay = Math.min(30000, 1000 * 2 ** state.retry++) * (0.5 + Math.random() / 2);
+    setTimeout(connectStream, delay);
+  };
+}
+
+function showBoard() {
+  $("#login").hidden = true;
+  $("#board").hidden = false;
+  $("#who").hidden = false;
+  $("#who").textContent = state.user;
+  $("#logout").hidden = false;
+  refresh().catch((e) => console.error(e));
+  connectStream();
+  setInterval(() => { if (state.token) api("/api/v1/gateways").then(renderGateways).catch(() => {}); }, 15000);
+}
+
+function signOut() {
+  state.token = null;
+  sessionStorage.removeItem("gridsense.token");
+  if (state.ws) state.ws.close();
+  $("#board").hidden = true;
+  $("#login").hidden = false;
+  $("#who").hidden = true;
+  $("#logout").hidden = true;
+}
+
+$("#login").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const form = new FormData(ev.target);
+  $("#login-error").textContent = "";
+  try {
+    const resp = await fetch("/api/v1/auth/token", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: form.get("username"), password: form.get("password") }) });
+    if (!resp.ok) { $("#login-error").textContent = "Wrong user or password."; return; }
+    const data = await resp.json();
+    state.token = data.access_token;
+    state.user = form.get("username");
+    sessionStorage.setItem("gridsense.token", state.token);
+    sessionStorage.setItem("gridsense.user", state.user);
+    showBoard();
+  } catch (e) {
+    $("#login-error").textContent = "The server cannot be reached.";
+  }
+});
+$("#logout").addEventListener("click", signOut);
+
+if (state.token) showBoard();
