@@ -138,16 +138,14 @@ staff:
 """
 
 
-def start_server(
-    procs: Procs,
+def write_server_config(
     tmp: Path,
     mqtt_port: int,
     influx_url: str,
     database: str,
     points: dict[str, tuple[str, str]],
-) -> tuple[Proc, str, Path]:
-    """Write registry and config for a server on a free port, start it, wait for /healthz.
-    Returns the process, its base URL and its config path."""
+) -> tuple[Path, str]:
+    """Registry and config for a server on a free port; returns the config path and base URL."""
     from devservices import free_port
 
     http_port = free_port()
@@ -161,10 +159,27 @@ database: {{url: "sqlite:///{tmp / "server.db"}"}}
 registry: {{file: {tmp / "registry.yaml"}}}
 http: {{host: 127.0.0.1, port: {http_port}}}
 """)
-    base = f"http://127.0.0.1:{http_port}"
+    return config, f"http://127.0.0.1:{http_port}"
+
+
+def launch_server(procs: Procs, config: Path, base: str) -> Proc:
+    """Start ``gridsense-server run`` and wait until it answers /healthz."""
     server = procs.start("server", "gridsense-server", "run", "--config", str(config))
     wait_until(
         lambda: try_http_json("GET", f"{base}/healthz") or not server.alive(), 60, "server /healthz"
     )
     assert server.alive(), procs.logs()
-    return server, base, config
+    return server
+
+
+def start_server(
+    procs: Procs,
+    tmp: Path,
+    mqtt_port: int,
+    influx_url: str,
+    database: str,
+    points: dict[str, tuple[str, str]],
+) -> tuple[Proc, str, Path]:
+    """Write config and start a server; returns the process, its base URL and config path."""
+    config, base = write_server_config(tmp, mqtt_port, influx_url, database, points)
+    return launch_server(procs, config, base), base, config
