@@ -343,6 +343,8 @@ def main() -> int:
                     str(gateway_config(gw, mqtt_port, work)),
                 ],
             )
+        broker_pid = broker.proc.pid if broker.proc else "?"
+        influx_pid = influx.proc.pid if influx.proc else "?"
         print(
             f"""
 gridsense demo is running.
@@ -355,6 +357,9 @@ gridsense demo is running.
   get a token     curl -s -X POST {base}/api/v1/auth/token -H 'Content-Type: application/json' \\
                     -d '{{"username":"control","password":"demo"}}'
   files and logs  {work}
+  fault drill     kill -STOP {broker_pid} (broker) or {influx_pid} (InfluxDB), -CONT 30 s later;
+                  then .venv/bin/gridsense-server check --config {work}/config/server.yaml \\
+                         --max-gap 10      (docs/operations.md explains the drill)
 The boiler room on gw-01 heats past 60 °C about 30 s in: an over_temperature incident for grid g01.
 {"Stops after " + str(int(args.duration)) + " s." if args.duration else "Ctrl-C stops everything."}
 """,
