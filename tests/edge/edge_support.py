@@ -19,6 +19,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from ulid import ULID
 
 from gridsense_protocol import Envelope, Kind, decode, parse_topic
@@ -63,6 +65,9 @@ class MqttRecorder:
     port: int
     topics: tuple[str, ...] = ("gridsense/#",)
     received: list[Received] = field(default_factory=list)
+    # A persistent session: the broker (with persistence on) keeps what arrives while this
+    # recorder is disconnected, e.g. across a broker restart.
+    persistent: bool = False
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -77,7 +82,12 @@ class MqttRecorder:
         self._client.reconnect_delay_set(0.2, 1)
 
     def start(self) -> MqttRecorder:
-        self._client.connect_async("127.0.0.1", self.port)
+        properties = None
+        if self.persistent:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = 3600
+        self._client.connect_async("127.0.0.1", self.port, clean_start=not self.persistent,
+                                   properties=properties)
         self._client.loop_start()
         wait_until(self.subscribed.is_set, 20, what="the recorder's subscription")
         return self
@@ -148,3 +158,88 @@ def start_agent(config: Path, log_path: Path) -> AgentProcess:
     finally:
         log.close()
     return AgentProcess(proc, log_path)
+
+
+class BlackholeProxy:
+    """TCP proxy agent -> broker whose ``cut()`` makes the link go dark, like a dead 4G link.
+
+    While cut, bytes stop flowing both ways (they are dropped, not refused) and new
+    connections are accepted but never reach the broker, so the agent can only notice through
+    its MQTT keepalive. ``restore()`` closes the dead connections (as a carrier NAT would
+    forget them) and lets new ones through.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        import socket
+
+        self.target_port = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._lock = threading.Lock()
+        self._sockets: list[Any] = []
+        self._closed = False
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+
+    def cut(self) -> None:
+        self._flowing.clear()
+
+    def restore(self) -> None:
+        with self._lock:
+            dead, self._sockets = self._sockets, []
+        for sock in dead:
+            self._close(sock)
+        self._flowing.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._close(self._listener)
+        self.restore()
+
+    @staticmethod
+    def _close(sock: Any) -> None:
+        import contextlib
+        import socket
+
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            sock.close()
+
+    def _accept_loop(self) -> None:
+        import socket
+
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._sockets.append(client)
+            if not self._flowing.is_set():
+                continue  # accepted, then silence: a connect that hangs
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), 5)
+            except OSError:
+                self._close(client)
+                continue
+            with self._lock:
+                self._sockets.append(upstream)
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    def _pipe(self, src: Any, dst: Any) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if self._flowing.is_set():
+                    dst.sendall(data)
+                # while cut, what was read is dropped: nothing reaches the other side
+        except OSError:
+            pass
+        finally:
+            self._close(dst)
+            self._close(src)

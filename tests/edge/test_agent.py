@@ -143,6 +143,12 @@ def test_agent_end_to_end_with_a_real_broker(
     assert health.memory_rss_bytes > 0 and health.disk_free_bytes > 0
     assert set(health.drivers["modbus_temperature/rs485-0"].devices.values()) == {"ok"}
     assert health.counters["dropped"] == 0 and health.counters["invalid_readings"] == 0
+    # The outbox reports itself: depth per lane, oldest unsent, bytes, the incident lane's state.
+    for key in ("outbox_incident_depth", "outbox_bulk_depth", "outbox_oldest_age_s",
+                "outbox_bytes_on_disk", "outbox_incident_lane_full", "mqtt_inflight"):
+        assert key in health.counters, key
+    assert health.counters["outbox_bytes_on_disk"] > 0
+    assert health.counters["outbox_incident_lane_full"] == 0
 
     # Every message has its own seq; telemetry arrives in seq order.
     everything = [r.message() for r in recorder.received if r.kind is not Kind.STATUS]
@@ -171,14 +177,19 @@ def test_graceful_stop_says_offline_and_a_restart_continues_the_sequence(
     assert agent.stop(signal.SIGTERM) == 0
     wait_until(lambda: statuses(recorder)[-1].state is GatewayState.OFFLINE, 30, what="offline")
     assert "agent_stopped" in agent.log()
-    first_run = [r.message().seq for r in recorder.received]
+    first_run = [r.message() for r in recorder.received]
+    first_seqs = [m.seq for m in first_run if m.kind is not Kind.STATUS]
+    # Status messages carry the latest number without taking one.
+    assert statuses(recorder)[-1].seq == max(first_seqs)
 
     agents(config)
     wait_until(lambda: len(statuses(recorder)) >= 3 and statuses(recorder)[-1].state
                is GatewayState.ONLINE, 60, what="second birth")
     wait_until(lambda: len(recorder.of_kind(Kind.TELEMETRY)) >= 4, 60, what="more telemetry")
-    second_run = [r.message().seq for r in recorder.received][len(first_run):]
-    assert min(second_run) > max(first_run)
+    second_run = [r.message() for r in recorder.received][len(first_run):]
+    second_seqs = [m.seq for m in second_run if m.kind is not Kind.STATUS]
+    # The numbers continue where the first run stopped: no gap, no reuse.
+    assert sorted(first_seqs + second_seqs) == list(range(min(first_seqs), max(second_seqs) + 1))
 
 
 def test_the_agent_starts_without_a_broker_and_delivers_once_it_is_up(

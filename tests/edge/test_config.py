@@ -180,6 +180,24 @@ def test_values_are_range_checked(tmp_path: Path) -> None:
     assert error.problems[0][0] == "rules[0].threshold"
 
 
+def test_the_outbox_section_is_optional_with_defaults_and_validated(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, VALID))
+    assert (config.outbox.max_mb, config.outbox.max_age_h, config.outbox.incident_max_mb,
+            config.outbox.min_free_disk_mb) == (256, 72, 32, 100)
+    assert config.mqtt.max_inflight == 200 and config.mqtt.reconnect_max_s == 30
+    text = VALID.replace("health:\n", "outbox:\n  max_mb: 64\n  min_free_disk_mb: 0\nhealth:\n")
+    text = text.replace("keepalive_s: 30", "keepalive_s: 30\n  max_inflight: 100")
+    config = load_config(write(tmp_path, text))
+    assert config.outbox.max_mb == 64 and config.outbox.min_free_disk_mb == 0
+    assert config.mqtt.max_inflight == 100
+    error = problems_of(tmp_path, VALID.replace("health:\n", "outbox:\n  max_mb: 0\nhealth:\n"))
+    assert error.problems[0][0] == "outbox.max_mb"
+    error = problems_of(tmp_path, VALID.replace("health:\n", "outbox:\n  max_gb: 1\nhealth:\n"))
+    assert error.problems[0][0] == "outbox.max_gb"
+    line = VALID.replace("health:\n", "outbox:\n  max_gb: 1\nhealth:\n").splitlines()
+    assert error.problems[0][1] == line.index("  max_gb: 1") + 1
+
+
 def test_a_missing_password_file_is_a_config_error(tmp_path: Path) -> None:
     error = problems_of(tmp_path, VALID.replace("password_file: null", "password_file: ./gw.pw"))
     assert error.problems[0][0] == "mqtt.password_file"

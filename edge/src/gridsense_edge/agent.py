@@ -5,8 +5,11 @@ rules see the full resolution), samples flagged for reporting are batched into o
 message per ``TELEMETRY_FLUSH_S``. Incidents are queued at once. Nothing here waits on the
 network: the uplink connects and reconnects on its own, while the outbox absorbs the backlog.
 
+Every message goes through the durable outbox (SQLite in ``state_dir``), which numbers it and
+keeps it until the broker acknowledged it; an incident is on disk before it is logged.
+
 Stopping (SIGTERM/SIGINT via ``stop``): drivers first, then the last telemetry batch, then the
-uplink flushes, publishes Status(offline) and disconnects, then the sequence file is closed.
+uplink flushes, publishes Status(offline) and disconnects, then the outbox is closed.
 """
 
 from __future__ import annotations
@@ -22,10 +25,9 @@ from .config import GatewayConfig
 from .drivers import DRIVERS, Driver, DriverContext
 from .health import HealthReporter, release_free_heap
 from .logs import log_event
-from .outbox import MemoryOutbox, Outbox
+from .outbox import Outbox, OutboxLimits, SqliteOutbox
 from .publisher import Publisher
 from .rules import RULES, IncidentEvent, Rule
-from .sequence import SequenceAllocator
 from .uplink import Uplink
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,8 @@ class Agent:
     def __init__(self, config: GatewayConfig, outbox: Outbox | None = None) -> None:
         self.config = config
         self.gateway = config.gateway.id
-        self.outbox: Outbox = outbox if outbox is not None else MemoryOutbox()
+        self._given_outbox = outbox
+        self.outbox: Outbox | None = None
         self._pending: list[Reading] = []
         self._active: dict[tuple[str, str], str] = {}  # (point, type) -> event id of the raise
         self.counters = dict.fromkeys(
@@ -66,15 +69,28 @@ class Agent:
         self.uplink: Uplink | None = None
         self.publisher: Publisher | None = None
 
-    def _build(self, sequence: SequenceAllocator) -> DriverContext:
-        config = self.config
-        self.publisher = Publisher(self.gateway, sequence, self.outbox)
-        self.uplink = Uplink(
-            self.gateway, config.mqtt.host, config.mqtt.port, self.outbox,
-            self.publisher.status, keepalive_s=config.mqtt.keepalive_s,
-            password_file=config.mqtt.password_file,
+    def _open_outbox(self) -> Outbox:
+        if self._given_outbox is not None:
+            return self._given_outbox
+        section = self.config.outbox
+        limits = OutboxLimits(
+            bulk_max_bytes=int(section.max_mb * 2**20),
+            bulk_max_age_s=section.max_age_h * 3600.0,
+            incident_max_bytes=int(section.incident_max_mb * 2**20),
+            min_free_disk_bytes=int(section.min_free_disk_mb * 2**20),
         )
-        self.publisher.notify = self.uplink.notify
+        return SqliteOutbox(self.config.gateway.state_dir, limits)
+
+    def _build(self, outbox: Outbox) -> DriverContext:
+        config = self.config
+        self.publisher = Publisher(self.gateway, outbox)
+        self.uplink = Uplink(
+            self.gateway, config.mqtt.host, config.mqtt.port, outbox,
+            self.publisher.status, keepalive_s=config.mqtt.keepalive_s,
+            password_file=config.mqtt.password_file, max_inflight=config.mqtt.max_inflight,
+            reconnect_max_s=config.mqtt.reconnect_max_s,
+        )
+        outbox.on_stored = self.uplink.notify
         context = DriverContext(
             gateway=self.gateway, emit=self._on_reading, buses=config.bus_map(),
             profiles_dir=config.profiles_folder,
@@ -90,13 +106,13 @@ class Agent:
     async def run(self, stop: asyncio.Event) -> None:
         state_dir = self.config.gateway.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
-        sequence = SequenceAllocator(state_dir)
-        context = self._build(sequence)
+        self.outbox = outbox = self._open_outbox()
+        context = self._build(outbox)
         assert self.uplink is not None and self.publisher is not None
         health = HealthReporter(state_dir, self.drivers, self._counters)
         log_event(log, "agent_started", gateway=self.gateway, version=self.publisher.version,
                   drivers=len(self.drivers), devices=len(self.config.devices),
-                  rules=len(self.rules), next_seq=sequence.peek)
+                  rules=len(self.rules), next_seq=outbox.next_seq, backlog=outbox.depth)
         await self.uplink.start()
         tasks = [asyncio.create_task(self._supervise(d.name, d.run), name=d.name)
                  for d in self.drivers]
@@ -110,9 +126,9 @@ class Agent:
             self._flush()
             await self.uplink.stop(DRAIN_TIMEOUT_S)
             await context.shared.close()
-            sequence.close()
-            log_event(log, "agent_stopped", gateway=self.gateway, next_seq=sequence.peek,
-                      **self._counters())
+            counters = self._counters()
+            outbox.close()
+            log_event(log, "agent_stopped", gateway=self.gateway, **counters)
 
     async def _supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         """A driver that crashes is logged and restarted with backoff, never the agent."""
@@ -155,11 +171,11 @@ class Agent:
         details = dict(event.details)
         if event.state is AlarmState.CLEARED and key in self._active:
             details["active_event"] = self._active.pop(key)
-        message = self.publisher.incident(event, details)
+        message = self.publisher.incident(event, details)  # on disk when this returns
         if event.state is AlarmState.ACTIVE:
-            self._active[key] = message.id
+            self._active[key] = message.event_id
         self.counters["incidents"] += 1
-        log_event(log, "incident", logging.WARNING, point=event.point, event_id=message.id,
+        log_event(log, "incident", logging.WARNING, point=event.point, event_id=message.event_id,
                   seq=message.seq, type=event.type, state=event.state.value,
                   severity=event.severity.value, value=event.value, message=event.message)
 
@@ -189,11 +205,14 @@ class Agent:
 
     def _counters(self) -> dict[str, int]:
         out = dict(self.counters)
-        out.update({f"outbox_{k}": v for k, v in self.outbox.counters.items()})
+        if self.outbox is not None:
+            stats = self.outbox.stats()
+            out.update({f"outbox_{k}": v for k, v in stats.items()})
+            out["dropped"] = stats.get("dropped", 0)
         if self.uplink is not None:
             out.update({f"mqtt_{k}": v for k, v in self.uplink.counters.items()})
             out["mqtt_connected"] = int(self.uplink.connected)
             out["mqtt_inflight"] = self.uplink.inflight
+            out["mqtt_window"] = self.uplink.window
             out["published"] = self.uplink.counters["published"]
-        out["dropped"] = self.outbox.counters.get("dropped", 0)
         return out

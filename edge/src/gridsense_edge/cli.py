@@ -24,7 +24,7 @@ _EPILOG = """exit codes:
   0  success, or a clean stop on SIGTERM/SIGINT
   1  unexpected failure
   2  bad usage or invalid config (file:line: key.path: problem)
-  3  cannot start here (state folder not writable, ...)
+  3  cannot start here (state folder not writable or used by another agent, ...)
 """
 
 
@@ -116,6 +116,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from .agent import Agent
     from .logs import configure_logging, log_event, set_static_field
+    from .outbox_db import StateDirBusy
 
     configure_logging(args.log_level)
     set_static_field("gateway", config.gateway.id)
@@ -135,6 +136,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(main())
+    except StateDirBusy as exc:
+        print(f"{args.config}: gateway.state_dir: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_START
     except Exception as exc:  # logged with its traceback; the exit code says it failed
         log_event(logging.getLogger("gridsense_edge"), "agent_failed", logging.CRITICAL,
                   exc_info=exc, error=repr(exc))

@@ -42,6 +42,11 @@ class MqttSection(_Section):
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
     password_file: ResolvedPath | None = None
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    # Outbox messages handed to the broker without a PUBACK yet; lowered to the broker's
+    # Receive Maximum when that is smaller.
+    max_inflight: Annotated[int, Field(ge=1, le=1000)] = 200
+    # Longest wait between reconnect attempts (exponential backoff from 1 s, jittered 50-100 %).
+    reconnect_max_s: Annotated[float, Field(ge=1, le=600)] = 30.0
 
     @field_validator("password_file")
     @classmethod
@@ -55,12 +60,22 @@ class HealthSection(_Section):
     interval_s: Annotated[float, Field(ge=1, le=86400)] = 30.0
 
 
+class OutboxSection(_Section):
+    """Caps of the durable outbox (``state_dir/outbox.db``); see outbox.py for the policy."""
+
+    max_mb: Annotated[float, Field(gt=0, le=1_000_000)] = 256.0  # bulk lane (telemetry, health)
+    max_age_h: Annotated[float, Field(gt=0, le=24 * 366)] = 72.0  # bulk rows older are dropped
+    incident_max_mb: Annotated[float, Field(gt=0, le=1_000_000)] = 32.0
+    min_free_disk_mb: Annotated[float, Field(ge=0, le=1_000_000)] = 100.0  # below: bulk sheds
+
+
 class GatewayConfig(_Section):
     # Field order matters: profiles_dir and buses are validated (and put in the context)
     # before devices, whose entries are checked against them.
     gateway: GatewaySection
     mqtt: MqttSection = MqttSection()
     health: HealthSection = HealthSection()
+    outbox: OutboxSection = OutboxSection()
     profiles_dir: Annotated[ResolvedPath | None, Field(validate_default=True)] = None
     buses: Annotated[list[BusConfig], Field(validate_default=True)] = []
     devices: list[DeviceConfig] = []  # type: ignore[valid-type]
@@ -117,6 +132,7 @@ class GatewayConfig(_Section):
             "gateway": self.gateway.id,
             "state_dir": str(self.gateway.state_dir),
             "mqtt": f"{self.mqtt.host}:{self.mqtt.port}",
+            "outbox": self.outbox.model_dump(),
             "password_file": str(self.mqtt.password_file) if self.mqtt.password_file else None,
             "profiles_dir": str(self.profiles_folder),
             "buses": [{"id": b.id, "port": b.port} for b in self.buses],

@@ -1,12 +1,17 @@
 """Turns what the agent has to say into protocol v1 envelopes and queues them in the outbox.
 
-The one place that stamps gateway id, event id and ``seq``, so every message — telemetry,
-incident, health, and the status messages built on paho's thread — draws from the same
-per-gateway sequence.
+The one place that builds envelopes. ``seq`` comes from the outbox, which assigns it in the
+same transaction that stores the message (a message is built *for* its number: if building
+fails, the number is not used). Status messages (birth, last will, clean offline) are built on
+paho's thread, are not queued and do not consume a number: they carry the latest one assigned.
+
+``mark_backfill`` flips the envelope's ``backfill`` flag on an already encoded message, at the
+moment the uplink sends it, without decoding it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 
@@ -27,21 +32,29 @@ from . import agent_version
 from .health import HealthSnapshot
 from .outbox import OutboundMessage, Outbox
 from .rules import IncidentEvent
-from .sequence import SequenceAllocator
+
+# The envelope's fields come first in every encoded message (v, gateway, id, seq, ts,
+# backfill): the flag sits within the first ~150 bytes, before any message-specific field.
+_BACKFILL_FALSE = b',"backfill":false,'
+_BACKFILL_TRUE = b',"backfill":true,'
+_ENVELOPE_PREFIX_BYTES = 256
+
+
+def mark_backfill(payload: bytes) -> bytes:
+    """The same message with ``backfill: true``."""
+    at = payload.find(_BACKFILL_FALSE, 0, _ENVELOPE_PREFIX_BYTES)
+    if at >= 0:
+        return payload[:at] + _BACKFILL_TRUE + payload[at + len(_BACKFILL_FALSE):]
+    # Not the layout encode() produces (never expected): go through JSON to be safe.
+    document = json.loads(payload)
+    document["backfill"] = True
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class Publisher:
-    def __init__(
-        self,
-        gateway: str,
-        sequence: SequenceAllocator,
-        outbox: Outbox,
-        notify: Callable[[], None] = lambda: None,
-    ) -> None:
+    def __init__(self, gateway: str, outbox: Outbox) -> None:
         self.gateway = gateway
-        self.sequence = sequence
         self.outbox = outbox
-        self.notify = notify  # wakes the uplink
         self.started_at = utc_now()
         self.version = agent_version()[:32]
 
@@ -55,16 +68,14 @@ class Publisher:
             retain=retain,
         )
 
-    def _submit(self, message: Envelope) -> OutboundMessage:
-        outbound = self._outbound(message)
-        self.outbox.submit(outbound)
-        self.notify()
-        return outbound
+    def _submit(self, build: Callable[[int], Envelope]) -> OutboundMessage:
+        """Stored (and numbered) by the outbox; an incident is on disk when this returns."""
+        return self.outbox.submit(lambda seq: self._outbound(build(seq)))
 
     def status(self, state: GatewayState) -> OutboundMessage:
         """Birth or will; thread-safe (called on paho's thread); retained, not queued."""
         message = Status(
-            gateway=self.gateway, seq=self.sequence.next(), ts=utc_now(), state=state,
+            gateway=self.gateway, seq=self.outbox.last_seq, ts=utc_now(), state=state,
             agent_version=self.version, started_at=self.started_at,
         )
         return self._outbound(message, retain=True)
@@ -72,26 +83,22 @@ class Publisher:
     def telemetry(self, readings: list[Reading]) -> OutboundMessage:
         # The envelope's ts is the newest reading's device time; each reading keeps its own.
         ts: datetime = max(r.ts for r in readings)
-        message = Telemetry(
-            gateway=self.gateway, seq=self.sequence.next(), ts=ts, readings=readings
+        return self._submit(
+            lambda seq: Telemetry(gateway=self.gateway, seq=seq, ts=ts, readings=readings)
         )
-        return self._submit(message)
 
-    def incident(self, event: IncidentEvent, details: dict[str, object]) -> Incident:
-        message = Incident(
-            gateway=self.gateway, seq=self.sequence.next(), ts=event.ts, point=event.point,
+    def incident(self, event: IncidentEvent, details: dict[str, object]) -> OutboundMessage:
+        return self._submit(lambda seq: Incident(
+            gateway=self.gateway, seq=seq, ts=event.ts, point=event.point,
             type=event.type, severity=event.severity, state=event.state, value=event.value,
             threshold=event.threshold, unit=event.unit[:16], message=event.message[:500],
             details=details,
-        )
-        self._submit(message)
-        return message
+        ))
 
     def health(self, snapshot: HealthSnapshot) -> OutboundMessage:
-        message = Health(
-            gateway=self.gateway, seq=self.sequence.next(), ts=utc_now(),
+        return self._submit(lambda seq: Health(
+            gateway=self.gateway, seq=seq, ts=utc_now(),
             uptime_s=snapshot.uptime_s, cpu_percent=snapshot.cpu_percent,
             memory_rss_bytes=snapshot.memory_rss_bytes, disk_free_bytes=snapshot.disk_free_bytes,
             drivers=snapshot.drivers, counters=snapshot.counters,
-        )
-        return self._submit(message)
+        ))

@@ -1,22 +1,41 @@
-"""MQTT uplink: drains the outbox to the broker, announces the gateway online/offline.
+"""MQTT uplink: drains the outbox to the broker in order, announces the gateway online/offline.
 
 paho-mqtt runs its network loop in its own thread (``loop_start``), so a slow or unreachable
-broker never blocks the asyncio loop. The two sides meet only through thread-safe hand-offs:
-the asyncio side calls ``publish`` (which only queues a packet and wakes the network thread),
-and paho's callbacks come back with ``loop.call_soon_threadsafe``.
+broker never blocks the asyncio loop. The asyncio side calls ``publish`` (which only queues a
+packet and wakes the network thread); paho's callbacks post events (connected, disconnected,
+PUBACK) to one FIFO that the event loop drains in order, so the loop sees them exactly in the
+order paho saw them, with one wake-up per burst rather than one per PUBACK.
 
-Flow control: at most ``WINDOW`` messages are handed to paho without a PUBACK; the rest wait
-in the bounded outbox. paho keeps those unacknowledged QoS 1 messages and re-sends them after
-a reconnect, so nothing in the window is lost by a broker restart.
+**Window.** At most ``window`` outbox messages are handed to paho without a PUBACK:
+``mqtt.max_inflight`` from the config, lowered to the broker's Receive Maximum (MQTT 5 CONNACK)
+when that is smaller. The rest wait on disk in the outbox. Each PUBACK deletes its row (the
+outbox batches the deletes) and opens the window for the next message.
 
-Status: every (re)connect publishes a retained ``Status(online)`` (birth) and registers a
-retained ``Status(offline)`` as last will. Both are fresh envelopes (new event id, new seq) per
-connection, so a server that de-duplicates on event id never mistakes a second outage for a
-replay. The will's ``ts`` is the time that connection was opened: the broker publishes it
-later, verbatim, when it notices the connection is gone.
+**Reconnects and duplicates.** The gateway id is a stable client id and the session is
+persistent (clean start off, session expiry set), so the broker keeps the gateway's session
+(and, later, commands queued for it) across outages. Each connection gets a fresh paho client:
+paho retries the TCP connect by itself, but once a connection existed and ends, that client is
+told to stop (``disconnect`` from ``on_disconnect``) rather than reconnect and re-send from its
+memory. Whatever it had in flight without a PUBACK goes back to the outbox (``release``); the
+next connection claims it again, first and in seq order, re-encoded with ``backfill`` as it
+waited. Only one side ever re-sends a message — never paho from its memory *and* the outbox.
+Duplicates reach the broker only for messages whose PUBACK was lost with the link (at most one
+window per outage), or, after a restart of the agent, for rows acked but whose delete was not
+committed yet (≤ 1 s of acks). The server de-duplicates both (event id, seq). The pump
+resumes only once the broker acknowledged the new connection's birth message.
 
-Reconnects: capped exponential backoff with jitter, computed here and handed to paho through
-``reconnect_delay_set`` before each wait (paho's own backoff has no jitter).
+**backfill.** A message that was stored while the uplink was down, that is older than
+``BACKFILL_AFTER_S`` when it is handed to paho, or that is sent again after its connection was
+lost, goes out with ``backfill: true``.
+
+**Status.** Every (re)connect publishes a retained ``Status(online)`` (birth) and registers a
+retained ``Status(offline)`` as last will; both carry the latest assigned seq (they consume
+none). A clean stop publishes ``Status(offline)`` itself and disconnects, so no will fires.
+
+**Dead links.** paho's keepalive (``mqtt.keepalive_s``) notices a link that went silent —
+no PINGRESP, or no CONNACK, within another keepalive — and ends the connection. Between
+connections: capped exponential backoff with jitter (paho's own backoff has none; the delay
+before each TCP retry is handed to it through ``reconnect_delay_set``).
 """
 
 from __future__ import annotations
@@ -24,23 +43,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from gridsense_protocol import GatewayState
 
 from .backoff import backoff_delay
 from .logs import log_event
 from .outbox import OutboundMessage, Outbox
+from .publisher import mark_backfill
 
 log = logging.getLogger(__name__)
 
-WINDOW = 20  # QoS 1 messages in flight (handed to paho, no PUBACK yet)
+DEFAULT_MAX_INFLIGHT = 200
+STATUS_SLOTS = 2  # birth and clean offline travel outside the window
+BACKFILL_AFTER_S = 5.0
+SESSION_EXPIRY_S = 86400  # the broker keeps the session (and queued commands) for a day
 RECONNECT_BASE_S = 1.0
-RECONNECT_CAP_S = 30.0
+RECONNECT_CAP_S = 30.0  # default of mqtt.reconnect_max_s
+PUBLISH_RETRY_S = 1.0
+THREAD_CHECK_S = 5.0
 
 StatusFactory = Callable[[GatewayState], OutboundMessage]
 
@@ -56,116 +87,231 @@ class Uplink:
         *,
         keepalive_s: int = 30,
         password_file: Path | None = None,
+        max_inflight: int = DEFAULT_MAX_INFLIGHT,
+        session_expiry_s: int = SESSION_EXPIRY_S,
+        reconnect_max_s: float = RECONNECT_CAP_S,
     ) -> None:
         self.gateway = gateway
         self.host = host
         self.port = port
         self.keepalive_s = keepalive_s
+        self.max_inflight = max_inflight
+        self.window = max_inflight
+        self.session_expiry_s = session_expiry_s
+        self.reconnect_max_s = reconnect_max_s
+        self._password = None
+        if password_file is not None:
+            self._password = password_file.read_text(encoding="utf-8").strip()
         self._outbox = outbox
         self._make_status = make_status
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()  # the outbox has something, or the window opened
         self._progress = asyncio.Event()  # an ack arrived or the connection changed
-        self._connected = False
+        self._ended = asyncio.Event()  # the current connection is over
+        self._ready = False  # connected and this connection's birth acknowledged
         self._stopping = False
-        self._attempt = 0
-        self._inflight: dict[int, OutboundMessage] = {}
-        self._pump_task: asyncio.Task[None] | None = None
+        self._attempt = 0  # failures since the last good connection: the backoff exponent
+        self._birth: OutboundMessage | None = None
+        self._inflight: dict[int, OutboundMessage] = {}  # paho mid -> message
+        self._events: deque[tuple[Any, ...]] = deque()  # paho thread -> event loop, in order
+        self._drain_scheduled = False
+        self._tasks: list[asyncio.Task[None]] = []
         self.counters = dict.fromkeys(
-            ("published", "rejected", "publish_errors", "connects", "disconnects",
-             "connect_failures"), 0,
+            ("published", "backfilled", "requeued", "rejected", "publish_errors", "connects",
+             "disconnects", "connect_failures"), 0,
         )
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=gateway, protocol=MQTTProtocolVersion.MQTTv5
-        )
-        password = None
-        if password_file is not None:
-            password = password_file.read_text(encoding="utf-8").strip()
-        client.username_pw_set(gateway, password)
-        client.max_inflight_messages_set(WINDOW + 2)  # + birth and offline status
-        client.on_pre_connect = self._on_pre_connect
-        client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
-        self._client = client
-        self._retry_in_s = 0.0
-        self._set_backoff()
+        self._client = self._new_client()
 
     @property
     def connected(self) -> bool:
-        return self._connected
+        return self._ready
 
     @property
     def inflight(self) -> int:
         return len(self._inflight)
 
+    def _new_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=self.gateway,
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        client.user_data_set({"ended": False})  # per connection, read on paho's thread
+        client.username_pw_set(self.gateway, self._password)
+        client.max_inflight_messages_set(self.max_inflight + STATUS_SLOTS)
+        # The pump never hands paho more than that; a bound on paho's own queue regardless.
+        client.max_queued_messages_set(self.max_inflight + STATUS_SLOTS + 16)
+        client.on_pre_connect = self._on_pre_connect
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        self._set_backoff(client)
+        return client
+
     # ---- lifecycle (asyncio side) ----
 
     async def start(self) -> None:
-        """Returns at once; connecting (and retrying) happens in paho's thread."""
+        """Returns at once; connecting (and retrying) happens in the background."""
         self._loop = asyncio.get_running_loop()
-        self._client.connect_async(self.host, self.port, keepalive=self.keepalive_s)
-        self._client.loop_start()
-        self._pump_task = asyncio.create_task(self._pump(), name="uplink pump")
-        log_event(log, "uplink_started", broker=f"{self.host}:{self.port}")
+        self._tasks = [
+            asyncio.create_task(self._connections(), name="uplink connections"),
+            asyncio.create_task(self._pump(), name="uplink pump"),
+        ]
+        log_event(log, "uplink_started", broker=f"{self.host}:{self.port}",
+                  keepalive_s=self.keepalive_s, max_inflight=self.max_inflight)
 
     def notify(self) -> None:
-        """Something was submitted to the outbox: publish it if we can."""
+        """New rows were committed to the outbox: publish them if we can."""
         self._wake.set()
 
     async def stop(self, drain_timeout_s: float = 5.0) -> None:
         """Flush what we can, publish Status(offline) ourselves, disconnect (so no will)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + drain_timeout_s
         self._wake.set()
-        await self._wait_until(lambda: not (len(self._outbox) or self._inflight), deadline)
+        await self._wait_until(lambda: not (self._outbox.depth or self._inflight),
+                               loop.time() + drain_timeout_s)
         self._stopping = True
-        if self._connected:
+        client = self._client
+        if self._ready:
             offline = self._make_status(GatewayState.OFFLINE)
-            info = self._client.publish(offline.topic, offline.payload, qos=1, retain=True)
+            info = client.publish(offline.topic, offline.payload, qos=1, retain=True)
             self._inflight[info.mid] = offline
             await self._wait_until(lambda: info.mid not in self._inflight, loop.time() + 2.0)
             log_event(log, "status_published", state="offline", event_id=offline.event_id,
                       seq=offline.seq, acked=info.mid not in self._inflight)
-        if self._pump_task is not None:
-            self._pump_task.cancel()
+        unacked = sum(1 for m in self._inflight.values() if m.kind != "status")
+        client.disconnect()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._pump_task
-        self._client.disconnect()
-        await asyncio.to_thread(self._client.loop_stop)
-        log_event(log, "uplink_stopped", unacked=len(self._inflight), queued=len(self._outbox))
+                await task
+        await asyncio.to_thread(client.loop_stop)
+        log_event(log, "uplink_stopped", unacked=unacked, queued=self._outbox.depth)
 
     async def _wait_until(self, done: Callable[[], bool], deadline: float) -> None:
         """Wait (while connected) for acks until ``done()`` or the deadline."""
         loop = asyncio.get_running_loop()
-        while self._connected and not done() and (remaining := deadline - loop.time()) > 0:
+        while self._ready and not done() and (remaining := deadline - loop.time()) > 0:
             self._progress.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._progress.wait(), remaining)
+
+    async def _connections(self) -> None:
+        """One paho client per connection; between them, what was in flight goes back."""
+        while True:
+            client = self._client
+            self._ended.clear()
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = self.session_expiry_s
+            client.connect_async(self.host, self.port, keepalive=self.keepalive_s,
+                                 clean_start=False, properties=properties)
+            client.loop_start()  # paho retries the TCP connect itself, with our backoff
+            while not self._ended.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._ended.wait(), THREAD_CHECK_S)
+                thread = getattr(client, "_thread", None)  # paho has no public accessor
+                if not self._ended.is_set() and thread is not None and not thread.is_alive():
+                    log_event(log, "mqtt_thread_ended", logging.ERROR)  # never expected
+                    self._link_down()
+            await asyncio.to_thread(client.loop_stop)
+            self._requeue()
+            delay = backoff_delay(max(self._attempt - 1, 0), RECONNECT_BASE_S,
+                                  self.reconnect_max_s)
+            await asyncio.sleep(delay)
+            self._client = self._new_client()
+
+    def _requeue(self) -> None:
+        """The connection is gone: nothing it had in flight counts as delivered."""
+        requeued = 0
+        for message in self._inflight.values():
+            if message.kind != "status":
+                # It waited for a reconnect at least: it goes out again flagged backfill.
+                self._outbox.release(replace(message, offline=True))
+                requeued += 1
+        self._inflight.clear()
+        self.counters["requeued"] += requeued
+        if requeued:
+            log_event(log, "inflight_requeued", messages=requeued)
 
     async def _pump(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._connected and not self._stopping and len(self._inflight) < WINDOW:
-                batch = self._outbox.claim(WINDOW - len(self._inflight))
+            while self._ready and not self._stopping:
+                room = self.window - len(self._inflight)
+                batch = self._outbox.claim(room) if room > 0 else []
                 if not batch:
                     break
-                for message in batch:
-                    self._publish(message)
+                now = time.time()
+                for index, message in enumerate(batch):
+                    if not self._publish(message, now):
+                        for unsent in batch[index:]:
+                            self._outbox.release(unsent)
+                        await asyncio.sleep(PUBLISH_RETRY_S)
+                        self._wake.set()
+                        break
 
-    def _publish(self, message: OutboundMessage) -> None:
-        info = self._client.publish(
-            message.topic, message.payload, qos=message.qos, retain=message.retain
-        )
-        # NO_CONN: paho keeps the QoS 1 message and sends it after the reconnect.
+    def _publish(self, message: OutboundMessage, now: float) -> bool:
+        payload = message.payload
+        if message.offline or now - message.created > BACKFILL_AFTER_S:
+            payload = mark_backfill(payload)
+            self.counters["backfilled"] += 1
+        try:
+            info = self._client.publish(message.topic, payload, qos=message.qos,
+                                        retain=message.retain)
+        except ValueError as exc:  # a message paho can never send: drop it, loudly
+            self.counters["rejected"] += 1
+            log_event(log, "publish_impossible", logging.ERROR, event_id=message.event_id,
+                      seq=message.seq, kind=message.kind, error=str(exc))
+            self._outbox.ack(message)
+            return True
+        # NO_CONN: the link dropped a moment ago; the message is in flight on this connection
+        # and goes back to the outbox with the rest when the connection's end is handled.
         if info.rc in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             self._inflight[info.mid] = message
-        else:
-            self.counters["publish_errors"] += 1
-            log_event(log, "publish_failed", logging.ERROR, event_id=message.event_id,
-                      seq=message.seq, kind=message.kind, rc=mqtt.error_string(info.rc))
+            return True
+        self.counters["publish_errors"] += 1
+        log_event(log, "publish_failed", logging.ERROR, event_id=message.event_id,
+                  seq=message.seq, kind=message.kind, rc=mqtt.error_string(info.rc))
+        return False
+
+    # ---- events from paho, handled on the event loop in paho's order ----
+
+    def _post(self, client: mqtt.Client, *event: Any) -> None:
+        """Called on paho's thread. One scheduled drain serves a whole burst of events."""
+        self._events.append((client, *event))
+        if not self._drain_scheduled and self._loop is not None:
+            self._drain_scheduled = True
+            with contextlib.suppress(RuntimeError):  # loop already closed at exit
+                self._loop.call_soon_threadsafe(self._drain_events)
+
+    def _drain_events(self) -> None:
+        self._drain_scheduled = False  # before draining: a later post schedules a new drain
+        while self._events:
+            client, name, *args = self._events.popleft()
+            if client is not self._client:
+                continue  # from a connection already given up
+            if name == "ack":
+                self._acked(*args)
+            elif name == "up":
+                self._link_up(*args)
+            elif name == "down":
+                self._link_down()
+
+    def _link_up(self, birth_mid: int, birth: OutboundMessage, receive_max: int | None) -> None:
+        self._birth = birth
+        self._inflight[birth_mid] = birth
+        self.window = min(self.max_inflight, receive_max or self.max_inflight)
+        self._outbox.link_up = True
+        self._progress.set()
+
+    def _link_down(self) -> None:
+        self._ready = False
+        self._birth = None
+        self._outbox.link_up = False
+        self._ended.set()
+        self._progress.set()
 
     def _acked(self, mid: int, failed: bool, reason: str) -> None:
         message = self._inflight.pop(mid, None)
@@ -177,78 +323,69 @@ class Uplink:
                       seq=message.seq, kind=message.kind, reason=reason)
         else:
             self.counters["published"] += 1
-        if message.kind != "status":  # birth is not from the outbox
+        if message is self._birth:  # the broker has our birth: this connection is usable
+            self._birth = None
+            self._ready = True
+        elif message.kind != "status":
             self._outbox.ack(message)
         self._wake.set()
         self._progress.set()
 
-    def _set_connected(self, connected: bool) -> None:
-        self._connected = connected
-        self._progress.set()
-        if connected:
-            self._wake.set()
-
-    def _to_loop(self, callback: Callable[..., None], *args: object) -> None:
-        if self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # loop already closed at exit
-                self._loop.call_soon_threadsafe(callback, *args)
-
     # ---- paho callbacks (network thread) ----
 
-    def _set_backoff(self) -> None:
-        # paho waits min_delay on the first retry after reconnect_delay_set: make that ours.
-        self._retry_in_s = backoff_delay(self._attempt, RECONNECT_BASE_S, RECONNECT_CAP_S)
-        self._client.reconnect_delay_set(self._retry_in_s, self._retry_in_s)  # type: ignore[arg-type]
+    def _set_backoff(self, client: mqtt.Client) -> None:
+        # paho waits min_delay before each TCP retry after reconnect_delay_set: make that ours.
+        self._retry_in_s = backoff_delay(self._attempt, RECONNECT_BASE_S, self.reconnect_max_s)
+        client.reconnect_delay_set(self._retry_in_s, self._retry_in_s)  # type: ignore[arg-type]
 
     def _on_pre_connect(self, client: mqtt.Client, _userdata: object) -> None:
         will = self._make_status(GatewayState.OFFLINE)
         client.will_set(will.topic, will.payload, qos=1, retain=True)
 
     def _on_connect(
-        self, client: mqtt.Client, _userdata: object, _flags: object, reason: object, _props: object
+        self, client: mqtt.Client, _userdata: object, flags: Any, reason: object,
+        properties: object,
     ) -> None:
         if getattr(reason, "is_failure", False):
             self.counters["connect_failures"] += 1
-            self._attempt += 1
-            self._set_backoff()
-            log_event(log, "mqtt_connect_refused", logging.ERROR, reason=str(reason),
-                      retry_in_s=round(self._retry_in_s, 2))
-            return
+            log_event(log, "mqtt_connect_refused", logging.ERROR, reason=str(reason))
+            return  # paho closes the connection; on_disconnect follows (and backs off)
         self.counters["connects"] += 1
         self._attempt = 0
-        self._set_backoff()
+        receive_max = getattr(properties, "ReceiveMaximum", None)
         birth = self._make_status(GatewayState.ONLINE)
         info = client.publish(birth.topic, birth.payload, qos=1, retain=True)
-        self._to_loop(self._track, info.mid, birth)
-        self._to_loop(self._set_connected, True)
+        self._post(client, "up", info.mid, birth, receive_max)
         log_event(log, "mqtt_connected", broker=f"{self.host}:{self.port}",
-                  event_id=birth.event_id, seq=birth.seq)
+                  event_id=birth.event_id, seq=birth.seq,
+                  session_present=bool(getattr(flags, "session_present", False)),
+                  receive_max=receive_max)
 
-    def _track(self, mid: int, message: OutboundMessage) -> None:
-        self._inflight[mid] = message
-
-    def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
+    def _on_connect_fail(self, client: mqtt.Client, _userdata: object) -> None:
         self.counters["connect_failures"] += 1
         self._attempt += 1
-        self._set_backoff()
-        if self._attempt == 1 or self._attempt % 10 == 0:
+        self._set_backoff(client)
+        if self._attempt <= 2 or self._attempt % 10 == 0:
             log_event(log, "mqtt_unreachable", logging.WARNING, broker=f"{self.host}:{self.port}",
                       attempts=self._attempt, retry_in_s=round(self._retry_in_s, 2))
 
     def _on_disconnect(
-        self, _client: mqtt.Client, _userdata: object, _flags: object, reason: object,
+        self, client: mqtt.Client, userdata: dict[str, bool], _flags: object, reason: object,
         _props: object,
     ) -> None:
-        self._to_loop(self._set_connected, False)
+        if userdata["ended"]:  # paho reports some ends twice (keepalive, then the loop)
+            return
+        userdata["ended"] = True
+        client.disconnect()  # this client is done: a fresh one makes the next connection
+        self._post(client, "down")
         if self._stopping:
             return
         self.counters["disconnects"] += 1
         self._attempt += 1
-        self._set_backoff()
         log_event(log, "mqtt_disconnected", logging.WARNING, reason=str(reason),
-                  retry_in_s=round(self._retry_in_s, 2))
+                  attempts=self._attempt)
 
     def _on_publish(
-        self, _client: mqtt.Client, _userdata: object, mid: int, reason: object, _props: object
+        self, client: mqtt.Client, _userdata: object, mid: int, reason: object, _props: object
     ) -> None:
-        self._to_loop(self._acked, mid, bool(getattr(reason, "is_failure", False)), str(reason))
+        self._post(client, "ack", mid, bool(getattr(reason, "is_failure", False)), str(reason))
