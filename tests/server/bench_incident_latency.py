@@ -75,8 +75,8 @@ async def measure(count: int, rate: float) -> None:
     task = asyncio.create_task(app.run(stop))
     try:
         await app.ready.wait()
-        assert app.consumer is not None and app.http_url is not None
-        await async_wait_until(app.consumer.subscribed.is_set, 30, "subscribed")
+        assert app.http_url is not None
+        await async_wait_until(app.mqtt_subscribed, 30, "subscribed")
         async with httpx.AsyncClient(base_url=app.http_url, trust_env=False) as http:
             token = (await http.post("/api/v1/auth/token", json={
                 "username": "control", "password": "ctl"})).json()["access_token"]

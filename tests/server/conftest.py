@@ -107,8 +107,7 @@ async def start_server(
 
 
 async def wait_subscribed(app: ServerApp) -> None:
-    assert app.consumer is not None
-    await async_wait_until(app.consumer.subscribed.is_set, 30, "server subscribed on MQTT")
+    await async_wait_until(app.mqtt_subscribed, 30, "server subscribed on MQTT")
 
 
 @pytest.fixture

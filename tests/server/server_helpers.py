@@ -76,6 +76,11 @@ staff:
 """
 
 
+# The tests use fixed device times (2024) so timestamps can be asserted exactly; with the default
+# late_after_s every such incident would be "backfilled". Tests of late incidents set it.
+TEN_YEARS_S = 10 * 365 * 86400
+
+
 def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -115,6 +120,10 @@ def write_server_config(
     batch_size: int = 5000,
     flush_interval_s: float = 0.2,
     client_id: str = "gridsense-server-test",
+    late_after_s: float = TEN_YEARS_S,
+    shared: bool = False,
+    spool_max_mb: float = 64,
+    spool_after_s: float = 1.0,
 ) -> Path:
     registry_block = f"registry:\n  file: {registry}\n" if registry else ""
     path = folder / "server.yaml"
@@ -125,11 +134,14 @@ mqtt:
   port: {mqtt_port}
   client_id: {client_id}
   share_group: gridsense-server
+  shared: {str(shared).lower()}
 influxdb:
   url: {influx_url}
   database: {database}
   batch_size: {batch_size}
   flush_interval_s: {flush_interval_s}
+  spool_max_mb: {spool_max_mb}
+  spool_after_s: {spool_after_s}
 database:
   url: {db_url}
 {registry_block}http:
@@ -137,6 +149,8 @@ database:
   port: {http_port}
 auth:
   token_ttl_s: 3600
+incidents:
+  late_after_s: {late_after_s}
 """,
         encoding="utf-8",
     )

@@ -59,7 +59,7 @@ def test_config_and_registry_errors_exit_2_naming_file_and_line(
     registry_file.write_text(registry_file.read_text().replace("grid: g02", "grid: nope"))
     result = run_cli("load-registry", "--config", str(config), str(registry_file))
     assert result.returncode == 2
-    assert f"{registry_file}:26: points[2].grid: Value error, unknown grid 'nope'" in result.stderr
+    assert f"{registry_file}:26: points[2].grid: unknown grid 'nope'" in result.stderr
 
 
 @pytest.mark.usefixtures("registry_file")

@@ -92,3 +92,39 @@ def test_a_missing_mqtt_password_file_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "secrets").mkdir()
     (tmp_path / "secrets" / "mqtt.pw").write_text("pw\n")
     assert load_server_config(path).mqtt.password_file == tmp_path / "secrets" / "mqtt.pw"
+
+
+def test_issue3_keys_defaults_and_spool_folder(tmp_path: Path) -> None:
+    path = tmp_path / "server.yaml"
+    path.write_text(BRIEF_EXAMPLE)
+    config = load_server_config(path)
+    assert config.mqtt.shared is False  # plain subscriptions unless asked (Mosquitto 2.0)
+    assert config.mqtt.session_expiry_s == 7 * 86400
+    assert config.mqtt.receive_maximum == 1000
+    assert config.influxdb.spool_max_mb == 1024
+    assert config.spool_dir == tmp_path.resolve() / "state" / "spool"
+    assert config.incidents.late_after_s == 300
+
+    path.write_text(BRIEF_EXAMPLE.replace("  flush_interval_s: 1.0\n", """\
+  flush_interval_s: 1.0
+  spool_dir: spool-here
+  spool_max_mb: 10
+incidents:
+  late_after_s: 60
+""").replace("  share_group: gridsense-server\n", """\
+  share_group: gridsense-server
+  shared: true
+  receive_maximum: 50
+"""))
+    config = load_server_config(path)
+    assert config.spool_dir == tmp_path.resolve() / "spool-here"
+    assert config.mqtt.shared and config.mqtt.receive_maximum == 50
+    assert config.incidents.late_after_s == 60
+
+    path.write_text(BRIEF_EXAMPLE.replace("  flush_interval_s: 1.0\n",
+                                          "  flush_interval_s: 1.0\n  spool_max_mb: 0\n"))
+    assert load_server_config(path).spool_dir is None  # no spool: ack only once written
+
+    path.write_text(BRIEF_EXAMPLE.replace("  port: 1883\n", "  port: 1883\n  receive_maximum: 0\n"))
+    with pytest.raises(ConfigError, match=r"server.yaml:4: mqtt.receive_maximum"):
+        load_server_config(path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from server_helpers import EdgePublisher, async_wait_until
+from server_helpers import TEN_YEARS_S, EdgePublisher, async_wait_until
 from sqlalchemy import func, select
 
 from gridsense_protocol import AlarmState, Incident, Severity
@@ -38,7 +38,7 @@ def service(db_url: str, registry_file):
     factory = make_session_factory(engine)
     apply_registry(factory, load_registry_file(registry_file))
     counters = Counters()
-    yield IncidentService(factory, LiveHub(counters), counters)
+    yield IncidentService(factory, LiveHub(counters), counters, late_after_s=TEN_YEARS_S)
     engine.dispose()
 
 

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
-from gridsense_server.db import make_engine
+from gridsense_server.db import make_engine, make_session_factory
 from gridsense_server.db.migrate import current_revision, downgrade, upgrade
-from gridsense_server.db.models import Base
+from gridsense_server.db.models import Base, Incident
 
-TABLES = {
+HEAD = "0002"
+TABLES_0001 = {
     "streets", "communities", "grids", "points", "staff", "staff_grids", "incidents",
     "incident_events", "gateways",
 }
+TABLES_0002 = {"gateway_sequences", "command_results"}
+NOW = datetime.now(UTC)
+
+
+def _incident(id_: str, state: str) -> Incident:
+    return Incident(
+        id=id_, point_id="p1", grid_id=None, gateway="gw", type="over_temperature",
+        severity="major", state=state, alarm="active", opened_at=NOW, last_seen_at=NOW,
+        count=1, value=None, message="", first_event_id=id_, state_changed_at=NOW,
+    )
 
 
 def test_upgrade_matches_the_models_and_downgrade_undoes_it(db_url: str) -> None:
@@ -21,52 +36,73 @@ def test_upgrade_matches_the_models_and_downgrade_undoes_it(db_url: str) -> None
     try:
         assert current_revision(engine) is None
         upgrade(engine)
-        assert current_revision(engine) == "0001"
-        assert set(inspect(engine).get_table_names()) >= TABLES
+        assert current_revision(engine) == HEAD
+        assert set(inspect(engine).get_table_names()) >= TABLES_0001 | TABLES_0002
         with engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
         assert differences == []
 
         upgrade(engine)  # idempotent: already at head
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == HEAD
 
         downgrade(engine)
-        assert not TABLES & set(inspect(engine).get_table_names())
+        assert not (TABLES_0001 | TABLES_0002) & set(inspect(engine).get_table_names())
         upgrade(engine)
+        assert current_revision(engine) == HEAD
+    finally:
+        engine.dispose()
+
+
+def test_0002_keeps_existing_rows_and_its_downgrade_keeps_the_open_incident_index(
+    db_url: str,
+) -> None:
+    """0001 data survives 0002 (new columns get their defaults); going back to 0001 rebuilds
+    the tables without losing the one-open-incident-per-point-and-type rule."""
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "0001")
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO gateways (id, state) VALUES ('gw-old', 'online')"))
+        factory = make_session_factory(engine)
+        upgrade(engine)
+        with engine.connect() as connection:
+            assert connection.execute(text(
+                "SELECT seq_redelivered FROM gateways WHERE id = 'gw-old'")).scalar() == 0
+        with factory.begin() as session:
+            session.add(_incident("01J00000000000000000000001", "new"))
+        with factory() as session:
+            assert session.get(Incident, "01J00000000000000000000001").backfilled is False
+
+        downgrade(engine, "0001")
         assert current_revision(engine) == "0001"
+        assert not TABLES_0002 & set(inspect(engine).get_table_names())
+        columns = {c["name"] for c in inspect(engine).get_columns("incidents")}
+        assert "backfilled" not in columns
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO incidents (id, point_id, gateway, type, severity, state, alarm, "
+                "opened_at, last_seen_at, count, message, first_event_id, state_changed_at) "
+                "SELECT '01J00000000000000000000002', point_id, gateway, type, severity, "
+                "'accepted', alarm, opened_at, last_seen_at, count, message, first_event_id, "
+                "state_changed_at FROM incidents"))
     finally:
         engine.dispose()
 
 
 def test_one_open_incident_per_point_and_type_is_enforced_by_the_database(db_url: str) -> None:
-    from datetime import UTC, datetime
-
-    import pytest
-    from sqlalchemy.exc import IntegrityError
-
-    from gridsense_server.db import make_session_factory
-    from gridsense_server.db.models import Incident
-
     engine = make_engine(db_url)
     upgrade(engine)
     factory = make_session_factory(engine)
-    now = datetime.now(UTC)
-
-    def incident(id_: str, state: str) -> Incident:
-        return Incident(
-            id=id_, point_id="p1", grid_id=None, gateway="gw", type="over_temperature",
-            severity="major", state=state, alarm="active", opened_at=now, last_seen_at=now,
-            count=1, value=None, message="", first_event_id=id_, state_changed_at=now,
-        )
-
     try:
         with factory.begin() as session:
-            session.add(incident("01J00000000000000000000001", "closed"))
-            session.add(incident("01J00000000000000000000002", "new"))
+            session.add(_incident("01J00000000000000000000001", "closed"))
+            session.add(_incident("01J00000000000000000000002", "new"))
         with pytest.raises(IntegrityError), factory.begin() as session:
-            session.add(incident("01J00000000000000000000003", "accepted"))
+            session.add(_incident("01J00000000000000000000003", "accepted"))
         with factory() as session:
             stored = session.get(Incident, "01J00000000000000000000002")
-            assert stored is not None and stored.opened_at == now  # UTC-aware on both DBs
+            assert stored is not None and stored.opened_at == NOW  # UTC-aware on both DBs
+            assert stored.backfilled is False
     finally:
         engine.dispose()

@@ -1,9 +1,17 @@
 """Wire the server together and run it in ONE asyncio loop: ingest, writer, incidents, HTTP.
 
-Start-up order: migrations, registry, point directory, writer, dispatcher, MQTT, HTTP. It never
-waits for MQTT or InfluxDB: both reconnect in the background, so the server starts (and serves
-the API) while either is down. Stop order is the reverse, so every message MQTT already
-acknowledged is handled and the InfluxDB writer is flushed before the process exits.
+Start-up order: migrations, registry, point directory, spool, writer, dispatcher, MQTT, HTTP.
+It never waits for MQTT or InfluxDB: both reconnect in the background, so the server starts
+(and serves the API) while either is down.
+
+Two MQTT sessions: "events" (incidents, status, command results — the database) under the
+configured client id, and "telemetry" (readings and health — InfluxDB) under
+``<client id>.telemetry``. Each has its own in-flight window and acks, so however InfluxDB
+fares, incidents keep flowing.
+
+Stopping: MQTT stops delivering, everything received is handed on and made durable (written,
+spooled, committed), sequence numbers are recorded, the acks go out, then MQTT disconnects.
+What could not be made durable in time stays unacknowledged: the broker redelivers it.
 """
 
 from __future__ import annotations
@@ -17,8 +25,11 @@ from typing import Any
 
 import uvicorn
 
+from gridsense_protocol import Kind
+
 from . import __version__
 from .api import ApiContext, TokenSigner, create_app, load_or_create_secret
+from .command_results import CommandResultService
 from .config import ServerConfig
 from .counters import Counters
 from .db import make_engine, make_session_factory, upgrade
@@ -27,17 +38,25 @@ from .directory import PointDirectory
 from .gateways import GatewayService
 from .incidents import IncidentService
 from .influx_writer import InfluxWriter
-from .ingest import Dispatcher, Handoff, MqttConsumer
+from .ingest.acks import AckLedger
+from .ingest.dispatcher import Dispatcher, Source
+from .ingest.handoff import Handoff
+from .ingest.mqtt_consumer import MqttConsumer
+from .ingest.settle import Settler
 from .live import LiveHub
 from .logs import kv
 from .registry import load_registry_file
 from .registry_store import apply_registry
+from .sequences import SequenceStore
+from .spool import DiskSpool
 
 log = logging.getLogger(__name__)
 
-HANDOFF_CAPACITY = 10_000  # decoded messages between paho's thread and the loop
+EVENT_KINDS = (Kind.INCIDENT, Kind.STATUS, Kind.CMD_RESULT)
+TELEMETRY_KINDS = (Kind.TELEMETRY, Kind.HEALTH)
 DIRECTORY_REFRESH_S = 60.0  # pick up a registry another process loaded
 GATEWAY_SEEN_FLUSH_S = 5.0
+STOP_DRAIN_S = 10.0
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -56,11 +75,17 @@ class ServerApp:
         self.factory = make_session_factory(self.engine)
         self.directory = PointDirectory()
         self.hub = LiveHub(self.counters)
-        self.writer = InfluxWriter(config.influxdb, self.directory, self.counters)
-        self.incidents = IncidentService(self.factory, self.hub, self.counters)
+        self.spool: DiskSpool | None = None  # opened by run(): the CLI's other verbs need none
+        self.writer = InfluxWriter(config.influxdb, self.directory, self.counters,
+                                   seal_deliveries=max(1, config.mqtt.receive_maximum // 4))
+        self.incidents = IncidentService(self.factory, self.hub, self.counters,
+                                         late_after_s=config.incidents.late_after_s)
         self.gateways = GatewayService(self.factory, self.counters)
-        self.consumer: MqttConsumer | None = None
-        self.handoff: Handoff[Any] | None = None
+        self.commands = CommandResultService(self.factory, self.counters)
+        self.sequences = SequenceStore(self.factory)
+        self.settler = Settler(self.sequences, self.counters)
+        self.consumers: list[MqttConsumer] = []
+        self.ledgers: list[AckLedger] = []
         self.http_url: str | None = None
         self.ready = asyncio.Event()
 
@@ -75,12 +100,19 @@ class ServerApp:
         self.writer.formatter.forget_prefixes()
         return stats
 
+    def mqtt_subscribed(self) -> bool:
+        return bool(self.consumers) and all(c.subscribed.is_set() for c in self.consumers)
+
     def gauges(self) -> dict[str, Any]:
+        spool = self.spool
         return {
             "version": __version__,
-            "mqtt.connected": bool(self.consumer and self.consumer.connected.is_set()),
-            "ingest.handoff_size": len(self.handoff) if self.handoff is not None else 0,
-            "influx.buffered_lines": self.writer.buffer.lines,
+            "mqtt.connected": bool(self.consumers)
+            and all(c.connected.is_set() for c in self.consumers),
+            "ingest.unacked": sum(len(ledger) for ledger in self.ledgers),
+            "influx.buffered_lines": self.writer.buffered_lines,
+            "influx.spool_lines": spool.lines if spool is not None else 0,
+            "influx.spool_bytes": spool.bytes if spool is not None else 0,
             "live.subscribers": self.hub.subscribers,
             "registry.points": len(self.directory),
         }
@@ -101,13 +133,19 @@ class ServerApp:
                              config.auth.token_ttl_s)
         api = create_app(ApiContext(self.factory, signer, self.hub, self.counters, self.gauges))
 
-        self.handoff = Handoff(HANDOFF_CAPACITY, asyncio.get_running_loop())
-        self.consumer = MqttConsumer(config.mqtt, self.handoff, self.counters)
-        dispatcher = Dispatcher(self.handoff, self.writer, self.incidents, self.gateways,
-                                self.counters)
+        if config.spool_dir is not None:
+            max_bytes = int(config.influxdb.spool_max_mb * 1024 * 1024)
+            self.spool = await asyncio.to_thread(DiskSpool, config.spool_dir, max_bytes)
+            self.writer.spool = self.spool
+        sources = [self._session(config.mqtt.client_id, EVENT_KINDS),
+                   self._session(f"{config.mqtt.client_id}.telemetry", TELEMETRY_KINDS)]
+        dispatcher = Dispatcher(sources, self.writer, self.incidents, self.gateways,
+                                self.commands, self.counters)
         await self.writer.start()
+        self.settler.start()
         dispatcher.start()
-        self.consumer.start()
+        for consumer in self.consumers:
+            consumer.start()
         background = [
             asyncio.create_task(self.gateways.run_flusher(GATEWAY_SEEN_FLUSH_S)),
             asyncio.create_task(self._refresh_directory()),
@@ -127,17 +165,44 @@ class ServerApp:
             http.should_exit = True
             with contextlib.suppress(Exception):
                 await serving
-            await asyncio.to_thread(self.consumer.stop)
-            await dispatcher.drain_and_stop()
+            await self._stop_ingest(dispatcher)
             for task in background:
                 task.cancel()
             with contextlib.suppress(Exception):
                 await self.gateways.flush_seen()
-            await self.writer.stop(flush_timeout=10.0)
+            if self.spool is not None:
+                await asyncio.to_thread(self.spool.close)
             self.engine.dispose()
             log.info(kv("server_stopped", **{k.replace(".", "_"): v for k, v in
                                              self.counters.snapshot().items()
                                              if k.startswith(("ingest.", "influx."))}))
+
+    def _session(self, client_id: str, kinds: tuple[Kind, ...]) -> Source:
+        # The hand-off holds a whole window, so paho's thread never waits on the loop.
+        handoff: Handoff[Any] = Handoff(self.config.mqtt.receive_maximum,
+                                        asyncio.get_running_loop())
+        consumer = MqttConsumer(self.config.mqtt, handoff, self.counters, client_id=client_id,
+                                kinds=kinds)
+        ledger = AckLedger(consumer.ack, lambda: consumer.generation, self.settler.submit)
+        self.consumers.append(consumer)
+        self.ledgers.append(ledger)
+        return Source(handoff, ledger)
+
+    async def _stop_ingest(self, dispatcher: Dispatcher) -> None:
+        """Stop taking messages, make what was taken durable, ack it, then disconnect."""
+        for consumer in self.consumers:
+            consumer.pause_reading()
+        drained = await dispatcher.drain(STOP_DRAIN_S)
+        await self.writer.stop(flush_timeout=STOP_DRAIN_S)
+        if drained:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STOP_DRAIN_S):
+                    await self.settler.drain()
+        await self.settler.stop()
+        await dispatcher.stop()
+        for consumer in self.consumers:
+            await asyncio.to_thread(consumer.stop)
+        log.info(kv("ingest_stopped", unacked=sum(len(ledger) for ledger in self.ledgers)))
 
     async def _announce(self, http: uvicorn.Server, serving: asyncio.Task[None]) -> None:
         while not http.started:

@@ -1,6 +1,7 @@
-"""``gridsense-server``: run, migrate, load-registry, hash-password.
+"""``gridsense-server``: run, migrate, load-registry, hash-password, check.
 
-Exit codes: 0 done, 1 failed while running, 2 bad config / registry / usage.
+Exit codes: 0 done (check: clean), 1 failed while running (check: InfluxDB or the database
+unreachable), 2 bad config / registry / usage, 3 check found gaps or duplicates.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import logging
 import signal
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gridsense_protocol.yamlconfig import ConfigError
 
-from .config import load_server_config
+from .config import ServerConfig, load_server_config
 from .db.engine import display_url
 from .logs import kv, setup_logging
 from .passwords import hash_password
@@ -31,6 +33,7 @@ log = logging.getLogger("gridsense_server")
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+EXIT_PROBLEMS = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,7 +58,31 @@ def _parser() -> argparse.ArgumentParser:
 
     verbs.add_parser("hash-password",
                      help="read a password on stdin, print its argon2 hash (for password_hash:)")
+
+    check = verbs.add_parser(
+        "check", help="report sequence gaps, series gaps and duplicate incidents",
+        description="Exit 0 when clean, 3 when gaps or duplicates were found, 1 when InfluxDB "
+                    "or the database cannot be read, 2 on a config error.")
+    check.add_argument("--config", type=Path, required=True)
+    check.add_argument("--gateway", help="only this gateway (default: every gateway)")
+    check.add_argument("--since", type=_timestamp, default=None,
+                       help="ISO time; series and incidents from then (default: 24 h ago)")
+    check.add_argument("--until", type=_timestamp, default=None,
+                       help="ISO time; end of the window (default: now)")
+    check.add_argument("--max-gap", type=float, default=5.0, metavar="S",
+                       help="report series gaps longer than S seconds (default 5)")
+    check.add_argument("--measurement", default="temperature",
+                       help="InfluxDB measurement whose series are checked")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO time: {text!r}") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "hash-password":
             return _hash_password()
         config = load_server_config(args.config)
+        if args.verb == "check":
+            return _check(config, args)
         from .app import ServerApp  # here: hash-password needs none of the server's machinery
 
         app = ServerApp(config)
@@ -102,6 +131,26 @@ async def _run(app: ServerApp) -> int:
         log.exception(kv("server_failed", error=repr(exc)))
         return EXIT_FAILED
     return 0
+
+
+def _check(config: ServerConfig, args: argparse.Namespace) -> int:
+    from .checker import CheckFailed, CheckOptions, format_text, run_check
+    from .db import make_engine
+
+    until = args.until or datetime.now(UTC)
+    options = CheckOptions(since=args.since or until - timedelta(days=1), until=until,
+                           max_gap_s=args.max_gap, gateway=args.gateway,
+                           measurement=args.measurement)
+    engine = make_engine(config.database.url)
+    try:
+        report = run_check(config, engine, options)
+    except CheckFailed as exc:
+        print(f"check failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        engine.dispose()
+    print(json.dumps(report.to_json(), indent=2) if args.json else format_text(report))
+    return EXIT_PROBLEMS if report.problems else 0
 
 
 def _hash_password() -> int:

@@ -31,6 +31,17 @@ class MqttConfig(_Strict):
     share_group: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = "gridsense-server"
     username: str | None = None
     password_file: Path | None = None
+    # Plain subscriptions by default: Mosquitto 2.0 does not restore the shared subscriptions
+    # of an offline session after a broker restart (messages published before the server
+    # reconnects are then dropped), and it queues a share group's messages for members that
+    # are offline. Shared subscriptions are for several server processes splitting the load.
+    shared: bool = False
+    # How long the broker keeps the server's session (and queues its messages) while it is
+    # down. Mosquitto's persistence and max_queued_messages decide what survives beyond that.
+    session_expiry_s: Annotated[int, Field(ge=0, le=0xFFFFFFFF)] = 7 * 86400
+    # Unacknowledged messages the broker may send per session: the in-flight bound (memory)
+    # and, as acks follow durable effects, the backpressure on ingest.
+    receive_maximum: Annotated[int, Field(ge=1, le=65535)] = 1000
 
 
 class InfluxConfig(_Strict):
@@ -38,6 +49,11 @@ class InfluxConfig(_Strict):
     database: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")] = "gridsense"
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5000
     flush_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    # Readings InfluxDB has not taken within spool_after_s go to this disk spool (and are then
+    # acknowledged to the broker); written to InfluxDB, in order, when it answers again.
+    spool_dir: Path | None = None  # default: <state folder>/spool
+    spool_max_mb: Annotated[float, Field(ge=0)] = 1024  # 0: no spool (ack only once written)
+    spool_after_s: Annotated[float, Field(gt=0, le=600)] = 1.0
 
     @field_validator("url")
     @classmethod
@@ -74,6 +90,12 @@ class AuthConfig(_Strict):
     secret_file: Path | None = None
 
 
+class IncidentsConfig(_Strict):
+    # An incident event older than this on arrival (device time; e.g. replayed after an
+    # outage) is recorded as backfilled: shown to control, never paged to a worker as new.
+    late_after_s: Annotated[float, Field(gt=0)] = 300
+
+
 class ServerConfig(_Strict):
     mqtt: MqttConfig = MqttConfig()
     influxdb: InfluxConfig = InfluxConfig()
@@ -81,6 +103,7 @@ class ServerConfig(_Strict):
     registry: RegistryConfig = RegistryConfig()
     http: HttpConfig = HttpConfig()
     auth: AuthConfig = AuthConfig()
+    incidents: IncidentsConfig = IncidentsConfig()
     # Not a file key: the folder relative paths were resolved against (the config's folder).
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
@@ -93,6 +116,13 @@ class ServerConfig(_Strict):
         """Where the server keeps what it generates (the token secret): next to the config."""
         return self.base_dir / "state"
 
+    @property
+    def spool_dir(self) -> Path | None:
+        """The InfluxDB spool folder, or None when the spool is off (spool_max_mb: 0)."""
+        if self.influxdb.spool_max_mb <= 0:
+            return None
+        return self.influxdb.spool_dir or self.state_dir / "spool"
+
     def resolved(self, base_dir: Path) -> ServerConfig:
         """A copy with every relative path (and relative SQLite path) made absolute."""
         base = base_dir.resolve()
@@ -104,6 +134,9 @@ class ServerConfig(_Strict):
             update={
                 "mqtt": self.mqtt.model_copy(
                     update={"password_file": absolute(self.mqtt.password_file)}
+                ),
+                "influxdb": self.influxdb.model_copy(
+                    update={"spool_dir": absolute(self.influxdb.spool_dir)}
                 ),
                 "database": DatabaseConfig(url=resolve_sqlite_url(self.database.url, base)),
                 "registry": RegistryConfig(file=absolute(self.registry.file)),

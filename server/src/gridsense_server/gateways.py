@@ -20,6 +20,7 @@ from gridsense_protocol import Health, Status, utc_now
 
 from .counters import Counters
 from .db.models import Gateway
+from .db.retry import retry_transient
 from .logs import kv
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,16 @@ _MAX_TRACKED = 100_000  # bound on gateways remembered between flushes
 
 def _later(a: datetime | None, b: datetime) -> datetime:
     return b if a is None or b > a else a
+
+
+def gateway_row(session: Session, gateway: str) -> Gateway:
+    """The gateway's row, locked for this transaction (created if it is new)."""
+    row = session.get(Gateway, gateway, with_for_update=True)
+    if row is None:
+        row = Gateway(id=gateway, state="online", state_changed_at=utc_now(), seq_redelivered=0)
+        session.add(row)
+        session.flush()  # a concurrent creator fails here (IntegrityError), not at commit
+    return row
 
 
 class GatewayService:
@@ -47,10 +58,12 @@ class GatewayService:
             self._seen[gateway] = ts
 
     async def apply_status(self, message: Status) -> None:
-        await asyncio.to_thread(self._in_transaction, self._status, message)
+        await retry_transient(lambda: self._in_transaction(self._status, message),
+                              self.counters, "gateways")
 
     async def apply_health(self, message: Health) -> None:
-        await asyncio.to_thread(self._in_transaction, self._health, message)
+        await retry_transient(lambda: self._in_transaction(self._health, message),
+                              self.counters, "gateways")
 
     async def flush_seen(self) -> None:
         seen, self._seen = self._seen, {}
@@ -76,16 +89,8 @@ class GatewayService:
                 if attempt == 2:  # two processes created the same gateway row; re-read once
                     raise
 
-    @staticmethod
-    def _row(session: Session, gateway: str) -> Gateway:
-        row = session.get(Gateway, gateway, with_for_update=True)
-        if row is None:
-            row = Gateway(id=gateway, state="online", state_changed_at=utc_now())
-            session.add(row)
-        return row
-
     def _status(self, session: Session, message: Status) -> None:
-        row = self._row(session, message.gateway)
+        row = gateway_row(session, message.gateway)
         state = message.state.value
         if row.state != state or row.last_status_seq is None:
             row.state_changed_at = utc_now()
@@ -97,11 +102,11 @@ class GatewayService:
         row.last_seen_at = _later(row.last_seen_at, message.ts)
 
     def _health(self, session: Session, message: Health) -> None:
-        row = self._row(session, message.gateway)
+        row = gateway_row(session, message.gateway)
         row.last_health = message.model_dump(mode="json")
         row.last_seen_at = _later(row.last_seen_at, message.ts)
 
     def _seen_rows(self, session: Session, seen: dict[str, datetime]) -> None:
         for gateway, ts in seen.items():
-            row = self._row(session, gateway)
+            row = gateway_row(session, gateway)
             row.last_seen_at = _later(row.last_seen_at, ts)

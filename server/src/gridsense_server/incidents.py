@@ -2,30 +2,37 @@
 
 One open incident per (point, type): a repeat while it is open is appended to it (count + 1,
 last_seen_at = the latest DEVICE time), ``cleared`` sets the alarm to cleared but leaves the
-work order open for a person to close. Every event id is stored once (a unique column), so a
-replayed message — QoS 1 redelivery, an edge backfill — changes nothing.
+work order open for a person to close. Every event id is stored once (a unique column,
+committed — with the message's sequence number — before the message is acknowledged), so a
+replayed message — QoS 1 redelivery, an edge backfill — changes nothing and is never pushed
+live again.
+
+An event older than ``late_after_s`` on arrival (device time — it waited out an outage) is
+recorded as backfilled: pushed only to all-seeing viewers (control) as event "backfilled",
+never to a worker as if it were happening now.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridsense_protocol import AlarmState, new_event_id, utc_now
 from gridsense_protocol import Incident as IncidentMessage
 
-from .backoff import Backoff
 from .counters import Counters
 from .db.models import FINAL_STATES, Incident, IncidentEvent, Point
+from .db.retry import retry_transient
 from .live import LiveHub
 from .logs import kv
 from .schemas import IncidentView
+from .sequences import record_sequences
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +41,14 @@ _SEVERITY_RANK = {"minor": 0, "major": 1, "critical": 2}
 
 @dataclass(frozen=True, slots=True)
 class IncidentChange:
-    event: str  # opened | updated | cleared
+    event: str  # opened | updated | cleared | backfilled
     incident: dict[str, Any]
     grid_id: str | None
+
+    @property
+    def live(self) -> bool:
+        """Worth a page to the grid's staff (a backfilled event goes to control only)."""
+        return self.event != "backfilled"
 
 
 # (log level, counter name, log line): reported only once the transaction has committed, so a
@@ -45,10 +57,12 @@ Note = tuple[int, str, str]
 
 
 class IncidentService:
-    def __init__(self, factory: sessionmaker[Session], hub: LiveHub, counters: Counters) -> None:
+    def __init__(self, factory: sessionmaker[Session], hub: LiveHub, counters: Counters,
+                 late_after_s: float = 300.0) -> None:
         self.factory = factory
         self.hub = hub
         self.counters = counters
+        self.late_after = timedelta(seconds=late_after_s)
 
     async def handle(self, message: IncidentMessage) -> IncidentChange | None:
         return (await self.handle_batch([message]))[0]
@@ -57,40 +71,34 @@ class IncidentService:
         """Record messages in arrival order (retrying while the database is unreachable),
         then publish each change to the live hub. One transaction per batch keeps up with
         bursts that one commit per message (~ms on SQLite) could not."""
-        backoff = Backoff(initial_s=0.2, cap_s=10.0)
-        while True:
-            try:
-                changes = await asyncio.to_thread(self.record_batch, messages)
-                break
-            except DBAPIError as exc:
-                if isinstance(exc, IntegrityError) or not (
-                    exc.connection_invalidated or _is_transient(exc)
-                ):
-                    raise
-                self.counters.inc("incidents.db_retries")
-                log.warning(kv("incident_db_retry", events=len(messages),
-                               first_event=messages[0].id, error=str(exc.orig)[:200]))
-                await asyncio.sleep(backoff.next_delay())
+        changes = await retry_transient(lambda: self.record_batch(messages), self.counters,
+                                        "incidents")
         for change in changes:
             if change is not None:
                 self.hub.publish(change.grid_id, {"type": "incident", "event": change.event,
-                                                  "incident": change.incident})
+                                                  "incident": change.incident},
+                                 live=change.live)
         return changes
 
     def record_batch(self, messages: list[IncidentMessage]) -> list[IncidentChange | None]:
-        """Fold messages into the database; None for a message that changed nothing."""
+        """Fold messages into the database, their sequence numbers recorded in the same
+        transaction; None for a message that changed nothing."""
         try:
-            results = self._fold_in_transaction(messages)
+            results, redelivered = self._fold_in_transaction(messages)
         except IntegrityError:
             # Another server process recorded one of these events or opened one of these
             # incidents at the same moment: redo one by one, each pass seeing its rows.
             self.counters.inc("incidents.write_conflicts")
-            results = []
+            results, redelivered = [], 0
             for message in messages:
                 try:
-                    results += self._fold_in_transaction([message])
+                    one, again = self._fold_in_transaction([message])
                 except IntegrityError:
-                    results += self._fold_in_transaction([message])
+                    one, again = self._fold_in_transaction([message])
+                results += one
+                redelivered += again
+        if redelivered:
+            self.counters.inc("ingest.redelivered", redelivered)
         changes = []
         for change, notes in results:
             for level, counter, line in notes:
@@ -101,9 +109,11 @@ class IncidentService:
 
     def _fold_in_transaction(
         self, messages: list[IncidentMessage]
-    ) -> list[tuple[IncidentChange | None, list[Note]]]:
+    ) -> tuple[list[tuple[IncidentChange | None, list[Note]]], int]:
         with self.factory.begin() as session, session.no_autoflush:
-            return _BatchFold(session, messages).run()
+            results = _BatchFold(session, messages, utc_now() - self.late_after).run()
+            redelivered = record_sequences(session, [(m.gateway, m.seq) for m in messages])
+            return results, sum(redelivered.values())
 
 
 class _BatchFold:
@@ -111,9 +121,11 @@ class _BatchFold:
     ids are already stored, which (point, type) pairs have an open incident, which points
     are registered — then everything in memory, in order, and one flush at commit."""
 
-    def __init__(self, session: Session, messages: list[IncidentMessage]) -> None:
+    def __init__(self, session: Session, messages: list[IncidentMessage],
+                 late_before: datetime) -> None:
         self.session = session
         self.messages = messages
+        self.late_before = late_before  # device times before this arrived late
         points = {m.point for m in messages}
         self.seen = set(session.scalars(
             select(IncidentEvent.event_id).where(
@@ -143,16 +155,20 @@ class _BatchFold:
         self.seen.add(message.id)
         key = (message.point, message.type)
         incident = self.open.get(key)
+        late = message.ts < self.late_before
         notes: list[Note] = []
         if incident is None:
             if message.state is AlarmState.CLEARED:
                 return None, [(logging.INFO, "incidents.cleared_without_open",
                                kv("incident_cleared_without_open", **ids, type=message.type))]
             incident = self.open[key] = self._open(self.points.get(message.point), message, notes)
+            incident.backfilled = late
             self.session.add(incident)
             event = "opened"
         else:
             event = self._append(incident, message)
+        # What it changed is kept for the log; what is pushed says "this is old news".
+        change, event = event, ("backfilled" if late else event)
         self.session.add(
             IncidentEvent(
                 incident_id=incident.id, event_id=message.id, seq=message.seq, ts=message.ts,
@@ -162,6 +178,7 @@ class _BatchFold:
         notes.append((logging.INFO, f"incidents.{event}", kv(
             f"incident_{event}", incident=incident.id, **ids, type=message.type,
             grid=incident.grid_id, count=incident.count, alarm=incident.alarm,
+            change=change if late else None, ts=message.ts.isoformat() if late else None,
         )))
         return IncidentChange(event, IncidentView.of(incident).to_json(), incident.grid_id), notes
 
@@ -184,7 +201,7 @@ class _BatchFold:
             type=message.type, severity=message.severity.value, state="new",
             alarm=AlarmState.ACTIVE.value, opened_at=message.ts, last_seen_at=message.ts,
             count=1, value=message.value, message=message.message, first_event_id=message.id,
-            state_changed_at=now, closed_at=None,
+            state_changed_at=now, closed_at=None, backfilled=False,
         )
         return incident
 
@@ -209,7 +226,3 @@ class _BatchFold:
         return "updated"
 
 
-def _is_transient(exc: DBAPIError) -> bool:
-    # "database is locked" (SQLite) and connection failures (PostgreSQL restart) pass.
-    text = str(exc.orig).lower()
-    return any(s in text for s in ("locked", "connection", "server closed", "terminating"))

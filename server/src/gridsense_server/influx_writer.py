@@ -1,10 +1,17 @@
-"""Batch readings into InfluxDB line protocol and write them over the v1 ``/write`` API.
+"""Readings into InfluxDB line protocol, written over the v1 ``/write`` API — or spooled to disk.
 
-Batches are sealed when ``batch_size`` lines are pending or every ``flush_interval_s``, and
-sent strictly in order by one sender task. InfluxDB down (connection error, 5xx): the head
-batch is retried with capped, jittered backoff while new batches wait behind it in a bounded
-buffer (full: the oldest batches are dropped and counted). InfluxDB says a batch is wrong
-(4xx): its answer is logged, the batch counted and dropped, and the next batch goes on.
+Lines gather until ``batch_size`` lines, a quarter of the in-flight window's messages, or
+``flush_interval_s``; then they are sealed into a batch (a message's readings are never split).
+Sealed batches wait in memory, oldest first, and one sender task writes them in order,
+several small batches per request up to ``batch_size`` lines.
+
+A batch is durable — and the messages it carries may be acknowledged — as soon as InfluxDB
+took it OR it is synced to the disk spool. The spool takes every batch InfluxDB has not taken
+within ``spool_after_s`` (down, slow, or still catching up), so memory stays bounded whatever
+the outage and incidents never wait for InfluxDB. The spool holds batches older than any in
+memory, and the sender empties it first: InfluxDB receives everything in the order it came.
+Without a spool, a batch is acknowledged only once written; the broker's in-flight limit
+then bounds memory, and the broker keeps the rest.
 """
 
 from __future__ import annotations
@@ -13,10 +20,10 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import re
+import time
+from collections import deque
 from collections.abc import Iterable
-
-import httpx
+from dataclasses import dataclass, field
 
 from gridsense_protocol import Reading
 
@@ -24,15 +31,35 @@ from .backoff import Backoff
 from .config import InfluxConfig
 from .counters import Counters
 from .directory import PointDirectory
+from .influx_http import InfluxHttp
+from .ingest.acks import Delivery
 from .line_protocol import LineFormatter
 from .logs import kv
-from .write_buffer import Batch, BatchBuffer, MemoryBatchBuffer
+from .spool import DiskSpool, SpooledBatch, SpoolKey
+from .write_buffer import Batch
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BUFFERED_LINES = 1_000_000  # ~100 MB of lines at worst
-_DROPPED_RE = re.compile(r"dropped=(\d+)")
-_RETRYABLE_4XX = frozenset({404, 408, 429})  # 404: database missing (dropped?): re-create
+DEFAULT_SEAL_DELIVERIES = 250
+
+
+@dataclass(slots=True)
+class _Job:
+    """One write request: a record from the spool, or batches from memory."""
+
+    spooled: SpooledBatch | None = None
+    batches: list[Batch] = field(default_factory=list)
+
+    def body(self) -> bytes:
+        if self.spooled is not None:
+            return self.spooled.body
+        return b"".join(batch.body() for batch in self.batches)
+
+    @property
+    def lines(self) -> int:
+        if self.spooled is not None:
+            return self.spooled.lines
+        return sum(len(batch) for batch in self.batches)
 
 
 class InfluxWriter:
@@ -42,39 +69,50 @@ class InfluxWriter:
         directory: PointDirectory,
         counters: Counters,
         *,
-        buffer: BatchBuffer | None = None,
-        max_buffered_lines: int = DEFAULT_MAX_BUFFERED_LINES,
+        spool: DiskSpool | None = None,
+        seal_deliveries: int = DEFAULT_SEAL_DELIVERIES,
         backoff: Backoff | None = None,
         request_timeout_s: float = 30.0,
     ) -> None:
         self.config = config
         self.counters = counters
         self.formatter = LineFormatter(directory.grid_of)
-        self.buffer: BatchBuffer = buffer or MemoryBatchBuffer(max_buffered_lines)
+        self.http = InfluxHttp(config, counters, request_timeout_s)
+        self.spool = spool
+        self._seal_deliveries = max(1, seal_deliveries)
         self._backoff = backoff or Backoff(initial_s=0.2, cap_s=10.0)
-        self._request_timeout_s = request_timeout_s
         self._pending: list[str] = []
+        self._pending_deliveries: list[Delivery] = []
+        self._fresh: deque[Batch] = deque()  # sealed, in memory, oldest first
+        self._fresh_lines = 0
         self._warned_unknown: set[str] = set()
-        self._database_ready = False
-        self._has_batches = asyncio.Event()
+        # Held while the head of the queue changes hands (memory → spool, written → gone), so
+        # the sender and the spooler always agree on what is oldest.
+        self._turn = asyncio.Lock()
+        self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._client: httpx.AsyncClient | None = None
+        self._memory_empty = asyncio.Event()  # nothing sealed waits in memory
+        self._memory_empty.set()
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- hot path (called from the asyncio loop) -------------------------------------------
 
-    def add_readings(self, gateway: str, readings: Iterable[Reading]) -> None:
+    def add_readings(self, gateway: str, readings: Iterable[Reading],
+                     delivery: Delivery | None = None) -> None:
         lines, unknown = self.formatter.format(gateway, readings)
         if unknown:
             self._count_unknown(gateway, unknown)
-        self.add_lines(lines)
+        self.add_lines(lines, delivery)
 
-    def add_lines(self, lines: list[str]) -> None:
-        pending = self._pending
-        pending.extend(lines)
-        if len(pending) >= self.config.batch_size:
-            self._seal(full_only=True)
+    def add_lines(self, lines: list[str], delivery: Delivery | None = None) -> None:
+        """Queue lines; ``delivery.part_done()`` is called once they are durable."""
+        self._pending.extend(lines)
+        if delivery is not None:
+            self._pending_deliveries.append(delivery)
+        if (len(self._pending) >= self.config.batch_size
+                or len(self._pending_deliveries) >= self._seal_deliveries):
+            self._seal()
 
     def _count_unknown(self, gateway: str, points: list[str]) -> None:
         self.counters.inc("influx.unknown_point_readings", len(points))
@@ -84,154 +122,182 @@ class InfluxWriter:
                 log.warning(kv("reading_from_unknown_point", gateway=gateway, point=point,
                                grid="unknown"))
 
-    def _seal(self, full_only: bool = False) -> None:
-        """Move pending lines into batches of batch_size; a remainder waits unless flushing."""
-        size = self.config.batch_size
-        pending = self._pending
-        end = len(pending) - len(pending) % size if full_only else len(pending)
-        self._pending = pending[end:]
-        for start in range(0, end, size):
-            dropped = self.buffer.push(Batch(pending[start : start + size]))
-            if dropped:
-                self.counters.inc("influx.dropped_lines", dropped)
-                log.error(kv("influx_buffer_full", dropped_lines=dropped,
-                             buffered_lines=self.buffer.lines))
-        if end:
-            self._idle.clear()
-            self._has_batches.set()
+    def _seal(self) -> None:
+        if not self._pending and not self._pending_deliveries:
+            return
+        batch = Batch(self._pending, self._pending_deliveries)
+        self._pending, self._pending_deliveries = [], []
+        if not batch.lines:
+            batch.make_durable()  # nothing to store
+            return
+        self._fresh.append(batch)
+        self._fresh_lines += len(batch)
+        self._idle.clear()
+        self._memory_empty.clear()
+        self._wake.set()
+
+    @property
+    def buffered_lines(self) -> int:
+        """Lines in memory, sealed or not (the spool has its own gauge)."""
+        return self._fresh_lines + len(self._pending)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        # trust_env=False: a proxy variable meant for the internet must not capture InfluxDB.
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(self._request_timeout_s, connect=5.0), trust_env=False
-        )
+        await self.http.open()
         self._tasks = [
             asyncio.create_task(self._send_loop(), name="influx-sender"),
             asyncio.create_task(self._flush_timer(), name="influx-flush-timer"),
         ]
+        if self.spool is not None:
+            self._tasks.append(asyncio.create_task(self._spool_timer(), name="influx-spooler"))
+            if self.spool.records:  # left from before a restart: send it first
+                self._idle.clear()
+                self._wake.set()
 
     async def flush(self) -> None:
-        """Seal what is pending and wait until everything buffered has been written."""
-        if self._pending:
-            self._seal()
+        """Seal what is pending and wait until everything (spool included) is written."""
+        self._seal()
         await self._idle.wait()
 
     async def stop(self, flush_timeout: float = 10.0) -> None:
-        flushed = False
+        """Make everything received durable — written, or else spooled — then stop. Without a
+        spool, what InfluxDB did not take stays unacknowledged: the broker redelivers it."""
         if self._tasks:
+            self._seal()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(flush_timeout):
-                    await self.flush()
-                    flushed = True
+                    await self._memory_empty.wait()
+            if self._fresh and self.spool is not None:
+                await self._spool_old(everything=True)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        if not flushed and self.buffer.lines:
-            self.counters.inc("influx.lost_at_shutdown_lines", self.buffer.lines)
-            log.error(kv("influx_unflushed_at_shutdown", lines=self.buffer.lines))
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._fresh_lines:
+            self.counters.inc("influx.unwritten_at_shutdown_lines", self._fresh_lines)
+            log.warning(kv("influx_unwritten_at_shutdown", lines=self._fresh_lines,
+                           acknowledged=False))
+        await self.http.close()
 
     async def _flush_timer(self) -> None:
         while True:
             await asyncio.sleep(self.config.flush_interval_s)
-            if self._pending:
-                self._seal()
+            self._seal()
 
     # -- sending -----------------------------------------------------------------------------
 
     async def _send_loop(self) -> None:
         # The database is created at start, not on the first write: queries work at once.
-        await self._create_database()
+        for _attempt in itertools.count():
+            if await self.http.ensure_database():
+                break
+            await asyncio.sleep(self._backoff.next_delay())
+        self._backoff.reset()
         while True:
-            batch = self.buffer.peek()
-            if batch is None:
+            job = await self._next_job()
+            if job is None:
                 self._idle.set()
-                self._has_batches.clear()
-                await self._has_batches.wait()
+                self._wake.clear()
+                await self._wake.wait()
                 continue
-            if await self._write(batch):
+            outcome = await self.http.write(job.body(), job.lines, backlog=self._backlog())
+            if outcome.done:
                 self._backoff.reset()
-                self.buffer.pop()
+                await self._complete(job)
             else:
                 await asyncio.sleep(self._backoff.next_delay())
 
-    async def _create_database(self) -> None:
-        """Retry (capped, jittered) until InfluxDB is up and the database exists."""
-        for _attempt in itertools.count():
-            if await self._ensure_database():
-                self._backoff.reset()
+    async def _next_job(self) -> _Job | None:
+        async with self._turn:
+            spool = self.spool
+            if spool is not None and spool.records:
+                spooled = await asyncio.to_thread(spool.peek)
+                if spooled is not None:
+                    return _Job(spooled=spooled)
+            if not self._fresh:
+                return None
+            batches = [self._fresh[0]]
+            lines = len(batches[0])
+            for batch in list(self._fresh)[1:]:
+                if lines + len(batch) > self.config.batch_size:
+                    break
+                batches.append(batch)
+                lines += len(batch)
+            return _Job(batches=batches)
+
+    async def _complete(self, job: _Job) -> None:
+        async with self._turn:
+            if job.spooled is not None:
+                if await asyncio.to_thread(self._pop_spooled, job.spooled.key):
+                    self.counters.inc("influx.spool_sent_lines", job.spooled.lines)
                 return
-            await asyncio.sleep(self._backoff.next_delay())
+            for batch in job.batches:
+                if self._fresh and self._fresh[0] is batch:
+                    self._fresh.popleft()
+                    self._fresh_lines -= len(batch)
+                    batch.make_durable()
+                elif batch.spool_key is not None:
+                    # Spooled (and acknowledged) while the write was under way: it is the
+                    # spool's oldest record now, and must not be sent again.
+                    await asyncio.to_thread(self._pop_spooled, batch.spool_key)
+            if not self._fresh:
+                self._memory_empty.set()
 
-    async def _ensure_database(self) -> bool:
-        assert self._client is not None
-        try:
-            response = await self._client.post(
-                f"{self.config.url}/query", data={"q": f'CREATE DATABASE "{self.config.database}"'}
-            )
-        except httpx.HTTPError as exc:
-            self.counters.inc("influx.connect_errors")
-            log.warning(kv("influx_unreachable", url=self.config.url, error=repr(exc)))
-            return False
-        if response.status_code != 200:
-            log.warning(kv("influx_create_database_failed", status=response.status_code,
-                           body=response.text[:500]))
-            return False
-        log.info(kv("influx_database_ready", url=self.config.url, database=self.config.database))
-        self._database_ready = True
-        return True
+    def _pop_spooled(self, key: SpoolKey) -> bool:
+        assert self.spool is not None
+        return self.spool.pop(key)
 
-    async def _write(self, batch: Batch) -> bool:
-        """True when the batch is done with (written, or rejected for good)."""
-        assert self._client is not None
-        if not self._database_ready and not await self._ensure_database():
-            return False
-        try:
-            response = await self._client.post(
-                f"{self.config.url}/write",
-                params={"db": self.config.database, "precision": "ns"},
-                content=batch.body(),
-            )
-        except httpx.HTTPError as exc:
-            self.counters.inc("influx.connect_errors")
-            log.warning(kv("influx_write_retry", lines=len(batch), error=repr(exc),
-                           buffered_lines=self.buffer.lines))
-            return False
-        status = response.status_code
-        if status in (200, 204):
-            self.counters.inc("influx.written_lines", len(batch))
-            self.counters.inc("influx.written_batches")
-            return True
-        body = response.text[:2000]
-        if status >= 500 or status in _RETRYABLE_4XX:
-            self.counters.inc("influx.server_errors")
-            if status == 404:
-                self._database_ready = False
-            log.warning(kv("influx_write_retry", status=status, lines=len(batch), body=body,
-                           buffered_lines=self.buffer.lines))
-            return False
-        self._count_rejected(batch, status, body)
-        return True
+    def _backlog(self) -> int:
+        return self._fresh_lines + (self.spool.lines if self.spool is not None else 0)
 
-    def _count_rejected(self, batch: Batch, status: int, body: str) -> None:
-        # A partial write stored the other lines: InfluxDB lists each unparsable line and
-        # counts the lines it refused to store (``dropped=N``).
-        partial = "partial write" in body
-        if partial:
-            match = _DROPPED_RE.search(body)
-            rejected = body.count("unable to parse") + (int(match.group(1)) if match else 0)
-            rejected = min(max(rejected, 1), len(batch))
-            self.counters.inc("influx.written_lines", len(batch) - rejected)
-        else:
-            rejected = len(batch)
-        self.counters.inc("influx.rejected_batches")
-        self.counters.inc("influx.rejected_lines", rejected)
-        log.error(kv("influx_batch_rejected", status=status, lines=len(batch), rejected=rejected,
-                     partial=partial, body=body))
+    # -- spooling ----------------------------------------------------------------------------
+
+    async def _spool_timer(self) -> None:
+        after_s = self.config.spool_after_s
+        while True:
+            await asyncio.sleep(min(0.2, after_s / 2))
+            if self._fresh and time.monotonic() - self._fresh[0].sealed_at >= after_s:
+                await self._spool_old()
+
+    async def _spool_old(self, everything: bool = False) -> None:
+        """Move the batches InfluxDB did not take in time from memory to the spool, oldest
+        first (the one being written too: the spool must stay older than memory)."""
+        spool = self.spool
+        assert spool is not None
+        async with self._turn:
+            deadline = time.monotonic() - self.config.spool_after_s
+            moving: list[Batch] = []
+            for batch in self._fresh:
+                if not everything and batch.sealed_at > deadline:
+                    break
+                moving.append(batch)
+            if not moving:
+                return
+            results = await asyncio.to_thread(_push_and_sync, spool, moving)
+            dropped = 0
+            for batch, (key, lost) in zip(moving, results, strict=True):
+                batch.spool_key = key
+                dropped += lost
+                self._fresh.popleft()
+                self._fresh_lines -= len(batch)
+                batch.make_durable()
+            if not self._fresh:
+                self._memory_empty.set()
+            lines = sum(len(b) for b in moving)
+            self.counters.inc("influx.spooled_lines", lines)
+            log.info(kv("influx_spooled", batches=len(moving), lines=lines,
+                        spool_lines=spool.lines, spool_bytes=spool.bytes))
+            if dropped:
+                self.counters.inc("influx.spool_dropped_lines", dropped)
+                log.error(kv("influx_spool_full_oldest_dropped", dropped_lines=dropped,
+                             spool_max_bytes=spool.max_bytes, spool_lines=spool.lines))
+            self._wake.set()
+
+
+def _push_and_sync(spool: DiskSpool, batches: list[Batch]) -> list[tuple[SpoolKey | None, int]]:
+    results = [spool.push(batch.body(), len(batch)) for batch in batches]
+    spool.sync()
+    return results

@@ -69,11 +69,17 @@ class LiveHub:
     def subscribers(self) -> int:
         return len(self._subscriptions)
 
-    def publish(self, grid_id: str | None, event: dict[str, Any]) -> int:
-        """Deliver to every subscriber who sees ``grid_id``; returns how many got it."""
+    def publish(self, grid_id: str | None, event: dict[str, Any], *, live: bool = True) -> int:
+        """Deliver to every subscriber who sees ``grid_id``; returns how many got it.
+
+        ``live=False`` (a backfilled event: old news after an outage) reaches only viewers
+        who see every grid — the control room — and pages no one in the grid.
+        """
         delivered = 0
         for sub in list(self._subscriptions.values()):
             if not sub.viewer.sees_grid(grid_id):
+                continue
+            if not live and sub.viewer.grids is not None:
                 continue
             if not sub.offer(event):
                 self.counters.inc("live.dropped_events")

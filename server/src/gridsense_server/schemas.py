@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .db.models import Gateway, Incident
+from .sequences import SequenceSummary
 
 
 class IncidentView(BaseModel):
@@ -24,6 +25,7 @@ class IncidentView(BaseModel):
     count: int
     value: float | None
     message: str
+    backfilled: bool  # opened by an event that arrived late (after an outage): not paged
 
     @classmethod
     def fields_of(cls, incident: Incident) -> dict[str, Any]:
@@ -33,6 +35,7 @@ class IncidentView(BaseModel):
             "state": incident.state, "alarm": incident.alarm, "opened_at": incident.opened_at,
             "last_seen_at": incident.last_seen_at, "count": incident.count,
             "value": incident.value, "message": incident.message,
+            "backfilled": bool(incident.backfilled),
         }
 
     @classmethod
@@ -52,11 +55,21 @@ class GatewayView(BaseModel):
     state: str  # online | offline
     last_seen_at: datetime | None
     health: dict[str, Any] | None  # the last Health message, as sent
+    seq_last: int | None  # highest sequence number received
+    seq_gaps: int  # holes in the received sequence numbers (messages never received)
+    seq_missing: int  # sequence numbers in those holes
+    seq_redelivered: int  # messages received again after being recorded
 
     @classmethod
-    def of(cls, gateway: Gateway) -> GatewayView:
-        return cls(id=gateway.id, state=gateway.state, last_seen_at=gateway.last_seen_at,
-                   health=gateway.last_health)
+    def of(cls, gateway: Gateway, sequences: SequenceSummary | None) -> GatewayView:
+        return cls(
+            id=gateway.id, state=gateway.state, last_seen_at=gateway.last_seen_at,
+            health=gateway.last_health,
+            seq_last=sequences.last if sequences else None,
+            seq_gaps=sequences.gaps if sequences else 0,
+            seq_missing=sequences.missing if sequences else 0,
+            seq_redelivered=gateway.seq_redelivered or 0,
+        )
 
 
 class TokenRequest(BaseModel):

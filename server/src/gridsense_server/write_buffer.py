@@ -1,77 +1,41 @@
-"""Sealed batches waiting for InfluxDB, oldest first.
+"""A sealed batch of line-protocol lines and the deliveries whose readings it carries.
 
-An interface of its own so a disk spool (issue 3) can replace the in-memory buffer without the
-writer changing: push at the tail, peek/pop at the head, a cap in lines and a policy for full.
+A batch becomes durable once — written to InfluxDB or synced to the disk spool, whichever
+comes first — and only then are its deliveries told (which lets their acks go out). A
+message's readings are never split across batches, so one batch settles a whole message.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass
-from typing import Protocol
+import time
+from dataclasses import dataclass, field
+
+from .ingest.acks import Delivery
+from .spool import SpoolKey
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(eq=False, slots=True)
 class Batch:
     lines: list[str]
+    deliveries: list[Delivery] = field(default_factory=list)
+    sealed_at: float = field(default_factory=time.monotonic)
+    spool_key: SpoolKey | None = None  # set once the batch is in the disk spool
+    durable: bool = False
+    _body: bytes | None = None
 
     def body(self) -> bytes:
-        return ("\n".join(self.lines) + "\n").encode()
+        if self._body is None:
+            self._body = ("\n".join(self.lines) + "\n").encode()
+        return self._body
+
+    def make_durable(self) -> None:
+        """Tell the deliveries (once) that these readings are safe."""
+        if self.durable:
+            return
+        self.durable = True
+        deliveries, self.deliveries = self.deliveries, []
+        for delivery in deliveries:
+            delivery.part_done()
 
     def __len__(self) -> int:
         return len(self.lines)
-
-
-class BatchBuffer(Protocol):
-    def push(self, batch: Batch) -> int:
-        """Append; returns how many lines were dropped to stay within the cap."""
-        ...
-
-    def peek(self) -> Batch | None: ...
-
-    def pop(self) -> None:
-        """Remove the head batch (after it was written or rejected)."""
-        ...
-
-    @property
-    def lines(self) -> int: ...
-
-    def __len__(self) -> int: ...
-
-
-class MemoryBatchBuffer:
-    """Bounded in memory; when full the OLDEST batches go (recent data is worth more).
-
-    The head batch is never dropped while the writer may be sending it; a drop of the head
-    would only be observed as a lost acknowledgement.
-    """
-
-    def __init__(self, max_lines: int) -> None:
-        self.max_lines = max_lines
-        self._batches: deque[Batch] = deque()
-        self._lines = 0
-
-    def push(self, batch: Batch) -> int:
-        self._batches.append(batch)
-        self._lines += len(batch)
-        dropped = 0
-        while self._lines > self.max_lines and len(self._batches) > 2:
-            victim = self._batches[1]  # keep the head: it may be in flight
-            del self._batches[1]
-            self._lines -= len(victim)
-            dropped += len(victim)
-        return dropped
-
-    def peek(self) -> Batch | None:
-        return self._batches[0] if self._batches else None
-
-    def pop(self) -> None:
-        batch = self._batches.popleft()
-        self._lines -= len(batch)
-
-    @property
-    def lines(self) -> int:
-        return self._lines
-
-    def __len__(self) -> int:
-        return len(self._batches)

@@ -13,6 +13,7 @@ from ..db.models import FINAL_STATES, INCIDENT_STATES, Gateway, Incident, Incide
 from ..db.models import Staff as StaffRow
 from ..passwords import verify_password
 from ..schemas import GatewayView, IncidentDetail, IncidentView, TokenRequest, TokenResponse
+from ..sequences import summaries
 from .deps import Context, CurrentViewer
 
 router = APIRouter()
@@ -90,7 +91,9 @@ def list_gateways(viewer: CurrentViewer, context: Context) -> list[GatewayView]:
         serving = select(Point.gateway).where(Point.grid_id.in_(sorted(viewer.grids)))
         query = query.where(Gateway.id.in_(serving))
     with context.factory() as session:
-        return [GatewayView.of(row) for row in session.scalars(query)]
+        rows = list(session.scalars(query))
+        sequences = summaries(session, [r.id for r in rows])
+        return [GatewayView.of(row, sequences.get(row.id)) for row in rows]
 
 
 @router.get("/healthz", tags=["health"])

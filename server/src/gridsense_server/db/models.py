@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -158,6 +160,8 @@ class Incident(Base):
     # Server time of the last work-order change; the lifecycle (issue 6) stamps it.
     state_changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Opened by an event that arrived late (after an outage): shown to control, not paged.
+    backfilled: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
 
 
 class IncidentEvent(Base):
@@ -189,3 +193,38 @@ class Gateway(Base):
     state_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_health: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_status_seq: Mapped[int | None] = mapped_column(BigInteger)
+    # Messages received again whose seq was already recorded (QoS 1 redelivery, edge replay).
+    seq_redelivered: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
+
+
+class GatewaySequence(Base):
+    """One range of sequence numbers received from a gateway: ``first..last``, inclusive.
+
+    Ranges are merged as messages are recorded, so a gateway without gaps has one row; the
+    holes between rows are the gaps the checker reports.
+    """
+
+    __tablename__ = "gateway_sequences"
+
+    gateway: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    first: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(BigInteger)
+
+
+class CommandResult(Base):
+    """A gateway's answer to a command (``cmd/result``); stored once per event id."""
+
+    __tablename__ = "command_results"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    event_id: Mapped[str] = mapped_column(String(ULID_LEN), unique=True)
+    command_id: Mapped[str] = mapped_column(String(ULID_LEN), index=True)
+    gateway: Mapped[str] = mapped_column(String(ID_LEN))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    ts: Mapped[datetime] = mapped_column(UtcDateTime())
+    ok: Mapped[bool] = mapped_column(Boolean)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())

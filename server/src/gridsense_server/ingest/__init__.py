@@ -1,7 +1,2 @@
-"""MQTT ingest: paho network thread → bounded hand-off → asyncio dispatcher."""
-
-from .dispatcher import Dispatcher
-from .handoff import Handoff
-from .mqtt_consumer import MqttConsumer
-
-__all__ = ["Dispatcher", "Handoff", "MqttConsumer"]
+"""MQTT ingest: paho network thread → bounded hand-off → asyncio dispatcher → durable effects
+→ sequence record → acknowledgement. Import the modules themselves (acks, dispatcher, ...)."""

@@ -1,21 +1,33 @@
-"""The MQTT side of ingest: paho-mqtt (MQTT 5) in a network thread of its own.
+"""The MQTT side of ingest: one paho-mqtt (MQTT 5) session in a network thread of its own.
 
 paho is several times faster than the asyncio wrappers at receiving, so the hot path stays in
 its thread: each message is decoded and validated there, then handed to the asyncio loop
-through a bounded Handoff. Invalid messages are counted per reason, logged with gateway, topic
-and reason, and dropped; nothing a gateway sends can stop the consumer.
+through a bounded Handoff as a ``Delivery``. Invalid messages are counted per reason, logged
+with gateway, topic and reason, and dropped (and acknowledged: redelivering them would not
+make them valid); nothing a gateway sends can stop the consumer.
 
-Telemetry, incidents and health come through shared subscriptions (several server processes
-split the load); the retained status topic is subscribed plainly, because a broker never
-delivers retained messages to shared subscriptions. The session is persistent (clean_start
-False + a session expiry) so QoS 1 messages published while the server restarts wait for it.
+Acknowledgements are manual: a message is acked only once its effect is durable (see acks.py).
+paho is not thread-safe for sending — from another thread ``ack()`` may write to the socket
+while the network thread does — so every paho call happens on this thread: the loop hands
+acks over through a deque and wakes the thread through a socket pair, and the thread runs
+paho's documented external-loop API (``loop_read``/``loop_write``/``loop_misc``) around one
+``select`` that also watches that socket pair. The session is persistent (clean_start False,
+a session expiry) with a stable client id, so the broker queues QoS 1 messages while the
+server is down; its Receive Maximum bounds the unacknowledged messages in flight.
+
+Subscriptions are plain by default, or shared (``mqtt.shared``) to split the load across server
+processes; the retained status topic is always plain: a broker never delivers retained
+messages to shared subscriptions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import select
+import socket
 import threading
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -30,18 +42,18 @@ from ..backoff import Backoff
 from ..config import MqttConfig
 from ..counters import Counters
 from ..logs import kv
+from .acks import AckToken, Delivery
 from .classify import invalid_reason
 from .handoff import Handoff
 
 log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 30
-SESSION_EXPIRY_S = 24 * 3600
-SHARED_KINDS = (Kind.TELEMETRY, Kind.INCIDENT, Kind.HEALTH)
 # The broker drops (never sends) a packet larger than this, so no gateway can make the server
 # allocate more; anything between MAX_PAYLOAD_BYTES and this arrives and is counted oversized.
 MAX_PACKET_BYTES = 2 * 1024 * 1024
 _HANDOFF_WAIT_S = 1.0
+_SELECT_TIMEOUT_S = 1.0  # keepalive pings are sent from loop_misc between selects
 
 
 def _log_sampled(n: int) -> bool:
@@ -50,21 +62,40 @@ def _log_sampled(n: int) -> bool:
 
 
 class MqttConsumer:
-    def __init__(self, config: MqttConfig, handoff: Handoff[Envelope], counters: Counters) -> None:
+    def __init__(
+        self,
+        config: MqttConfig,
+        handoff: Handoff[Delivery],
+        counters: Counters,
+        *,
+        client_id: str,
+        kinds: tuple[Kind, ...],
+    ) -> None:
         self.config = config
         self.handoff = handoff
         self.counters = counters
+        self.client_id = client_id
+        self.kinds = kinds
         self.connected = threading.Event()
         self.subscribed = threading.Event()  # the broker acknowledged every subscription
+        # Bumped by the network thread before each connect: acks carry the generation of the
+        # connection their message arrived on.
+        self.generation = 0
         self._stop = threading.Event()
+        self._reading = threading.Event()
+        self._reading.set()
+        self._acks: deque[AckToken] = deque()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         self._thread: threading.Thread | None = None
         self._invalid_seen: Counter[tuple[str, str]] = Counter()
         self._client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
         client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=self.config.client_id,
-            protocol=mqtt.MQTTv5,
+            CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
+            manual_ack=True,
         )
         if self.config.username is not None:
             password = None
@@ -77,52 +108,133 @@ class MqttConsumer:
         client.on_message = self._on_message
         return client
 
+    def topics(self) -> list[str]:
+        return [
+            shared_subscription(self.config.share_group, kind)
+            if self.config.shared and kind is not Kind.STATUS
+            else plain_subscription(kind)
+            for kind in self.kinds
+        ]
+
+    # -- called from the asyncio loop --------------------------------------------------------
+
+    def ack(self, tokens: list[AckToken]) -> None:
+        """Queue acknowledgements; the network thread sends them (thread-safe)."""
+        self._acks.extend(tokens)
+        self._wake()
+
+    def pause_reading(self) -> None:
+        """Stop taking new messages (shutdown); acks still go out."""
+        self._reading.clear()
+        self._wake()
+
+    def acks_pending(self) -> int:
+        return len(self._acks)
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="mqtt-ingest", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"mqtt-{self.client_id}",
+                                        daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Send the acks queued so far, disconnect (the session stays on the broker)."""
         self._stop.set()
+        self._wake()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            self._wake_w.send(b"\0")
 
     def _run(self) -> None:
-        """Connect, run paho's loop, and on any loss reconnect with capped jittered backoff."""
+        """Connect, pump, and on any loss reconnect with capped jittered backoff."""
         backoff = Backoff(initial_s=0.5, cap_s=30.0)
         properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        properties.SessionExpiryInterval = self.config.session_expiry_s
+        properties.ReceiveMaximum = self.config.receive_maximum
         properties.MaximumPacketSize = MAX_PACKET_BYTES
         host, port = self.config.host, self.config.port
         while not self._stop.is_set():
+            self.generation += 1
             try:
                 self._client.connect(host, port, KEEPALIVE_S, clean_start=False,
                                      properties=properties)
             except (OSError, ValueError) as exc:
                 delay = backoff.next_delay()
                 self.counters.inc("mqtt.connect_failures")
-                log.warning(kv("mqtt_connect_failed", host=host, port=port, error=repr(exc),
-                               retry_in_s=round(delay, 2)))
+                log.warning(kv("mqtt_connect_failed", client_id=self.client_id, host=host,
+                               port=port, error=repr(exc), retry_in_s=round(delay, 2)))
                 self._stop.wait(delay)
                 continue
-            rc = MQTTErrorCode.MQTT_ERR_SUCCESS
-            while not self._stop.is_set() and rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
-                rc = self._client.loop(timeout=1.0)
-                if self.connected.is_set():
-                    backoff.reset()
+            rc = self._pump(backoff)
+            if self._stop.is_set() and rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._send_acks()
+                self._client.disconnect()  # writes the queued acks, then DISCONNECT
             self.connected.clear()
             self.subscribed.clear()
             if self._stop.is_set():
                 break
             delay = backoff.next_delay()
-            log.warning(kv("mqtt_connection_lost", host=host, port=port, rc=rc.name,
-                           retry_in_s=round(delay, 2)))
+            log.warning(kv("mqtt_connection_lost", client_id=self.client_id, host=host,
+                           port=port, rc=rc.name, retry_in_s=round(delay, 2)))
             self._stop.wait(delay)
-        self._client.disconnect()
-        self.connected.clear()
-        self.subscribed.clear()
+
+    def _pump(self, backoff: Backoff) -> MQTTErrorCode:
+        """paho's external-loop API around a select that also wakes for acks to send."""
+        client = self._client
+        sock = client.socket()
+        if sock is None:
+            return MQTTErrorCode.MQTT_ERR_NO_CONN
+        wake = self._wake_r
+        while not self._stop.is_set():
+            self._send_acks()
+            readers = [sock, wake] if self._reading.is_set() else [wake]
+            writers = [sock] if client.want_write() else []
+            try:
+                readable, _, _ = select.select(readers, writers, [], _SELECT_TIMEOUT_S)
+            except (OSError, ValueError):
+                return MQTTErrorCode.MQTT_ERR_CONN_LOST
+            if wake in readable:
+                with contextlib.suppress(BlockingIOError):
+                    wake.recv(4096)
+            if sock in readable:
+                rc = client.loop_read()
+                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    return rc
+            if client.want_write():
+                rc = client.loop_write()
+                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    return rc
+            rc = client.loop_misc()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return rc
+            if self.connected.is_set():
+                backoff.reset()
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _send_acks(self) -> None:
+        acks = self._acks
+        if not acks:
+            return
+        current = self.generation
+        sent = stale = 0
+        while acks:
+            generation, mid, qos = acks.popleft()
+            if generation != current:
+                stale += 1  # its connection is gone: the broker redelivers it instead
+                continue
+            self._client.ack(mid, qos)
+            sent += 1
+        if sent:
+            self.counters.inc("mqtt.acks", sent)
+        if stale:
+            self.counters.inc("mqtt.acks_stale", stale)
 
     # -- paho callbacks (network thread) -------------------------------------------------------
 
@@ -130,16 +242,14 @@ class MqttConsumer:
                     _properties: Any) -> None:
         if reason.is_failure:
             self.counters.inc("mqtt.connect_refused")
-            log.error(kv("mqtt_connect_refused", client_id=self.config.client_id,
-                         reason=str(reason)))
+            log.error(kv("mqtt_connect_refused", client_id=self.client_id, reason=str(reason)))
             return
-        topics = [shared_subscription(self.config.share_group, kind) for kind in SHARED_KINDS]
-        topics.append(plain_subscription(Kind.STATUS))
+        topics = self.topics()
         client.subscribe([(topic, 1) for topic in topics])
         self.connected.set()
         self.counters.inc("mqtt.connects")
         log.info(kv("mqtt_connected", host=self.config.host, port=self.config.port,
-                    client_id=self.config.client_id, session_present=flags.session_present,
+                    client_id=self.client_id, session_present=flags.session_present,
                     subscriptions=",".join(topics)))
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any,
@@ -148,26 +258,32 @@ class MqttConsumer:
         self.subscribed.clear()
         if not self._stop.is_set():
             self.counters.inc("mqtt.disconnects")
-            log.warning(kv("mqtt_disconnected", reason=str(reason)))
+            log.warning(kv("mqtt_disconnected", client_id=self.client_id, reason=str(reason)))
 
     def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int,
                       reasons: list[Any], _properties: Any) -> None:
         failed = [str(r) for r in reasons if r.is_failure]
         if failed:
             self.counters.inc("mqtt.subscribe_refused")
-            log.error(kv("mqtt_subscribe_refused", reasons=",".join(failed)))
+            log.error(kv("mqtt_subscribe_refused", client_id=self.client_id,
+                         reasons=",".join(failed)))
             return
         self.subscribed.set()
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        token = (self.generation, msg.mid, msg.qos) if msg.qos > 0 else None
+        if msg.dup:
+            self.counters.inc("mqtt.dup_deliveries")
+        message: Envelope | None = None
         try:
-            self._ingest(msg.topic, msg.payload)
+            message = self._decode(msg.topic, msg.payload)
         except Exception:
             # A bug in our own code must not kill paho's thread (and with it, all ingest).
             self.counters.inc("ingest.errors")
-            log.exception(kv("ingest_error", topic=msg.topic))
+            log.exception(kv("ingest_error", client_id=self.client_id, mid=msg.mid))
+        self._hand_off(Delivery(message, token))
 
-    def _ingest(self, topic: str, payload: bytes) -> None:
+    def _decode(self, topic: str, payload: bytes) -> Envelope | None:
         try:
             message = decode(topic, payload)
         except ProtocolError as exc:
@@ -181,20 +297,18 @@ class MqttConsumer:
                 log.warning(kv("message_invalid", gateway=exc.gateway, topic=topic,
                                reason=reason, field=exc.field or None, detail=exc.reason[:300],
                                bytes=len(payload), seen=self._invalid_seen[key]))
-            return
-        if not isinstance(message, Envelope):
-            return  # snapshots are not subscribed to yet
-        self._hand_off(message)
+            return None
+        return message if isinstance(message, Envelope) else None  # snapshots: not yet
 
-    def _hand_off(self, message: Envelope) -> None:
+    def _hand_off(self, delivery: Delivery) -> None:
+        # With the hand-off at least as large as the Receive Maximum this never waits; it is
+        # the second bound should the broker ignore ours.
         waited = False
-        while not self.handoff.put(message, _HANDOFF_WAIT_S):
+        while not self.handoff.put(delivery, _HANDOFF_WAIT_S):
             if not waited:
                 waited = True
                 self.counters.inc("ingest.backpressure_waits")
             if self._stop.is_set():
-                # Shutting down with the loop no longer consuming: the only drop there is.
-                self.counters.inc("ingest.dropped")
-                log.error(kv("ingest_dropped_at_shutdown", gateway=message.gateway,
-                             event=message.id, kind=message.kind.value))
+                # Not acknowledged, so not lost: the broker redelivers it after the restart.
+                self.counters.inc("ingest.not_taken_at_shutdown")
                 return

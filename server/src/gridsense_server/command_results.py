@@ -1,0 +1,60 @@
+"""Store what gateways answer to commands (``cmd/result``), once per event id.
+
+Commands themselves arrive with a later issue; results are stored now so every message that
+consumes a sequence number at the edge has a durable effect here (and no gap in the checker).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gridsense_protocol import CommandResult as CommandResultMessage
+from gridsense_protocol import utc_now
+
+from .counters import Counters
+from .db.models import CommandResult
+from .db.retry import retry_transient
+from .logs import kv
+from .sequences import record_sequences
+
+log = logging.getLogger(__name__)
+
+
+class CommandResultService:
+    def __init__(self, factory: sessionmaker[Session], counters: Counters) -> None:
+        self.factory = factory
+        self.counters = counters
+
+    async def record(self, message: CommandResultMessage) -> bool:
+        """True when stored, False for an event id already stored (a replay)."""
+        stored = await retry_transient(lambda: self._record(message), self.counters,
+                                       "command_results")
+        self.counters.inc("command_results.stored" if stored else
+                          "command_results.duplicate_events")
+        log.info(kv("command_result" if stored else "command_result_duplicate",
+                    gateway=message.gateway, event=message.id, command=message.command_id,
+                    ok=message.ok))
+        return stored
+
+    def _record(self, message: CommandResultMessage) -> bool:
+        try:
+            with self.factory.begin() as session:
+                redelivered = record_sequences(session, [(message.gateway, message.seq)])
+                if any(redelivered.values()):
+                    self.counters.inc("ingest.redelivered")
+                seen = session.scalar(select(CommandResult.id).where(
+                    CommandResult.event_id == message.id))
+                if seen is not None:
+                    return False
+                session.add(CommandResult(
+                    event_id=message.id, command_id=message.command_id, gateway=message.gateway,
+                    seq=message.seq, ts=message.ts, ok=message.ok, result=message.result,
+                    error=message.error, received_at=utc_now(),
+                ))
+            return True
+        except IntegrityError:
+            return False  # another server process stored the same event (and seq) just now

@@ -1,0 +1,119 @@
+"""InfluxDB's v1 HTTP API as the writer needs it: create the database, write a body, and say
+whether the body is done with (written, or refused for good) or must be retried.
+
+InfluxDB down (connection error, timeout, 5xx, 404/408/429): retry. InfluxDB says the batch is
+wrong (other 4xx): its answer is logged, the lines counted as rejected, and the batch is done —
+resending would never succeed, and holding it would stop every batch behind it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from enum import Enum
+
+import httpx
+
+from .config import InfluxConfig
+from .counters import Counters
+from .logs import kv
+
+log = logging.getLogger(__name__)
+
+_DROPPED_RE = re.compile(r"dropped=(\d+)")
+_RETRYABLE_4XX = frozenset({404, 408, 429})  # 404: database missing (dropped?): re-create
+
+
+class Outcome(Enum):
+    WRITTEN = "written"
+    REJECTED = "rejected"  # done with: InfluxDB will never take it
+    RETRY = "retry"
+
+    @property
+    def done(self) -> bool:
+        return self is not Outcome.RETRY
+
+
+class InfluxHttp:
+    def __init__(self, config: InfluxConfig, counters: Counters, request_timeout_s: float) -> None:
+        self.config = config
+        self.counters = counters
+        self._request_timeout_s = request_timeout_s
+        self._client: httpx.AsyncClient | None = None
+        self.database_ready = False
+
+    async def open(self) -> None:
+        # trust_env=False: a proxy variable meant for the internet must not capture InfluxDB.
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(self._request_timeout_s, connect=5.0), trust_env=False
+        )
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def ensure_database(self) -> bool:
+        assert self._client is not None
+        try:
+            response = await self._client.post(
+                f"{self.config.url}/query", data={"q": f'CREATE DATABASE "{self.config.database}"'}
+            )
+        except httpx.HTTPError as exc:
+            self.counters.inc("influx.connect_errors")
+            log.warning(kv("influx_unreachable", url=self.config.url, error=repr(exc)))
+            return False
+        if response.status_code != 200:
+            log.warning(kv("influx_create_database_failed", status=response.status_code,
+                           body=response.text[:500]))
+            return False
+        log.info(kv("influx_database_ready", url=self.config.url, database=self.config.database))
+        self.database_ready = True
+        return True
+
+    async def write(self, body: bytes, lines: int, *, backlog: int = 0) -> Outcome:
+        assert self._client is not None
+        if not self.database_ready and not await self.ensure_database():
+            return Outcome.RETRY
+        try:
+            response = await self._client.post(
+                f"{self.config.url}/write",
+                params={"db": self.config.database, "precision": "ns"},
+                content=body,
+            )
+        except httpx.HTTPError as exc:
+            self.counters.inc("influx.connect_errors")
+            log.warning(kv("influx_write_retry", lines=lines, error=repr(exc),
+                           waiting_lines=backlog))
+            return Outcome.RETRY
+        status = response.status_code
+        if status in (200, 204):
+            self.counters.inc("influx.written_lines", lines)
+            self.counters.inc("influx.written_batches")
+            return Outcome.WRITTEN
+        text = response.text[:2000]
+        if status >= 500 or status in _RETRYABLE_4XX:
+            self.counters.inc("influx.server_errors")
+            if status == 404:
+                self.database_ready = False
+            log.warning(kv("influx_write_retry", status=status, lines=lines, body=text,
+                           waiting_lines=backlog))
+            return Outcome.RETRY
+        self._count_rejected(lines, status, text)
+        return Outcome.REJECTED
+
+    def _count_rejected(self, lines: int, status: int, body: str) -> None:
+        # A partial write stored the other lines: InfluxDB lists each unparsable line and
+        # counts the lines it refused to store (``dropped=N``).
+        partial = "partial write" in body
+        if partial:
+            match = _DROPPED_RE.search(body)
+            rejected = body.count("unable to parse") + (int(match.group(1)) if match else 0)
+            rejected = min(max(rejected, 1), lines)
+            self.counters.inc("influx.written_lines", lines - rejected)
+        else:
+            rejected = lines
+        self.counters.inc("influx.rejected_batches")
+        self.counters.inc("influx.rejected_lines", rejected)
+        log.error(kv("influx_batch_rejected", status=status, lines=lines, rejected=rejected,
+                     partial=partial, body=body))

@@ -1,0 +1,95 @@
+"""The last durable step before an ack: record the sequence numbers of messages whose effects
+are durable, then let their ledgers release the acks.
+
+Deliveries that became durable while the previous transaction ran are recorded together, so
+the cost is one short transaction per round, whatever the message rate (group commit). The
+set waiting here is bounded by the sessions' Receive Maximum: the broker sends no more until
+these are acknowledged. A database outage therefore stops acks, and with them ingest — it
+never loses a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy.exc import DBAPIError
+
+from ..backoff import Backoff
+from ..counters import Counters
+from ..logs import kv
+from ..sequences import SequenceStore
+from .acks import Delivery
+
+log = logging.getLogger(__name__)
+
+
+class Settler:
+    def __init__(self, store: SequenceStore, counters: Counters) -> None:
+        self.store = store
+        self.counters = counters
+        self._waiting: list[Delivery] = []
+        self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    def submit(self, delivery: Delivery) -> None:
+        self._waiting.append(delivery)
+        self._idle.clear()
+        self._ready.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ingest-settler")
+
+    async def drain(self) -> None:
+        """Wait until everything submitted so far is recorded and released."""
+        await self._idle.wait()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    async def _run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            batch, self._waiting = self._waiting, []
+            if batch:
+                await self._record(batch)
+                for delivery in batch:
+                    assert delivery.ledger is not None
+                    delivery.ledger.settled(delivery)
+            if not self._waiting:
+                self._idle.set()
+
+    async def _record(self, batch: list[Delivery]) -> None:
+        received = [seq for d in batch if (seq := d.sequence) is not None]
+        backoff = Backoff(initial_s=0.2, cap_s=10.0)
+        while True:
+            try:
+                redelivered = await asyncio.to_thread(self.store.record, received)
+                break
+            except DBAPIError as exc:
+                # Database down or busy: retry (acks wait, the broker holds the rest).
+                self.counters.inc("ingest.sequence_retries")
+                log.warning(kv("sequence_record_retry", messages=len(received),
+                               error=str(exc.orig)[:200]))
+            except Exception:
+                self.counters.inc("ingest.sequence_errors")
+                log.exception(kv("sequence_record_failed", messages=len(received)))
+            await asyncio.sleep(backoff.next_delay())
+        total = sum(redelivered.values())
+        if total:
+            self.counters.inc("ingest.redelivered", total)
+            for gateway, count in redelivered.items():
+                if count:
+                    log.info(kv("messages_redelivered", gateway=gateway, count=count))
+        self.counters.inc("ingest.settled", len(batch))
