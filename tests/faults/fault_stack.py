@@ -1,0 +1,245 @@
+"""The whole system as real processes, with handles to break each part of it.
+
+Broker (persistent, restartable on its port), InfluxDB, server, a Modbus simulator with a steady
+stream of readings and a sensor that overheats every cycle, and the edge agent — optionally
+behind a proxy that cuts its uplink. Used by the fault tests in this folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from websockets.sync.client import connect
+
+from devservices import InfluxDB, Mosquitto, env_without_proxies, free_port
+from processes import (
+    BIN,
+    Proc,
+    Procs,
+    launch_server,
+    login,
+    try_http_json,
+    wait_until,
+    write_server_config,
+)
+
+GATEWAY = "gw-f"
+POINTS = ("gw-f.t1", "gw-f.t2", "gw-f.hot")
+POINT_GRIDS = {point: (GATEWAY, "g01-a") for point in POINTS}
+BROKER_LIMITS = [
+    "max_queued_messages 200000",
+    "max_inflight_messages 100",
+    "message_size_limit 2097152",
+    "persistent_client_expiration 7d",
+]
+
+# Noise above the edge's deadband makes every poll a report: a steady, countable stream.
+# The third sensor overheats once a minute, so incidents keep coming during every fault.
+SCENARIO = """
+sensors:
+  - {slave: 1, profile: xy-md02, values: {temperature: 20.0, humidity: 50.0}, noise: 0.5}
+  - {slave: 2, profile: xy-md02, values: {temperature: 30.0, humidity: 50.0}, noise: 0.5}
+  - slave: 3
+    profile: xy-md02
+    values: {temperature: 25.0, humidity: 50.0}
+    noise: 0.5
+    script:
+      - {at: 5, metric: temperature, ramp_to: 75, over_s: 3}
+      - {at: 20, metric: temperature, ramp_to: 25, over_s: 3}
+    loop_s: 45
+"""
+
+
+def gateway_yaml(link: Path, mqtt_port: int, state: Path) -> str:
+    devices = "\n".join(
+        f"  - {{type: modbus_temperature, point: {point}, bus: rs485-0, slave: {slave}, "
+        f"profile: xy-md02, poll_interval_s: 0.5, report_deadband: 0.1, refresh_interval_s: 2}}"
+        for slave, point in enumerate(POINTS, start=1)
+    )
+    return f"""
+gateway: {{id: {GATEWAY}, state_dir: {state}}}
+mqtt: {{host: 127.0.0.1, port: {mqtt_port}, keepalive_s: 5, reconnect_max_s: 5}}
+health: {{interval_s: 2}}
+buses:
+  - {{id: rs485-0, port: {link}, timeout_s: 0.3}}
+devices:
+{devices}
+rules:
+  - {{type: over_temperature, points: ["gw-f.hot"], threshold: 60, hysteresis: 5,
+     min_duration_s: 1, severity: major}}
+"""
+
+
+class StreamRecorder:
+    """A worker's live stream, reconnecting across server restarts; keeps every message."""
+
+    def __init__(self, base_ws: str, base_http: str, username: str) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self._base_ws, self._base_http, self._user = base_ws, base_http, username
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                token = login(self._base_http, self._user)
+                with connect(f"{self._base_ws}/api/v1/stream?token={token}", open_timeout=5) as ws:
+                    while not self._stop.is_set():
+                        try:
+                            raw = ws.recv(timeout=0.5)
+                        except TimeoutError:
+                            continue
+                        self.messages.append(json.loads(raw))
+            except Exception:  # server down or restarting: try again shortly
+                time.sleep(0.5)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def pages(self) -> list[tuple[str, str]]:
+        """(incident id, event) for every incident message received."""
+        return [
+            (m["incident"]["id"], m.get("event", ""))
+            for m in self.messages
+            if m.get("type") == "incident"
+        ]
+
+
+class Stack:
+    def __init__(self, tmp: Path, uplink_port: int | None = None) -> None:
+        self.tmp = tmp
+        self.procs = Procs(tmp)
+        self.broker = Mosquitto(
+            tmp / "mosquitto", free_port(), persistence=True, extra_config=BROKER_LIMITS
+        )
+        self.influx = InfluxDB(tmp / "influx", free_port())
+        self.database = "gridsense"
+        self.base = ""
+        self.link = tmp / "ttyRS485"
+        self.server_config = tmp / "server.yaml"  # written by start()
+        self.gateway_config = tmp / "gateway.yaml"
+        self.uplink_port = uplink_port
+        self.started_at = datetime.now(UTC)
+        self.server: Proc | None = None
+        self.edge: Proc | None = None
+        self.simulator: Proc | None = None
+        self.stream: StreamRecorder | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> Stack:
+        (self.tmp / "scenario.yaml").write_text(SCENARIO)
+        self.broker.start()
+        self.influx.start()
+        self.server_config, self.base = write_server_config(
+            self.tmp, self.broker.port, self.influx.url, self.database, POINT_GRIDS
+        )
+        self.gateway_config.write_text(
+            gateway_yaml(self.link, self.uplink_port or self.broker.port, self.tmp / "edge-state")
+        )
+        self.start_server()
+        self.stream = StreamRecorder(self.base.replace("http://", "ws://"), self.base, "worker-g01")
+        self.simulator = self.procs.start(
+            "simulator",
+            "gridsense-edge",
+            "simulate",
+            "modbus",
+            "--scenario",
+            str(self.tmp / "scenario.yaml"),
+            "--link",
+            str(self.link),
+        )
+        wait_until(self.link.exists, 30, "the simulator's pty link")
+        self.start_edge()
+        return self
+
+    def start_server(self) -> None:
+        self.server = launch_server(self.procs, self.server_config, self.base)
+
+    def start_edge(self) -> None:
+        self.edge = self.procs.start(
+            "edge", "gridsense-edge", "run", "--config", str(self.gateway_config)
+        )
+
+    def stop(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+        self.procs.stop_all()
+        self.influx.resume()
+        self.influx.stop()
+        self.broker.resume()
+        self.broker.stop()
+
+    def dead(self) -> list[str]:
+        """The current server, edge and simulator processes that are not running."""
+        current = {"server": self.server, "edge": self.edge, "simulator": self.simulator}
+        return [name for name, proc in current.items() if proc is not None and not proc.alive()]
+
+    # -- observations ----------------------------------------------------------------------
+    def readings(self, point: str) -> int:
+        rows = self.influx.points(
+            f'SELECT count("value") FROM "temperature" WHERE "point" = \'{point}\'', self.database
+        )
+        return int(rows[0]["count"]) if rows else 0
+
+    def flowing(self, min_readings: int = 10) -> bool:
+        return all(self.readings(p) >= min_readings for p in POINTS)
+
+    def check(self, max_gap_s: float) -> tuple[int, dict[str, Any]]:
+        """The project's own checker: sequence gaps, series gaps, duplicate incidents."""
+        result = subprocess.run(
+            [
+                str(BIN / "gridsense-server"),
+                "check",
+                "--config",
+                str(self.server_config),
+                "--gateway",
+                GATEWAY,
+                "--since",
+                self.started_at.isoformat(),
+                "--max-gap",
+                str(max_gap_s),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env_without_proxies(),
+            check=False,
+        )
+        try:
+            return result.returncode, json.loads(result.stdout)
+        except json.JSONDecodeError:
+            return result.returncode, {"stdout": result.stdout, "stderr": result.stderr}
+
+    def _edge_log(self) -> str:
+        return (self.tmp / "edge.log").read_text(errors="replace")
+
+    def latest_health_seq(self) -> int | None:
+        """The sequence number of the newest health message the gateway logged."""
+        found = re.findall(r"event=health gateway=\S+ seq=(\d+)", self._edge_log())
+        return int(found[-1]) if found else None
+
+    def incident_event_ids_sent(self, upto_seq: int) -> set[str]:
+        """Ground truth from the edge's own log (all its runs): the incident events it raised
+        with a sequence number up to ``upto_seq``."""
+        pattern = r"event=incident .*?event_id=(\w+) seq=(\d+)"
+        return {
+            event for event, seq in re.findall(pattern, self._edge_log()) if int(seq) <= upto_seq
+        }
+
+    def incident_event_ids_stored(self) -> set[str]:
+        token = login(self.base, "control")
+        ids: set[str] = set()
+        for incident in try_http_json("GET", f"{self.base}/api/v1/incidents", token) or []:
+            full = try_http_json("GET", f"{self.base}/api/v1/incidents/{incident['id']}", token)
+            ids.update(full.get("event_ids", []))
+        return ids

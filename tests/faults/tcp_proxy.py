@@ -1,0 +1,91 @@
+"""A TCP proxy between a gateway and its broker that can cut the link for real.
+
+``cut()`` behaves like a 4G link going dark, not like a refused connection: bytes stop flowing
+both ways and new connections hang, so the agent only notices through its keepalive and the
+broker only through the gateway's. ``restore()`` drops the dead connections (as a carrier NAT
+would have) and lets new ones through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+
+from devservices import free_port
+
+
+class CuttableProxy:
+    def __init__(self, target_port: int, listen_port: int | None = None) -> None:
+        self.target_port = target_port
+        self.port = listen_port or free_port()
+        self._loop = asyncio.new_event_loop()
+        self._flowing = asyncio.Event()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+
+    def __enter__(self) -> CuttableProxy:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def cut(self) -> None:
+        self._loop.call_soon_threadsafe(self._flowing.clear)
+
+    def restore(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._restore(), self._loop).result(10)
+
+    async def _start(self) -> None:
+        self._flowing.set()
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+
+    async def _stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        await self._close_all()
+
+    async def _restore(self) -> None:
+        await self._close_all()
+        self._flowing.set()
+
+    async def _close_all(self) -> None:
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        await self._flowing.wait()  # while cut, a new connection hangs like a dead link
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.add(up_writer)
+        await asyncio.gather(
+            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+        )
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                await self._flowing.wait()  # bytes read during a cut are held, never delivered
+                if writer.transport.is_closing():
+                    break
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
+            self._writers.discard(writer)
