@@ -1,8 +1,10 @@
 """scripts/bench: measure what docs/benchmarks.md reports. Never run by the test suite.
 
   edge-rss     the edge agent with ten Modbus sensors polled every second: RSS and CPU
-  ingest       readings/s from MQTT through the server into InfluxDB
   decode       protocol decode throughput (readings/s), no I/O
+
+The outbox, server ingest and incident latency benches live beside this file (scripts/bench runs
+them all): bench_outbox.py, bench_server.py, tests/server/bench_incident_latency.py.
 
 Each prints one JSON line per result so runs can be compared.
 """
@@ -23,7 +25,7 @@ import psutil
 
 from gridsense_protocol import Reading, Telemetry, decode, encode
 
-from devservices import InfluxDB, Mosquitto, env_without_proxies, free_port
+from devservices import Mosquitto, env_without_proxies, free_port
 
 BIN = Path(sys.executable).parent
 
@@ -169,122 +171,19 @@ def bench_edge_rss(seconds: float, sensors: int) -> None:
             broker.stop()
 
 
-def bench_ingest(readings: int, batch: int) -> None:
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    with tempfile.TemporaryDirectory(prefix="gridsense-bench-") as tmp:
-        work = Path(tmp)
-        broker = Mosquitto(
-            work / "mqtt",
-            free_port(),
-            extra_config=["max_queued_messages 0", "max_inflight_messages 0"],
-        ).start()
-        influx = InfluxDB(work / "influx", free_port()).start()
-        http_port = free_port()
-        (work / "server.yaml").write_text(
-            json.dumps(
-                {
-                    "mqtt": {
-                        "host": "127.0.0.1",
-                        "port": broker.port,
-                        "client_id": "bench-server",
-                        "share_group": "gridsense-server",
-                    },
-                    "influxdb": {
-                        "url": influx.url,
-                        "database": "gridsense",
-                        "batch_size": 10000,
-                        "flush_interval_s": 0.5,
-                    },
-                    "database": {"url": f"sqlite:///{work / 'server.db'}"},
-                    "http": {"host": "127.0.0.1", "port": http_port},
-                }
-            )
-        )
-        server = subprocess.Popen(
-            [str(BIN / "gridsense-server"), "run", "--config", str(work / "server.yaml")],
-            env=env_without_proxies(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            import urllib.request
-
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            time.sleep(1)  # let the subscriptions settle
-            start = datetime(2026, 1, 1, tzinfo=UTC)
-            messages = readings // batch
-            payloads = [
-                encode(telemetry_batch(f"gw-b{s % 20:02d}", s, batch, start))
-                for s in range(messages)
-            ]
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher")
-            client.max_inflight_messages_set(1000)
-            client.connect("127.0.0.1", broker.port)
-            client.loop_start()
-            proc = psutil.Process(server.pid)
-            rss_peak = 0
-            t0 = time.perf_counter()
-            infos = [
-                client.publish(f"gridsense/v1/gw-b{s % 20:02d}/telemetry", p, qos=1)
-                for s, p in enumerate(payloads)
-            ]
-            for info in infos:
-                info.wait_for_publish(60)
-            published = time.perf_counter() - t0
-            stored = 0
-            while time.perf_counter() - t0 < 300:
-                rss_peak = max(rss_peak, proc.memory_info().rss)
-                rows = influx.points('SELECT count("value") FROM "temperature"', "gridsense")
-                stored = rows[0]["count"] if rows else 0
-                if stored >= readings:
-                    break
-                time.sleep(0.2)
-            elapsed = time.perf_counter() - t0
-            client.loop_stop()
-            report(
-                "ingest",
-                readings=readings,
-                batch=batch,
-                stored=stored,
-                publish_seconds=round(published, 2),
-                seconds=round(elapsed, 2),
-                readings_per_s=round(stored / elapsed),
-                server_rss_mb_peak=round(rss_peak / 2**20, 1),
-            )
-        finally:
-            server.terminate()
-            server.wait(20)
-            influx.stop()
-            broker.stop()
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="scripts/bench.py", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "which",
-        nargs="*",
-        default=["decode", "edge-rss", "ingest"],
-        choices=["decode", "edge-rss", "ingest"],
+        "which", nargs="*", default=["decode", "edge-rss"], choices=["decode", "edge-rss"]
     )
     parser.add_argument("--seconds", type=float, default=60, help="edge-rss sampling time")
-    parser.add_argument("--readings", type=int, default=500_000, help="ingest readings")
     parser.add_argument("--batch", type=int, default=500, help="readings per telemetry message")
     args = parser.parse_args()
     for which in args.which:
         if which == "decode":
             bench_decode(2000, args.batch)
-        elif which == "edge-rss":
-            bench_edge_rss(args.seconds, 10)
         else:
-            bench_ingest(args.readings, args.batch)
+            bench_edge_rss(args.seconds, 10)
     return 0
 
 
