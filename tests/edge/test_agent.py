@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from edge_support import AgentProcess, MqttRecorder, start_agent, wait_until, write_config
+from edge_support import AgentProcess, MqttRecorder, wait_until, write_config
 
 from gridsense_edge.simulator import ModbusSensorSimulator, SimulatedSensor
 from gridsense_protocol import AlarmState, GatewayState, Kind
@@ -50,21 +50,6 @@ def simulator(tmp_path: Path) -> Iterator[ModbusSensorSimulator]:
                for n in (1, 2, 3)]
     with ModbusSensorSimulator(tmp_path / "ttySIM0", sensors, seed=3) as sim:
         yield sim
-
-
-@pytest.fixture
-def agents() -> Iterator[Callable[[Path], AgentProcess]]:
-    started: list[AgentProcess] = []
-
-    def launch(config: Path) -> AgentProcess:
-        agent = start_agent(config, config.parent / f"agent-{len(started)}.log")
-        started.append(agent)
-        return agent
-
-    yield launch
-    for agent in started:
-        agent.stop(signal.SIGKILL)
-        print(f"---- {agent.log_path.name} ----\n{agent.log()[-6000:]}")
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from edge_support import (
     AgentProcess,
     BlackholeProxy,
     MqttRecorder,
-    start_agent,
     wait_until,
     write_config,
 )
@@ -69,21 +68,6 @@ def simulator(tmp_path: Path) -> Iterator[ModbusSensorSimulator]:
                for n in (1, 2)]
     with ModbusSensorSimulator(tmp_path / "ttySIM0", sensors, seed=5) as sim:
         yield sim
-
-
-@pytest.fixture
-def agents() -> Iterator[Callable[[Path], AgentProcess]]:
-    started: list[AgentProcess] = []
-
-    def launch(config: Path) -> AgentProcess:
-        agent = start_agent(config, config.parent / f"agent-{len(started)}.log")
-        started.append(agent)
-        return agent
-
-    yield launch
-    for agent in started:
-        agent.stop(signal.SIGKILL)
-        print(f"---- {agent.log_path.name} ----\n{agent.log()[-5000:]}")
 
 
 @pytest.fixture
