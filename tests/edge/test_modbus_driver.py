@@ -43,12 +43,17 @@ async def until(predicate: Callable[[], Any], limit_s: float = 30.0, what: str =
 class Harness:
     """One driver on one bus, its samples recorded."""
 
+    @staticmethod
+    def _no_incidents(event: object) -> str:
+        raise AssertionError(f"a temperature driver raised an incident itself: {event}")
+
     def __init__(self, link: Path, devices: list[dict[str, Any]], timeout_s: float = 0.4) -> None:
         self.samples: list[tuple[Reading, bool]] = []
         bus = BusConfig(id="rs485-0", port=str(link), timeout_s=timeout_s)
         self.context = DriverContext(
             gateway=GW, emit=lambda r, report: self.samples.append((r, report)),
             buses={"rs485-0": bus}, profiles_dir=default_profiles_dir(),
+            raise_incident=self._no_incidents,
         )
         configs = [
             ModbusTemperatureConfig.model_validate(

@@ -93,7 +93,7 @@ class Agent:
         outbox.on_stored = self.uplink.notify
         context = DriverContext(
             gateway=self.gateway, emit=self._on_reading, buses=config.bus_map(),
-            profiles_dir=config.profiles_folder,
+            profiles_dir=config.profiles_folder, raise_incident=self._raise,
         )
         by_type: dict[str, list[object]] = {}
         for device in config.devices:
@@ -165,7 +165,7 @@ class Agent:
             if len(self._pending) >= TELEMETRY_MAX_BATCH:
                 self._flush()
 
-    def _raise(self, event: IncidentEvent) -> None:
+    def _raise(self, event: IncidentEvent) -> str:
         assert self.publisher is not None
         key = (event.point, event.type)
         details = dict(event.details)
@@ -178,6 +178,7 @@ class Agent:
         log_event(log, "incident", logging.WARNING, point=event.point, event_id=message.event_id,
                   seq=message.seq, type=event.type, state=event.state.value,
                   severity=event.severity.value, value=event.value, message=event.message)
+        return message.event_id
 
     def _flush(self) -> None:
         if not self._pending or self.publisher is None:

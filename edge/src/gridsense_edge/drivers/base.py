@@ -1,7 +1,9 @@
 """The tiny interface every device driver implements, and what the agent hands it.
 
 A driver runs one async loop (``run``) that reads its devices and hands each decoded sample to
-``DriverContext.emit``; it never publishes, never evaluates rules. ``health()`` is a cheap
+``DriverContext.emit``; it never publishes. A driver whose device decides incidents itself (a
+door forced open, a person in a zone) hands them to ``DriverContext.raise_incident``, which
+stores them in the outbox exactly like a rule's. ``health()`` is a cheap
 snapshot the health reporter calls periodically.
 """
 
@@ -20,11 +22,14 @@ from ..configtypes import POINTS_SEEN, Identifier, context_of
 from ..plugins import PluginRegistry
 
 if TYPE_CHECKING:
+    from ..rules import IncidentEvent
     from .modbus_bus import BusConfig
 
 # (sample, report): every sample feeds the rules; ``report`` says whether it also goes into
 # telemetry (it changed beyond the deadband, or the periodic refresh is due).
 ReadingSink = Callable[[Reading, bool], None]
+# Stores an incident event (on disk when it returns) and gives back its event id.
+IncidentSink = Callable[["IncidentEvent"], str]
 T = TypeVar("T")
 
 
@@ -79,6 +84,7 @@ class DriverContext:
     emit: ReadingSink
     buses: Mapping[str, BusConfig]
     profiles_dir: Path
+    raise_incident: IncidentSink
     shared: SharedResources = field(default_factory=SharedResources)
 
 
