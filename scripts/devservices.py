@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
+import random
 import shutil
 import signal
 import socket
@@ -26,14 +27,37 @@ _handed_out: set[int] = set()
 def free_port() -> int:
     """A port nobody listens on now, and one this process has not handed out before: the
     kernel may offer the same ephemeral port to two calls in a row (InfluxDB's HTTP and RPC
-    ports once came out equal)."""
+    ports once came out equal).
+
+    Under pytest-xdist each worker draws from its own block below the ephemeral range, so two
+    workers racing for a port can never both be handed it (the kernel's own choice cannot be
+    partitioned: bind() to port 0 hands out ports of one parity only)."""
+    workers, index = _xdist_worker()
+    block = (_XDIST_PORTS.stop - _XDIST_PORTS.start) // workers
+    first = _XDIST_PORTS.start + index * block
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
+            try:
+                sock.bind(("127.0.0.1", random.randrange(first, first + block) if workers > 1
+                           else 0))
+            except OSError:  # taken: draw again
+                continue
             port = int(sock.getsockname()[1])
         if port not in _handed_out:
             _handed_out.add(port)
             return port
+
+
+_XDIST_PORTS = range(20000, 32000)  # below Linux's default ephemeral range (32768-60999)
+
+
+def _xdist_worker() -> tuple[int, int]:
+    """(number of test workers, this one's index); (1, 0) outside pytest-xdist."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ...
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if not worker.startswith("gw") or count < 2:
+        return 1, 0
+    return count, int(worker[2:]) % count
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:

@@ -15,6 +15,19 @@ sys.path.insert(0, str(REPO / "scripts"))
 from devservices import InfluxDB, Mosquitto, free_port  # noqa: E402
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest slow tests first: under pytest-xdist (scripts/test runs two workers) the
+    ten-minute uplink cut then overlaps the rest of the suite instead of trailing it."""
+
+    def expected_length(item: pytest.Item) -> float:
+        if item.get_closest_marker("slow") is None:
+            return 0.0
+        timeout = item.get_closest_marker("timeout")
+        return float(timeout.args[0]) if timeout is not None and timeout.args else 1.0
+
+    items.sort(key=expected_length, reverse=True)  # stable: the rest keep their order
+
+
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     """A broker of this test's own; it can be stopped, killed or paused by the test."""
