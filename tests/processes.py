@@ -20,17 +20,19 @@ BIN = Path(sys.executable).parent
 
 
 def wait_until(
-    condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.2
+    condition: Callable[[], Any], timeout: float = 30.0, what: str = "", interval: float = 0.05
 ) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail naming ``what``."""
+    """Poll ``condition`` until it returns something truthy; fail naming ``what``. The one
+    poller of the synchronous tests (server_helpers and edge_support re-export it)."""
     deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
+    while True:
         last = condition()
         if last:
             return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for "
+                                 f"{what or condition} (last: {last!r})")
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
 class Proc:

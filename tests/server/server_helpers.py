@@ -30,6 +30,8 @@ from gridsense_protocol import (
     utc_now,
 )
 
+from processes import wait_until as wait_until  # re-exported: one poller for all tests
+
 REGISTRY_YAML = """\
 streets:
   - id: hx
@@ -79,17 +81,6 @@ staff:
 # The tests use fixed device times (2024) so timestamps can be asserted exactly; with the default
 # late_after_s every such incident would be "backfilled". Tests of late incidents set it.
 TEN_YEARS_S = 10 * 365 * 86400
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
-        time.sleep(0.05)
 
 
 async def async_wait_until(
