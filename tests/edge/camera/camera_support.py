@@ -1,0 +1,121 @@
+"""Helpers for the camera tests: synthetic ONNX detectors, rendered videos, frame iteration.
+
+(Named ``camera_support`` because test folders share one import path.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cv2
+
+from gridsense_edge.camera.capture import CaptureSettings, CaptureWorker, Frame
+from gridsense_edge.camera.detectors.runtime import OnnxDetector
+from gridsense_edge.camera.pipeline import Pipeline, PipelineSettings
+from gridsense_edge.camera.rules import CAMERA_RULES
+from gridsense_edge.camera.zones import Zone
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "models" / "detectors"))
+
+import synthetic_detector  # noqa: E402
+
+LAYOUTS = synthetic_detector.LAYOUTS
+
+
+def build_model(folder: Path, layout: str, size: int = 320) -> Path:
+    path = folder / f"synthetic-{layout}-{size}.onnx"
+    if not path.exists():
+        synthetic_detector.write(path, layout, size)
+    return path
+
+
+def frames_of(video: Path) -> Iterator[Frame]:
+    """Every frame of a file with its time in the file (what a non-realtime capture yields)."""
+    capture = cv2.VideoCapture(str(video))
+    fps = capture.get(cv2.CAP_PROP_FPS) or 10.0
+    origin = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    index = 0
+    try:
+        while True:
+            ok, image = capture.read()
+            if not ok:
+                return
+            t = index / fps
+            yield Frame(image, t, origin + timedelta(seconds=t), index)
+            index += 1
+    finally:
+        capture.release()
+
+
+def make_pipeline(model: Path, zones: dict[str, list[tuple[float, float]]],
+                  rules: list[dict[str, object]], resolution: tuple[int, int] = (320, 240),
+                  **settings: object) -> Pipeline:
+    """A pipeline to feed frames by hand (its threads are not started)."""
+    loop = asyncio.new_event_loop()
+    rule_objects = []
+    for raw in rules:
+        plugin = CAMERA_RULES.get(str(raw["type"]))
+        rule_objects.append(plugin.factory(plugin.config_model.model_validate(raw)))
+    return Pipeline(
+        "test", CaptureWorker("test", CaptureSettings(source="unused")),
+        OnnxDetector(model), rule_objects,
+        PipelineSettings(zones={n: Zone(n, tuple(p)) for n, p in zones.items()},
+                         resolution=resolution, **settings),  # type: ignore[arg-type]
+        asyncio.Queue(), loop,
+    )
+
+
+class MjpegServer:
+    """A camera on HTTP: frames of a video file as multipart MJPEG, looping, which can be made
+    to stall (the connection stays open, no frame comes) and to come back."""
+
+    def __init__(self, video: Path, fps: float = 10.0) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        frames = [cv2.imencode(".jpg", f.image)[1].tobytes() for f in frames_of(video)]
+        self.sending = threading.Event()
+        self.sending.set()
+        self.connections = 0
+        server_self = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                import time
+
+                server_self.connections += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                index = 0
+                try:
+                    while True:
+                        if not server_self.sending.is_set():
+                            return  # the camera hangs up and stays silent until resumed
+                        jpeg = frames[index % len(frames)]
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
+                                         + f"Content-Length: {len(jpeg)}\r\n\r\n".encode()
+                                         + jpeg + b"\r\n")
+                        index += 1
+                        time.sleep(1 / fps)
+                except OSError:
+                    return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/stream.mjpg"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.sending.clear()
+        self._server.shutdown()
+        self._server.server_close()
