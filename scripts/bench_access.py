@@ -1,0 +1,167 @@
+"""scripts/bench access: the door's latencies (docs/benchmarks.md, "Access control").
+
+  decision   card presented -> decision -> lock command at the reader: a libosdp reader
+             simulator on a pty and the agent's OSDP driver (libosdp control panel over
+             pyserial) with a credential copy of --credentials residents, in one process so
+             both ends read one clock. Target p99 <= 100 ms.
+  server     access event -> server: AccessEvents published over a private Mosquitto to
+             ``gridsense-server run`` (SQLite, private InfluxDB); latency = the access log
+             row's received_at minus the event's ts, stamped at publish time.
+
+Prints one JSON line per result. Never run by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from bench import report
+from bench_server import Server
+
+from gridsense_edge.access.credentials import Credential, card_hash, credential_store
+from gridsense_edge.drivers.base import DriverContext
+from gridsense_edge.drivers.osdp_reader import OsdpBus, OsdpReaderConfig
+from gridsense_edge.profiles import default_profiles_dir
+from gridsense_edge.simulator.osdp import OsdpReaderSimulator, SimulatedReader
+from gridsense_protocol import AccessEvent, AccessResult, encode, topic_for, utc_now
+
+from devservices import InfluxDB, Mosquitto, free_port
+
+SITE_KEY = bytes(range(32))
+
+
+def percentiles(values_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(values_ms)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    return {"n": len(ordered), "p50_ms": at(0.5), "p95_ms": at(0.95), "p99_ms": at(0.99),
+            "max_ms": round(ordered[-1], 1), "mean_ms": round(statistics.fmean(ordered), 1)}
+
+
+async def decision_latency(work: Path, swipes: int, residents: int, gap_s: float) -> None:
+    key = os.urandom(16)
+    key_file = work / "reader.key"
+    key_file.write_text(key.hex())
+    os.chmod(key_file, 0o600)
+    link = work / "ttyOSDP"
+    sim = OsdpReaderSimulator(link, [SimulatedReader(1, key)])
+    sim.start()
+    try:
+        config = OsdpReaderConfig(type="osdp_reader", point="bench.door", port=str(link),
+                                  address=1, key_file=key_file, door="d1",
+                                  denied_burst=100)
+        context = DriverContext(gateway="bench", emit=lambda *_: None, buses={},
+                                profiles_dir=default_profiles_dir(),
+                                raise_incident=lambda _i: "", record_access=lambda _r: "",
+                                state_dir=work / "state")
+        store = credential_store(context.shared, work / "state")
+        store.apply_snapshot(1, SITE_KEY, [
+            Credential(f"r{i}", card_hash(SITE_KEY, str(100000 + i)), None, None, None,
+                       ("d1",), ()) for i in range(residents)])
+        bus = OsdpBus(str(link), [config], context, store)
+        task = asyncio.create_task(bus.run())
+        while not (bus.readers[0].online and bus.readers[0].sc):  # noqa: ASYNC110 - no event
+            await asyncio.sleep(0.05)
+        latencies: list[float] = []
+        for i in range(swipes):
+            since = time.monotonic()
+            sim.present_card(1, 100000 + (i * 7919) % residents)
+            command = await asyncio.to_thread(
+                sim.wait_for_command, lambda c: c.name == "output", 5.0, since)
+            if command is not None:
+                latencies.append((command.at - since) * 1000)
+            await asyncio.sleep(gap_s)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        store.close()
+        report("access-decision", residents=residents, lost=swipes - len(latencies),
+               **percentiles(latencies))
+    finally:
+        sim.stop()
+
+
+def server_latency(work: Path, events: int, rate: float) -> None:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    broker = Mosquitto(work / "mqtt", free_port()).start()
+    influx = InfluxDB(work / "influx", free_port()).start()
+    (work / "registry.yaml").write_text(
+        "streets:\n  - {id: s, name: s, communities: [{id: c, name: c, grids: "
+        "[{id: g01, name: g}]}]}\npoints:\n  - {id: gw-b.door, gateway: gw-b, grid: g01, "
+        "name: door}\n")
+    http_port = free_port()
+    (work / "server.yaml").write_text(json.dumps({
+        "mqtt": {"host": "127.0.0.1", "port": broker.port, "client_id": "bench-access"},
+        "influxdb": {"url": influx.url, "database": "gridsense", "flush_interval_s": 0.2},
+        "database": {"url": f"sqlite:///{work / 'server.db'}"},
+        "registry": {"file": str(work / "registry.yaml")},
+        "http": {"host": "127.0.0.1", "port": http_port},
+    }))
+    server = Server(work / "server.yaml", f"http://127.0.0.1:{http_port}", work / "server.log")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gw-b", protocol=mqtt.MQTTv5)
+    try:
+        server.start()
+        client.connect("127.0.0.1", broker.port)
+        client.loop_start()
+        for seq in range(1, events + 1):
+            message = AccessEvent(gateway="gw-b", seq=seq, ts=utc_now(), point="gw-b.door",
+                                  door="d1", result=AccessResult.GRANTED, method="card",
+                                  credential=f"r{seq % 50}", card="0123456789abcdef")
+            client.publish(topic_for("gw-b", message.kind), encode(message), qos=1)
+            time.sleep(1 / rate)
+        deadline = time.monotonic() + 60
+        db = sqlite3.connect(work / "server.db")
+        rows: list[tuple[str, str]] = []
+        while time.monotonic() < deadline:
+            rows = db.execute("SELECT ts, received_at FROM access_events").fetchall()
+            if len(rows) >= events:
+                break
+            time.sleep(0.2)
+        latencies = [(datetime.fromisoformat(r) - datetime.fromisoformat(t)).total_seconds()
+                     * 1000 for t, r in rows]
+        report("access-server", rate_per_s=rate, lost=events - len(rows),
+               **percentiles(latencies))
+    finally:
+        client.loop_stop()
+        server.stop()
+        influx.stop()
+        broker.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench_access.py",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("which", nargs="*", default=["decision", "server"],
+                        choices=["decision", "server"])
+    parser.add_argument("--swipes", type=int, default=300)
+    parser.add_argument("--residents", type=int, default=2000)
+    parser.add_argument("--gap", type=float, default=0.1, help="seconds between swipes")
+    parser.add_argument("--events", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=50.0, help="access events per second")
+    args = parser.parse_args()
+    for which in args.which:
+        with tempfile.TemporaryDirectory(prefix="gridsense-bench-access-") as tmp:
+            if which == "decision":
+                asyncio.run(decision_latency(Path(tmp), args.swipes, args.residents, args.gap))
+            else:
+                server_latency(Path(tmp), args.events, args.rate)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

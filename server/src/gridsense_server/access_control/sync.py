@@ -1,0 +1,246 @@
+"""Credential sync, server side: push changes to a community's gateways the moment they happen.
+
+Per gateway the server remembers the credentials version it last confirmed (from its
+``cmd/result``). A change (API, CSV import) publishes, to every gateway with points in the
+community, an ``access_sync`` command with the delta from that gateway's version (a snapshot
+when the version is unknown, too old, or the delta is large), and a retained ``config`` naming
+the new version. A gateway that comes back later reads the retained config, answers with its
+own version, and gets what it misses. Commands go out QoS 1 into the gateway's persistent
+session, so a gateway offline for a while still finds them queued. See edge access/sync.py.
+
+paho runs its network loop in its own thread; received results hop to the event loop, and the
+database work runs in worker threads. Reconnects are paho's, with capped jittered backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import random
+import time
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gridsense_protocol import (
+    MAX_PAYLOAD_BYTES,
+    Command,
+    ConfigUpdate,
+    Envelope,
+    Kind,
+    encode,
+    subscription,
+    topic_for,
+    utc_now,
+)
+
+from ..config import MqttConfig
+from ..counters import Counters
+from ..db.access_models import AccessSite
+from ..logs import kv
+from . import credentials as creds
+
+log = logging.getLogger(__name__)
+
+COMMAND = "access_sync"
+RESULTS_TOPIC = subscription(Kind.CMD_RESULT)
+MAX_PENDING = 1000  # communities/gateways waiting for a push (a bound; duplicates merge)
+RESYNC_S = 15.0  # versions changed by someone else (CLI import, another server process)
+
+
+class CredentialSync:
+    def __init__(self, config: MqttConfig, factory: sessionmaker[Session],
+                 counters: Counters) -> None:
+        self.config = config
+        self.factory = factory
+        self.counters = counters
+        self.versions: dict[str, int] = {}  # gateway -> version it confirmed
+        self._seq = itertools.count(int(time.time() * 1000))  # server->edge: increasing
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: asyncio.Queue[tuple[str, str]] | None = None
+        self._client: mqtt.Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._seen_versions: dict[str, int] | None = None  # community -> version last seen
+        self.connected = False
+
+    # ---- lifecycle ----
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._pending = asyncio.Queue(MAX_PENDING)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2,
+                             client_id=f"{self.config.client_id}.access-sync",
+                             protocol=MQTTProtocolVersion.MQTTv5)
+        if self.config.username is not None:
+            password = None
+            if self.config.password_file is not None:
+                password = self.config.password_file.read_text(encoding="utf-8").strip()
+            client.username_pw_set(self.config.username, password)
+        client.reconnect_delay_set(1, 30)
+        client.max_queued_messages_set(MAX_PENDING)  # while the broker is away: a bound
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.connect_async(self.config.host, self.config.port, keepalive=30)
+        client.loop_start()
+        self._client = client
+        self._task = asyncio.create_task(self._worker(), name="credential-sync")
+        self._watch = asyncio.create_task(self._watch_versions(), name="credential-versions")
+
+    async def stop(self) -> None:
+        for task in (self._task, self._watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._client is not None:
+            self._client.disconnect()
+            await asyncio.to_thread(self._client.loop_stop)
+
+    # ---- triggers ----
+
+    def changed(self, community: str) -> None:
+        """Thread-safe: credentials of ``community`` changed; push to its gateways now."""
+        self._enqueue("community", community)
+
+    def _enqueue(self, kind: str, key: str) -> None:
+        loop, pending = self._loop, self._pending
+        if loop is None or pending is None:
+            return
+
+        def put() -> None:
+            try:
+                pending.put_nowait((kind, key))
+            except asyncio.QueueFull:
+                self.counters.inc("access_sync.dropped_triggers")
+
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(put)
+
+    async def _worker(self) -> None:
+        assert self._pending is not None
+        while True:
+            kind, key = await self._pending.get()
+            try:
+                if kind == "community":
+                    await asyncio.to_thread(self._push_community, key)
+                else:
+                    await asyncio.to_thread(self._push_gateway, key)
+            except Exception:
+                self.counters.inc("access_sync.errors")
+                log.exception(kv("access_sync_failed", kind=kind, key=key))
+
+    async def _watch_versions(self) -> None:
+        while True:
+            await asyncio.sleep(RESYNC_S)
+            try:
+                versions = await asyncio.to_thread(self._site_versions)
+            except Exception:
+                self.counters.inc("access_sync.errors")
+                log.exception(kv("access_sync_versions_failed"))
+                continue
+            if self._seen_versions is not None:
+                for community, version in versions.items():
+                    if self._seen_versions.get(community) != version:
+                        self.changed(community)
+            self._seen_versions = versions
+
+    def _site_versions(self) -> dict[str, int]:
+        with self.factory() as session:
+            return {s.community_id: s.version for s in session.scalars(select(AccessSite))}
+
+    # ---- pushing (worker threads) ----
+
+    def _push_community(self, community: str) -> None:
+        with self.factory() as session:
+            gateways = creds.gateways_of(session, community)
+        for gateway in gateways:
+            self._push_gateway(gateway, community)
+
+    def _push_gateway(self, gateway: str, community: str | None = None) -> None:
+        with self.factory.begin() as session:
+            community = community or creds.community_of_gateway(session, gateway)
+            if community is None:
+                return
+            changes = creds.changes_since(session, community, self.versions.get(gateway, 0))
+        if changes.version == 0:
+            return  # no credentials ever entered for this community
+        if changes.snapshot:
+            args: dict[str, Any] = {"mode": "snapshot", "community": community,
+                                    "version": changes.version, "secret": changes.secret,
+                                    "credentials": changes.upserts}
+        else:
+            if changes.base == changes.version:
+                return
+            args = {"mode": "delta", "community": community, "base": changes.base,
+                    "version": changes.version, "credentials": changes.upserts,
+                    "revoked": changes.revoked}
+        command = Command(gateway=gateway, seq=next(self._seq), ts=utc_now(), name=COMMAND,
+                          args=args)
+        config = ConfigUpdate(gateway=gateway, seq=next(self._seq), ts=utc_now(),
+                              version=changes.version,
+                              body={"access": {"community": community,
+                                               "credentials_version": changes.version}})
+        payload = encode(command)
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            # The gateway would refuse it unread: say so here, where someone can act on it.
+            self.counters.inc("access_sync.too_large")
+            log.error(kv("access_sync_too_large", gateway=gateway, community=community,
+                         bytes=len(payload), limit=MAX_PAYLOAD_BYTES,
+                         credentials=len(changes.upserts)))
+            return
+        self._client_publish(command, payload)
+        self._client_publish(config, encode(config), retain=True)
+        self.counters.inc("access_sync.snapshots" if changes.snapshot else "access_sync.deltas")
+        log.info(kv("access_sync_pushed", gateway=gateway, community=community,
+                    command=command.id, mode=args["mode"], base=changes.base,
+                    version=changes.version, credentials=len(changes.upserts),
+                    revoked=len(changes.revoked)))
+
+    def _client_publish(self, message: Envelope, payload: bytes, retain: bool = False) -> None:
+        assert self._client is not None
+        self._client.publish(topic_for(message.gateway, message.kind), payload, qos=1,
+                             retain=retain)
+
+    # ---- results (paho thread -> loop) ----
+
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: object,
+                    _p: object) -> None:
+        if getattr(reason, "is_failure", False):
+            log.error(kv("access_sync_connect_refused", reason=str(reason)))
+            return
+        self.connected = True
+        client.subscribe(RESULTS_TOPIC, qos=1)
+        log.info(kv("access_sync_connected", broker=f"{self.config.host}:{self.config.port}"))
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: object,
+                       _p: object) -> None:
+        self.connected = False
+        log.warning(kv("access_sync_disconnected", reason=str(reason)))
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            document = json.loads(msg.payload)
+            gateway = str(document["gateway"])
+            result = document.get("result") or {}
+            version = result.get("credentials_version")
+        except (ValueError, KeyError, TypeError):
+            return  # not ours to judge: ingest validates and counts cmd/result
+        if not isinstance(version, int):
+            return
+        self.versions[gateway] = version
+        if not document.get("ok", True) or result.get("sync") == "needed":
+            # jitter: a crowd of gateways reconnecting after a broker restart spreads out
+            delay = random.uniform(0.0, 0.2)
+            loop = self._loop
+            if loop is not None:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(
+                        loop.call_later, delay, self._enqueue, "gateway", gateway)

@@ -1,0 +1,111 @@
+"""The door state machine on its own: every door state and incident type, driven by time."""
+
+from __future__ import annotations
+
+from gridsense_edge.access.decisions import Decision
+from gridsense_edge.access.door import DoorPolicy, DoorStateMachine
+from gridsense_protocol import AccessResult, AlarmState
+
+GRANT = Decision(True, None, "res-1", "00aa11bb22cc33dd")
+DENY = Decision(False, "unknown", None, "ffee00aa11bb22cc")
+POLICY = DoorPolicy(held_open_s=30, unlock_s=5, rex_window_s=10, denied_burst=3,
+                    denied_window_s=60)
+
+
+def door() -> DoorStateMachine:
+    machine = DoorStateMachine("gw.entrance", "b3-east", POLICY)
+    machine.reader(True, 0.0)
+    machine.contact(False, 0.0)  # baseline
+    return machine
+
+
+def test_granted_opening_is_not_forced_and_closes_cleanly() -> None:
+    d = door()
+    assert [e.result for e in d.decided(GRANT, "card", 100.0).events] == [AccessResult.GRANTED]
+    step = d.contact(True, 102.0)
+    assert [e.result for e in step.events] == [AccessResult.OPENED] and not step.incidents
+    step = d.contact(False, 106.0)
+    assert [e.result for e in step.events] == [AccessResult.CLOSED] and not step.incidents
+
+
+def test_opening_after_the_unlock_window_is_forced_and_clears_on_close() -> None:
+    d = door()
+    d.decided(GRANT, "card", 100.0)
+    step = d.contact(True, 106.0)  # grant lapsed after 5 s
+    assert [e.result for e in step.events] == [AccessResult.FORCED_OPEN]
+    assert [(i.type, i.state) for i in step.incidents] == [("door_forced", AlarmState.ACTIVE)]
+    assert step.incidents[0].details["door"] == "b3-east"
+    step = d.contact(False, 110.0)
+    assert [(i.type, i.state) for i in step.incidents] == [("door_forced", AlarmState.CLEARED)]
+
+
+def test_one_grant_authorises_one_opening() -> None:
+    d = door()
+    d.decided(GRANT, "card", 100.0)
+    d.contact(True, 101.0)
+    d.contact(False, 102.0)
+    assert d.contact(True, 103.0).events[0].result is AccessResult.FORCED_OPEN
+
+
+def test_request_to_exit_authorises_opening() -> None:
+    d = door()
+    assert d.request_to_exit(200.0).events[0].result is AccessResult.REQUEST_TO_EXIT
+    assert d.contact(True, 205.0).events[0].result is AccessResult.OPENED
+
+
+def test_held_open_raises_once_and_clears_on_close() -> None:
+    d = door()
+    d.request_to_exit(0.0)
+    d.contact(True, 1.0)
+    assert d.tick(30.0).incidents == []
+    step = d.tick(31.5)
+    assert [e.result for e in step.events] == [AccessResult.HELD_OPEN]
+    assert [(i.type, i.state, i.value) for i in step.incidents] == [
+        ("door_held_open", AlarmState.ACTIVE, 30.5)]
+    assert d.tick(40.0).incidents == []
+    step = d.contact(False, 41.0)
+    assert [(i.type, i.state) for i in step.incidents] == [("door_held_open", AlarmState.CLEARED)]
+
+
+def test_repeated_denials_within_the_window_raise_then_clear() -> None:
+    d = door()
+    assert d.decided(DENY, "card", 0.0).incidents == []
+    assert d.decided(DENY, "card", 10.0).incidents == []
+    step = d.decided(DENY, "pin", 20.0)
+    assert [(i.type, i.state, i.value) for i in step.incidents] == [
+        ("repeated_denied", AlarmState.ACTIVE, 3.0)]
+    assert d.decided(DENY, "card", 25.0).incidents == []  # already active: no repeat
+    assert d.tick(70.0).incidents == []
+    step = d.tick(86.0)
+    assert [(i.type, i.state) for i in step.incidents] == [("repeated_denied", AlarmState.CLEARED)]
+
+
+def test_denials_spread_wider_than_the_window_do_not_raise() -> None:
+    d = door()
+    for t in (0.0, 40.0, 80.0, 120.0):
+        assert d.decided(DENY, "card", t).incidents == []
+
+
+def test_reader_offline_and_back() -> None:
+    d = door()
+    step = d.reader(False, 5.0)
+    assert [e.result for e in step.events] == [AccessResult.READER_OFFLINE]
+    assert [(i.type, i.state) for i in step.incidents] == [("reader_offline", AlarmState.ACTIVE)]
+    assert d.state == "reader_offline"
+    assert d.reader(False, 6.0).events == []
+    step = d.reader(True, 9.0)
+    assert [(i.type, i.state) for i in step.incidents] == [("reader_offline", AlarmState.CLEARED)]
+
+
+def test_tamper_is_reported_once_per_activation() -> None:
+    d = door()
+    assert [e.result for e in d.tamper(True, 1.0).events] == [AccessResult.TAMPER]
+    assert d.tamper(True, 2.0).events == []
+    assert d.tamper(False, 3.0).events == []
+    assert d.tamper(True, 4.0).events[0].result is AccessResult.TAMPER
+
+
+def test_first_contact_report_is_a_baseline_not_a_forced_door() -> None:
+    d = DoorStateMachine("gw.entrance", "b3-east", POLICY)
+    step = d.contact(True, 0.0)
+    assert step.events == [] and step.incidents == []
