@@ -9,13 +9,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import HTTPException
 from server_helpers import REGISTRY_YAML
 from sqlalchemy.orm import Session, sessionmaker
 
+from gridsense_protocol import MAX_PAYLOAD_BYTES, Command, encode, utc_now
 from gridsense_protocol.access_hash import keyed_hash
+from gridsense_server.access import Viewer
 from gridsense_server.access_control import credentials as creds
+from gridsense_server.access_control.parts import split
+from gridsense_server.access_control.sync import CredentialSync
+from gridsense_server.api.access_routes import _manager, managed_communities
+from gridsense_server.config import MqttConfig
+from gridsense_server.counters import Counters
 from gridsense_server.db import make_engine, make_session_factory, upgrade
-from gridsense_server.db.access_models import AccessSite, Credential
+from gridsense_server.db.access_models import AccessSite, Credential, GatewayCredentials
+from gridsense_server.db.models import Community
 from gridsense_server.registry import parse_registry
 from gridsense_server.registry_store import apply_registry
 
@@ -119,3 +128,71 @@ def test_cli_import_refuses_then_imports(tmp_path: Path) -> None:
     done = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"community": "ly", "imported": 2, "version": 1}
+
+
+def test_a_large_community_goes_in_parts_each_within_the_payload_limit(
+    factory: sessionmaker[Session],
+) -> None:
+    items = [creds.CredentialInput(id=f"r-{i:05d}", holder=f"Resident {i}", card=str(10**7 + i),
+                                   pin=str(1000 + i % 9000), doors=["b1-main", "b1-back"],
+                                   buildings=["b1"]) for i in range(10_000)]
+    with factory.begin() as session:
+        creds.upsert(session, "ly", items)
+    with factory.begin() as session:
+        creds.revoke(session, "r-00007")
+    with factory() as session:
+        snapshot = creds.changes_since(session, "ly", 0)
+        delta = creds.changes_since(session, "ly", 1)
+    parts = split(snapshot)
+    assert len(parts) > 1
+    for index, args in enumerate(parts):
+        assert (args["part"], args["parts"], args["version"]) == (index, len(parts), 2)
+        payload = encode(Command(gateway="gw-01", seq=index, ts=utc_now(), name="access_sync",
+                                 args=args))
+        assert len(payload) <= MAX_PAYLOAD_BYTES
+    ids = [c[0] for args in parts for c in args["credentials"]]
+    assert len(ids) == len(set(ids)) == 9_999 and "r-00007" not in ids
+    assert split(snapshot) == parts  # deterministic: a lost part can be rebuilt alone
+    single = split(delta)
+    assert len(single) == 1 and "part" not in single[0]
+    assert single[0]["revoked"] == ["r-00007"] and single[0]["base"] == 1
+
+
+def test_confirmed_versions_survive_a_restart(db_url: str, factory: sessionmaker[Session],
+                                              ) -> None:
+    sync = CredentialSync(MqttConfig(), factory, Counters())
+    assert sync.confirmed("gw-01") == 0
+    sync._confirm("gw-01", 7)
+    sync._confirm("gw-01", 9)
+    engine = make_engine(db_url)  # a fresh process's view: nothing kept in memory
+    try:
+        again = CredentialSync(MqttConfig(), make_session_factory(engine), Counters())
+        assert again.confirmed("gw-01") == 9
+        with again.factory() as session:
+            row = session.get(GatewayCredentials, "gw-01")
+            assert row is not None and row.community_id == "ly"
+    finally:
+        engine.dispose()
+
+
+def test_credential_management_is_scoped_by_the_callers_communities(
+    factory: sessionmaker[Session],
+) -> None:
+    with factory.begin() as session:
+        session.add(Community(id="zz", name="Other", street_id="hx"))
+    control = Viewer("control", "control", None)
+    leader = Viewer("lead", "leader", frozenset({"g01", "g01-a"}))
+    worker = Viewer("worker-g01", "worker", frozenset({"g01", "g01-a"}))
+    with factory() as session:
+        assert managed_communities(session, control) is None
+        assert managed_communities(session, leader) == {"ly"}
+        assert managed_communities(session, worker) == frozenset()
+        _manager(session, control, "zz")
+        _manager(session, leader, "ly")
+        with pytest.raises(HTTPException) as refused:
+            _manager(session, leader, "zz")
+        assert refused.value.status_code == 403
+        assert "'zz' is not one of your grids' communities (ly)" in str(refused.value.detail)
+        with pytest.raises(HTTPException) as refused:
+            _manager(session, worker, "ly")
+        assert refused.value.status_code == 403 and "you are worker" in refused.value.detail

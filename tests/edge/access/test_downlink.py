@@ -98,3 +98,60 @@ def test_downlink_garbage_unknown_commands_and_a_snapshot(
     finally:
         recorder.stop()
         sim.stop()
+
+
+def test_a_10000_credential_snapshot_in_parts_survives_a_lost_part_and_a_restart(
+    tmp_path: Path, mosquitto: Mosquitto, agents: Callable[[Path], AgentProcess]
+) -> None:
+    link = tmp_path / "ttyOSDP"
+    sim = OsdpReaderSimulator(link, [SimulatedReader(1, KEYS[1])])
+    sim.start()
+    recorder = MqttRecorder(mosquitto.port).start()
+    try:
+        config = write_config(tmp_path / "gw.yaml", {
+            "gateway": {"id": GW, "state_dir": str(tmp_path / "state")},
+            "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "keepalive_s": 5},
+            "devices": [{"type": "osdp_reader", "point": f"{GW}.door", "port": str(link),
+                         "address": 1, "key_file": str(write_key(tmp_path, 1))}],
+        })
+        agent = agents(config)
+        wait_until(lambda: "event=mqtt_connected" in agent.log(), 30, "the agent's uplink")
+        send = functools.partial(paho_publish.single, topic_for(GW, Kind.CMD), qos=1,
+                                 hostname="127.0.0.1", port=mosquitto.port,
+                                 protocol=mqtt.MQTTv5)
+        credentials = [[f"r-{i:05d}", card_hash(SECRET, str(10**7 + i)), None, None, None,
+                        ["*"], []] for i in range(10_000)]
+        parts = [credentials[i:i + 2500] for i in range(0, 10_000, 2500)]
+
+        def part(index: int) -> bytes:
+            payload = _command(10 + index, "access_sync", mode="snapshot", version=3,
+                               secret=SECRET.hex(), credentials=parts[index], part=index,
+                               parts=len(parts))
+            assert len(payload) <= 256 * 1024
+            return payload
+
+        def results() -> list[CommandResult]:
+            return [m for m in recorder.messages(Kind.CMD_RESULT)
+                    if isinstance(m, CommandResult)]
+
+        for index in (0, 2, 3):  # part 1 lost on the way
+            send(payload=part(index))
+        wait_until(lambda: any(r.result.get("sync") == "needed" for r in results()), 60,
+                   "the gateway naming the lost part")
+        needed = next(r for r in results() if r.result.get("sync") == "needed")
+        assert needed.result["credentials_version"] == 0  # nothing applied yet
+        assert needed.result["transfer"]["missing"] == [1]
+
+        agent.stop()  # a restart mid-transfer: the three staged parts stay on disk
+        send(payload=part(1))  # the resend waits in the persistent session
+        agent = agents(config)
+        wait_until(lambda: any(r.result == {"credentials_version": 3} for r in results()), 60,
+                   "the snapshot applied after the restart")
+        assert "credentials=10000" in agent.log() and "parts=4" in agent.log()
+        wait_until(lambda: "event=osdp_reader_online" in agent.log(), 30, "the reader online")
+        since = time.monotonic()
+        sim.present_card(1, 10**7 + 9_999)
+        assert sim.wait_for_command(lambda c: c.name == "output", 15, since) is not None
+    finally:
+        recorder.stop()
+        sim.stop()

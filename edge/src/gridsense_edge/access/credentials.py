@@ -25,6 +25,8 @@ from typing import Any
 
 from gridsense_protocol.access_hash import keyed_hash
 
+from .staging import Staging, Transfer
+
 SCHEMA_VERSION = 1
 FILE_NAME = "access.db"
 DEFAULT_MAX_CREDENTIALS = 100_000
@@ -118,6 +120,7 @@ class CredentialStore:
                 PRAGMA user_version = 1;
                 """
             )
+        self.staging = Staging(self)  # chunked transfers, staged until every part is in
         self._key: bytes | None = None
         key = self._meta("hash_key")
         if key:
@@ -125,6 +128,13 @@ class CredentialStore:
 
     def close(self) -> None:
         self._db.close()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        return self._db
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self._db)
 
     # ---- reading ----
 
@@ -204,6 +214,28 @@ class CredentialStore:
             if self.count() > self.max_credentials:
                 raise StoreFull(f"delta would exceed the cap of {self.max_credentials}")
             self._set_meta("version", str(version))
+        return True
+
+    def apply_staged(self, transfer: Transfer) -> bool:
+        """Swap a complete staged transfer in, in one transaction. False (nothing applied,
+        staging dropped) for a delta whose base is newer than the copy."""
+        if transfer.mode == "delta":
+            current = self.version
+            if transfer.version <= current or transfer.base > current:
+                self.staging.discard()
+                return transfer.version <= current
+        elif (staged := self.staging.staged_count()) > self.max_credentials:
+            self.staging.discard()
+            raise StoreFull(f"snapshot has {staged} credentials, cap {self.max_credentials}")
+        with self._txn():
+            self.staging.swap_in(transfer)
+            if self.count() > self.max_credentials:
+                raise StoreFull(f"transfer would exceed the cap of {self.max_credentials}")
+            if transfer.secret is not None:
+                self._set_meta("hash_key", transfer.secret)
+            self._set_meta("version", str(transfer.version))
+        if transfer.secret is not None:
+            self._key = bytes.fromhex(transfer.secret)
         return True
 
     def _upsert(self, items: list[Credential]) -> None:

@@ -12,6 +12,13 @@ base) answers ``ok: false`` and the server sends a full snapshot.
                       {"mode": "delta", "base": B, "version": N, "credentials": [...],
                        "revoked": [id, ...]}
     config body:      {"access": {"credentials_version": N, "community": c}}
+
+A transfer too large for one message comes as numbered parts (``"part": i, "parts": n`` in
+every part's args), staged in the SQLite copy and applied in one transaction when all are in
+(see staging.py). Each part is answered with the progress (``transfer``); when the last part
+arrives with some missing, or the retained config finds a transfer unfinished (a lost part, a
+restart mid-transfer), the answer says ``"sync": "needed"`` with the ``missing`` part numbers
+and the server resends only those.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from gridsense_protocol import Command, ConfigUpdate
 
 from ..logs import log_event
 from .credentials import Credential, CredentialError, CredentialStore
+from .staging import Transfer
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +52,8 @@ class Reply:
 class AccessSync:
     def __init__(self, store: Callable[[], CredentialStore | None]) -> None:
         self._store = store  # None: this gateway has no readers
-        self.counters = dict.fromkeys(("snapshots", "deltas", "behind", "refused"), 0)
+        self.counters = dict.fromkeys(("snapshots", "deltas", "behind", "refused", "parts",
+                                       "parts_stale"), 0)
 
     def wants(self, message: Command | ConfigUpdate) -> bool:
         if isinstance(message, Command):
@@ -59,10 +68,15 @@ class AccessSync:
             wanted = message.body["access"].get("credentials_version")
             if wanted == store.version:
                 return None  # up to date: nothing to say
-            log_event(log, "credentials_behind", have=store.version, server=wanted)
+            progress = store.staging.progress()
+            log_event(log, "credentials_behind", have=store.version, server=wanted,
+                      staged=None if progress is None else progress.transfer.version,
+                      missing=None if progress is None else len(progress.missing))
             self.counters["behind"] += 1
-            return Reply(message.id, True, {"credentials_version": store.version,
-                                            "sync": "needed"})
+            result: dict[str, Any] = {"credentials_version": store.version, "sync": "needed"}
+            if progress is not None:
+                result["transfer"] = progress.as_result()
+            return Reply(message.id, True, result)
         try:
             return self._apply(message, store)
         except (CredentialError, KeyError, TypeError, ValueError) as exc:
@@ -77,6 +91,11 @@ class AccessSync:
         mode = args.get("mode")
         version = int(args["version"])
         items = [Credential.from_wire(c) for c in args.get("credentials", [])]
+        if int(args.get("parts", 1)) > 1:
+            return self._apply_part(message, store, items)
+        staged = store.staging.current()
+        if staged is not None and staged.version <= version:
+            store.staging.discard()  # this one message supersedes an unfinished transfer
         if mode == "snapshot":
             count = store.apply_snapshot(version, bytes.fromhex(args["secret"]), items)
             self.counters["snapshots"] += 1
@@ -96,4 +115,48 @@ class AccessSync:
         self.counters["deltas"] += 1
         log_event(log, "credentials_delta", command=message.id, base=base, version=version,
                   upserts=len(items), revoked=len(revoked))
+        return Reply(message.id, True, {"credentials_version": store.version})
+
+    def _apply_part(self, message: Command, store: CredentialStore,
+                    items: list[Credential]) -> Reply:
+        args = message.args
+        mode = args.get("mode")
+        if mode not in ("snapshot", "delta"):
+            raise ValueError(f"unknown mode {mode!r} (snapshot, delta)")
+        secret = bytes.fromhex(args["secret"]).hex() if mode == "snapshot" else None
+        transfer = Transfer(str(mode), int(args["base"]) if mode == "delta" else 0,
+                            int(args["version"]), int(args["parts"]), secret)
+        part = int(args["part"])
+        revoked = [str(i) for i in args.get("revoked", [])]
+        progress = store.staging.add(transfer, part, items, revoked)
+        self.counters["parts"] += 1
+        if progress is None:  # a late part of a transfer already superseded
+            self.counters["parts_stale"] += 1
+            log_event(log, "credentials_part_stale", command=message.id, part=part,
+                      version=transfer.version)
+            return Reply(message.id, True, {"credentials_version": store.version})
+        log_event(log, "credentials_part", command=message.id, mode=transfer.mode,
+                  version=transfer.version, part=part, parts=transfer.parts, have=progress.have)
+        if progress.missing:
+            result: dict[str, Any] = {"credentials_version": store.version,
+                                      "transfer": progress.as_result()}
+            if part == transfer.parts - 1:
+                # Parts come in order on one topic: the last one in with gaps means a loss.
+                result["sync"] = "needed"
+                log_event(log, "credentials_parts_missing", logging.WARNING,
+                          command=message.id, version=transfer.version,
+                          missing=len(progress.missing))
+            return Reply(message.id, True, result)
+        count = store.staging.staged_count()
+        if not store.apply_staged(transfer):
+            self.counters["behind"] += 1
+            log_event(log, "credentials_delta_gap", logging.WARNING, command=message.id,
+                      have=store.version, base=transfer.base, version=transfer.version)
+            return Reply(message.id, False, {"credentials_version": store.version},
+                         f"copy is at version {store.version}, delta starts at "
+                         f"{transfer.base}")
+        name = "snapshots" if transfer.mode == "snapshot" else "deltas"
+        self.counters[name] += 1
+        log_event(log, f"credentials_{transfer.mode}", command=message.id,
+                  version=transfer.version, credentials=count, parts=transfer.parts)
         return Reply(message.id, True, {"credentials_version": store.version})

@@ -222,7 +222,7 @@ def list_credentials(session: Session, community: str, include_revoked: bool = F
 
 
 def changes_since(session: Session, community: str, base: int,
-                  max_delta: int = 500) -> Changes:
+                  max_delta: int = 5000) -> Changes:
     row = site(session, community)
     version = row.version
     if 0 < base <= version:

@@ -1,12 +1,17 @@
 """Credential sync, server side: push changes to a community's gateways the moment they happen.
 
-Per gateway the server remembers the credentials version it last confirmed (from its
-``cmd/result``). A change (API, CSV import) publishes, to every gateway with points in the
-community, an ``access_sync`` command with the delta from that gateway's version (a snapshot
-when the version is unknown, too old, or the delta is large), and a retained ``config`` naming
-the new version. A gateway that comes back later reads the retained config, answers with its
-own version, and gets what it misses. Commands go out QoS 1 into the gateway's persistent
-session, so a gateway offline for a while still finds them queued. See edge access/sync.py.
+Per gateway the server remembers, in the database (``access_gateway_versions``, so a server
+restart does not turn the next change into snapshots for every gateway), the credentials version
+it last confirmed (from its ``cmd/result``). A change (API, CSV import) publishes, to every
+gateway with points in the community, an ``access_sync`` command with the delta from that
+gateway's version (a snapshot when the version is unknown, too old, or the delta is large), and
+a retained ``config`` naming the new version. A gateway that comes back later reads the retained
+config, answers with its own version, and gets what it misses. A transfer larger than one
+message goes as numbered parts (parts.py); a gateway missing some (lost, or restarted mid-
+transfer) names them and gets only those again; a transfer not confirmed within ``STALL_S`` has
+its config re-published, which makes the gateway say where it stands. Commands go out QoS 1 into
+the gateway's persistent session, so a gateway offline for a while still finds them queued. See
+edge access/sync.py.
 
 paho runs its network loop in its own thread; received results hop to the event loop, and the
 database work runs in worker threads. Reconnects are paho's, with capped jittered backoff.
@@ -42,9 +47,10 @@ from gridsense_protocol import (
 
 from ..config import MqttConfig
 from ..counters import Counters
-from ..db.access_models import AccessSite
+from ..db.access_models import AccessSite, GatewayCredentials
 from ..logs import kv
 from . import credentials as creds
+from .parts import split
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,9 @@ COMMAND = "access_sync"
 RESULTS_TOPIC = subscription(Kind.CMD_RESULT)
 MAX_PENDING = 1000  # communities/gateways waiting for a push (a bound; duplicates merge)
 RESYNC_S = 15.0  # versions changed by someone else (CLI import, another server process)
+STALL_S = 60.0  # a pushed version not confirmed by then: ask the gateway where it stands
+
+Job = tuple[str, str, dict[str, Any] | None]  # (kind, gateway or community, details)
 
 
 class CredentialSync:
@@ -60,10 +69,10 @@ class CredentialSync:
         self.config = config
         self.factory = factory
         self.counters = counters
-        self.versions: dict[str, int] = {}  # gateway -> version it confirmed
+        self._pushed: dict[str, tuple[str, int, float]] = {}  # gateway -> community, version, t
         self._seq = itertools.count(int(time.time() * 1000))  # server->edge: increasing
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending: asyncio.Queue[tuple[str, str]] | None = None
+        self._pending: asyncio.Queue[Job] | None = None
         self._client: mqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
@@ -110,14 +119,20 @@ class CredentialSync:
         """Thread-safe: credentials of ``community`` changed; push to its gateways now."""
         self._enqueue("community", community)
 
-    def _enqueue(self, kind: str, key: str) -> None:
+    def confirmed(self, gateway: str) -> int:
+        """The credentials version ``gateway`` last confirmed (0: never)."""
+        with self.factory() as session:
+            row = session.get(GatewayCredentials, gateway)
+            return 0 if row is None else row.version
+
+    def _enqueue(self, kind: str, key: str, details: dict[str, Any] | None = None) -> None:
         loop, pending = self._loop, self._pending
         if loop is None or pending is None:
             return
 
         def put() -> None:
             try:
-                pending.put_nowait((kind, key))
+                pending.put_nowait((kind, key, details))
             except asyncio.QueueFull:
                 self.counters.inc("access_sync.dropped_triggers")
 
@@ -127,12 +142,15 @@ class CredentialSync:
     async def _worker(self) -> None:
         assert self._pending is not None
         while True:
-            kind, key = await self._pending.get()
+            kind, key, details = await self._pending.get()
             try:
                 if kind == "community":
                     await asyncio.to_thread(self._push_community, key)
+                elif kind == "confirm":
+                    assert details is not None
+                    await asyncio.to_thread(self._confirm, key, int(details["version"]))
                 else:
-                    await asyncio.to_thread(self._push_gateway, key)
+                    await asyncio.to_thread(self._push_gateway, key, None, details)
             except Exception:
                 self.counters.inc("access_sync.errors")
                 log.exception(kv("access_sync_failed", kind=kind, key=key))
@@ -151,6 +169,33 @@ class CredentialSync:
                     if self._seen_versions.get(community) != version:
                         self.changed(community)
             self._seen_versions = versions
+            await asyncio.to_thread(self._probe_stalled)
+
+    def _probe_stalled(self) -> None:
+        """Re-publish the retained config of a transfer nobody confirmed: the gateway answers
+        with its version and any parts it misses (only the retained config, never the parts
+        again, so a gateway that is offline does not pile up copies in its session)."""
+        now = time.monotonic()
+        for gateway, (community, version, at) in list(self._pushed.items()):
+            if now - at < STALL_S:
+                continue
+            if self.confirmed(gateway) >= version:
+                self._pushed.pop(gateway, None)
+                continue
+            self._pushed[gateway] = (community, version, now)
+            self._publish_config(gateway, community, version)
+            self.counters.inc("access_sync.probes")
+            log.info(kv("access_sync_probe", gateway=gateway, community=community,
+                        version=version))
+
+    def _confirm(self, gateway: str, version: int) -> None:
+        with self.factory.begin() as session:
+            community = creds.community_of_gateway(session, gateway)
+            row = session.get(GatewayCredentials, gateway)
+            if row is None:
+                row = GatewayCredentials(gateway=gateway)
+                session.add(row)
+            row.community_id, row.version, row.confirmed_at = community, version, utc_now()
 
     def _site_versions(self) -> dict[str, int]:
         with self.factory() as session:
@@ -164,45 +209,68 @@ class CredentialSync:
         for gateway in gateways:
             self._push_gateway(gateway, community)
 
-    def _push_gateway(self, gateway: str, community: str | None = None) -> None:
+    def _push_gateway(self, gateway: str, community: str | None = None,
+                      resume: dict[str, Any] | None = None) -> None:
+        """Push what ``gateway`` misses; with ``resume`` (a transfer the gateway staged in
+        part) only its missing parts, if that transfer is still what it would get now."""
         with self.factory.begin() as session:
             community = community or creds.community_of_gateway(session, gateway)
             if community is None:
                 return
-            changes = creds.changes_since(session, community, self.versions.get(gateway, 0))
+            row = session.get(GatewayCredentials, gateway)
+            confirmed = row.version if row is not None and row.community_id == community else 0
+            base = confirmed
+            if resume is not None:
+                base = int(resume.get("base", 0)) if resume.get("mode") == "delta" else 0
+            changes = creds.changes_since(session, community, base)
         if changes.version == 0:
             return  # no credentials ever entered for this community
-        if changes.snapshot:
-            args: dict[str, Any] = {"mode": "snapshot", "community": community,
-                                    "version": changes.version, "secret": changes.secret,
-                                    "credentials": changes.upserts}
-        else:
-            if changes.base == changes.version:
-                return
-            args = {"mode": "delta", "community": community, "base": changes.base,
-                    "version": changes.version, "credentials": changes.upserts,
-                    "revoked": changes.revoked}
-        command = Command(gateway=gateway, seq=next(self._seq), ts=utc_now(), name=COMMAND,
-                          args=args)
-        config = ConfigUpdate(gateway=gateway, seq=next(self._seq), ts=utc_now(),
-                              version=changes.version,
-                              body={"access": {"community": community,
-                                               "credentials_version": changes.version}})
-        payload = encode(command)
-        if len(payload) > MAX_PAYLOAD_BYTES:
-            # The gateway would refuse it unread: say so here, where someone can act on it.
-            self.counters.inc("access_sync.too_large")
-            log.error(kv("access_sync_too_large", gateway=gateway, community=community,
-                         bytes=len(payload), limit=MAX_PAYLOAD_BYTES,
-                         credentials=len(changes.upserts)))
+        if not changes.snapshot and changes.base == changes.version:
             return
-        self._client_publish(command, payload)
-        self._client_publish(config, encode(config), retain=True)
-        self.counters.inc("access_sync.snapshots" if changes.snapshot else "access_sync.deltas")
+        parts = split(changes)
+        wanted = range(len(parts))
+        if resume is not None:
+            same = (resume.get("version") == changes.version
+                    and resume.get("parts") == len(parts)
+                    and resume.get("mode") == parts[0]["mode"])
+            if not same:  # the community moved on: a fresh transfer from the confirmed version
+                self._push_gateway(gateway, community)
+                return
+            wanted = [p for p in resume.get("missing", []) if isinstance(p, int)
+                      and 0 <= p < len(parts)]
+        payloads: list[tuple[Command, bytes]] = []
+        for index in wanted:
+            command = Command(gateway=gateway, seq=next(self._seq), ts=utc_now(),
+                              name=COMMAND, args=parts[index])
+            payload = encode(command)
+            if len(payload) > MAX_PAYLOAD_BYTES:
+                # Only a single absurd credential can do this: say so where someone can act.
+                self.counters.inc("access_sync.too_large")
+                log.error(kv("access_sync_too_large", gateway=gateway, community=community,
+                             bytes=len(payload), limit=MAX_PAYLOAD_BYTES, part=index))
+                return
+            payloads.append((command, payload))
+        for command, payload in payloads:
+            self._client_publish(command, payload)
+        self._publish_config(gateway, community, changes.version)
+        self._pushed[gateway] = (community, changes.version, time.monotonic())
+        mode = parts[0]["mode"]
+        self.counters.inc("access_sync.resends" if resume is not None
+                          else "access_sync.snapshots" if changes.snapshot
+                          else "access_sync.deltas")
+        self.counters.inc("access_sync.parts", len(payloads))
         log.info(kv("access_sync_pushed", gateway=gateway, community=community,
-                    command=command.id, mode=args["mode"], base=changes.base,
-                    version=changes.version, credentials=len(changes.upserts),
-                    revoked=len(changes.revoked)))
+                    command=payloads[0][0].id if payloads else None, mode=mode,
+                    base=changes.base, version=changes.version, parts=len(parts),
+                    sent=len(payloads), resend=resume is not None,
+                    credentials=len(changes.upserts), revoked=len(changes.revoked)))
+
+    def _publish_config(self, gateway: str, community: str, version: int) -> None:
+        config = ConfigUpdate(gateway=gateway, seq=next(self._seq), ts=utc_now(),
+                              version=version,
+                              body={"access": {"community": community,
+                                               "credentials_version": version}})
+        self._client_publish(config, encode(config), retain=True)
 
     def _client_publish(self, message: Envelope, payload: bytes, retain: bool = False) -> None:
         assert self._client is not None
@@ -235,12 +303,18 @@ class CredentialSync:
             return  # not ours to judge: ingest validates and counts cmd/result
         if not isinstance(version, int):
             return
-        self.versions[gateway] = version
+        transfer = result.get("transfer")
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._enqueue, "confirm", gateway,
+                                          {"version": version})
         if not document.get("ok", True) or result.get("sync") == "needed":
+            resume = transfer if isinstance(transfer, dict) and transfer.get("missing") else None
             # jitter: a crowd of gateways reconnecting after a broker restart spreads out
             delay = random.uniform(0.0, 0.2)
             loop = self._loop
             if loop is not None:
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(
-                        loop.call_later, delay, self._enqueue, "gateway", gateway)
+                        loop.call_later, delay, self._enqueue, "gateway", gateway, resume)

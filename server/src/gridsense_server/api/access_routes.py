@@ -1,7 +1,8 @@
 """Access control over HTTP: the access log, and residents' credentials per community.
 
 The log is scoped like incidents (a worker sees the doors of their grids). Managing
-credentials needs the ``control`` or ``leader`` role; card numbers and PINs go in, never out
+credentials needs the ``control`` role (every community) or ``leader`` (the communities of the
+leader's grids); a refusal is a 403 saying why. Card numbers and PINs go in, never out
 (a credential shows its card's last four digits and whether it has a PIN).
 """
 
@@ -15,11 +16,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, HTTPException, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from ..access import Viewer
 from ..access_control import credentials as creds
 from ..access_control.log import AccessLogService, AccessQuery
 from ..access_control.sync import CredentialSync
 from ..db.access_models import AccessLogEntry
+from ..db.models import Grid
 from .deps import Context, CurrentViewer
 
 router = APIRouter(tags=["access"])
@@ -108,10 +113,33 @@ def list_access_events(
     return Response(out.getvalue(), media_type="text/csv")
 
 
-def _manager(viewer: Any) -> None:
+def managed_communities(session: Session, viewer: Viewer) -> frozenset[str] | None:
+    """Communities whose credentials ``viewer`` may manage; None: all of them."""
+    if viewer.role not in MANAGING_ROLES:
+        return frozenset()
+    if viewer.grids is None:
+        return None
+    return frozenset(c for c in session.scalars(
+        select(Grid.community_id).distinct().where(Grid.id.in_(viewer.grids))) if c)
+
+
+def _manager(session: Session, viewer: Viewer, community: str) -> None:
+    """403 with the reason unless ``viewer`` may manage ``community``'s credentials."""
     if viewer.role not in MANAGING_ROLES:
         roles = " or ".join(sorted(MANAGING_ROLES))
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"managing credentials needs role {roles}")
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"managing credentials needs role {roles} (you are {viewer.role})")
+    allowed = managed_communities(session, viewer)
+    if allowed is not None and community not in allowed:
+        mine = ", ".join(sorted(allowed)) or "none"
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"community {community!r} is not one of your grids' communities "
+                            f"({mine})")
+
+
+def _check(context: Any, viewer: Viewer, community: str) -> None:
+    with context.factory() as session:
+        _manager(session, viewer, community)
 
 
 @router.get("/api/v1/communities/{community}/credentials",
@@ -120,8 +148,8 @@ def list_credentials(community: str, viewer: CurrentViewer, context: Context,
                      revoked: bool = False,
                      limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
                      ) -> list[creds.CredentialView]:
-    _manager(viewer)
     with context.factory() as session:
+        _manager(session, viewer, community)
         rows = creds.list_credentials(session, community, revoked, limit)
         return [creds.CredentialView.of(r) for r in rows]
 
@@ -131,7 +159,7 @@ def list_credentials(community: str, viewer: CurrentViewer, context: Context,
 def put_credential(community: str, body: creds.CredentialInput, request: Request,
                    viewer: CurrentViewer, context: Context) -> creds.CredentialView:
     """Create or replace one credential (same id: replaced, and un-revoked)."""
-    _manager(viewer)
+    _check(context, viewer, community)
     try:
         with context.factory.begin() as session:
             creds.upsert(session, community, [body])
@@ -150,9 +178,12 @@ def put_credential(community: str, body: creds.CredentialInput, request: Request
 def revoke_credential(credential_id: str, request: Request, viewer: CurrentViewer,
                       context: Context) -> creds.CredentialView:
     """Revoke: gateways online refuse the card within seconds (the change is pushed now)."""
-    _manager(viewer)
     try:
         with context.factory.begin() as session:
+            found = session.get(creds.Credential, credential_id)
+            if found is None:
+                raise LookupError(f"no credential {credential_id!r}")
+            _manager(session, viewer, found.community_id)
             community, _ = creds.revoke(session, credential_id)
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
@@ -170,7 +201,7 @@ def import_credentials(
                               description="header: " + ",".join(creds.CSV_COLUMNS))],
 ) -> ImportResult:
     """All or nothing; a refusal lists ``line N: field: problem`` (never the values)."""
-    _manager(viewer)
+    _check(context, viewer, community)
     try:
         items = creds.parse_csv(body)
         with context.factory.begin() as session:

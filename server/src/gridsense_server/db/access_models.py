@@ -28,6 +28,18 @@ class AccessSite(Base):
     version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class GatewayCredentials(Base):
+    """The credentials version each gateway last confirmed (its ``cmd/result``), kept across
+    server restarts so the next change is a delta, not a snapshot to every gateway."""
+
+    __tablename__ = "access_gateway_versions"
+
+    gateway: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    community_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    version: Mapped[int] = mapped_column(BigInteger)
+    confirmed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class Credential(Base):
     __tablename__ = "access_credentials"
     __table_args__ = (

@@ -29,6 +29,13 @@ def upgrade() -> None:
         sa.Column("version", sa.BigInteger, nullable=False),
     )
     op.create_table(
+        "access_gateway_versions",
+        sa.Column("gateway", ID, primary_key=True),
+        sa.Column("community_id", ID, nullable=True),
+        sa.Column("version", sa.BigInteger, nullable=False),
+        sa.Column("confirmed_at", TS, nullable=False),
+    )
+    op.create_table(
         "access_credentials",
         sa.Column("id", ID, primary_key=True),
         sa.Column("community_id", ID, nullable=False),
@@ -79,4 +86,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("access_events")
     op.drop_table("access_credentials")
+    op.drop_table("access_gateway_versions")
     op.drop_table("access_sites")
