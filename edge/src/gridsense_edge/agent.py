@@ -18,8 +18,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from gridsense_protocol import AlarmState, Reading
+from gridsense_protocol import AlarmState, Command, ConfigUpdate, Reading
 
+from .access.credentials import credential_store
+from .access.records import AccessRecord
+from .access.sync import AccessSync
 from .backoff import backoff_delay
 from .config import GatewayConfig
 from .drivers import DRIVERS, Driver, DriverContext
@@ -62,12 +65,13 @@ class Agent:
         self._active: dict[tuple[str, str], str] = {}  # (point, type) -> event id of the raise
         self.counters = dict.fromkeys(
             ("readings", "reported", "incidents", "rule_errors", "telemetry_messages",
-             "driver_restarts"), 0,
+             "driver_restarts", "access_events"), 0,
         )
         self.drivers: list[Driver] = []
         self.rules: list[Rule] = []
         self.uplink: Uplink | None = None
         self.publisher: Publisher | None = None
+        self.access_sync: AccessSync | None = None
 
     def _open_outbox(self) -> Outbox:
         if self._given_outbox is not None:
@@ -94,6 +98,7 @@ class Agent:
         context = DriverContext(
             gateway=self.gateway, emit=self._on_reading, buses=config.bus_map(),
             profiles_dir=config.profiles_folder, raise_incident=self._raise,
+            record_access=self._record_access, state_dir=config.gateway.state_dir,
         )
         by_type: dict[str, list[object]] = {}
         for device in config.devices:
@@ -101,6 +106,11 @@ class Agent:
         for type_name, devices in by_type.items():
             self.drivers.extend(DRIVERS.get(type_name).factory(devices, context))
         self.rules = [RULES.get(rule.type).factory(rule) for rule in config.rules]
+        has_readers = any(device.type == "osdp_reader" for device in config.devices)
+        self.access_sync = AccessSync(
+            lambda: credential_store(context.shared, config.gateway.state_dir)
+            if has_readers else None)
+        self.uplink.downlink.on_message = self._on_downlink
         return context
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -165,19 +175,47 @@ class Agent:
             if len(self._pending) >= TELEMETRY_MAX_BATCH:
                 self._flush()
 
-    def _raise(self, event: IncidentEvent) -> str:
+    def _raise(self, event: IncidentEvent, snapshot: bytes | None = None) -> str:
         assert self.publisher is not None
         key = (event.point, event.type)
         details = dict(event.details)
         if event.state is AlarmState.CLEARED and key in self._active:
             details["active_event"] = self._active.pop(key)
-        message = self.publisher.incident(event, details)  # on disk when this returns
+        message = self.publisher.incident(event, details, has_snapshot=snapshot is not None)
+        if snapshot is not None:  # same lane and durability as its incident, right after it
+            self.publisher.snapshot(message.event_id, snapshot)
         if event.state is AlarmState.ACTIVE:
             self._active[key] = message.event_id
         self.counters["incidents"] += 1
         log_event(log, "incident", logging.WARNING, point=event.point, event_id=message.event_id,
                   seq=message.seq, type=event.type, state=event.state.value,
-                  severity=event.severity.value, value=event.value, message=event.message)
+                  severity=event.severity.value, value=event.value, message=event.message,
+                  snapshot_bytes=len(snapshot) if snapshot is not None else None)
+        return message.event_id
+
+    def _on_downlink(self, message: Command | ConfigUpdate) -> None:
+        """Server -> gateway; every command gets a cmd/result (through the outbox)."""
+        assert self.publisher is not None and self.access_sync is not None
+        log_event(log, "downlink", event_id=message.id, kind=message.kind.value,
+                  name=getattr(message, "name", None))
+        if self.access_sync.wants(message):
+            reply = self.access_sync.handle(message)
+            if reply is not None:
+                self.publisher.command_result(reply.command_id, reply.ok, reply.result,
+                                              reply.error)
+        elif isinstance(message, Command):
+            self.publisher.command_result(message.id, False, None,
+                                          f"unknown command {message.name!r}")
+
+    def _record_access(self, record: AccessRecord) -> str:
+        """An access event into the outbox; ``offline`` says the uplink was down at the time."""
+        assert self.publisher is not None
+        offline = self.uplink is None or not self.uplink.connected
+        message = self.publisher.access(record, offline)
+        self.counters["access_events"] += 1
+        log_event(log, "access_event", point=record.point, door=record.door,
+                  event_id=message.event_id, seq=message.seq, result=record.result.value,
+                  credential=record.credential, card=record.card, reason=record.reason)
         return message.event_id
 
     def _flush(self) -> None:

@@ -84,7 +84,9 @@ class OutboundMessage:
 
     @property
     def lane(self) -> int:
-        return INCIDENT if self.kind == "incident" else BULK
+        # A snapshot travels with its incident; access events are audit records: same lane,
+        # never evicted by telemetry.
+        return INCIDENT if self.kind in ("incident", "snapshot", "access") else BULK
 
     @property
     def size(self) -> int:

@@ -16,19 +16,24 @@ from collections.abc import Callable
 from datetime import datetime
 
 from gridsense_protocol import (
+    AccessEvent,
+    CommandResult,
     Envelope,
     GatewayState,
     Health,
     Incident,
+    Kind,
     Reading,
     Status,
     Telemetry,
     encode,
+    tag_snapshot,
     topic_for,
     utc_now,
 )
 
 from . import agent_version
+from .access.records import AccessRecord
 from .health import HealthSnapshot
 from .outbox import OutboundMessage, Outbox
 from .rules import IncidentEvent
@@ -38,10 +43,13 @@ from .rules import IncidentEvent
 _BACKFILL_FALSE = b',"backfill":false,'
 _BACKFILL_TRUE = b',"backfill":true,'
 _ENVELOPE_PREFIX_BYTES = 256
+JPEG_MAGIC = b"\xff\xd8"
 
 
 def mark_backfill(payload: bytes) -> bytes:
-    """The same message with ``backfill: true``."""
+    """The same message with ``backfill: true`` (a snapshot JPEG has no envelope: unchanged)."""
+    if payload.startswith(JPEG_MAGIC):
+        return payload
     at = payload.find(_BACKFILL_FALSE, 0, _ENVELOPE_PREFIX_BYTES)
     if at >= 0:
         return payload[:at] + _BACKFILL_TRUE + payload[at + len(_BACKFILL_FALSE):]
@@ -87,12 +95,38 @@ class Publisher:
             lambda seq: Telemetry(gateway=self.gateway, seq=seq, ts=ts, readings=readings)
         )
 
-    def incident(self, event: IncidentEvent, details: dict[str, object]) -> OutboundMessage:
+    def incident(self, event: IncidentEvent, details: dict[str, object],
+                 has_snapshot: bool = False) -> OutboundMessage:
         return self._submit(lambda seq: Incident(
             gateway=self.gateway, seq=seq, ts=event.ts, point=event.point,
             type=event.type, severity=event.severity, state=event.state, value=event.value,
             threshold=event.threshold, unit=event.unit[:16], message=event.message[:500],
-            details=details,
+            details=details, has_snapshot=has_snapshot,
+        ))
+
+    def snapshot(self, event_id: str, jpeg: bytes) -> OutboundMessage:
+        """The incident's JPEG on .../snapshot/{event id}, in the incident lane. It is numbered
+        like every message; the number rides in a JPEG comment (``tag_snapshot``) so the server
+        records it and sees no gap."""
+        return self.outbox.submit(lambda seq: OutboundMessage(
+            topic=topic_for(self.gateway, Kind.SNAPSHOT, event_id),
+            payload=tag_snapshot(jpeg, seq), kind=Kind.SNAPSHOT.value, event_id=event_id,
+            seq=seq,
+        ))
+
+    def access(self, record: AccessRecord, offline: bool) -> OutboundMessage:
+        return self._submit(lambda seq: AccessEvent(
+            gateway=self.gateway, seq=seq, ts=record.ts, point=record.point, door=record.door,
+            result=record.result, method=record.method, credential=record.credential,
+            card=record.card, reason=record.reason, offline=offline,
+            credentials_version=record.credentials_version,
+        ))
+
+    def command_result(self, command_id: str, ok: bool, result: dict[str, object] | None,
+                       error: str | None = None) -> OutboundMessage:
+        return self._submit(lambda seq: CommandResult(
+            gateway=self.gateway, seq=seq, ts=utc_now(), command_id=command_id, ok=ok,
+            result=result, error=None if error is None else error[:1000],
         ))
 
     def health(self, snapshot: HealthSnapshot) -> OutboundMessage:

@@ -32,6 +32,9 @@ lost, goes out with ``backfill: true``.
 retained ``Status(offline)`` as last will; both carry the latest assigned seq (they consume
 none). A clean stop publishes ``Status(offline)`` itself and disconnects, so no will fires.
 
+**Downlink.** Every connection subscribes (QoS 1) to the gateway's own ``config`` and ``cmd``
+topics; received messages join the same ordered event queue and go to ``downlink.py``.
+
 **Dead links.** paho's keepalive (``mqtt.keepalive_s``) notices a link that went silent —
 no PINGRESP, or no CONNACK, within another keepalive — and ends the connection. Between
 connections: capped exponential backoff with jitter (paho's own backoff has none; the delay
@@ -58,6 +61,7 @@ from paho.mqtt.properties import Properties
 from gridsense_protocol import GatewayState
 
 from .backoff import backoff_delay
+from .downlink import Downlink
 from .logs import log_event
 from .outbox import OutboundMessage, Outbox
 from .publisher import mark_backfill
@@ -120,6 +124,7 @@ class Uplink:
             ("published", "backfilled", "requeued", "rejected", "publish_errors", "connects",
              "disconnects", "connect_failures"), 0,
         )
+        self.downlink = Downlink(gateway, self.counters)
         self._client = self._new_client()
 
     @property
@@ -145,6 +150,7 @@ class Uplink:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         self._set_backoff(client)
         return client
 
@@ -298,6 +304,8 @@ class Uplink:
                 self._link_up(*args)
             elif name == "down":
                 self._link_down()
+            elif name == "msg":
+                self.downlink.received(*args)
 
     def _link_up(self, birth_mid: int, birth: OutboundMessage, receive_max: int | None) -> None:
         self._birth = birth
@@ -353,6 +361,7 @@ class Uplink:
         self.counters["connects"] += 1
         self._attempt = 0
         receive_max = getattr(properties, "ReceiveMaximum", None)
+        client.subscribe([(topic, 1) for topic in self.downlink.topics])
         birth = self._make_status(GatewayState.ONLINE)
         info = client.publish(birth.topic, birth.payload, qos=1, retain=True)
         self._post(client, "up", info.mid, birth, receive_max)
@@ -384,6 +393,10 @@ class Uplink:
         self._attempt += 1
         log_event(log, "mqtt_disconnected", logging.WARNING, reason=str(reason),
                   attempts=self._attempt)
+
+    def _on_message(self, client: mqtt.Client, _userdata: object,
+                    msg: mqtt.MQTTMessage) -> None:
+        self._post(client, "msg", msg.topic, bytes(msg.payload))
 
     def _on_publish(
         self, client: mqtt.Client, _userdata: object, mid: int, reason: object, _props: object

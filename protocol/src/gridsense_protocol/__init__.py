@@ -1,8 +1,19 @@
 """gridsense wire contract (protocol v1): topics, messages, encode/decode. Pure, no I/O."""
 
-from .codec import MAX_PAYLOAD_BYTES, MAX_SNAPSHOT_BYTES, ProtocolError, Snapshot, decode, encode
+from .codec import (
+    MAX_PAYLOAD_BYTES,
+    MAX_SNAPSHOT_BYTES,
+    ProtocolError,
+    Snapshot,
+    decode,
+    encode,
+    snapshot_seq,
+    tag_snapshot,
+)
 from .messages import (
     SCHEMA_VERSION,
+    AccessEvent,
+    AccessResult,
     AlarmState,
     Command,
     CommandResult,
@@ -37,6 +48,8 @@ __all__ = [
     "MAX_SNAPSHOT_BYTES",
     "PREFIX",
     "SCHEMA_VERSION",
+    "AccessEvent",
+    "AccessResult",
     "AlarmState",
     "Command",
     "CommandResult",
@@ -62,7 +75,9 @@ __all__ = [
     "new_event_id",
     "parse_topic",
     "shared_subscription",
+    "snapshot_seq",
     "subscription",
+    "tag_snapshot",
     "topic_for",
     "utc_now",
 ]

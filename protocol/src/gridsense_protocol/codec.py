@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 from pydantic import ValidationError
 
@@ -13,6 +15,9 @@ from .topics import Kind, TopicError, parse_topic
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_SNAPSHOT_BYTES = 1024 * 1024
 _JPEG_MAGIC = b"\xff\xd8\xff"
+# A snapshot is numbered like every message: its seq rides in a JPEG comment segment (COM,
+# 0xFFFE) right after the start-of-image marker, which every decoder skips.
+_SEQ_COMMENT = re.compile(rb"\A\xff\xd8\xff\xfe..gridsense seq=(\d{1,19})", re.DOTALL)
 
 
 class ProtocolError(ValueError):
@@ -29,9 +34,23 @@ class ProtocolError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
+    kind: ClassVar[Kind] = Kind.SNAPSHOT
+
     gateway: str
     event: str
     jpeg: bytes
+    seq: int | None = None  # from the JPEG's comment; None when the sender did not number it
+
+
+def tag_snapshot(jpeg: bytes, seq: int) -> bytes:
+    """The JPEG with a ``gridsense seq=N`` comment segment after its start-of-image marker."""
+    text = f"gridsense seq={seq}".encode()
+    return jpeg[:2] + b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + jpeg[2:]
+
+
+def snapshot_seq(jpeg: bytes) -> int | None:
+    match = _SEQ_COMMENT.match(jpeg)
+    return int(match.group(1)) if match else None
 
 
 def encode(message: Envelope) -> bytes:
@@ -87,4 +106,4 @@ def _decode_snapshot(topic: str, gateway: str, event: str, payload: bytes) -> Sn
         )
     if not payload.startswith(_JPEG_MAGIC):
         raise ProtocolError(topic, "", "snapshot is not a JPEG image", gateway)
-    return Snapshot(gateway, event, payload)
+    return Snapshot(gateway, event, payload, snapshot_seq(payload))

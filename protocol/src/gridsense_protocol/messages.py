@@ -170,9 +170,46 @@ class CommandResult(Envelope):
     error: Annotated[str, Field(max_length=1000)] | None = None
 
 
-JsonMessage = Telemetry | Incident | Status | Health | ConfigUpdate | Command | CommandResult
+class AccessResult(StrEnum):
+    """What happened at a door: a decision on a credential, or a change of the door's state."""
+
+    GRANTED = "granted"
+    DENIED = "denied"
+    OPENED = "opened"
+    CLOSED = "closed"
+    FORCED_OPEN = "forced_open"  # opened without a grant or a request-to-exit
+    HELD_OPEN = "held_open"  # open longer than the door allows
+    REQUEST_TO_EXIT = "request_to_exit"
+    TAMPER = "tamper"
+    READER_OFFLINE = "reader_offline"
+    READER_ONLINE = "reader_online"
+
+
+class AccessEvent(Envelope):
+    """One thing that happened at a door. Card numbers never travel in clear: ``card`` is a
+    keyed hash (HMAC-SHA256 with the site's secret, hex, truncated), ``credential`` the id of
+    the credential it matched, if any."""
+
+    kind: ClassVar[Kind] = Kind.ACCESS
+
+    point: Identifier  # the reader's point
+    door: Identifier
+    result: AccessResult
+    method: Literal["card", "pin", "rex", "door", "reader"] = "door"
+    credential: Annotated[str, Field(max_length=64)] | None = None
+    card: Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")] | None = None
+    reason: Annotated[str, Field(max_length=64)] | None = None  # why denied: unknown, revoked...
+    offline: bool = False  # decided while the uplink was down (from the local copy)
+    credentials_version: Annotated[int, Field(ge=0)] | None = None
+
+
+JsonMessage = (
+    Telemetry | Incident | Status | Health | ConfigUpdate | Command | CommandResult | AccessEvent
+)
 
 MESSAGE_TYPES: dict[Kind, type[Envelope]] = {
     cls.kind: cls
-    for cls in (Telemetry, Incident, Status, Health, ConfigUpdate, Command, CommandResult)
+    for cls in (
+        Telemetry, Incident, Status, Health, ConfigUpdate, Command, CommandResult, AccessEvent
+    )
 }

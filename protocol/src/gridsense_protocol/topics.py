@@ -30,10 +30,12 @@ class Kind(StrEnum):
     CONFIG = "config"  # server -> edge, retained
     CMD = "cmd"  # server -> edge
     CMD_RESULT = "cmd/result"  # edge -> server
+    ACCESS = "access"  # edge -> server: door decisions and door states
 
 
 EDGE_PUBLISHED = frozenset(
-    {Kind.TELEMETRY, Kind.INCIDENT, Kind.SNAPSHOT, Kind.STATUS, Kind.HEALTH, Kind.CMD_RESULT}
+    {Kind.TELEMETRY, Kind.INCIDENT, Kind.SNAPSHOT, Kind.STATUS, Kind.HEALTH, Kind.CMD_RESULT,
+     Kind.ACCESS}
 )
 SERVER_PUBLISHED = frozenset({Kind.CONFIG, Kind.CMD})
 

@@ -22,14 +22,17 @@ from ..configtypes import POINTS_SEEN, Identifier, context_of
 from ..plugins import PluginRegistry
 
 if TYPE_CHECKING:
-    from ..rules import IncidentEvent
+    from ..access.records import AccessRecord
     from .modbus_bus import BusConfig
 
 # (sample, report): every sample feeds the rules; ``report`` says whether it also goes into
 # telemetry (it changed beyond the deadband, or the periodic refresh is due).
 ReadingSink = Callable[[Reading, bool], None]
-# Stores an incident event (on disk when it returns) and gives back its event id.
-IncidentSink = Callable[["IncidentEvent"], str]
+# Stores an incident event (on disk when it returns) and gives back its event id; a JPEG given
+# as ``snapshot`` is stored right after it and published on .../snapshot/{event id}.
+IncidentSink = Callable[..., str]  # (event: IncidentEvent, snapshot: bytes | None = None)
+# Stores one access event (a decision at a door, a change of its state); gives back its event id.
+AccessSink = Callable[["AccessRecord"], str]
 T = TypeVar("T")
 
 
@@ -86,6 +89,8 @@ class DriverContext:
     profiles_dir: Path
     raise_incident: IncidentSink
     shared: SharedResources = field(default_factory=SharedResources)
+    record_access: AccessSink | None = None  # None: this agent does not record access events
+    state_dir: Path | None = None  # for drivers that keep local state (credential copy)
 
 
 # factory(all device configs of this type, context) -> drivers (a driver may serve many devices)

@@ -51,6 +51,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     modbus.add_argument("--seed", type=int, default=None, help="seed for noise and garbage")
     modbus.add_argument("--json", action="store_true", help="print the ready line as JSON")
     modbus.set_defaults(func=run)
+    osdp = kinds.add_parser(
+        "osdp",
+        help="OSDP card readers (libosdp PeripheralDevices) on a pseudo-terminal",
+        description="Serve simulated OSDP readers on a pty linked at --link. Actions are read "
+        "from stdin, one JSON object per line, e.g. {\"do\": \"card\", \"reader\": 1, "
+        "\"number\": 100200}; do = card|pin|open|close|exit|tamper|silent|back|garbage. "
+        "Every command the control panel sends (lock output, LED, buzzer) is printed as a JSON "
+        "line.",
+    )
+    osdp.add_argument(
+        "--link", type=Path, required=True, help="symlink to create for the control panel"
+    )
+    osdp.add_argument(
+        "--reader", action="append", required=True, metavar="ADDRESS:KEYFILE",
+        help="a reader's OSDP address and the file holding its 16-byte key in hex (repeatable)",
+    )
+    osdp.add_argument("--seed", type=int, default=None, help="seed for line garbage")
+    osdp.add_argument("--json", action="store_true", help="print the ready line as JSON")
+    osdp.set_defaults(func=_run_osdp)
 
 
 add_parser = register  # the name the edge CLI's other sub-commands use
@@ -81,6 +100,12 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     log.info("event=simulator_stopped link=%s", args.link)
     return EXIT_OK
+
+
+def _run_osdp(args: argparse.Namespace) -> int:
+    from gridsense_edge.simulator.osdp_cli import run_osdp
+
+    return run_osdp(args)
 
 
 def _stopper(stop: threading.Event) -> Callable[[int, FrameType | None], None]:
