@@ -20,6 +20,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from demo_access import ACCESS_GATEWAY, access_summary, start_entrance, what_to_try_access
+from demo_camera import demo_cameras, save_snapshots
+from demo_lifecycle import lifecycle_config, what_to_try
+
 from devservices import InfluxDB, Mosquitto, env_without_proxies, free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -150,7 +154,7 @@ def gateway_config(gw: str, mqtt_port: int, work: Path) -> Path:
                 "refresh_interval_s": 5,
             }
             for point, slave, profile in DEVICES[gw]
-        ],
+        ] + demo_cameras(gw, work),
         "rules": RULES[gw],
     }
     return write_yaml(work / "config" / f"{gw}.yaml", config)
@@ -175,6 +179,7 @@ def server_config(args: argparse.Namespace, mqtt_port: int, work: Path) -> Path:
         "database": {"url": f"sqlite:///{work / 'state' / 'server.db'}"},
         "registry": {"file": str(DATA / "registry.yaml")},
         "http": {"host": "127.0.0.1", "port": args.http_port},
+        "lifecycle": lifecycle_config(f"http://127.0.0.1:{args.http_port}"),
     }
     return write_yaml(work / "config" / "server.yaml", config)
 
@@ -250,7 +255,7 @@ def server_up(base: str) -> bool:
         return False
 
 
-def summary(base: str, influx: InfluxDB) -> None:
+def summary(base: str, influx: InfluxDB, work: Path) -> None:
     print("\n=== what the demo saw ===")
     try:
         rows = influx.points(
@@ -269,6 +274,8 @@ def summary(base: str, influx: InfluxDB) -> None:
                 f"  incident {inc['type']:<17} {inc['point']:<22} grid={inc['grid']} "
                 f"severity={inc['severity']} state={inc['state']} count={inc['count']}"
             )
+        save_snapshots(base, token, work)
+        access_summary(base, token)
     except (OSError, urllib.error.URLError, KeyError) as exc:
         print(f"  API query failed: {exc}")
 
@@ -284,7 +291,8 @@ def main() -> int:
     base = f"http://127.0.0.1:{args.http_port}"
 
     # Every account has its own password; the ACL keeps each gateway under its own prefix.
-    users = {user: write_secret(work, user)[0] for user in (SERVER_ACCOUNT, *GATEWAYS)}
+    users = {user: write_secret(work, user)[0]
+             for user in (SERVER_ACCOUNT, *GATEWAYS, ACCESS_GATEWAY)}
     broker = Mosquitto(
         work / "mosquitto",
         mqtt_port,
@@ -343,6 +351,7 @@ def main() -> int:
                     str(gateway_config(gw, mqtt_port, work)),
                 ],
             )
+        start_entrance(procs, work, mqtt_port, base)  # gw-03: OSDP reader, residents, script
         broker_pid = broker.proc.pid if broker.proc else "?"
         influx_pid = influx.proc.pid if influx.proc else "?"
         print(
@@ -361,6 +370,10 @@ gridsense demo is running.
                   then .venv/bin/gridsense-server check --config {work}/config/server.yaml \\
                          --max-gap 10      (docs/operations.md explains the drill)
 The boiler room on gw-01 heats past 60 °C about 30 s in: an over_temperature incident for grid g01.
+The lobby camera on gw-01 sees a person walk into its restricted zone a few seconds in: an
+intrusion incident whose snapshot (box and zone drawn) is at /api/v1/incidents/<id>/snapshot.
+{what_to_try(base)}
+{what_to_try_access(base)}
 {"Stops after " + str(int(args.duration)) + " s." if args.duration else "Ctrl-C stops everything."}
 """,
             flush=True,
@@ -370,7 +383,7 @@ The boiler room on gw-01 heats past 60 °C about 30 s in: an over_temperature in
             procs.check()
             time.sleep(0.5)
         if server_up(base):
-            summary(base, influx)
+            summary(base, influx, work)
         return 0
     except (RuntimeError, TimeoutError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from gridsense_protocol import Incident, Kind, Severity, encode, topic_for, utc_now
 
 from devservices import InfluxDB, Mosquitto
-from processes import Procs, start_server
+from processes import Procs, launch_server, write_server_config
 
 CHROMIUM = "/usr/bin/chromium"
 POINTS = {"gw-web.boiler": ("gw-web", "g01-a"), "gw-web.substation": ("gw-web", "g02-a")}
@@ -37,18 +37,48 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
+# A fast policy: the grid's workers at once, the grid leader 3 s later.
+FAST_LIFECYCLE = """
+lifecycle:
+  tick_s: 0.2
+  sla: {accept_s: 3, resolve_s: 600}
+  policies:
+    web-fast:
+      steps:
+        - {after_s: 0, notify: [workers]}
+        - {after_s: 3, notify: [leader]}
+"""
+LEADER = "  - {username: leader-g01, name: 王芳, role: leader, grids: [g01], password: demo}\n"
+
+
+def _serve(tmp_path: Path, mosquitto: Mosquitto, influx: tuple[InfluxDB, str],
+           extra_staff: str = "", extra_config: str = "") -> Iterator[str]:
+    """A server subprocess for the page; staff and config lines appended to the standard ones."""
+    procs = Procs(tmp_path)
+    try:
+        config, base = write_server_config(tmp_path, mosquitto.port, influx[0].url, influx[1],
+                                           POINTS)
+        registry = tmp_path / "registry.yaml"
+        registry.write_text(registry.read_text() + extra_staff)
+        config.write_text(config.read_text() + extra_config)
+        launch_server(procs, config, base)
+        yield base
+    finally:
+        procs.stop_all()
+
+
 @pytest.fixture
 def server_base(
     tmp_path: Path, mosquitto: Mosquitto, influx: tuple[InfluxDB, str]
 ) -> Iterator[str]:
-    procs = Procs(tmp_path)
-    try:
-        _proc, base, _config = start_server(
-            procs, tmp_path, mosquitto.port, influx[0].url, influx[1], POINTS
-        )
-        yield base
-    finally:
-        procs.stop_all()
+    yield from _serve(tmp_path, mosquitto, influx)
+
+
+@pytest.fixture
+def lifecycle_base(
+    tmp_path: Path, mosquitto: Mosquitto, influx: tuple[InfluxDB, str]
+) -> Iterator[str]:
+    yield from _serve(tmp_path, mosquitto, influx, LEADER, FAST_LIFECYCLE)
 
 
 def publish_incident(mosquitto: Mosquitto, seq: int, point: str, kind: str) -> None:
@@ -118,3 +148,45 @@ def test_phone_layout_and_wrong_password(
     expect(phone.locator("#board")).to_be_visible()
     expect(phone.locator("#login")).to_be_hidden()
     phone.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+
+
+def test_escalation_then_the_closed_loop_by_buttons(
+    browser: Browser, lifecycle_base: str, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    worker = browser.new_page()
+    sign_in(worker, lifecycle_base, "worker-g01")
+    expect(worker.locator("#live")).to_be_visible()
+    publish_incident(mosquitto, 1, "gw-web.boiler", "over_temperature")
+    row = worker.locator("#incidents tbody tr").first
+    expect(row).to_contain_text("gw-web.boiler", timeout=20_000)
+    # The escalation's first step pages this worker on the app channel.
+    expect(worker.locator("#page-notice")).to_contain_text("over_temperature at gw-web.boiler",
+                                                           timeout=20_000)
+    row.click()
+    history = worker.locator("#history")
+    expect(history).to_contain_text("escalate", timeout=20_000)
+    expect(history).to_contain_text("worker-g01")
+    # Nobody accepts: 3 s later the grid leader is paged, and the page shows it live.
+    expect(history).to_contain_text("leader → leader-g01", timeout=20_000)
+    expect(row).to_contain_text("overdue")
+    expect(worker.locator("#actions")).not_to_contain_text("Verify")
+
+    worker.get_by_label("Note").fill("on my way")
+    worker.get_by_role("button", name="Accept").click()
+    expect(history).to_contain_text("accept new → accepted by worker-g01: on my way")
+    worker.get_by_label("Note").fill("valve replaced")
+    worker.get_by_label("Photos (links, one per line)").fill("upload://valve.jpg")
+    worker.get_by_role("button", name="Resolve").click()
+    expect(history).to_contain_text("resolve accepted → resolved by worker-g01: valve replaced "
+                                    "[1 photo(s)]")
+    worker.screenshot(path=str(tmp_path / "worker-resolved.png"), full_page=True)
+
+    control = browser.new_page()
+    sign_in(control, lifecycle_base, "control")
+    control.locator("#incidents tbody tr").first.click()
+    control.get_by_role("button", name="Verify and close").click()
+    expect(control.locator("#history")).to_contain_text("verify resolved → closed by control")
+    expect(control.locator("#detail-fields")).to_contain_text("closed")
+    expect(control.locator("#actions button")).to_have_count(0)
+    # The worker's page followed it live.
+    expect(worker.locator("#incidents tbody tr").first).to_contain_text("closed")

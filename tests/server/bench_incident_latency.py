@@ -22,6 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
@@ -87,6 +88,8 @@ async def measure(count: int, rate: float) -> None:
             publisher.start()
             while len(latencies) < count:
                 event = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                if event.get("event") not in ("opened", "updated"):
+                    continue  # escalation steps and other work-order changes: not a device event
                 device_ts = datetime.fromisoformat(event["incident"]["last_seen_at"])
                 latencies.append((datetime.now(UTC) - device_ts).total_seconds() * 1000)
             publisher.join()

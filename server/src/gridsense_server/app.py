@@ -28,13 +28,17 @@ import uvicorn
 from gridsense_protocol import Kind
 
 from . import __version__
+from .access_control.log import AccessLogService
+from .access_control.sync import CredentialSync
 from .api import ApiContext, TokenSigner, create_app, load_or_create_secret
+from .api.incident_routes import LifecycleApi
 from .command_results import CommandResultService
 from .config import ServerConfig
 from .counters import Counters
 from .db import make_engine, make_session_factory, upgrade
 from .db.engine import display_url
 from .directory import PointDirectory
+from .escalation.scheduler import EscalationScheduler
 from .gateways import GatewayService
 from .incidents import IncidentService
 from .influx_writer import InfluxWriter
@@ -45,14 +49,17 @@ from .ingest.mqtt_consumer import MqttConsumer
 from .ingest.settle import Settler
 from .live import LiveHub
 from .logs import kv
-from .registry import load_registry_file
+from .notify.dispatch import DeliveryWorker
+from .notify.links import LinkSigner
+from .registry_io import read_any
 from .registry_store import apply_registry
 from .sequences import SequenceStore
+from .snapshots import SnapshotStore
 from .spool import DiskSpool
 
 log = logging.getLogger(__name__)
 
-EVENT_KINDS = (Kind.INCIDENT, Kind.STATUS, Kind.CMD_RESULT)
+EVENT_KINDS = (Kind.INCIDENT, Kind.SNAPSHOT, Kind.STATUS, Kind.CMD_RESULT, Kind.ACCESS)
 TELEMETRY_KINDS = (Kind.TELEMETRY, Kind.HEALTH)
 DIRECTORY_REFRESH_S = 60.0  # pick up a registry another process loaded
 GATEWAY_SEEN_FLUSH_S = 5.0
@@ -76,12 +83,18 @@ class ServerApp:
         self.directory = PointDirectory()
         self.hub = LiveHub(self.counters)
         self.spool: DiskSpool | None = None  # opened by run(): the CLI's other verbs need none
+        self.snapshots: SnapshotStore | None = None  # opened by run() as well
         self.writer = InfluxWriter(config.influxdb, self.directory, self.counters,
                                    seal_deliveries=max(1, config.mqtt.receive_maximum // 4))
         self.incidents = IncidentService(self.factory, self.hub, self.counters,
-                                         late_after_s=config.incidents.late_after_s)
-        self.gateways = GatewayService(self.factory, self.counters)
+                                         late_after_s=config.incidents.late_after_s,
+                                         lifecycle=config.lifecycle)
+        self.notifier = DeliveryWorker(self.factory, config.lifecycle, self.hub, self.counters)
+        self.scheduler: EscalationScheduler | None = None  # needs the secret: made by run()
+        self.gateways = GatewayService(self.factory, self.counters, self.hub, config.lifecycle)
         self.commands = CommandResultService(self.factory, self.counters)
+        self.access_log = AccessLogService(self.factory, self.counters, self.directory.grid_of)
+        self.access_sync = CredentialSync(config.mqtt, self.factory, self.counters)
         self.sequences = SequenceStore(self.factory)
         self.settler = Settler(self.sequences, self.counters)
         self.consumers: list[MqttConsumer] = []
@@ -95,7 +108,7 @@ class ServerApp:
         upgrade(self.engine)
 
     def load_registry(self, path: Path) -> dict[str, int]:
-        stats = apply_registry(self.factory, load_registry_file(path))
+        stats = apply_registry(self.factory, read_any(path))
         self.directory.reload(self.factory)
         self.writer.formatter.forget_prefixes()
         return stats
@@ -129,9 +142,21 @@ class ServerApp:
         else:
             await asyncio.to_thread(self.directory.reload, self.factory)
         secret_file = config.auth.secret_file or config.state_dir / "token.secret"
-        signer = TokenSigner(await asyncio.to_thread(load_or_create_secret, secret_file),
-                             config.auth.token_ttl_s)
+        secret = await asyncio.to_thread(load_or_create_secret, secret_file)
+        signer = TokenSigner(secret, config.auth.token_ttl_s)
         api = create_app(ApiContext(self.factory, signer, self.hub, self.counters, self.gauges))
+        self.snapshots = await asyncio.to_thread(
+            SnapshotStore, config.snapshot_dir, int(config.snapshots.max_mb * 2**20), self.counters)
+        api.state.snapshots = self.snapshots
+        api.state.access_log = self.access_log
+        api.state.access_sync = self.access_sync
+        links = LinkSigner(secret, config.lifecycle.public_url, config.lifecycle.link_ttl_s)
+        self.scheduler = EscalationScheduler(self.factory, config.lifecycle, links, self.counters,
+                                             hub=self.hub, on_pages=self.notifier.wake)
+        loop = asyncio.get_running_loop()
+        api.state.lifecycle = LifecycleApi(
+            config.lifecycle, links,
+            on_change=lambda: loop.call_soon_threadsafe(self.notifier.wake))
 
         if config.spool_dir is not None:
             max_bytes = int(config.influxdb.spool_max_mb * 1024 * 1024)
@@ -140,15 +165,19 @@ class ServerApp:
         sources = [self._session(config.mqtt.client_id, EVENT_KINDS),
                    self._session(f"{config.mqtt.client_id}.telemetry", TELEMETRY_KINDS)]
         dispatcher = Dispatcher(sources, self.writer, self.incidents, self.gateways,
-                                self.commands, self.counters)
+                                self.commands, self.counters, snapshots=self.snapshots,
+                                access=self.access_log)
         await self.writer.start()
         self.settler.start()
         dispatcher.start()
+        await self.access_sync.start()
         for consumer in self.consumers:
             consumer.start()
         background = [
             asyncio.create_task(self.gateways.run_flusher(GATEWAY_SEEN_FLUSH_S)),
             asyncio.create_task(self._refresh_directory()),
+            asyncio.create_task(self.scheduler.run(), name="escalation"),
+            asyncio.create_task(self.notifier.run(), name="notifier"),
         ]
         http = _EmbeddedUvicorn(uvicorn.Config(
             api, host=config.http.host, port=config.http.port, log_config=None,
@@ -166,6 +195,7 @@ class ServerApp:
             with contextlib.suppress(Exception):
                 await serving
             await self._stop_ingest(dispatcher)
+            await self.access_sync.stop()
             for task in background:
                 task.cancel()
             with contextlib.suppress(Exception):

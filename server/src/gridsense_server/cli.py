@@ -1,4 +1,5 @@
-"""``gridsense-server``: run, migrate, load-registry, hash-password, check.
+"""``gridsense-server``: run, migrate, load-registry, import-registry, export-registry,
+hash-password, check, credentials (import/list).
 
 Exit codes: 0 done (check: clean), 1 failed while running (check: InfluxDB or the database
 unreachable), 2 bad config / registry / usage, 3 check found gaps or duplicates.
@@ -21,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gridsense_protocol.yamlconfig import ConfigError
 
+from .access_control import cli as access_cli
 from .config import ServerConfig, load_server_config
 from .db.engine import display_url
 from .logs import kv, setup_logging
@@ -56,6 +58,18 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("file", type=Path, help="registry.yaml")
     load.add_argument("--json", action="store_true", help="print the counts as JSON")
 
+    imp = verbs.add_parser("import-registry",
+                           help="validate and upsert a registry: a YAML file or a CSV folder")
+    imp.add_argument("--config", type=Path, required=True)
+    imp.add_argument("path", type=Path, help="registry.yaml, or a folder of grids/points/"
+                                             "staff/rosters .csv files")
+    imp.add_argument("--json", action="store_true", help="print the counts as JSON")
+
+    exp = verbs.add_parser("export-registry", help="write the registry as YAML or CSV files")
+    exp.add_argument("--config", type=Path, required=True)
+    exp.add_argument("--format", choices=["yaml", "csv"], default="yaml")
+    exp.add_argument("path", type=Path, help="the YAML file, or the folder for the CSV files")
+
     verbs.add_parser("hash-password",
                      help="read a password on stdin, print its argon2 hash (for password_hash:)")
 
@@ -74,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--measurement", default="temperature",
                        help="InfluxDB measurement whose series are checked")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    access_cli.add_parser(verbs)
     return parser
 
 
@@ -101,9 +116,13 @@ def main(argv: list[str] | None = None) -> int:
             app.migrate()
             log.info(kv("migrated", database=display_url(config.database.url)))
             return 0
-        if args.verb == "load-registry":
+        if args.verb == "credentials":
+            return access_cli.run(args, app)
+        if args.verb == "export-registry":
+            return _export_registry(app, args.format, args.path)
+        if args.verb in ("load-registry", "import-registry"):
             app.migrate()
-            stats = app.load_registry(args.file)
+            stats = app.load_registry(args.file if args.verb == "load-registry" else args.path)
             print(json.dumps(stats) if args.json else
                   "\n".join(f"{k}: {v}" for k, v in stats.items()))
             return 0
@@ -151,6 +170,21 @@ def _check(config: ServerConfig, args: argparse.Namespace) -> int:
         engine.dispose()
     print(json.dumps(report.to_json(), indent=2) if args.json else format_text(report))
     return EXIT_PROBLEMS if report.problems else 0
+
+
+def _export_registry(app: ServerApp, fmt: str, path: Path) -> int:
+    from .registry_io import export_document, write_csv, write_yaml
+
+    app.migrate()
+    with app.factory() as session:
+        document = export_document(session)
+    if fmt == "yaml":
+        write_yaml(document, path)
+    else:
+        write_csv(document, path)
+    log.info(kv("registry_exported", format=fmt, path=str(path), points=len(document["points"]),
+                staff=len(document["staff"])))
+    return 0
 
 
 def _hash_password() -> int:

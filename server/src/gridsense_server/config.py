@@ -16,6 +16,8 @@ from sqlalchemy.exc import ArgumentError
 
 from gridsense_protocol.yamlconfig import ConfigError, load_yaml_file
 
+from .escalation.policy import LifecycleConfig
+
 Port = Annotated[int, Field(ge=1, le=65535)]
 HttpPort = Annotated[int, Field(ge=0, le=65535)]  # 0: any free port (tests)
 
@@ -96,6 +98,13 @@ class IncidentsConfig(_Strict):
     late_after_s: Annotated[float, Field(gt=0)] = 300
 
 
+class SnapshotsConfig(_Strict):
+    """Incident JPEGs (snapshots.py): files under ``dir``, the oldest evicted at the cap."""
+
+    dir: Path | None = None  # default: <state folder>/snapshots
+    max_mb: Annotated[float, Field(gt=0, le=1_000_000)] = 2048
+
+
 class ServerConfig(_Strict):
     mqtt: MqttConfig = MqttConfig()
     influxdb: InfluxConfig = InfluxConfig()
@@ -104,6 +113,8 @@ class ServerConfig(_Strict):
     http: HttpConfig = HttpConfig()
     auth: AuthConfig = AuthConfig()
     incidents: IncidentsConfig = IncidentsConfig()
+    lifecycle: LifecycleConfig = LifecycleConfig()  # SLA clocks, escalation, channels
+    snapshots: SnapshotsConfig = SnapshotsConfig()
     # Not a file key: the folder relative paths were resolved against (the config's folder).
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
@@ -123,6 +134,10 @@ class ServerConfig(_Strict):
             return None
         return self.influxdb.spool_dir or self.state_dir / "spool"
 
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.snapshots.dir or self.state_dir / "snapshots"
+
     def resolved(self, base_dir: Path) -> ServerConfig:
         """A copy with every relative path (and relative SQLite path) made absolute."""
         base = base_dir.resolve()
@@ -140,6 +155,9 @@ class ServerConfig(_Strict):
                 ),
                 "database": DatabaseConfig(url=resolve_sqlite_url(self.database.url, base)),
                 "registry": RegistryConfig(file=absolute(self.registry.file)),
+                "snapshots": self.snapshots.model_copy(
+                    update={"dir": absolute(self.snapshots.dir)}
+                ),
                 "auth": self.auth.model_copy(
                     update={"secret_file": absolute(self.auth.secret_file)}
                 ),

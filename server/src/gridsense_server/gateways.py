@@ -19,9 +19,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from gridsense_protocol import Health, Status, utc_now
 
 from .counters import Counters
-from .db.models import Gateway
+from .db.models import Gateway, Incident
 from .db.retry import retry_transient
+from .escalation.policy import LifecycleConfig
+from .live import LiveHub
 from .logs import kv
+from .noise import gateway_came_back, gateway_went_offline
+from .schemas import IncidentView
 
 log = logging.getLogger(__name__)
 _MAX_TRACKED = 100_000  # bound on gateways remembered between flushes
@@ -42,9 +46,12 @@ def gateway_row(session: Session, gateway: str) -> Gateway:
 
 
 class GatewayService:
-    def __init__(self, factory: sessionmaker[Session], counters: Counters) -> None:
+    def __init__(self, factory: sessionmaker[Session], counters: Counters,
+                 hub: LiveHub | None = None, lifecycle: LifecycleConfig | None = None) -> None:
         self.factory = factory
         self.counters = counters
+        self.hub = hub
+        self.lifecycle = lifecycle or LifecycleConfig()
         self._seen: dict[str, datetime] = {}
 
     def touch(self, gateway: str, ts: datetime) -> None:
@@ -58,8 +65,12 @@ class GatewayService:
             self._seen[gateway] = ts
 
     async def apply_status(self, message: Status) -> None:
-        await retry_transient(lambda: self._in_transaction(self._status, message),
-                              self.counters, "gateways")
+        changed = await retry_transient(lambda: self._in_transaction(self._status, message),
+                                        self.counters, "gateways")
+        # Published after commit: the gateway_offline incident it opened or cleared.
+        if changed is not None and self.hub is not None:
+            self.hub.publish(changed["grid"], {"type": "incident", "event": "gateway_offline",
+                                               "incident": changed})
 
     async def apply_health(self, message: Health) -> None:
         await retry_transient(lambda: self._in_transaction(self._health, message),
@@ -79,27 +90,43 @@ class GatewayService:
                 self.counters.inc("gateways.flush_errors")
                 log.exception(kv("gateway_last_seen_flush_failed"))
 
-    def _in_transaction(self, apply: Any, arg: Any) -> None:
+    def _in_transaction(self, apply: Any, arg: Any) -> Any:
         for attempt in (1, 2):
             try:
                 with self.factory.begin() as session:
-                    apply(session, arg)
-                return
+                    return apply(session, arg)
             except IntegrityError:
                 if attempt == 2:  # two processes created the same gateway row; re-read once
                     raise
 
-    def _status(self, session: Session, message: Status) -> None:
+    def _status(self, session: Session, message: Status) -> dict[str, Any] | None:
+        """Apply a status; returns the gateway_offline incident it opened or cleared."""
         row = gateway_row(session, message.gateway)
+        changed = None
         state = message.state.value
         if row.state != state or row.last_status_seq is None:
             row.state_changed_at = utc_now()
             self.counters.inc(f"gateways.{state}")
             log.info(kv(f"gateway_{state}", gateway=message.gateway, seq=message.seq,
                         ts=message.ts.isoformat(), version=message.agent_version))
+            changed = self._gateway_incident(session, message, state)
         row.state = state
         row.last_status_seq = message.seq
         row.last_seen_at = _later(row.last_seen_at, message.ts)
+        return changed
+
+    def _gateway_incident(self, session: Session, message: Status,
+                          state: str) -> dict[str, Any] | None:
+        incident: Incident | None
+        if state == "offline":
+            incident = gateway_went_offline(session, message.gateway, message.ts, utc_now(),
+                                            self.lifecycle)
+        else:
+            incident = gateway_came_back(session, message.gateway, message.ts)
+        if incident is None:
+            return None
+        session.flush()
+        return IncidentView.of(incident).to_json()
 
     def _health(self, session: Session, message: Health) -> None:
         row = gateway_row(session, message.gateway)

@@ -15,6 +15,7 @@ never to a worker as if it were happening now.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,10 +30,13 @@ from gridsense_protocol import Incident as IncidentMessage
 from .counters import Counters
 from .db.models import FINAL_STATES, Incident, IncidentEvent, Point
 from .db.retry import retry_transient
+from .escalation.policy import LifecycleConfig
 from .live import LiveHub
 from .logs import kv
+from .noise import SilenceCache, Suppressor
 from .schemas import IncidentView
 from .sequences import record_sequences
+from .workorders import on_opened, on_severity_raised
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +51,9 @@ class IncidentChange:
 
     @property
     def live(self) -> bool:
-        """Worth a page to the grid's staff (a backfilled event goes to control only)."""
-        return self.event != "backfilled"
+        """Worth a page to the grid's staff (a backfilled or suppressed one goes to control
+        only)."""
+        return self.event != "backfilled" and not self.incident.get("suppressed")
 
 
 # (log level, counter name, log line): reported only once the transaction has committed, so a
@@ -58,8 +63,12 @@ Note = tuple[int, str, str]
 
 class IncidentService:
     def __init__(self, factory: sessionmaker[Session], hub: LiveHub, counters: Counters,
-                 late_after_s: float = 300.0) -> None:
+                 late_after_s: float = 300.0, lifecycle: LifecycleConfig | None = None,
+                 clock: Callable[[], datetime] = utc_now) -> None:
         self.factory = factory
+        self.clock = clock  # server time: lateness, SLA clocks (tests move it)
+        self.lifecycle = lifecycle or LifecycleConfig()
+        self.silences = SilenceCache()
         self.hub = hub
         self.counters = counters
         self.late_after = timedelta(seconds=late_after_s)
@@ -111,7 +120,9 @@ class IncidentService:
         self, messages: list[IncidentMessage]
     ) -> tuple[list[tuple[IncidentChange | None, list[Note]]], int]:
         with self.factory.begin() as session, session.no_autoflush:
-            results = _BatchFold(session, messages, utc_now() - self.late_after).run()
+            now = self.clock()
+            results = _BatchFold(session, messages, now, now - self.late_after,
+                                 self.lifecycle, self.silences).run()
             redelivered = record_sequences(session, [(m.gateway, m.seq) for m in messages])
             return results, sum(redelivered.values())
 
@@ -121,10 +132,13 @@ class _BatchFold:
     ids are already stored, which (point, type) pairs have an open incident, which points
     are registered — then everything in memory, in order, and one flush at commit."""
 
-    def __init__(self, session: Session, messages: list[IncidentMessage],
-                 late_before: datetime) -> None:
+    def __init__(self, session: Session, messages: list[IncidentMessage], now: datetime,
+                 late_before: datetime, lifecycle: LifecycleConfig,
+                 silences: SilenceCache) -> None:
         self.session = session
+        self.now = now
         self.messages = messages
+        self.lifecycle = lifecycle
         self.late_before = late_before  # device times before this arrived late
         points = {m.point for m in messages}
         self.seen = set(session.scalars(
@@ -143,6 +157,20 @@ class _BatchFold:
             if (row.point_id, row.type) in pairs
         }
         self.points = {p.id: p for p in session.scalars(select(Point).where(Point.id.in_(points)))}
+        self.suppressor = Suppressor(session, [(m.gateway, m.type) for m in messages], now,
+                                     lifecycle, silences)
+        # A repeat after closing opens a new incident linked to the last closed one.
+        reopen = pairs - self.open.keys()
+        self.closed: dict[tuple[str, str], str] = {}
+        if reopen:
+            for row in session.execute(
+                select(Incident.id, Incident.point_id, Incident.type)
+                .where(Incident.point_id.in_({p for p, _ in reopen}),
+                       Incident.state.in_(FINAL_STATES))
+                .order_by(Incident.closed_at, Incident.id)
+            ):
+                if (row.point_id, row.type) in reopen:
+                    self.closed[(row.point_id, row.type)] = row.id
 
     def run(self) -> list[tuple[IncidentChange | None, list[Note]]]:
         return [self._fold(message) for message in self.messages]
@@ -163,7 +191,11 @@ class _BatchFold:
                                kv("incident_cleared_without_open", **ids, type=message.type))]
             incident = self.open[key] = self._open(self.points.get(message.point), message, notes)
             incident.backfilled = late
+            incident.previous_id = self.closed.get(key)
+            incident.suppressed = self.suppressor.reason(incident)
             self.session.add(incident)
+            on_opened(self.session, incident, self.lifecycle, self.now,
+                      note=f"reopens {incident.previous_id}" if incident.previous_id else "")
             event = "opened"
         else:
             event = self._append(incident, message)
@@ -213,6 +245,7 @@ class _BatchFold:
             incident.count += 1
             if _SEVERITY_RANK[message.severity.value] > _SEVERITY_RANK[incident.severity]:
                 incident.severity = message.severity.value
+                on_severity_raised(incident)
         # A late (older) event is recorded but must not roll the alarm state back.
         if message.ts >= incident.last_seen_at:
             incident.last_seen_at = message.ts

@@ -86,3 +86,13 @@ class LiveHub:
             delivered += 1
         self.counters.inc("live.published_events")
         return delivered
+
+    def publish_user(self, username: str, event: dict[str, Any]) -> int:
+        """Deliver to every open stream of one person (a page on the "app" channel)."""
+        delivered = 0
+        for sub in list(self._subscriptions.values()):
+            if sub.viewer.username == username:
+                if not sub.offer(event):
+                    self.counters.inc("live.dropped_events")
+                delivered += 1
+        return delivered

@@ -54,7 +54,8 @@ def _defined(kind: str) -> AfterValidator:
     def check(value: str, info: ValidationInfo) -> str:
         seen = _seen(info, kind)
         if seen is not None and value not in seen:
-            raise ValueError(f"unknown {kind} {value!r} (not defined under streets:)")
+            where = "staff:" if kind == "staff" else "streets:"
+            raise ValueError(f"unknown {kind} {value!r} (not defined under {where})")
         return value
 
     return AfterValidator(check)
@@ -64,15 +65,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Channel name -> apprise URL (wechat://..., dingtalk://secret@token, mailto://..., json://...).
+Contacts = dict[Annotated[str, Field(pattern=r"^[a-z0-9_]{1,24}$")],
+                Annotated[str, Field(pattern=r"^[a-z0-9+]{2,24}://", max_length=2000)]]
+_Clock = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
 class MicroGridSpec(_Strict):
     id: Annotated[_Id, _unique("grid")]
     name: _Name
+    contacts: Contacts = {}  # the grid's group robots
 
 
 class GridSpec(_Strict):
     id: Annotated[_Id, _unique("grid")]
     name: _Name
     micro_grids: list[MicroGridSpec] = []
+    contacts: Contacts = {}
 
 
 class CommunitySpec(_Strict):
@@ -100,6 +109,10 @@ class StaffSpec(_Strict):
     name: _Name
     role: Role
     grids: list[Annotated[_Id, _defined("grid")]] = []
+    # A community duty officer / street command centre owns every grid of these.
+    communities: list[Annotated[_Id, _defined("community")]] = []
+    streets: list[Annotated[_Id, _defined("street")]] = []
+    contacts: Contacts = {}  # personal channels
     password: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     password_hash: Annotated[str, Field(pattern=r"^\$argon2(id|i|d)\$")] | None = None
 
@@ -110,10 +123,41 @@ class StaffSpec(_Strict):
         return self
 
 
+class RosterSpec(_Strict):
+    """Between ``starts`` and ``ends`` (local time, may wrap midnight) these staff replace the
+    grid's day owners of ``role`` (e.g. night duty workers)."""
+
+    id: Annotated[_Id, _unique("roster")]
+    grid: Annotated[_Id, _defined("grid")]
+    role: Role
+    starts: _Clock
+    ends: _Clock
+    staff: Annotated[list[Annotated[_Id, _defined("staff")]], Field(min_length=1)]
+
+
 class RegistryFile(_Strict):
     streets: list[StreetSpec] = []
     points: list[PointSpec] = []
     staff: list[StaffSpec] = []
+    rosters: list[RosterSpec] = []
+
+    def grids_of(self, person: StaffSpec) -> set[str]:
+        """The grids a staff member owns: listed ones plus those of their communities/streets."""
+        owned = set(person.grids)
+        for street in self.streets:
+            for community in street.communities:
+                if street.id in person.streets or community.id in person.communities:
+                    owned.update(grid.id for grid in community.grids)
+        return owned
+
+    def contacts_of_grids(self) -> dict[str, dict[str, str]]:
+        result: dict[str, dict[str, str]] = {}
+        for street in self.streets:
+            for community in street.communities:
+                for grid in community.grids:
+                    result[grid.id] = grid.contacts
+                    result.update((m.id, m.contacts) for m in grid.micro_grids)
+        return result
 
     def grid_rows(self) -> list[tuple[str, str, str | None, str]]:
         """``(grid id, community id, parent id, name)``, parents before their micro-grids."""

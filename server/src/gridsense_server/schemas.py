@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from .db.models import Gateway, Incident
+from gridsense_protocol import utc_now
+
+from .db.models import Gateway, Incident, IncidentTransition
 from .sequences import SequenceSummary
 
 
@@ -26,6 +28,13 @@ class IncidentView(BaseModel):
     value: float | None
     message: str
     backfilled: bool  # opened by an event that arrived late (after an outage): not paged
+    level: str  # handling level: grid | community | street (from severity)
+    accept_due_at: datetime | None  # SLA: accept by (server time; moved on by deferrals)
+    resolve_due_at: datetime | None  # SLA: resolved by
+    overdue: bool  # waiting past accept_due_at, or accepted past resolve_due_at
+    accepted_by: str | None
+    previous_id: str | None  # the closed incident this one reopens
+    suppressed: str | None  # why it pages no one (a silence, its gateway offline), if so
 
     @classmethod
     def fields_of(cls, incident: Incident) -> dict[str, Any]:
@@ -35,7 +44,10 @@ class IncidentView(BaseModel):
             "state": incident.state, "alarm": incident.alarm, "opened_at": incident.opened_at,
             "last_seen_at": incident.last_seen_at, "count": incident.count,
             "value": incident.value, "message": incident.message,
-            "backfilled": bool(incident.backfilled),
+            "backfilled": bool(incident.backfilled), "level": incident.level or "grid",
+            "accept_due_at": incident.accept_due_at, "resolve_due_at": incident.resolve_due_at,
+            "overdue": is_overdue(incident, utc_now()), "accepted_by": incident.accepted_by,
+            "previous_id": incident.previous_id, "suppressed": incident.suppressed,
         }
 
     @classmethod
@@ -46,8 +58,47 @@ class IncidentView(BaseModel):
         return self.model_dump(mode="json")
 
 
+def is_overdue(incident: Incident, now: datetime) -> bool:
+    if incident.state in ("new", "returned"):
+        return incident.accept_due_at is not None and incident.accept_due_at < now
+    if incident.state == "accepted":
+        return incident.resolve_due_at is not None and incident.resolve_due_at < now
+    return False
+
+
+class TransitionView(BaseModel):
+    action: str  # open, accept, resolve, verify, ... or escalate, remind, unaccept (system)
+    from_state: str | None
+    to_state: str
+    actor: str  # username, or "system"
+    role: str | None
+    at: datetime
+    note: str
+    photos: list[str]
+
+    @classmethod
+    def of(cls, row: IncidentTransition) -> TransitionView:
+        return cls(action=row.action, from_state=row.from_state, to_state=row.to_state,
+                   actor=row.actor, role=row.role, at=row.at, note=row.note or "",
+                   photos=row.photos or [])
+
+
 class IncidentDetail(IncidentView):
     event_ids: list[str]  # every edge event folded into this incident, oldest first
+    history: list[TransitionView]  # every work-order change, oldest first
+    actions: list[str]  # what the caller may do now
+
+
+class ActionRequest(BaseModel):
+    note: str = Field(default="", max_length=2000)
+    # References to photos (URLs or upload ids) kept with the history entry.
+    photos: list[str] = Field(default=[], max_length=20)
+    passed: bool = True  # verify only: false sends it back for rework
+
+
+class ActionResult(BaseModel):
+    incident: IncidentView
+    transition: TransitionView
 
 
 class GatewayView(BaseModel):

@@ -26,7 +26,7 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 ID_LEN = 64  # gridsense_protocol.topics.ID_PATTERN allows 64 characters
 ULID_LEN = 26
@@ -90,6 +90,8 @@ class Grid(Base):
     community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"), index=True)
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("grids.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Group channels of the grid (robot webhooks): channel name -> apprise URL.
+    contacts: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
 
 class Point(Base):
@@ -109,6 +111,8 @@ class Staff(Base):
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(32))
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Personal channels: channel name (wecom, email...) -> apprise URL.
+    contacts: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
 
 class StaffGrid(Base):
@@ -141,6 +145,9 @@ class Incident(Base):
         ),
         Index("ix_incidents_grid_state", "grid_id", "state"),
         Index("ix_incidents_last_seen_at", "last_seen_at"),
+        Index("ix_incidents_point_type", "point_id", "type"),
+        Index("ix_incidents_accept_due_at", "accept_due_at"),
+        Index("ix_incidents_resolve_due_at", "resolve_due_at"),
     )
 
     id: Mapped[str] = mapped_column(String(ULID_LEN), primary_key=True)
@@ -162,6 +169,129 @@ class Incident(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Opened by an event that arrived late (after an outage): shown to control, not paged.
     backfilled: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
+    # Lifecycle (issue 6): handling level from severity, SLA deadlines (server time; moved on
+    # by the time spent deferred), who accepted, the incident this one reopens, and why it is
+    # not paged (silence id, "gateway_offline"), if it is not.
+    level: Mapped[str] = mapped_column(String(16), server_default="grid", default="grid")
+    accept_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    resolve_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    accepted_by: Mapped[str | None] = mapped_column(String(ID_LEN))
+    accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    previous_id: Mapped[str | None] = mapped_column(String(ULID_LEN))
+    suppressed: Mapped[str | None] = mapped_column(String(64))
+    policy: Mapped[str | None] = mapped_column(String(64))
+
+
+class IncidentTransition(Base):
+    """One entry of an incident's history: a person's action or the system's (opened,
+    escalated, reminded, un-accepted, auto-resolved). Append-only."""
+
+    __tablename__ = "incident_transitions"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    incident_id: Mapped[str] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(ID_LEN))  # a username, or "system"
+    role: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    note: Mapped[str] = mapped_column(Text, default="")
+    photos: Mapped[list[str] | None] = mapped_column(JSON)
+
+
+    # Never loaded (raises); declared so the unit of work inserts the incident before this row.
+    incident: Mapped[Incident] = relationship(lazy="raise")
+
+class EscalationStep(Base):
+    """A due escalation step: durable, so a restart neither skips nor repeats it. Executing a
+    step marks it done and schedules the next one in the same transaction."""
+
+    __tablename__ = "escalation_steps"
+    __table_args__ = (
+        Index("uq_escalation_steps_key", "incident_id", "step", "loop", unique=True),
+        Index("ix_escalation_steps_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(32))  # "r<round>.<phase>.<index>"
+    loop: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    status: Mapped[str] = mapped_column(String(16))  # pending | done | cancelled
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+    # Never loaded (raises); declared so the unit of work inserts the incident before this row.
+    incident: Mapped[Incident] = relationship(lazy="raise")
+
+class Delivery(Base):
+    """One message to one recipient on one channel; the delivery log. The unique key makes a
+    page idempotent: a step executed twice cannot page anyone twice."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("uq_deliveries_key", "incident_id", "step", "loop", "recipient", "channel",
+              unique=True),
+        Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(32))
+    loop: Mapped[int] = mapped_column(Integer)
+    recipient: Mapped[str] = mapped_column(String(ID_LEN + 8))  # username or "grid:<id>"
+    channel: Mapped[str] = mapped_column(String(32))  # "app" or a contact's channel name
+    target: Mapped[str | None] = mapped_column(Text)  # the apprise URL (None for app)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending | retry | sent | digested | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+    # Never loaded (raises); declared so the unit of work inserts the incident before this row.
+    incident: Mapped[Incident] = relationship(lazy="raise")
+
+class Roster(Base):
+    """Night (or any) duty: between ``starts`` and ``ends`` (local HH:MM, may wrap midnight)
+    these staff replace the grid's day owners of ``role``."""
+
+    __tablename__ = "rosters"
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    grid_id: Mapped[str] = mapped_column(ForeignKey("grids.id"), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    starts: Mapped[str] = mapped_column(String(5))
+    ends: Mapped[str] = mapped_column(String(5))
+    usernames: Mapped[list[str]] = mapped_column(JSON)
+
+
+class Silence(Base):
+    """Incidents matching every given field are recorded but page no one until ``ends_at``."""
+
+    __tablename__ = "silences"
+
+    id: Mapped[str] = mapped_column(String(ULID_LEN), primary_key=True)
+    gateway: Mapped[str | None] = mapped_column(String(ID_LEN))
+    point_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    grid_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    type: Mapped[str | None] = mapped_column(String(48))
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    created_by: Mapped[str] = mapped_column(String(ID_LEN))
+    note: Mapped[str] = mapped_column(Text, default="")
 
 
 class IncidentEvent(Base):

@@ -21,8 +21,18 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from gridsense_protocol import CommandResult, Health, Incident, Status, Telemetry
+from gridsense_protocol import (
+    AccessEvent,
+    CommandResult,
+    Health,
+    Incident,
+    Snapshot,
+    Status,
+    Telemetry,
+)
 
+from ..access_control.log import AccessLogService, access_line
+from ..backoff import Backoff
 from ..command_results import CommandResultService
 from ..counters import Counters
 from ..gateways import GatewayService
@@ -30,6 +40,7 @@ from ..incidents import IncidentService
 from ..influx_writer import InfluxWriter
 from ..line_protocol import health_line
 from ..logs import kv
+from ..snapshots import SnapshotStore
 from .acks import AckLedger, Delivery
 from .handoff import Handoff
 
@@ -41,6 +52,7 @@ BATCH = 1000
 COALESCE_S = 0.002
 QUEUE_SIZE = 1000
 INCIDENT_BATCH = 200
+SNAPSHOT_QUEUE_SIZE = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +72,9 @@ class Dispatcher:
         gateways: GatewayService,
         commands: CommandResultService,
         counters: Counters,
+        *,
+        snapshots: SnapshotStore | None = None,
+        access: AccessLogService | None = None,
     ) -> None:
         self.sources = sources
         self.writer = writer
@@ -69,6 +84,11 @@ class Dispatcher:
         self.counters = counters
         self._incident_queue: asyncio.Queue[Delivery] = asyncio.Queue(QUEUE_SIZE)
         self._state_queue: asyncio.Queue[Delivery] = asyncio.Queue(QUEUE_SIZE)
+        self.access = access
+        self._access_queue: asyncio.Queue[Delivery] = asyncio.Queue(QUEUE_SIZE)
+        self.snapshots = snapshots
+        # Snapshots are up to 1 MB each: a short queue bounds the memory they hold.
+        self._snapshot_queue: asyncio.Queue[Delivery] = asyncio.Queue(SNAPSHOT_QUEUE_SIZE)
         self._tasks: list[asyncio.Task[None]] = []
         self._routing = 0  # batches out of a hand-off but not yet routed
         self._routed = asyncio.Event()  # set after every routed batch
@@ -81,6 +101,8 @@ class Dispatcher:
         self._tasks += [
             asyncio.create_task(self._incident_worker(), name="incident-worker"),
             asyncio.create_task(self._state_worker(), name="gateway-state-worker"),
+            asyncio.create_task(self._access_worker(), name="access-log-worker"),
+            asyncio.create_task(self._snapshot_worker(), name="snapshot-worker"),
         ]
 
     async def drain(self, within_s: float = 10.0) -> bool:
@@ -93,6 +115,8 @@ class Dispatcher:
                     await self._routed.wait()
                 await self._incident_queue.join()
                 await self._state_queue.join()
+                await self._access_queue.join()
+                await self._snapshot_queue.join()
             return True
         except TimeoutError:
             log.error(kv("ingest_drain_timeout",
@@ -137,6 +161,14 @@ class Dispatcher:
         if message is None:  # invalid: counted by the consumer, nothing to store
             ledger.register(delivery, 0)
             return 0
+        if isinstance(message, Snapshot):
+            # Stored under its event id: it may come before or after its incident row.
+            if self.snapshots is None:
+                ledger.register(delivery, 0)
+            else:
+                ledger.register(delivery, 1)
+                await self._snapshot_queue.put(delivery)
+            return 0
         self.gateways.touch(message.gateway, message.ts)
         if isinstance(message, Telemetry):
             ledger.register(delivery, 1)
@@ -150,6 +182,12 @@ class Dispatcher:
             ledger.register(delivery, 2)  # the InfluxDB line and the gateway row
             self.writer.add_lines([health_line(message)], delivery)
             await self._state_queue.put(delivery)
+        elif isinstance(message, AccessEvent) and self.access is not None:
+            # Durable twice before the ack: the access log row and the InfluxDB line.
+            ledger.register(delivery, 2)
+            grid = self.access.grid_of(message.point)
+            self.writer.add_lines([access_line(message, grid)], delivery)
+            await self._access_queue.put(delivery)
         elif isinstance(message, Status | CommandResult):
             ledger.register(delivery, 1)
             await self._state_queue.put(delivery)
@@ -188,6 +226,63 @@ class Dispatcher:
     async def _incident_alone(self, delivery: Delivery) -> None:
         assert isinstance(delivery.message, Incident)
         await self.incidents.handle_batch([delivery.message])
+
+    async def _snapshot_worker(self) -> None:
+        backoff = Backoff(initial_s=0.5, cap_s=30.0)
+        while True:
+            delivery = await self._snapshot_queue.get()
+            snapshot = delivery.message
+            assert isinstance(snapshot, Snapshot) and self.snapshots is not None
+            try:
+                while True:
+                    try:
+                        await asyncio.to_thread(self.snapshots.save, snapshot.gateway,
+                                                snapshot.event, snapshot.jpeg)
+                        backoff.reset()
+                        break
+                    except OSError as exc:  # disk full or failing: not acked, retried
+                        delay = backoff.next_delay()
+                        self.counters.inc("snapshots.store_failures")
+                        log.error(kv("snapshot_store_failed", gateway=snapshot.gateway,
+                                     event=snapshot.event, error=repr(exc),
+                                     retry_in_s=round(delay, 2)))
+                        await asyncio.sleep(delay)
+                log.info(kv("snapshot_stored", gateway=snapshot.gateway, event=snapshot.event,
+                            seq=snapshot.seq, bytes=len(snapshot.jpeg)))
+                delivery.release()
+                delivery.part_done()
+            finally:
+                self._snapshot_queue.task_done()
+
+    async def _access_worker(self) -> None:
+        while True:
+            batch = [await self._access_queue.get()]
+            while len(batch) < INCIDENT_BATCH and not self._access_queue.empty():
+                batch.append(self._access_queue.get_nowait())
+            try:
+                await self._handle_access(batch)
+            finally:
+                for _ in batch:
+                    self._access_queue.task_done()
+
+    async def _handle_access(self, batch: list[Delivery]) -> None:
+        assert self.access is not None
+        messages = [d.message for d in batch if isinstance(d.message, AccessEvent)]
+        try:
+            await self.access.record_batch(messages)  # records their seqs as well
+        except Exception:
+            log.exception(kv("access_batch_failed", events=len(batch),
+                             gateway=messages[0].gateway))
+            for delivery in batch:
+                await _guarded(self._access_alone, delivery, self.counters, "access.errors")
+                _recorded_in_transaction(delivery)
+            return
+        for delivery in batch:
+            _recorded_in_transaction(delivery)
+
+    async def _access_alone(self, delivery: Delivery) -> None:
+        assert self.access is not None and isinstance(delivery.message, AccessEvent)
+        await self.access.record_batch([delivery.message])
 
     async def _state_worker(self) -> None:
         while True:

@@ -35,7 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gridsense_protocol import Envelope, Kind, ProtocolError, decode, shared_subscription
+from gridsense_protocol import Envelope, Kind, ProtocolError, Snapshot, decode, shared_subscription
 from gridsense_protocol import subscription as plain_subscription
 
 from ..backoff import Backoff
@@ -274,16 +274,23 @@ class MqttConsumer:
         token = (self.generation, msg.mid, msg.qos) if msg.qos > 0 else None
         if msg.dup:
             self.counters.inc("mqtt.dup_deliveries")
-        message: Envelope | None = None
+        message: Envelope | Snapshot | None = None
         try:
             message = self._decode(msg.topic, msg.payload)
         except Exception:
             # A bug in our own code must not kill paho's thread (and with it, all ingest).
             self.counters.inc("ingest.errors")
             log.exception(kv("ingest_error", client_id=self.client_id, mid=msg.mid))
+        if isinstance(message, Snapshot):
+            # A JPEG has no envelope: its seq comes from its comment (None: not recorded).
+            delivery = Delivery(None, token)
+            delivery.message = message  # type: ignore[assignment]
+            delivery.sequence = (message.gateway, message.seq) if message.seq is not None else None
+            self._hand_off(delivery)
+            return
         self._hand_off(Delivery(message, token))
 
-    def _decode(self, topic: str, payload: bytes) -> Envelope | None:
+    def _decode(self, topic: str, payload: bytes) -> Envelope | Snapshot | None:
         try:
             message = decode(topic, payload)
         except ProtocolError as exc:
@@ -298,7 +305,7 @@ class MqttConsumer:
                                reason=reason, field=exc.field or None, detail=exc.reason[:300],
                                bytes=len(payload), seen=self._invalid_seen[key]))
             return None
-        return message if isinstance(message, Envelope) else None  # snapshots: not yet
+        return message
 
     def _hand_off(self, delivery: Delivery) -> None:
         # With the hand-off at least as large as the Receive Maximum this never waits; it is

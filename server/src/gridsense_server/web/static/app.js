@@ -3,7 +3,10 @@
 "use strict";
 
 const state = { token: sessionStorage.getItem("gridsense.token"), user: sessionStorage.getItem("gridsense.user"),
-                incidents: new Map(), ws: null, retry: 0 };
+                incidents: new Map(), ws: null, retry: 0, selected: null };
+// Button labels for the actions the server says the user may take (detail.actions).
+const ACTION_LABELS = { accept: "Accept", note: "Add note", resolve: "Resolve", verify: "Verify and close",
+                        return: "Return", defer: "Defer", invalidate: "False alarm" };
 const $ = (sel) => document.querySelector(sel);
 
 function fmtTime(iso) {
@@ -17,7 +20,11 @@ async function api(path, options = {}) {
   if (state.token) headers.Authorization = `Bearer ${state.token}`;
   const resp = await fetch(path, { ...options, headers });
   if (resp.status === 401) { signOut(); throw new Error("signed out"); }
-  if (!resp.ok) throw new Error(`${path}: HTTP ${resp.status}`);
+  if (!resp.ok) {
+    let detail = `HTTP ${resp.status}`;
+    try { detail = (await resp.json()).detail || detail; } catch (e) { /* not JSON */ }
+    throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+  }
   return resp.json();
 }
 
@@ -37,6 +44,8 @@ function renderIncidents(freshId) {
     const tr = document.createElement("tr");
     tr.dataset.id = inc.id;
     if (inc.id === freshId) tr.className = "fresh";
+    if (inc.id === state.selected) tr.classList.add("selected");
+    tr.addEventListener("click", () => openDetail(inc.id));
     cell(tr, "Opened", fmtTime(inc.opened_at));
     cell(tr, "Type", inc.type);
     cell(tr, "Point", inc.point);
@@ -44,12 +53,91 @@ function renderIncidents(freshId) {
     cell(tr, "Severity", inc.severity, `sev sev-${inc.severity}`);
     cell(tr, "Alarm", inc.alarm, `alarm-${inc.alarm}`);
     cell(tr, "State", inc.backfilled ? `${inc.state} (backfilled)` : inc.state);
+    cell(tr, "Due", dueText(inc), inc.overdue ? "overdue" : "");
     cell(tr, "Count", String(inc.count));
     cell(tr, "Last seen", fmtTime(inc.last_seen_at));
     body.appendChild(tr);
   }
   $("#incident-count").textContent = rows.length ? `(${rows.length})` : "";
   $("#no-incidents").hidden = rows.length > 0;
+}
+
+function dueText(inc) {
+  const due = ["new", "returned"].includes(inc.state) ? inc.accept_due_at : inc.state === "accepted" ? inc.resolve_due_at : null;
+  if (!due) return "";
+  return (inc.overdue ? "overdue since " : "by ") + fmtTime(due);
+}
+
+function field(dl, name, value) {
+  const dt = document.createElement("dt");
+  dt.textContent = name;
+  const dd = document.createElement("dd");
+  dd.textContent = value ?? "—";
+  dl.append(dt, dd);
+}
+
+async function openDetail(id) {
+  state.selected = id;
+  if (location.hash !== `#incident=${id}`) history.replaceState(null, "", `#incident=${id}`);
+  $("#action-error").textContent = "";
+  let inc;
+  try { inc = await api(`/api/v1/incidents/${encodeURIComponent(id)}`); } catch (e) {
+    $("#action-error").textContent = e.message; $("#detail").hidden = false; return;
+  }
+  state.incidents.set(inc.id, inc);
+  renderIncidents();
+  $("#detail").hidden = false;
+  $("#detail-id").textContent = inc.id;
+  const dl = $("#detail-fields");
+  dl.replaceChildren();
+  field(dl, "Type", `${inc.type} (${inc.severity}, ${inc.level} level)`);
+  field(dl, "Point", `${inc.point} — grid ${inc.grid ?? "none"}`);
+  field(dl, "State", inc.state + (inc.overdue ? " — OVERDUE" : ""));
+  field(dl, "Alarm", `${inc.alarm} (${inc.count}×, last ${fmtTime(inc.last_seen_at)})`);
+  field(dl, "Accepted by", inc.accepted_by);
+  field(dl, "Accept by", fmtTime(inc.accept_due_at));
+  field(dl, "Resolve by", fmtTime(inc.resolve_due_at));
+  if (inc.previous_id) field(dl, "Reopens", inc.previous_id);
+  const actions = $("#actions");
+  actions.replaceChildren();
+  for (const name of inc.actions) {
+    actions.appendChild(actionButton(inc.id, name, ACTION_LABELS[name] || name, {}));
+    if (name === "verify") actions.appendChild(actionButton(inc.id, name, "Send back for rework", { passed: false }));
+  }
+  const list = $("#history");
+  list.replaceChildren();
+  for (const h of inc.history) {
+    const li = document.createElement("li");
+    const move = h.from_state && h.from_state !== h.to_state ? ` ${h.from_state} → ${h.to_state}` : "";
+    li.textContent = `${fmtTime(h.at)} ${h.action}${move} by ${h.actor}${h.note ? ": " + h.note : ""}` +
+      (h.photos.length ? ` [${h.photos.length} photo(s)]` : "");
+    list.appendChild(li);
+  }
+}
+
+function actionButton(id, action, label, extra) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = label;
+  button.addEventListener("click", async () => {
+    $("#action-error").textContent = "";
+    const photos = $("#action-photos").value.split("\n").map((p) => p.trim()).filter(Boolean);
+    try {
+      await api(`/api/v1/incidents/${encodeURIComponent(id)}/${action}`, { method: "POST",
+        body: JSON.stringify({ note: $("#action-note").value, photos, ...extra }) });
+      $("#action-note").value = "";
+      $("#action-photos").value = "";
+    } catch (e) { $("#action-error").textContent = e.message; }
+    openDetail(id);
+  });
+  return button;
+}
+
+function closeDetail() {
+  state.selected = null;
+  $("#detail").hidden = true;
+  history.replaceState(null, "", location.pathname);
+  renderIncidents();
 }
 
 function renderGateways(gateways) {
@@ -84,6 +172,13 @@ function connectStream() {
     if (msg.type === "incident" && msg.incident) {
       state.incidents.set(msg.incident.id, msg.incident);
       renderIncidents(msg.incident.id);
+      if (msg.incident.id === state.selected) openDetail(state.selected);
+    } else if (msg.type === "page") {
+      // A page addressed to this user (escalation step, reminder): say so, link the incident.
+      const notice = $("#page-notice");
+      notice.textContent = msg.title;
+      notice.hidden = false;
+      notice.onclick = () => { notice.hidden = true; openDetail(msg.incident_id); };
     }
   };
   ws.onclose = (ev) => {
@@ -104,6 +199,9 @@ function showBoard() {
   $("#logout").hidden = false;
   refresh().catch((e) => console.error(e));
   connectStream();
+  // A signed link from a message lands on /#incident=<id>.
+  const linked = location.hash.match(/^#incident=([0-9A-Za-z]+)$/);
+  if (linked) openDetail(linked[1]);
   setInterval(() => { if (state.token) api("/api/v1/gateways").then(renderGateways).catch(() => {}); }, 15000);
 }
 
@@ -136,5 +234,6 @@ $("#login").addEventListener("submit", async (ev) => {
   }
 });
 $("#logout").addEventListener("click", signOut);
+$("#detail-close").addEventListener("click", closeDetail);
 
 if (state.token) showBoard();

@@ -1,0 +1,169 @@
+"""Incidents over HTTP: list and filter, one with its history, act on it, open a signed link.
+
+Actions are checked by role (the state machine's table) and by grid (a worker acts only on
+their grids' incidents); a refusal says why, with 403 (who), 404 (what) or 409 (state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi.responses import RedirectResponse
+from sqlalchemy import and_, or_, select
+
+from gridsense_protocol import utc_now
+
+from ..access import Viewer, with_descendants
+from ..db.models import FINAL_STATES, INCIDENT_STATES, Incident, IncidentEvent
+from ..escalation.policy import LifecycleConfig
+from ..lifecycle import USER_ACTIONS, WAITING, Refused, allowed_actions
+from ..notify.links import LinkSigner
+from ..schemas import (
+    ActionRequest,
+    ActionResult,
+    IncidentDetail,
+    IncidentView,
+    TransitionView,
+)
+from ..workorders import act, check_grid, history
+from .deps import Context, CurrentViewer
+
+router = APIRouter()
+
+
+@dataclass
+class LifecycleApi:
+    """What the action endpoints need beyond the ApiContext (set on ``app.state.lifecycle``)."""
+
+    config: LifecycleConfig
+    links: LinkSigner
+    on_change: Callable[[], None] = lambda: None  # wake the scheduler and the notifier
+
+
+def _lifecycle(request: Request) -> LifecycleApi:
+    lifecycle = getattr(request.app.state, "lifecycle", None)
+    if lifecycle is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "lifecycle not configured")
+    return lifecycle
+
+
+StateFilter = Annotated[
+    str | None,
+    Query(description="a work-order state, or `open` for every state but closed/invalid",
+          pattern="^(open|" + "|".join(INCIDENT_STATES) + ")$"),
+]
+
+
+def _visible(query: Any, viewer: Viewer) -> Any:
+    if viewer.grids is None:
+        return query
+    return query.where(Incident.grid_id.in_(sorted(viewer.grids)))
+
+
+def overdue_clause(now: datetime) -> Any:
+    return or_(and_(Incident.state.in_(WAITING), Incident.accept_due_at < now),
+               and_(Incident.state == "accepted", Incident.resolve_due_at < now))
+
+
+@router.get("/api/v1/incidents", response_model=list[IncidentView], tags=["incidents"])
+def list_incidents(
+    viewer: CurrentViewer,
+    context: Context,
+    state: StateFilter = None,
+    type: Annotated[str | None, Query(max_length=48)] = None,
+    grid: Annotated[str | None, Query(description="a grid and its micro-grids")] = None,
+    severity: Annotated[str | None, Query(pattern="^(minor|major|critical)$")] = None,
+    overdue: Annotated[bool | None, Query(description="only (not) overdue ones")] = None,
+    since: Annotated[datetime | None, Query(description="opened at or after (ISO time)")] = None,
+    until: Annotated[datetime | None, Query(description="opened before (ISO time)")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[IncidentView]:
+    """Newest first (by the device time of the latest event), only the caller's grids."""
+    query = _visible(select(Incident), viewer)
+    if state == "open":
+        query = query.where(Incident.state.not_in(FINAL_STATES))
+    elif state is not None:
+        query = query.where(Incident.state == state)
+    if type is not None:
+        query = query.where(Incident.type == type)
+    if severity is not None:
+        query = query.where(Incident.severity == severity)
+    if overdue is not None:
+        clause = overdue_clause(utc_now())
+        query = query.where(clause if overdue else ~clause)
+    for bound, compare in ((since, Incident.opened_at.__ge__), (until, Incident.opened_at.__lt__)):
+        if bound is not None:
+            if bound.tzinfo is None:
+                raise HTTPException(422, "since/until need a time zone (e.g. ...Z)")
+            query = query.where(compare(bound))
+    with context.factory() as session:
+        if grid is not None:
+            query = query.where(Incident.grid_id.in_(sorted(with_descendants(session, {grid}))))
+        query = query.order_by(Incident.last_seen_at.desc(), Incident.id.desc()).limit(limit)
+        return [IncidentView.of(row) for row in session.scalars(query)]
+
+
+@router.get("/api/v1/incidents/{incident_id}", response_model=IncidentDetail, tags=["incidents"])
+def get_incident(incident_id: str, viewer: CurrentViewer, context: Context) -> IncidentDetail:
+    with context.factory() as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None or not viewer.sees_grid(incident.grid_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
+        event_ids = list(session.scalars(
+            select(IncidentEvent.event_id).where(IncidentEvent.incident_id == incident_id)
+            .order_by(IncidentEvent.ts, IncidentEvent.id)
+        ))
+        return IncidentDetail(
+            **IncidentView.fields_of(incident), event_ids=event_ids,
+            history=[TransitionView.of(row) for row in history(session, incident_id)],
+            actions=allowed_actions(incident.state, viewer.role, incident.level or "grid"),
+        )
+
+
+@router.post("/api/v1/incidents/{incident_id}/{action}", response_model=ActionResult,
+             tags=["incidents"], responses={403: {"description": "not your role or grid"},
+                                            409: {"description": "not in a state for it"}})
+def act_on_incident(
+    incident_id: str,
+    action: Annotated[str, Path(pattern="^(" + "|".join(USER_ACTIONS) + ")$")],
+    body: ActionRequest,
+    viewer: CurrentViewer,
+    context: Context,
+    request: Request,
+) -> ActionResult:
+    """accept, note, resolve, verify (``passed: false`` = rework), return, defer, invalidate."""
+    lifecycle = _lifecycle(request)
+    try:
+        with context.factory.begin() as session:
+            incident, entry = act(session, incident_id, viewer, action, lifecycle.config,
+                                  utc_now(), note=body.note, photos=body.photos,
+                                  passed=body.passed)
+            session.flush()
+            view, transition = IncidentView.of(incident), TransitionView.of(entry)
+            grid_id = incident.grid_id
+    except Refused as refused:
+        context.counters.inc(f"api.actions_refused.{refused.status}")
+        raise HTTPException(refused.status, refused.reason) from None
+    context.counters.inc(f"api.actions.{action}")
+    # After commit: a page for what happened, to everyone who sees the grid.
+    context.hub.publish(grid_id, {"type": "incident", "event": action,
+                                  "incident": view.to_json()})
+    lifecycle.on_change()
+    return ActionResult(incident=view, transition=transition)
+
+
+@router.get("/link/{incident_id}", include_in_schema=False)
+def open_link(incident_id: str, u: str, e: int, s: str, request: Request,
+              context: Context) -> RedirectResponse:
+    """A signed link from a message: valid and unexpired → the incident on the web page."""
+    if not _lifecycle(request).links.verify(incident_id, u, e, s, utc_now()):
+        context.counters.inc("api.bad_links")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this link is invalid or has expired")
+    return RedirectResponse(f"/#incident={incident_id}", status_code=303)
+
+
+__all__ = ["LifecycleApi", "check_grid", "router"]

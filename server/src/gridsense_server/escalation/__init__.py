@@ -1,0 +1,1 @@
+"""Escalation up the grid hierarchy: policies as data, durable steps, recipients by role."""

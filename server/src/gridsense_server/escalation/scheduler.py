@@ -1,0 +1,196 @@
+"""Execute due escalation steps: durable rows, claimed idempotently, one transaction each.
+
+Due steps are found through the (status, due_at) index. Executing one — claim it (pending →
+done, which only one process can do), page the recipients (delivery rows, unique per
+incident/step/loop/recipient/channel), write the history entry, schedule the next step — is
+one transaction: a server killed half-way has done none of it and does all of it once after
+its restart; a second server process finds the step already claimed. The clock is injectable
+so tests can run an escalation in fake time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from gridsense_protocol import utc_now
+
+from ..counters import Counters
+from ..db.models import EscalationStep, Incident
+from ..lifecycle import WAITING
+from ..live import LiveHub
+from ..logs import kv
+from ..notify.links import LinkSigner
+from ..notify.outbox import Page, describe, enqueue, pages_for
+from ..schemas import IncidentView
+from ..workorders import SYSTEM, record, transition
+from .policy import LifecycleConfig, PolicySpec
+from .recipients import recipients
+from .steps import StepName, add_step, page_due
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    incident: dict[str, Any]
+    grid_id: str | None
+    pages: int
+
+
+class EscalationScheduler:
+    def __init__(self, factory: sessionmaker[Session], config: LifecycleConfig, links: LinkSigner,
+                 counters: Counters, *, hub: LiveHub | None = None,
+                 clock: Clock = utc_now, batch: int = 500,
+                 on_pages: Callable[[], None] | None = None) -> None:
+        self.factory = factory
+        self.config = config
+        self.links = links
+        self.counters = counters
+        self.hub = hub
+        self.clock = clock
+        self.batch = batch
+        self.on_pages = on_pages
+        self.zone = ZoneInfo(config.timezone)
+
+    def run_due(self) -> list[StepOutcome]:
+        """Execute every step due now (blocking; one transaction per step)."""
+        outcomes = self.auto_resolve(self.clock())
+        while True:
+            now = self.clock()
+            with self.factory() as session:
+                due = list(session.scalars(
+                    select(EscalationStep.id)
+                    .where(EscalationStep.status == "pending", EscalationStep.due_at <= now)
+                    .order_by(EscalationStep.due_at).limit(self.batch)
+                ))
+            for step_id in due:
+                outcome = self._execute(step_id, now)
+                if outcome is not None:
+                    outcomes.append(outcome)
+            if len(due) < self.batch:
+                return outcomes
+
+    def auto_resolve(self, now: datetime) -> list[StepOutcome]:
+        """Close self-clearing incidents whose alarm has been cleared for the quiet period
+        (never a critical one: that waits for a person)."""
+        spec = self.config.auto_resolve
+        if not spec.types:
+            return []
+        outcomes = []
+        with self.factory.begin() as session:
+            for incident in session.scalars(
+                select(Incident).where(
+                    Incident.type.in_(spec.types), Incident.alarm == "cleared",
+                    Incident.severity != "critical",
+                    Incident.state.in_(("new", "returned", "accepted")),
+                    Incident.last_seen_at < now - timedelta(seconds=spec.quiet_s))
+                .limit(self.batch).with_for_update()
+            ):
+                transition(session, incident, "auto_resolve", "closed", self.config, now,
+                           actor=SYSTEM, role=None,
+                           note=f"alarm cleared for {spec.quiet_s:g} s: closed by the system")
+                self.counters.inc("escalation.auto_resolved")
+                outcomes.append(StepOutcome(IncidentView.of(incident).to_json(),
+                                            incident.grid_id, 0))
+        return outcomes
+
+    async def run(self) -> None:
+        while True:
+            try:
+                outcomes = await asyncio.to_thread(self.run_due)
+                self.publish(outcomes)
+            except Exception:
+                self.counters.inc("escalation.errors")
+                log.exception(kv("escalation_tick_failed"))
+            await asyncio.sleep(self.config.tick_s)
+
+    def publish(self, outcomes: list[StepOutcome]) -> None:
+        for outcome in outcomes:
+            if self.hub is not None:
+                self.hub.publish(outcome.grid_id, {"type": "incident", "event": "escalated",
+                                                   "incident": outcome.incident})
+        if any(o.pages for o in outcomes) and self.on_pages is not None:
+            self.on_pages()
+
+    def _execute(self, step_id: int, now: datetime) -> StepOutcome | None:
+        with self.factory.begin() as session:
+            claimed = session.execute(
+                update(EscalationStep)
+                .where(EscalationStep.id == step_id, EscalationStep.status == "pending")
+                .values(status="done", done_at=now)
+            ).rowcount
+            if claimed != 1:
+                self.counters.inc("escalation.already_claimed")
+                return None
+            step = session.get(EscalationStep, step_id)
+            assert step is not None
+            incident = session.get(Incident, step.incident_id, with_for_update=True)
+            if incident is None or incident.policy is None:
+                return None
+            policy = self.config.policies.get(incident.policy)
+            if policy is None:
+                incident.policy, policy = self.config.policy_for(incident.type, incident.severity)
+            name = StepName.parse(step.step)
+            pages = self._perform(session, incident, policy, name, step.loop, step.step, now)
+            self.counters.inc(f"escalation.{name.kind}")
+            log.info(kv("escalation_step", incident=incident.id, step=step.step, loop=step.loop,
+                        state=incident.state, pages=pages))
+            return StepOutcome(IncidentView.of(incident).to_json(), incident.grid_id, pages)
+
+    def _perform(self, session: Session, incident: Incident, policy: PolicySpec, name: StepName,
+                 loop: int, key: str, now: datetime) -> int:
+        if name.kind == "a" and incident.state in WAITING:
+            spec = policy.steps[name.index]
+            people = sorted({u for target in spec.notify for u in
+                             recipients(session, incident.grid_id, target, now, self.zone)})
+            pages = self._page(session, incident, key, loop, people, spec.channels, now,
+                               "overdue" if now >= (incident.accept_due_at or now) else "new")
+            note = (f"step {name.index + 1}/{len(policy.steps)} loop {loop + 1}: "
+                    f"{'+'.join(spec.notify)} → {', '.join(people) or 'nobody on record'} "
+                    f"[{', '.join(spec.channels)}]")
+            record(session, incident, "escalate", incident.state, actor=SYSTEM, role=None,
+                   now=now, note=note)
+            self._next_page(session, incident, policy, name, loop)
+            return len(pages)
+        if name.kind == "remind" and incident.state == "accepted" and incident.accepted_by:
+            pages = self._page(session, incident, key, loop, [incident.accepted_by],
+                               policy.quiet_channels, now, "reminder")
+            record(session, incident, "remind", "accepted", actor=SYSTEM, role=None, now=now,
+                   note=f"no activity from {incident.accepted_by} since accepting")
+            if policy.unaccept_after_s is not None:
+                add_step(session, incident.id, StepName("unaccept", 0, name.start), 0,
+                         name.start + timedelta(seconds=policy.unaccept_after_s))
+            return len(pages)
+        if name.kind == "unaccept" and incident.state == "accepted":
+            transition(session, incident, "unaccept", "new", self.config, now, actor=SYSTEM,
+                       role=None, note=f"{incident.accepted_by} stayed quiet: escalated again")
+        return 0
+
+    @staticmethod
+    def _next_page(session: Session, incident: Incident, policy: PolicySpec, name: StepName,
+                   loop: int) -> None:
+        if name.index + 1 < len(policy.steps):
+            nxt, nloop = StepName("a", name.index + 1, name.start), loop
+        elif loop < policy.repeat:
+            nxt, nloop = StepName("a", 0, name.start), loop + 1
+        else:
+            return
+        add_step(session, incident.id, nxt, nloop, page_due(policy, nxt, nloop))
+
+    def _page(self, session: Session, incident: Incident, key: str, loop: int,
+              people: list[str], channels: list[str], now: datetime, why: str) -> list[Page]:
+        pages = pages_for(session, incident, people, channels)
+        title = f"[gridsense] {why}: {describe(incident)}"
+        text = (f"{incident.message or describe(incident)} — state {incident.state}, "
+                f"level {incident.level}, grid {incident.grid_id or '-'}")
+        return enqueue(session, incident, key, loop, pages, title, text, self.links, now)

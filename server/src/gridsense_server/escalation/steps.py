@@ -1,0 +1,84 @@
+"""Scheduling escalation steps as durable rows.
+
+A step's name says what it is and when its phase began: ``a.<index>@<ms>`` (page while the
+incident waits for acceptance), ``remind@<ms>`` / ``unaccept@<ms>`` (the handler went quiet
+after accepting at <ms>). Only the next step of a phase
+exists as a row; executing it schedules the one after, in the same transaction. Every
+transition cancels the pending steps of the phase it ends, so a pending row is always current.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from ..db.models import EscalationStep, Incident
+from ..lifecycle import WAITING
+from .policy import LifecycleConfig, PolicySpec
+
+
+@dataclass(frozen=True, slots=True)
+class StepName:
+    kind: str  # a | remind | unaccept
+    index: int
+    start: datetime  # when the phase began (server time, millisecond precision)
+
+    def __str__(self) -> str:
+        ms = int(self.start.timestamp() * 1000)
+        return f"a.{self.index}@{ms}" if self.kind == "a" else f"{self.kind}@{ms}"
+
+    @classmethod
+    def parse(cls, text: str) -> StepName:
+        head, _, ms = text.partition("@")
+        start = datetime.fromtimestamp(int(ms) / 1000, UTC)
+        kind, _, index = head.partition(".")
+        return cls(kind, int(index or 0), start)
+
+
+def _ms(moment: datetime) -> datetime:
+    """Round to milliseconds, the precision a step name keeps."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def add_step(session: Session, incident_id: str, name: StepName, loop: int,
+             due: datetime) -> None:
+    session.add(EscalationStep(incident_id=incident_id, step=str(name), loop=loop, due_at=due,
+                               status="pending"))
+
+
+def page_due(policy: PolicySpec, name: StepName, loop: int) -> datetime:
+    offset = loop * policy.repeat_every_s + policy.steps[name.index].after_s
+    return name.start + timedelta(seconds=offset)
+
+
+def cancel_pending(session: Session, incident_id: str) -> None:
+    session.execute(
+        update(EscalationStep)
+        .where(EscalationStep.incident_id == incident_id, EscalationStep.status == "pending")
+        .values(status="cancelled")
+    )
+
+
+def schedule_for_state(session: Session, incident: Incident, config: LifecycleConfig,
+                       now: datetime, *, cancel: bool = True) -> None:
+    """End the previous phase's steps and start the ones the incident's state calls for."""
+    if cancel:
+        cancel_pending(session, incident.id)
+    if incident.suppressed or incident.backfilled or incident.policy is None:
+        return
+    policy = config.policies.get(incident.policy)
+    if policy is None:  # the policy was removed from the config: keep the default one
+        incident.policy, policy = config.policy_for(incident.type, incident.severity)
+    start = _ms(now)
+    if incident.state in WAITING:
+        name = StepName("a", 0, start)
+        add_step(session, incident.id, name, 0, page_due(policy, name, 0))
+    elif incident.state == "accepted" and policy.remind_after_s is not None:
+        add_step(session, incident.id, StepName("remind", 0, start), 0,
+                 start + timedelta(seconds=policy.remind_after_s))
+    elif incident.state == "accepted" and policy.unaccept_after_s is not None:
+        add_step(session, incident.id, StepName("unaccept", 0, start), 0,
+                 start + timedelta(seconds=policy.unaccept_after_s))

@@ -1,0 +1,1 @@
+"""Notifications: the delivery log (durable outbox), channels, rate limits, signed links."""
