@@ -14,7 +14,7 @@ from lifecycle_support import FAST, Clock, database, open_incident
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gridsense_server.access import Viewer
+from gridsense_server.access import Viewer, load_viewer
 from gridsense_server.counters import Counters
 from gridsense_server.db.models import Delivery, Incident
 from gridsense_server.escalation.policy import LifecycleConfig
@@ -115,6 +115,10 @@ def test_night_roster_replaces_the_day_workers(factory: sessionmaker[Session]) -
         assert recipients(session, "g01-a", "leader", night, zone) == ["leader-g01"]
         assert recipients(session, "g02", "duty_officer", day, zone) == ["duty-ly"]
         assert recipients(session, "g01-a", "command_centre", day, zone) == ["centre-hx"]
+        # Whoever a roster pages may open and act on what they are paged for.
+        night_worker = load_viewer(session, "night-g01")
+        assert night_worker is not None and night_worker.sees_grid("g01-a")
+        assert not night_worker.sees_grid("g02")
 
 
 def test_two_schedulers_at_once_page_each_step_once(factory: sessionmaker[Session]) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .db.models import Grid, Point, Staff, StaffGrid
+from .db.models import Grid, Point, Roster, Staff, StaffGrid
 from .registry import ALL_SEEING_ROLES
 
 
@@ -44,6 +44,11 @@ def load_viewer(session: Session, username: str) -> Viewer | None:
     if staff.role in ALL_SEEING_ROLES:
         return Viewer(staff.username, staff.role, None)
     owned = set(session.scalars(select(StaffGrid.grid_id).where(StaffGrid.username == username)))
+    # A duty roster pages its members for its grid (night duty): they must see and act on what
+    # they are paged for, on and off shift (an accepted page outlives the shift).
+    owned |= {grid for grid, names in session.execute(
+        select(Roster.grid_id, Roster.usernames).where(Roster.role == staff.role)
+    ) if username in (names or ())}
     return Viewer(staff.username, staff.role, with_descendants(session, owned))
 
 
