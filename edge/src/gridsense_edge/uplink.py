@@ -76,6 +76,7 @@ RECONNECT_BASE_S = 1.0
 RECONNECT_CAP_S = 30.0  # default of mqtt.reconnect_max_s
 PUBLISH_RETRY_S = 1.0
 THREAD_CHECK_S = 5.0
+MAX_PENDING_EVENTS = 4 * DEFAULT_MAX_INFLIGHT  # paho thread -> loop
 
 StatusFactory = Callable[[GatewayState], OutboundMessage]
 
@@ -396,6 +397,11 @@ class Uplink:
 
     def _on_message(self, client: mqtt.Client, _userdata: object,
                     msg: mqtt.MQTTMessage) -> None:
+        # Bounded: acks are bounded by the window, commands are not. A dropped command is
+        # sent again by the server (a stalled credential transfer is re-published).
+        if len(self._events) >= MAX_PENDING_EVENTS:
+            self.counters["downlink_dropped"] = self.counters.get("downlink_dropped", 0) + 1
+            return
         self._post(client, "msg", msg.topic, bytes(msg.payload))
 
     def _on_publish(
