@@ -1,9 +1,10 @@
 """scripts/demo: the whole system on one machine, as a newcomer first sees it.
 
 Starts a private Mosquitto and InfluxDB (config and data under .demo/), the server with the demo
-community's registry, and two simulated gateways whose Modbus sensors are simulated on
-pseudo-terminals; prints the addresses and demo logins; stops everything in order on Ctrl-C or
-after --duration seconds, then prints what the system saw.
+community's registry, and three simulated gateways: gw-01 and gw-02 with Modbus temperature
+sensors on pseudo-terminals (gw-01 also with a camera on a rendered video), gw-03 with an OSDP
+reader at a building entrance (demo_access.py); prints the addresses and demo logins; stops
+everything in order on Ctrl-C or after --duration seconds, then prints what the system saw.
 """
 
 from __future__ import annotations
@@ -13,18 +14,17 @@ import json
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import time
 import urllib.error
-import urllib.request
 from pathlib import Path
 
 from demo_access import ACCESS_GATEWAY, access_summary, start_entrance, what_to_try_access
 from demo_camera import demo_cameras, save_snapshots
 from demo_lifecycle import lifecycle_config, what_to_try
+from demo_support import Processes, http_json, login, server_up, wait_for
 
-from devservices import InfluxDB, Mosquitto, env_without_proxies, free_port
+from devservices import InfluxDB, Mosquitto, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "demo_data"
@@ -184,77 +184,6 @@ def server_config(args: argparse.Namespace, mqtt_port: int, work: Path) -> Path:
     return write_yaml(work / "config" / "server.yaml", config)
 
 
-class Processes:
-    """Child processes in start order; stopped in reverse order, gently first."""
-
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env_without_proxies(),
-            cwd=REPO,
-            start_new_session=True,
-        )
-        log.close()
-        self.children.append((name, proc))
-        return proc
-
-    def check(self) -> None:
-        for name, proc in self.children:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"{name} exited with {proc.returncode}; see {self.logs / name}.log"
-                )
-
-    def stop_all(self) -> None:
-        for _name, proc in reversed(self.children):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for _name, proc in reversed(self.children):
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-
-
-def wait_for(what: str, check, timeout: float, procs: Processes) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        procs.check()
-        if check():
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
-
-
-def http_json(url: str, token: str | None = None, body: dict | None = None) -> object:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers=headers)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(request, timeout=5) as resp:
-        return json.loads(resp.read())
-
-
-def server_up(base: str) -> bool:
-    try:
-        http_json(f"{base}/healthz")
-        return True
-    except (OSError, urllib.error.URLError, ValueError):
-        return False
-
-
 def summary(base: str, influx: InfluxDB, work: Path) -> None:
     print("\n=== what the demo saw ===")
     try:
@@ -266,14 +195,17 @@ def summary(base: str, influx: InfluxDB, work: Path) -> None:
     except (OSError, RuntimeError) as exc:
         print(f"  InfluxDB query failed: {exc}")
     try:
-        token = http_json(
-            f"{base}/api/v1/auth/token", body={"username": "control", "password": "demo"}
-        )["access_token"]
+        token = login(base)
         for inc in http_json(f"{base}/api/v1/incidents", token):
             print(
                 f"  incident {inc['type']:<17} {inc['point']:<22} grid={inc['grid']} "
                 f"severity={inc['severity']} state={inc['state']} count={inc['count']}"
             )
+            # Who was paged, from the incident's own history (what escalation did).
+            detail = http_json(f"{base}/api/v1/incidents/{inc['id']}", token)
+            for entry in detail["history"]:
+                if entry["action"] == "escalate":
+                    print(f"           {entry['at'][11:19]} escalate {entry['note']}")
         save_snapshots(base, token, work)
         access_summary(base, token)
     except (OSError, urllib.error.URLError, KeyError) as exc:

@@ -12,9 +12,10 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+from demo_support import http, http_json, login
 
 from devservices import env_without_proxies
 
@@ -46,22 +47,12 @@ SCRIPT: list[tuple[float, dict[str, Any]]] = [
 ]
 
 
-def _post(url: str, token: str, body: bytes, content_type: str) -> Any:
-    headers = {"Content-Type": content_type}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(request, timeout=10) as resp:
-        return json.loads(resp.read())
-
-
 def enroll_residents(base: str, token: str) -> int:
     """The way an office would: a CSV import into community ly."""
     rows = ["id,holder,card,doors"] + [f"{i},{h},{c},{DOOR}" for i, h, c in RESIDENTS]
-    result = _post(f"{base}/api/v1/communities/ly/credentials/import", token,
+    body, _ = http(f"{base}/api/v1/communities/ly/credentials/import", token,
                    ("\n".join(rows) + "\n").encode(), "text/csv")
-    return int(result["imported"])
+    return int(json.loads(body)["imported"])
 
 
 def train_model(work: Path) -> Path:
@@ -144,11 +135,7 @@ door_forced incident for worker-g01 (held open past 30 s: door_held_open too).
 
 
 def access_summary(base: str, token: str) -> None:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    request = urllib.request.Request(f"{base}/api/v1/access-events?door={DOOR}&limit=50",
-                                     headers={"Authorization": f"Bearer {token}"})
-    with opener.open(request, timeout=5) as resp:
-        events = json.loads(resp.read())
+    events = http_json(f"{base}/api/v1/access-events?door={DOOR}&limit=50", token)
     for event in reversed(events):
         who = event["credential"] or "-"
         why = f" reason={event['reason']}" if event["reason"] else ""
@@ -169,8 +156,6 @@ def start_entrance(procs: Any, work: Path, mqtt_port: int, base: str) -> Entranc
         time.sleep(0.2)
     procs.start(ACCESS_GATEWAY, [str(BIN / "gridsense-edge"), "run", "--config",
                                  str(access_gateway_config(mqtt_port, work))])
-    token = _post(f"{base}/api/v1/auth/token", "", json.dumps(
-        {"username": "control", "password": "demo"}).encode(), "application/json")
-    enroll_residents(base, token["access_token"])
+    enroll_residents(base, login(base))
     entrance.play()
     return entrance

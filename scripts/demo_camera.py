@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "models" / "detectors"))
 
 import synthetic_detector  # noqa: E402
+from demo_support import http  # noqa: E402
 
 from gridsense_edge.camera.snapshot import HIT_COLOUR, ZONE_COLOUR  # noqa: E402
 from gridsense_edge.simulator.video import intrusion_scenario, write_video  # noqa: E402
@@ -98,20 +98,13 @@ def save_snapshots(base: str, token: str, work: Path) -> None:
         print(f"           served at {base}/api/v1/incidents/{incident['id']}/snapshot")
 
 
-def _get(url: str, token: str) -> tuple[bytes, str]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(request, timeout=10) as response:
-        return response.read(), response.headers.get("Content-Type", "")
-
-
 def camera_incidents(base: str, token: str, point: str) -> list[dict[str, Any]]:
-    body, _ = _get(f"{base}/api/v1/incidents", token)
+    body, _ = http(f"{base}/api/v1/incidents", token)
     return [i for i in json.loads(body) if i.get("point") == point]
 
 
 def fetch_snapshot(base: str, token: str, incident_id: str) -> bytes:
-    body, content_type = _get(f"{base}/api/v1/incidents/{incident_id}/snapshot", token)
+    body, content_type = http(f"{base}/api/v1/incidents/{incident_id}/snapshot", token)
     if content_type != "image/jpeg":
         raise RuntimeError(f"snapshot of {incident_id} came as {content_type!r}")
     return body

@@ -1,4 +1,5 @@
-"""The README's demo command stays true: it runs, shows readings and an incident, and stops."""
+"""The README's demo command stays true: it runs, shows readings, a camera incident with its
+snapshot, a forced door, an escalation to the grid leader, and stops."""
 
 from __future__ import annotations
 
@@ -38,6 +39,12 @@ def test_demo_runs_for_a_duration_and_reports_an_over_temperature_incident(
     assert "worker-g01" in output and "password: demo" in output
     assert "InfluxDB temperature readings  gw-01.boiler" in output, output
     assert "incident over_temperature" in output and "gw-01.boiler" in output, output
+    # The camera's intrusion with its drawn snapshot, the forced door at the entrance, the
+    # residents' swipes, and an unaccepted incident escalated to the grid leader after 30 s.
+    assert "incident intrusion" in output and "zone drawn: yes, box drawn: yes" in output, output
+    assert "incident door_forced" in output and "gw-03.east-gate" in output, output
+    assert "granted" in output, output
+    assert "leader → leader-g01" in output, output
     assert "stopped." in output
     # Everything the demo started is gone: no process still holds the ports.
     leftovers = subprocess.run(
