@@ -21,7 +21,7 @@ from gridsense_server.db.models import Delivery, Grid, Staff
 from gridsense_server.escalation.policy import LifecycleConfig
 from gridsense_server.escalation.scheduler import EscalationScheduler
 from gridsense_server.live import LiveHub
-from gridsense_server.notify.dispatch import DeliveryWorker
+from gridsense_server.notify.dispatch import LEASE, DeliveryWorker
 from gridsense_server.notify.links import LinkSigner
 
 LINKS = LinkSigner(b"0123456789abcdef0123", "http://gridsense.test", 3600)
@@ -185,3 +185,20 @@ async def test_a_burst_to_one_target_is_grouped_within_the_rate_limit(
     await rig.worker.process_due()
     assert len(receiver.received) == 3  # two singles, then the other five as one message
     assert receiver.received[2]["message"].count("/link/") == 5
+
+
+async def test_a_send_claimed_by_a_process_that_died_is_retried_after_its_lease(
+    factory: sessionmaker[Session], receiver: Receiver
+) -> None:
+    """A server killed mid-send leaves the row ``sending``: another process (or the restarted
+    one) leaves it alone while the lease runs — it may be a live peer sending it — then sends it."""
+    rig = Rig(factory, receiver, "hook")
+    rig.open()
+    dead = DeliveryWorker(factory, rig.config, LiveHub(Counters()), Counters(), clock=rig.clock)
+    rows, _ = dead._claim(rig.clock())  # claimed, then the process is gone before sending
+    assert len(rows) == 1 and _statuses(factory) == [("sending", 0)]
+    await rig.worker.process_due()
+    assert receiver.received == [] and _statuses(factory) == [("sending", 0)]
+    rig.clock.advance(LEASE.total_seconds() + 1)
+    await rig.worker.process_due()
+    assert len(receiver.received) == 1 and _statuses(factory) == [("sent", 1)]

@@ -5,9 +5,11 @@ A row is claimed (pending/retry → sending) before it is sent, and recorded aft
 target (one robot, one mailbox) takes at most ``rate_per_min`` messages a minute, counted in
 the log itself; what does not fit becomes ONE digest message as soon as a slot is free. A
 burst of more than ``group_over`` messages to one target in one pass is grouped the same way. The
-``app`` channel is the person's WebSocket stream. A server killed while sending leaves rows in
-``sending``; the next start retries them (an external channel may then see a message twice —
-apprise cannot tell whether the far end got it).
+``app`` channel is the person's WebSocket stream. A claim is a lease: ``sending`` with
+``next_attempt_at`` pushed ``LEASE`` ahead. A server killed while sending leaves rows in
+``sending``; once their lease has run out any server process retries them (an external channel
+may then see a message twice — apprise cannot tell whether the far end got it), while rows a
+live process is sending right now are left to it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,10 @@ from . import apprise_channel
 log = logging.getLogger(__name__)
 Sender = Callable[[str, str, str], str | None]  # (url, title, body) -> error or None
 WINDOW = timedelta(minutes=1)
+# A ``sending`` row whose lease ran out was left by a process that died while sending it.
+CLAIMABLE = ("pending", "retry", "sending")
 RETRY_CAP_S = 300.0
+LEASE = timedelta(minutes=5)  # longer than any send (apprise's own timeouts are shorter)
 
 
 class DeliveryWorker:
@@ -54,14 +59,7 @@ class DeliveryWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    def recover(self) -> int:
-        """At start-up: rows a killed process left in ``sending`` are retried."""
-        with self.factory.begin() as session:
-            return session.execute(update(Delivery).where(Delivery.status == "sending")
-                                   .values(status="retry")).rowcount
-
     async def run(self) -> None:
-        await asyncio.to_thread(self.recover)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.config.tick_s)
@@ -120,7 +118,7 @@ class DeliveryWorker:
     def _claim(self, now: datetime) -> tuple[list[Delivery], dict[str, int]]:
         with self.factory.begin() as session:
             candidates = list(session.scalars(
-                select(Delivery).where(Delivery.status.in_(("pending", "retry")),
+                select(Delivery).where(Delivery.status.in_(CLAIMABLE),
                                        Delivery.next_attempt_at <= now)
                 .order_by(Delivery.next_attempt_at, Delivery.id).limit(self.batch)
             ))
@@ -128,8 +126,9 @@ class DeliveryWorker:
             for row in candidates:
                 claimed = session.execute(
                     update(Delivery).where(Delivery.id == row.id,
-                                           Delivery.status.in_(("pending", "retry")))
-                    .values(status="sending")
+                                           Delivery.status == row.status,
+                                           Delivery.next_attempt_at == row.next_attempt_at)
+                    .values(status="sending", next_attempt_at=now + LEASE)
                 ).rowcount
                 if claimed == 1:
                     rows.append(row)
