@@ -4,10 +4,10 @@ Start-up order: migrations, registry, point directory, spool, writer, dispatcher
 It never waits for MQTT or InfluxDB: both reconnect in the background, so the server starts
 (and serves the API) while either is down.
 
-Two MQTT sessions: "events" (incidents, status, command results — the database) under the
-configured client id, and "telemetry" (readings and health — InfluxDB) under
-``<client id>.telemetry``. Each has its own in-flight window and acks, so however InfluxDB
-fares, incidents keep flowing.
+Two MQTT sessions: "events" (incidents, snapshots, status, command results and access events
+— the database and the snapshot files; access events also go to InfluxDB) under the configured
+client id, and "telemetry" (readings and health — InfluxDB) under ``<client id>.telemetry``.
+Each has its own in-flight window and acks, so however InfluxDB fares, incidents keep flowing.
 
 Stopping: MQTT stops delivering, everything received is handed on and made durable (written,
 spooled, committed), sequence numbers are recorded, the acks go out, then MQTT disconnects.

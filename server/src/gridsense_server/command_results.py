@@ -1,7 +1,8 @@
 """Store what gateways answer to commands (``cmd/result``), once per event id.
 
-Commands themselves arrive with a later issue; results are stored now so every message that
-consumes a sequence number at the edge has a durable effect here (and no gap in the checker).
+The server sends commands elsewhere (credential sync: ``access_control/sync.py``, which also
+reads the results it needs); every result is stored here so every message that consumes a
+sequence number at the edge has a durable effect (and no gap in the checker).
 """
 
 from __future__ import annotations
