@@ -1,11 +1,19 @@
 """Incident latency probe (not a test: no timing is ever asserted).
 
     .venv/bin/python tests/server/bench_incident_latency.py [--incidents 3000] [--rate 1000]
+        [--scenario both|repeats|points] [--points 500]
 
 A publisher process sends incidents at a fixed rate (device ts = send time) → private
 Mosquitto → the server (SQLite) → a control user's WebSocket; prints p50/p99 of
 device time → WebSocket receipt. The WebSocket client shares the server's process and loop,
 so the figures are pessimistic.
+
+Two scenarios, each on a fresh server, one line each:
+- ``repeats`` (the first line, as in older figures): every incident goes to one of two points
+  with one type, so all but the first two are repeats folded into an open incident.
+- ``points``: incidents spread at random (fixed seed) over ``--points`` registered points in
+  three grids, two types, mixed severities — about a third open a new incident (history row,
+  SLA clocks, escalation step, the gateway_offline check for sensor_offline), the rest repeat.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import random
 import sys
 import tempfile
 import time
@@ -36,9 +45,34 @@ from gridsense_server.logs import setup_logging  # noqa: E402
 from devservices import InfluxDB, Mosquitto, free_port  # noqa: E402
 
 POINTS = ("gw-01.boiler", "gw-01.pump")
+MIX_GRIDS = ("g01", "g01-a", "g02")
+MIX_TYPES = ("over_temperature", "sensor_offline")
+MIX_SEED = 6
 
 
-def _publish(port: int, count: int, rate: float) -> None:
+def _mix_points(points: int) -> list[str]:
+    return [f"gw-01.m{i:04d}" for i in range(points)]
+
+
+def _registry(points: int) -> str:
+    """The test registry plus the scenario's points (appended to its ``points:`` list)."""
+    extra = "".join(f"  - {{id: {p}, gateway: gw-01, grid: {MIX_GRIDS[i % len(MIX_GRIDS)]}, "
+                    f"name: m{i}}}\n" for i, p in enumerate(_mix_points(points)))
+    head, sep, tail = REGISTRY_YAML.partition("staff:\n")
+    return head + extra + sep + tail
+
+
+def _incidents(count: int, points: int) -> list[tuple[str, str, str]]:
+    """(point, type, severity) for each message; points == 0: the two-point repeats."""
+    if points == 0:
+        return [(POINTS[i % 2], "over_temperature", "major") for i in range(count)]
+    rng = random.Random(MIX_SEED)
+    names = _mix_points(points)
+    return [(rng.choice(names), rng.choice(MIX_TYPES),
+             rng.choices(("minor", "major", "critical"), (6, 3, 1))[0]) for _ in range(count)]
+
+
+def _publish(port: int, count: int, rate: float, points: int) -> None:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -48,14 +82,16 @@ def _publish(port: int, count: int, rate: float) -> None:
     client.max_inflight_messages_set(1000)
     client.connect("127.0.0.1", port)
     client.loop_start()
+    plan = _incidents(count, points)
     start = time.perf_counter()
     infos = []
     for i in range(count):
         delay = start + i / rate - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-        message = Incident(gateway="gw-01", seq=i + 1, ts=utc_now(), point=POINTS[i % 2],
-                           type="over_temperature", severity=Severity.MAJOR, value=70.0)
+        point, type_, severity = plan[i]
+        message = Incident(gateway="gw-01", seq=i + 1, ts=utc_now(), point=point, type=type_,
+                           severity=Severity(severity), value=70.0)
         infos.append(client.publish(topic_for("gw-01", Kind.INCIDENT), encode(message), qos=1))
     for info in infos:
         info.wait_for_publish(60)
@@ -63,12 +99,13 @@ def _publish(port: int, count: int, rate: float) -> None:
     client.disconnect()
 
 
-async def measure(count: int, rate: float) -> None:
+async def measure(count: int, rate: float, points: int = 0) -> None:
+    """One scenario on a fresh broker, InfluxDB and server; prints one line."""
     folder = Path(tempfile.mkdtemp(prefix="gs-latency-"))
     broker = Mosquitto(folder / "mosquitto", free_port(),
                        extra_config=["max_queued_messages 100000"]).start()
     influx = InfluxDB(folder / "influx", free_port()).start()
-    (folder / "registry.yaml").write_text(REGISTRY_YAML, encoding="utf-8")
+    (folder / "registry.yaml").write_text(_registry(points), encoding="utf-8")
     config = write_server_config(folder, mqtt_port=broker.port, influx_url=influx.url,
                                  database="latency")
     app = ServerApp(load_server_config(config))
@@ -84,7 +121,8 @@ async def measure(count: int, rate: float) -> None:
         url = app.http_url.replace("http://", "ws://") + f"/api/v1/stream?token={token}"
         latencies: list[float] = []
         async with connect(url, proxy=None, max_queue=None) as ws:
-            publisher = multiprocessing.Process(target=_publish, args=(broker.port, count, rate))
+            publisher = multiprocessing.Process(target=_publish,
+                                                args=(broker.port, count, rate, points))
             publisher.start()
             while len(latencies) < count:
                 event = json.loads(await asyncio.wait_for(ws.recv(), 60))
@@ -94,9 +132,12 @@ async def measure(count: int, rate: float) -> None:
                 latencies.append((datetime.now(UTC) - device_ts).total_seconds() * 1000)
             publisher.join()
         latencies.sort()
-        print(f"{count} incidents at {rate:g}/s: p50={latencies[count // 2]:.1f} ms "
+        over = f" over {points} points" if points else ""
+        opened = app.counters.get("incidents.opened")
+        print(f"{count} incidents{over} at {rate:g}/s: p50={latencies[count // 2]:.1f} ms "
               f"p99={latencies[int(count * 0.99)]:.1f} ms max={latencies[-1]:.1f} ms "
-              f"live.dropped_events={app.counters.get('live.dropped_events')}")
+              f"live.dropped_events={app.counters.get('live.dropped_events')}"
+              + (f" opened={opened}" if points else ""), flush=True)
     finally:
         stop.set()
         await task
@@ -108,9 +149,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--incidents", type=int, default=3000)
     parser.add_argument("--rate", type=float, default=1000.0, help="incidents per second")
+    parser.add_argument("--scenario", choices=("both", "repeats", "points"), default="both",
+                        help="repeats: two points (the older figures); points: a mix")
+    parser.add_argument("--points", type=int, default=500, help="points in the mix")
     args = parser.parse_args()
     setup_logging("WARNING")
-    asyncio.run(measure(args.incidents, args.rate))
+    if args.scenario in ("both", "repeats"):
+        asyncio.run(measure(args.incidents, args.rate))
+    if args.scenario in ("both", "points"):
+        asyncio.run(measure(args.incidents, args.rate, max(1, args.points)))
 
 
 if __name__ == "__main__":

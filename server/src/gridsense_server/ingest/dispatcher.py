@@ -196,6 +196,10 @@ class Dispatcher:
         return 0
 
     async def _incident_worker(self) -> None:
+        try:
+            await asyncio.to_thread(self.incidents.warm_up)
+        except Exception:  # only a head start: ingest works without it
+            log.exception(kv("incident_warm_up_failed"))
         while True:
             # Whatever queued up while the last batch was being written goes in one
             # transaction; order is kept.
