@@ -80,6 +80,22 @@ async def test_gateway_offline_suppresses_point_offline_and_silences(
         silenced = await _get(http, tokens["control"], "/api/v1/incidents", type="rapid_rise")
         assert silenced[0]["suppressed"] == f"silence:{made.json()['id']}"
         assert len(await _get(http, tokens["control"], "/api/v1/silences")) == 1
+
+        # Planned maintenance: gw-02 silenced, then stopped; its gateway_offline pages no one.
+        quiet = await http.post("/api/v1/silences", json={"gateway": "gw-02", "minutes": 30,
+                                                          "note": "firmware update"},
+                                headers={"Authorization": f"Bearer {tokens['control']}"})
+        assert quiet.status_code == 201, quiet.text
+        second = EdgePublisher(mosquitto.port, "gw-02", will=True)
+        second.publish(second.incident("gw-02.boiler"))
+        await async_wait_until(lambda: running_server.counters.get("incidents.opened") == 4)
+        second.close(with_will=True)
+        await async_wait_until(lambda: running_server.counters.get("gateways.offline") == 2)
+        offline = {i["point"]: i for i in await _get(http, tokens["control"], "/api/v1/incidents",
+                                                     type="gateway_offline")}
+        assert offline["gw-02"]["suppressed"] == f"silence:{quiet.json()['id']}"
+        detail = await _get(http, tokens["control"], f"/api/v1/incidents/{offline['gw-02']['id']}")
+        assert [h["action"] for h in detail["history"]] == ["open"]  # never escalated
     late.close()
 
 

@@ -61,12 +61,17 @@ class Suppressor:
     def reason(self, incident: Incident) -> str | None:
         if incident.type in self.offline_types and incident.gateway in self.offline:
             return GATEWAY_OFFLINE
-        for silence in self.silences:
-            if all(want is None or want == have for want, have in (
-                    (silence.gateway, incident.gateway), (silence.point_id, incident.point_id),
-                    (silence.grid_id, incident.grid_id), (silence.type, incident.type))):
-                return f"silence:{silence.id}"
-        return None
+        return silenced(self.silences, incident)
+
+
+def silenced(silences: Iterable[Silence], incident: Incident) -> str | None:
+    """``silence:<id>`` of the first silence every given field of which matches ``incident``."""
+    for silence in silences:
+        if all(want is None or want == have for want, have in (
+                (silence.gateway, incident.gateway), (silence.point_id, incident.point_id),
+                (silence.grid_id, incident.grid_id), (silence.type, incident.type))):
+            return f"silence:{silence.id}"
+    return None
 
 
 def gateway_grid(session: Session, gateway: str) -> str | None:
@@ -97,6 +102,10 @@ def gateway_went_offline(session: Session, gateway: str, ts: datetime, now: date
         state_changed_at=now, closed_at=None, backfilled=False,
         level=LEVEL_FOR_SEVERITY[severity],
     )
+    # A gateway stopped for maintenance under a silence (its gateway, grid, or the type
+    # gateway_offline) is recorded but pages no one.
+    incident.suppressed = silenced(
+        session.scalars(select(Silence).where(Silence.ends_at > now)), incident)
     session.add(incident)
     on_opened(session, incident, config, now)
     return incident
