@@ -149,3 +149,29 @@ def test_two_schedulers_at_once_page_each_step_once(factory: sessionmaker[Sessio
             assert len(keys) == len(set(keys))
             escalations = [h for h in history(session, incident_id) if h.action == "escalate"]
             assert len(escalations) == 3
+
+
+def test_a_step_that_fails_does_not_hold_back_the_others_due_with_it(
+    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Steps run a few per transaction; one that raises is retried alone, the rest go out,
+    and it stays pending for the next tick."""
+    clock = Clock()
+    ids = [open_incident(factory, CONFIG, seq=n, type=f"kind_{n}", clock=clock)
+           for n in range(1, 4)]
+    scheduler = _scheduler(factory, clock)
+    real = scheduler._perform
+
+    def perform(session: Session, incident: Incident, *args: object) -> int:
+        if incident.id == ids[1]:
+            raise RuntimeError("a channel row that cannot be written")
+        return real(session, incident, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scheduler, "_perform", perform)
+    scheduler.run_due()
+    assert [bool(_paged(factory, i)) for i in ids] == [True, False, True]
+    assert scheduler.counters.get("escalation.errors") == 1
+    assert scheduler.counters.get("escalation.a") == 2
+    monkeypatch.setattr(scheduler, "_perform", real)
+    scheduler.run_due()
+    assert _paged(factory, ids[1]) == [("worker-g01", "a.0")]
