@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from gridsense_protocol import utc_now
 from ..counters import Counters
 from ..db.models import Delivery
 from ..escalation.policy import LifecycleConfig
+from ..escalation.scheduler import BUSY_SHARE
 from ..live import LiveHub
 from ..logs import kv
 from . import apprise_channel
@@ -65,7 +67,11 @@ class DeliveryWorker:
                 await asyncio.wait_for(self._wake.wait(), self.config.tick_s)
             self._wake.clear()
             try:
-                while await self.process_due() >= self.batch:
+                # A backlog is worked off in slices, like the escalation scheduler's, so a
+                # burst of pages never starves ingest of the CPU.
+                started = time.monotonic()
+                while (await self.process_due() >= self.batch
+                       and time.monotonic() - started < BUSY_SHARE * self.config.tick_s):
                     pass
             except Exception:
                 self.counters.inc("notify.errors")
