@@ -7,15 +7,18 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import httpx
+import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from gridsense_protocol import Incident, Kind, Severity, encode, topic_for, utc_now
+from gridsense_protocol import Incident, Kind, Severity, encode, tag_snapshot, topic_for, utc_now
 
 from devservices import InfluxDB, Mosquitto
-from processes import Procs, launch_server, write_server_config
+from processes import Procs, launch_server, wait_until, write_server_config
 
 CHROMIUM = "/usr/bin/chromium"
 POINTS = {"gw-web.boiler": ("gw-web", "g01-a"), "gw-web.substation": ("gw-web", "g02-a")}
@@ -190,3 +193,50 @@ def test_escalation_then_the_closed_loop_by_buttons(
     expect(control.locator("#actions button")).to_have_count(0)
     # The worker's page followed it live.
     expect(worker.locator("#incidents tbody tr").first).to_contain_text("closed")
+
+
+def publish_camera_incident(mosquitto: Mosquitto, seq: int, point: str) -> None:
+    """A camera's intrusion and its JPEG (the edge sends them as two messages, seq and seq+1)."""
+    frame = np.full((120, 160, 3), 90, np.uint8)
+    cv2.rectangle(frame, (60, 30), (90, 110), (0, 0, 255), 3)
+    ok, jpeg = cv2.imencode(".jpg", frame)
+    assert ok
+    incident = Incident(gateway="gw-web", seq=seq, ts=utc_now(), point=point, type="intrusion",
+                        severity=Severity.MAJOR, has_snapshot=True)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gw-web")
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    try:
+        client.publish(topic_for("gw-web", Kind.INCIDENT), encode(incident), qos=1
+                       ).wait_for_publish(10)
+        client.publish(topic_for("gw-web", Kind.SNAPSHOT, incident.id),
+                       tag_snapshot(jpeg.tobytes(), seq + 1), qos=1).wait_for_publish(10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def test_a_camera_incident_shows_its_snapshot_and_others_show_none(
+    browser: Browser, server_base: str, mosquitto: Mosquitto
+) -> None:
+    publish_incident(mosquitto, 1, "gw-web.boiler", "over_temperature")
+    publish_camera_incident(mosquitto, 2, "gw-web.boiler")
+    page = browser.new_page()
+    sign_in(page, server_base, "control")
+    rows = page.locator("#incidents tbody tr")
+    expect(rows).to_have_count(2, timeout=20_000)
+    # The JPEG is a message of its own and may be stored a moment after its incident is listed.
+    token = page.evaluate("() => sessionStorage.getItem('gridsense.token')")
+    headers = {"Authorization": f"Bearer {token}"}
+    listed = httpx.get(f"{server_base}/api/v1/incidents", params={"type": "intrusion"},
+                       headers=headers, trust_env=False).json()
+    wait_until(lambda: httpx.get(f"{server_base}/api/v1/incidents/{listed[0]['id']}/snapshot",
+                                 headers=headers, trust_env=False).status_code == 200,
+               20, "the snapshot stored")
+    snapshot = page.locator("#detail-snapshot")
+    rows.filter(has_text="intrusion").click()
+    expect(snapshot).to_be_visible(timeout=20_000)
+    assert snapshot.evaluate("img => img.naturalWidth") == 160  # the JPEG itself, decoded
+    rows.filter(has_text="over_temperature").click()
+    expect(page.locator("#detail-fields")).to_contain_text("over_temperature")
+    expect(snapshot).to_be_hidden()

@@ -76,7 +76,21 @@ function field(dl, name, value) {
   dl.append(dt, dd);
 }
 
+async function showSnapshot(id) {
+  // An <img src> cannot carry the bearer token: fetch the JPEG and show it as an object URL.
+  const img = $("#detail-snapshot");
+  if (img.src) URL.revokeObjectURL(img.src);
+  img.hidden = true;
+  img.removeAttribute("src");
+  const resp = await fetch(`/api/v1/incidents/${encodeURIComponent(id)}/snapshot`,
+    { headers: { Authorization: `Bearer ${state.token}` } });
+  if (!resp.ok || state.selected !== id) return;  // none (not a camera incident), or moved on
+  img.src = URL.createObjectURL(await resp.blob());
+  img.hidden = false;
+}
+
 async function openDetail(id) {
+  const moved = state.selected !== id;
   state.selected = id;
   if (location.hash !== `#incident=${id}`) history.replaceState(null, "", `#incident=${id}`);
   $("#action-error").textContent = "";
@@ -88,6 +102,9 @@ async function openDetail(id) {
   renderIncidents();
   $("#detail").hidden = false;
   $("#detail-id").textContent = inc.id;
+  if (moved) $("#detail").scrollIntoView({ block: "start" });  // on a phone: below the list
+  // Again on each update while none is shown: the JPEG may arrive after its incident.
+  if (moved || $("#detail-snapshot").hidden) showSnapshot(inc.id);
   const dl = $("#detail-fields");
   dl.replaceChildren();
   field(dl, "Type", `${inc.type} (${inc.severity}, ${inc.level} level)`);
