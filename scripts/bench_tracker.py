@@ -155,6 +155,10 @@ def run_ours(detections: list[list[BoxT]], **settings: Any) -> tuple[Frames, flo
 # MOTA-and-switches on seeds 100–109, measured with this scoring).
 NORFAIR_GRID: list[dict[str, Any]] = [
     {"distance_function": "mean_euclidean", "distance_threshold": 50, "hit_counter_max": 15},
+    *({"distance_function": "mean_euclidean", "distance_threshold": t, "hit_counter_max": h}
+      for t in (30, 80) for h in (5, 15, 30)),
+    *({"distance_function": "iou", "distance_threshold": t, "hit_counter_max": 15}
+      for t in (0.7, 0.9)),
 ]
 
 
