@@ -196,3 +196,19 @@ def test_credential_management_is_scoped_by_the_callers_communities(
         with pytest.raises(HTTPException) as refused:
             _manager(session, worker, "ly")
         assert refused.value.status_code == 403 and "you are worker" in refused.value.detail
+
+
+def test_after_a_restart_gateways_behind_their_community_are_probed(
+    factory: sessionmaker[Session],
+) -> None:
+    """What was pushed before a restart is not in memory, and a gateway's answer may have been
+    lost while the server was down: the first look at the versions probes whoever is behind."""
+    sync = CredentialSync(MqttConfig(), factory, Counters())
+    with factory() as session:
+        gateways = creds.gateways_of(session, "ly")
+    assert len(gateways) >= 2
+    sync._confirm(gateways[0], 5)  # up to date
+    sync._confirm(gateways[1], 3)  # behind; any other gateway never confirmed anything
+    sync._find_lagging({"ly": 5})
+    assert gateways[0] not in sync._pushed
+    assert all(sync._pushed[g][:2] == ("ly", 5) for g in gateways[1:])

@@ -168,8 +168,22 @@ class CredentialSync:
                 for community, version in versions.items():
                     if self._seen_versions.get(community) != version:
                         self.changed(community)
+            else:
+                await asyncio.to_thread(self._find_lagging, versions)
             self._seen_versions = versions
             await asyncio.to_thread(self._probe_stalled)
+
+    def _find_lagging(self, versions: dict[str, int]) -> None:
+        """After a start: gateways whose confirmed version is behind their community's are
+        probed at once (their answer may have been lost while this process was down, and what
+        was pushed before the restart is not in memory)."""
+        with self.factory() as session:
+            behind = [(gateway, community, version)
+                      for community, version in versions.items()
+                      for gateway in creds.gateways_of(session, community)]
+        for gateway, community, version in behind:
+            if self.confirmed(gateway) < version and gateway not in self._pushed:
+                self._pushed[gateway] = (community, version, -STALL_S)
 
     def _probe_stalled(self) -> None:
         """Re-publish the retained config of a transfer nobody confirmed: the gateway answers
