@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 # Steps per transaction: fewer commits, yet short enough that ingest never waits long for the
 # SQLite write lock (or, on PostgreSQL, for the incident rows the steps lock).
 STEPS_PER_TRANSACTION = 8
-BUSY_SHARE = 0.5  # of each tick a pass may run: busy at most 1/3 of the time
+BUSY_SHARE = 0.25  # of each tick a pass may run: busy at most a fifth of the time
 Clock = Callable[[], datetime]
 
 
