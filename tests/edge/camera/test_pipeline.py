@@ -83,6 +83,33 @@ def test_every_layout_gives_the_same_class_score_box_contract(models: dict[str, 
         assert iou(box, true_box) > 0.8
 
 
+def test_cameras_with_the_same_model_share_one_session(models: dict[str, Path],
+                                                      tmp_path: Path) -> None:
+    import gc
+    import os
+    import shutil
+
+    from gridsense_edge.camera.detectors import runtime
+    from gridsense_edge.camera.detectors.card import card_path
+
+    first, second = runtime.OnnxDetector(models["yolo"]), runtime.OnnxDetector(models["yolo"])
+    assert first.session is second.session
+    assert runtime.OnnxDetector(models["yolo"], threads=2).session is not first.session
+    assert runtime.OnnxDetector(models["ssd"]).session is not first.session
+    # The same file replaced on disk (an operator's new export) is loaded afresh.
+    copy = tmp_path / models["yolo"].name
+    shutil.copy(models["yolo"], copy)
+    card = card_path(models["yolo"])
+    shutil.copy(card, tmp_path / card.name)
+    old = runtime.OnnxDetector(copy)
+    stat = copy.stat()
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # rewritten later
+    assert runtime.OnnxDetector(copy).session is not old.session
+    del first, second, old
+    gc.collect()  # no detector uses the yolo session any more: it is gone from the cache
+    assert not any(key[0] == str(models["yolo"].resolve()) for key in runtime._sessions)
+
+
 def test_a_sudden_global_change_recalibrates_instead_of_detecting(
     models: dict[str, Path], tmp_path: Path
 ) -> None:

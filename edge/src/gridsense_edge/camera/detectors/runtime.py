@@ -5,10 +5,17 @@ does the cropping), converts it as the card says, runs the session and decodes t
 with the card's decoder, then keeps scores above the threshold and applies per-class NMS.
 It blocks for the inference time: callers run it on the camera's pipeline thread, never on the
 asyncio loop. onnxruntime is imported here, when a camera starts, not when the agent starts.
+
+Cameras that use the same model file with the same thread count share one session (each extra
+session of a YOLOX-nano-sized model costs 12–17 MB, a lot on a Pi with four cameras);
+``InferenceSession.run`` may be called from several threads at once. A session lives as long as
+a detector uses it, and a model file replaced on disk (new size or mtime) gets a new one.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +31,46 @@ class ModelError(RuntimeError):
     """The model file cannot be used: names the file and why."""
 
 
+class _Shared:
+    """Holds a session; the cache keeps it only while some detector does."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+
+_sessions: weakref.WeakValueDictionary[tuple[str, int, int, int], _Shared] = (
+    weakref.WeakValueDictionary())
+_sessions_lock = threading.Lock()
+
+
+def _shared_session(model: Path, threads: int) -> _Shared:
+    import onnxruntime as ort
+
+    stat = model.stat()
+    key = (str(model.resolve()), stat.st_mtime_ns, stat.st_size, threads)
+    with _sessions_lock:
+        found = _sessions.get(key)
+        if found is not None:
+            return found
+        options = ort.SessionOptions()
+        # One camera must not take every core of a small gateway: threads come from config.
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            made = _Shared(ort.InferenceSession(str(model), options,
+                                                providers=["CPUExecutionProvider"]))
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise ModelError(f"model {model} cannot be loaded by onnxruntime: "
+                             f"{str(exc).splitlines()[0][:300]}") from None
+        _sessions[key] = made
+        return made
+
+
 class OnnxDetector:
     def __init__(self, model: Path, *, threads: int = 1, score_threshold: float = 0.4,
                  iou_threshold: float = 0.45, card: ModelCard | None = None) -> None:
         import cv2
-        import onnxruntime as ort
 
         self._cv2 = cv2
         self.model_path = model
@@ -36,17 +78,11 @@ class OnnxDetector:
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
         self._decode = DECODERS.get(self.card.format.type).factory
-        options = ort.SessionOptions()
-        # One camera must not take every core of a small gateway: threads come from config.
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(str(model), options,
-                                                providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise ModelError(f"model {model} cannot be loaded by onnxruntime: "
-                             f"{str(exc).splitlines()[0][:300]}") from None
+            self._shared = _shared_session(model, threads)
+        except OSError as exc:
+            raise ModelError(f"model {model} cannot be read: {exc.strerror}") from None
+        self.session = self._shared.session
         first = self.session.get_inputs()[0]
         self._input_name = first.name
         shape = [d if isinstance(d, int) else None for d in first.shape]
