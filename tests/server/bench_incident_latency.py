@@ -8,8 +8,8 @@ Mosquitto → the server (SQLite) → a control user's WebSocket; prints p50/p99
 device time → WebSocket receipt. The WebSocket client shares the server's process and loop,
 so the figures are pessimistic.
 
-Two scenarios, each on a fresh server, one line each:
-- ``repeats`` (the first line, as in older figures): every incident goes to one of two points
+Two scenarios, each on a fresh server, one JSON line each:
+- ``repeats`` (the first line, the scenario of older figures): every incident goes to one of two points
   with one type, so all but the first two are repeats folded into an open incident.
 - ``points``: incidents spread at random (fixed seed) over ``--points`` registered points in
   three grids, two types, mixed severities — about a third open a new incident (history row,
@@ -132,12 +132,15 @@ async def measure(count: int, rate: float, points: int = 0) -> None:
                 latencies.append((datetime.now(UTC) - device_ts).total_seconds() * 1000)
             publisher.join()
         latencies.sort()
-        over = f" over {points} points" if points else ""
-        opened = app.counters.get("incidents.opened")
-        print(f"{count} incidents{over} at {rate:g}/s: p50={latencies[count // 2]:.1f} ms "
-              f"p99={latencies[int(count * 0.99)]:.1f} ms max={latencies[-1]:.1f} ms "
-              f"live.dropped_events={app.counters.get('live.dropped_events')}"
-              + (f" opened={opened}" if points else ""), flush=True)
+        # One JSON line per result, like every scripts/bench entry.
+        print(json.dumps({
+            "bench": "incident_latency", "scenario": "points" if points else "repeats",
+            "incidents": count, "points": points or len(POINTS), "rate_per_s": rate,
+            "opened": app.counters.get("incidents.opened"),
+            "p50_ms": round(latencies[count // 2], 1),
+            "p99_ms": round(latencies[int(count * 0.99)], 1), "max_ms": round(latencies[-1], 1),
+            "live_dropped_events": app.counters.get("live.dropped_events"),
+        }), flush=True)
     finally:
         stop.set()
         await task
