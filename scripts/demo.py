@@ -41,7 +41,8 @@ BROKER_LIMITS = [
     "max_packet_size 1100000",
     "persistent_client_expiration 7d",
 ]
-LOGINS = ["control", "worker-g01", "leader-g01", "worker-g02", "leader-g02"]
+LOGINS = ["control", "worker-g01", "leader-g01", "worker-g02", "leader-g02", "duty-ly",
+          "centre-hx", "night-g01"]
 
 # Per-gateway devices and rules. The boiler and the clinic's cold room have their own limits.
 DEVICES = {
