@@ -9,8 +9,8 @@ device time → WebSocket receipt. The WebSocket client shares the server's proc
 so the figures are pessimistic.
 
 Two scenarios, each on a fresh server, one JSON line each:
-- ``repeats`` (the first line, the scenario of older figures): every incident goes to one of two points
-  with one type, so all but the first two are repeats folded into an open incident.
+- ``repeats`` (the first line, the scenario of older figures): every incident goes to one of two
+  points with one type, so all but the first two are repeats folded into an open incident.
 - ``points``: incidents spread at random (fixed seed) over ``--points`` registered points in
   three grids, two types, mixed severities — about a third open a new incident (history row,
   SLA clocks, escalation step, the gateway_offline check for sensor_offline), the rest repeat.

@@ -36,6 +36,17 @@ def _snapshot(seq: int, version: int, cards: dict[str, str]) -> bytes:
                     credentials=credentials)
 
 
+def _gateway_config(tmp_path: Path, link: Path, mqtt_port: int, **extra: object) -> Path:
+    """One gateway with one OSDP reader (address 1) on ``link``."""
+    return write_config(tmp_path / "gw.yaml", {
+        "gateway": {"id": GW, "state_dir": str(tmp_path / "state")},
+        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "keepalive_s": 5},
+        "devices": [{"type": "osdp_reader", "point": f"{GW}.door", "port": str(link),
+                     "address": 1, "key_file": str(write_key(tmp_path, 1))}],
+        **extra,
+    })
+
+
 def test_downlink_garbage_unknown_commands_and_a_snapshot(
     tmp_path: Path, mosquitto: Mosquitto, agents: Callable[[Path], AgentProcess]
 ) -> None:
@@ -44,13 +55,7 @@ def test_downlink_garbage_unknown_commands_and_a_snapshot(
     sim.start()
     recorder = MqttRecorder(mosquitto.port).start()
     try:
-        config = write_config(tmp_path / "gw.yaml", {
-            "gateway": {"id": GW, "state_dir": str(tmp_path / "state")},
-            "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "keepalive_s": 5},
-            "health": {"interval_s": 1},
-            "devices": [{"type": "osdp_reader", "point": f"{GW}.door", "port": str(link),
-                         "address": 1, "key_file": str(write_key(tmp_path, 1))}],
-        })
+        config = _gateway_config(tmp_path, link, mosquitto.port, health={"interval_s": 1})
         agent = agents(config)
         wait_until(lambda: "event=mqtt_connected" in agent.log(), 30, "the agent's uplink")
         wait_until(lambda: "event=osdp_reader_online" in agent.log(), 30, "the reader online")
@@ -108,12 +113,7 @@ def test_a_10000_credential_snapshot_in_parts_survives_a_lost_part_and_a_restart
     sim.start()
     recorder = MqttRecorder(mosquitto.port).start()
     try:
-        config = write_config(tmp_path / "gw.yaml", {
-            "gateway": {"id": GW, "state_dir": str(tmp_path / "state")},
-            "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "keepalive_s": 5},
-            "devices": [{"type": "osdp_reader", "point": f"{GW}.door", "port": str(link),
-                         "address": 1, "key_file": str(write_key(tmp_path, 1))}],
-        })
+        config = _gateway_config(tmp_path, link, mosquitto.port)
         agent = agents(config)
         wait_until(lambda: "event=mqtt_connected" in agent.log(), 30, "the agent's uplink")
         send = functools.partial(paho_publish.single, topic_for(GW, Kind.CMD), qos=1,

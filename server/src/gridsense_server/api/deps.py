@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the context, and the authenticated viewer behind a bearer token."""
+"""FastAPI dependencies: the context, the authenticated viewer behind a bearer token, and the
+incident a viewer may see."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ..access import Viewer, load_viewer
+from ..db.models import Incident, IncidentEvent
 from .context import ApiContext
 
 _bearer = HTTPBearer(auto_error=False, description="token from POST /api/v1/auth/token")
@@ -47,3 +51,16 @@ def get_viewer(
 
 
 CurrentViewer = Annotated[Viewer, Depends(get_viewer)]
+
+
+def visible_incident(session: Session, viewer: Viewer, incident_id: str,
+                     ) -> tuple[Incident, list[str]]:
+    """The incident and its event ids, oldest first; 404 alike for one that does not exist and
+    one in a grid the viewer does not see (no probing for ids)."""
+    incident = session.get(Incident, incident_id)
+    if incident is None or not viewer.sees_grid(incident.grid_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
+    event_ids = list(session.scalars(
+        select(IncidentEvent.event_id).where(IncidentEvent.incident_id == incident_id)
+        .order_by(IncidentEvent.ts, IncidentEvent.id)))
+    return incident, event_ids

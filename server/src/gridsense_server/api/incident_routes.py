@@ -18,7 +18,7 @@ from sqlalchemy import and_, or_, select
 from gridsense_protocol import utc_now
 
 from ..access import Viewer, with_descendants
-from ..db.models import FINAL_STATES, INCIDENT_STATES, Incident, IncidentEvent
+from ..db.models import FINAL_STATES, INCIDENT_STATES, Incident
 from ..escalation.policy import LifecycleConfig
 from ..lifecycle import USER_ACTIONS, WAITING, Refused, allowed_actions
 from ..notify.links import LinkSigner
@@ -30,7 +30,7 @@ from ..schemas import (
     TransitionView,
 )
 from ..workorders import act, check_grid, history
-from .deps import Context, CurrentViewer
+from .deps import Context, CurrentViewer, visible_incident
 
 router = APIRouter()
 
@@ -110,13 +110,7 @@ def list_incidents(
 @router.get("/api/v1/incidents/{incident_id}", response_model=IncidentDetail, tags=["incidents"])
 def get_incident(incident_id: str, viewer: CurrentViewer, context: Context) -> IncidentDetail:
     with context.factory() as session:
-        incident = session.get(Incident, incident_id)
-        if incident is None or not viewer.sees_grid(incident.grid_id):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
-        event_ids = list(session.scalars(
-            select(IncidentEvent.event_id).where(IncidentEvent.incident_id == incident_id)
-            .order_by(IncidentEvent.ts, IncidentEvent.id)
-        ))
+        incident, event_ids = visible_incident(session, viewer, incident_id)
         return IncidentDetail(
             **IncidentView.fields_of(incident), event_ids=event_ids,
             history=[TransitionView.of(row) for row in history(session, incident_id)],

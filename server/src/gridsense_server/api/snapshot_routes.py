@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import FileResponse
-from sqlalchemy import select
 
-from ..db.models import Incident, IncidentEvent
 from ..snapshots import SnapshotStore
-from .deps import Context, CurrentViewer
+from .deps import Context, CurrentViewer, visible_incident
 
 router = APIRouter()
 
@@ -28,15 +26,10 @@ def get_snapshot(incident_id: str, request: Request, viewer: CurrentViewer,
                  context: Context) -> FileResponse:
     store: SnapshotStore | None = getattr(request.app.state, "snapshots", None)
     with context.factory() as session:
-        incident = session.get(Incident, incident_id)
-        if incident is None or not viewer.sees_grid(incident.grid_id):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
-        event_ids = list(session.scalars(
-            select(IncidentEvent.event_id).where(IncidentEvent.incident_id == incident_id)
-            .order_by(IncidentEvent.ts.desc(), IncidentEvent.id.desc())
-        ))
+        incident, event_ids = visible_incident(session, viewer, incident_id)
         gateway = incident.gateway
-    path = store.find(gateway, event_ids) if store is not None else None
+    # Newest first: a repeat brings a newer picture.
+    path = store.find(gateway, event_ids[::-1]) if store is not None else None
     if path is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "this incident has no snapshot")
     context.counters.inc("api.snapshots_served")
