@@ -5,6 +5,7 @@ Two readers share the line as on one RS-485 bus, each with its own secure-channe
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -139,9 +140,15 @@ async def test_garbage_on_the_line_does_not_stop_the_doors(tmp_path: Path) -> No
         try:
             for _ in range(5):
                 h.sim.send_garbage(300)
-            # libosdp may drop the link over it; the driver brings it back and the card works
-            h.sim.present_card(1, 100200)
-            await h.until(lambda: "granted" in h.results("gw.door1"), timeout_s=60)
+            # libosdp may drop the link over it; the driver brings it back and the card works.
+            # A card shown while the link is down or re-keying can be lost with it (seen once in
+            # CI), so the resident swipes again, as at a real door.
+            for _ in range(12):
+                h.sim.present_card(1, 100200)
+                with contextlib.suppress(AssertionError):
+                    await h.until(lambda: "granted" in h.results("gw.door1"), timeout_s=5)
+                    break
+            assert "granted" in h.results("gw.door1"), h.results("gw.door1")
             await h.online()
             assert h.bus.health().state.value == "ok"
         finally:
