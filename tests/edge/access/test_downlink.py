@@ -4,9 +4,10 @@ command opens the door to a card; the sync also reaches an agent that was stoppe
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,6 +37,21 @@ def _snapshot(seq: int, version: int, cards: dict[str, str]) -> bytes:
                     credentials=credentials)
 
 
+@contextlib.contextmanager
+def _reader_and_recorder(tmp_path: Path, mqtt_port: int
+                         ) -> Iterator[tuple[Path, OsdpReaderSimulator, MqttRecorder]]:
+    """A simulated reader (address 1) on a pseudo-terminal, and a recorder of the broker."""
+    link = tmp_path / "ttyOSDP"
+    sim = OsdpReaderSimulator(link, [SimulatedReader(1, KEYS[1])])
+    sim.start()
+    recorder = MqttRecorder(mqtt_port).start()
+    try:
+        yield link, sim, recorder
+    finally:
+        recorder.stop()
+        sim.stop()
+
+
 def _gateway_config(tmp_path: Path, link: Path, mqtt_port: int, **extra: object) -> Path:
     """One gateway with one OSDP reader (address 1) on ``link``."""
     return write_config(tmp_path / "gw.yaml", {
@@ -50,11 +66,7 @@ def _gateway_config(tmp_path: Path, link: Path, mqtt_port: int, **extra: object)
 def test_downlink_garbage_unknown_commands_and_a_snapshot(
     tmp_path: Path, mosquitto: Mosquitto, agents: Callable[[Path], AgentProcess]
 ) -> None:
-    link = tmp_path / "ttyOSDP"
-    sim = OsdpReaderSimulator(link, [SimulatedReader(1, KEYS[1])])
-    sim.start()
-    recorder = MqttRecorder(mosquitto.port).start()
-    try:
+    with _reader_and_recorder(tmp_path, mosquitto.port) as (link, sim, recorder):
         config = _gateway_config(tmp_path, link, mosquitto.port, health={"interval_s": 1})
         agent = agents(config)
         wait_until(lambda: "event=mqtt_connected" in agent.log(), 30, "the agent's uplink")
@@ -100,19 +112,12 @@ def test_downlink_garbage_unknown_commands_and_a_snapshot(
         wait_until(lambda: len([c for c in sim.commands if c.name == "led"
                                 and c.args["on_color"] == 1]) > reds_before, 15, "denied")
         assert len([c for c in sim.commands if c.name == "output"]) == locks
-    finally:
-        recorder.stop()
-        sim.stop()
 
 
 def test_a_10000_credential_snapshot_in_parts_survives_a_lost_part_and_a_restart(
     tmp_path: Path, mosquitto: Mosquitto, agents: Callable[[Path], AgentProcess]
 ) -> None:
-    link = tmp_path / "ttyOSDP"
-    sim = OsdpReaderSimulator(link, [SimulatedReader(1, KEYS[1])])
-    sim.start()
-    recorder = MqttRecorder(mosquitto.port).start()
-    try:
+    with _reader_and_recorder(tmp_path, mosquitto.port) as (link, sim, recorder):
         config = _gateway_config(tmp_path, link, mosquitto.port)
         agent = agents(config)
         wait_until(lambda: "event=mqtt_connected" in agent.log(), 30, "the agent's uplink")
@@ -152,6 +157,3 @@ def test_a_10000_credential_snapshot_in_parts_survives_a_lost_part_and_a_restart
         since = time.monotonic()
         sim.present_card(1, 10**7 + 9_999)
         assert sim.wait_for_command(lambda c: c.name == "output", 15, since) is not None
-    finally:
-        recorder.stop()
-        sim.stop()
