@@ -8,6 +8,7 @@ re-read the incident list to catch up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
@@ -19,6 +20,13 @@ from .counters import Counters
 DEFAULT_QUEUE_SIZE = 1000
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 @dataclass(eq=False)
 class Subscription:
     viewer: Viewer
@@ -27,16 +35,25 @@ class Subscription:
     dropped: int = 0
     _events: deque[dict[str, Any]] = field(default_factory=deque)
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # The loop the stream reads on. Publishers may run in worker threads (a synchronous API
+    # route acting on an incident): asyncio.Event is not thread-safe, so they wake it there.
+    _loop: asyncio.AbstractEventLoop | None = None
 
     def offer(self, event: dict[str, Any]) -> bool:
-        """Queue an event; False when the oldest one had to be dropped to make room."""
+        """Queue an event (from any thread); False when the oldest one had to be dropped to
+        make room."""
         kept = True
         if len(self._events) >= self.maxsize:
-            self._events.popleft()
+            with contextlib.suppress(IndexError):  # the reader may have emptied it meanwhile
+                self._events.popleft()
             self.dropped += 1
             kept = False
         self._events.append(event)
-        self._ready.set()
+        if self._loop is None or _running_loop() is self._loop:
+            self._ready.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody reads
+                self._loop.call_soon_threadsafe(self._ready.set)
         return kept
 
     async def next(self) -> dict[str, Any]:
@@ -54,16 +71,24 @@ class LiveHub:
         self.counters = counters
         self.queue_size = queue_size
         self._subscriptions: dict[int, Subscription] = {}
+        # A page goes to one person: found without a scan of every open stream.
+        self._by_user: dict[str, dict[int, Subscription]] = {}
         self._ids = itertools.count(1)
 
     def subscribe(self, viewer: Viewer) -> Subscription:
-        sub = Subscription(viewer, self.queue_size, id=next(self._ids))
+        sub = Subscription(viewer, self.queue_size, id=next(self._ids), _loop=_running_loop())
         self._subscriptions[sub.id] = sub
+        self._by_user.setdefault(viewer.username, {})[sub.id] = sub
         self.counters.inc("live.subscribed")
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscriptions.pop(sub.id, None)
+        mine = self._by_user.get(sub.viewer.username)
+        if mine is not None:
+            mine.pop(sub.id, None)
+            if not mine:
+                del self._by_user[sub.viewer.username]
 
     @property
     def subscribers(self) -> int:
@@ -90,9 +115,8 @@ class LiveHub:
     def publish_user(self, username: str, event: dict[str, Any]) -> int:
         """Deliver to every open stream of one person (a page on the "app" channel)."""
         delivered = 0
-        for sub in list(self._subscriptions.values()):
-            if sub.viewer.username == username:
-                if not sub.offer(event):
-                    self.counters.inc("live.dropped_events")
-                delivered += 1
+        for sub in list(self._by_user.get(username, {}).values()):
+            if not sub.offer(event):
+                self.counters.inc("live.dropped_events")
+            delivered += 1
         return delivered
