@@ -169,6 +169,7 @@ class _BatchFold:
         self.messages = messages
         self.lifecycle = lifecycle
         self.late_before = late_before  # device times before this arrived late
+        self.events: list[dict[str, Any]] = []  # incident_events rows, inserted by run()
         points = {m.point for m in messages}
         self.seen = set(session.scalars(
             select(IncidentEvent.event_id).where(
@@ -202,7 +203,6 @@ class _BatchFold:
                     self.closed[(row.point_id, row.type)] = row.id
 
     def run(self) -> list[tuple[IncidentChange | None, list[Note]]]:
-        self.events: list[dict[str, Any]] = []
         results = [self._fold(message) for message in self.messages]
         if self.events:
             # The ORM would insert these one statement per row (it fetches each new id, which
@@ -226,7 +226,8 @@ class _BatchFold:
             if message.state is AlarmState.CLEARED:
                 return None, [(logging.INFO, "incidents.cleared_without_open",
                                "incident_cleared_without_open", {**ids, "type": message.type})]
-            incident = self.open[key] = self._open(self.points.get(message.point), message, notes)
+            incident = self.open[key] = self._open(self.points.get(message.point), message,
+                                                   self.now, notes)
             incident.backfilled = late
             incident.previous_id = self.closed.get(key)
             incident.suppressed = self.suppressor.reason(incident)
@@ -241,7 +242,7 @@ class _BatchFold:
         self.events.append({
             "incident_id": incident.id, "event_id": message.id, "seq": message.seq,
             "ts": message.ts, "state": message.state.value, "value": message.value,
-            "received_at": utc_now(),
+            "received_at": self.now,
         })
         notes.append((logging.INFO, f"incidents.{event}", f"incident_{event}", {
             "incident": incident.id, **ids, "type": message.type, "grid": incident.grid_id,
@@ -251,7 +252,8 @@ class _BatchFold:
         return IncidentChange(event, IncidentView.of(incident).to_json(), incident.grid_id), notes
 
     @staticmethod
-    def _open(point: Point | None, message: IncidentMessage, notes: list[Note]) -> Incident:
+    def _open(point: Point | None, message: IncidentMessage, now: datetime,
+              notes: list[Note]) -> Incident:
         if point is None:
             notes.append((logging.WARNING, "incidents.unknown_point",
                           "incident_from_unknown_point", {
@@ -262,7 +264,6 @@ class _BatchFold:
                           "incident_point_on_other_gateway", {
                               "event": message.id, "gateway": message.gateway,
                               "point": message.point, "registered_gateway": point.gateway}))
-        now = utc_now()
         incident = Incident(
             id=new_event_id(), point_id=message.point,
             grid_id=point.grid_id if point is not None else None, gateway=message.gateway,
