@@ -23,9 +23,10 @@ from pathlib import Path
 
 import psutil
 
+from gridsense_devtools.ports import free_port
+from gridsense_devtools.processes import env_without_proxies
+from gridsense_devtools.services import Mosquitto
 from gridsense_protocol import Reading, Telemetry, decode, encode
-
-from devservices import Mosquitto, env_without_proxies, free_port
 
 BIN = Path(sys.executable).parent
 

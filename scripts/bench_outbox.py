@@ -29,11 +29,12 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from gridsense_devtools.ports import free_port
+from gridsense_devtools.processes import env_without_proxies
+from gridsense_devtools.services import Mosquitto
 from gridsense_edge.outbox import SqliteOutbox
 from gridsense_edge.publisher import Publisher
 from gridsense_protocol import Reading
-
-from devservices import Mosquitto, env_without_proxies, free_port
 
 BIN = Path(sys.executable).parent
 GW = "gw-bench"

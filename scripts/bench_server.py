@@ -35,9 +35,10 @@ from typing import Any
 
 import psutil
 
+from gridsense_devtools.ports import free_port
+from gridsense_devtools.processes import env_without_proxies
+from gridsense_devtools.services import InfluxDB, Mosquitto
 from gridsense_protocol import Kind, Reading, Telemetry, encode, topic_for
-
-from devservices import InfluxDB, Mosquitto, env_without_proxies, free_port
 
 BIN = Path(sys.executable).parent
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -22,13 +22,14 @@ from pathlib import Path
 from demo_access import ACCESS_GATEWAY, access_summary, start_entrance, what_to_try_access
 from demo_camera import demo_cameras, save_snapshots
 from demo_lifecycle import lifecycle_config, what_to_try
-from demo_support import Processes, http_json, login, server_up, wait_for
 
-from devservices import InfluxDB, Mosquitto, free_port
+from gridsense_devtools.http import http_json, login, server_up
+from gridsense_devtools.ports import PortTaken, free_port, require_free
+from gridsense_devtools.processes import Procs
+from gridsense_devtools.services import InfluxDB, Mosquitto
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "demo_data"
-BIN = REPO / ".venv" / "bin"
 GATEWAYS = ("gw-01", "gw-02")
 SERVER_ACCOUNT = "gridsense-server"
 ACL = REPO / "firmware_configs" / "broker" / "acl.conf"
@@ -197,13 +198,13 @@ def summary(base: str, influx: InfluxDB, work: Path) -> None:
         print(f"  InfluxDB query failed: {exc}")
     try:
         token = login(base)
-        for inc in http_json(f"{base}/api/v1/incidents", token):
+        for inc in http_json("GET", f"{base}/api/v1/incidents", token):
             print(
                 f"  incident {inc['type']:<17} {inc['point']:<22} grid={inc['grid']} "
                 f"severity={inc['severity']} state={inc['state']} count={inc['count']}"
             )
             # Who was paged, from the incident's own history (what escalation did).
-            detail = http_json(f"{base}/api/v1/incidents/{inc['id']}", token)
+            detail = http_json("GET", f"{base}/api/v1/incidents/{inc['id']}", token)
             for entry in detail["history"]:
                 if entry["action"] == "escalate":
                     print(f"           {entry['at'][11:19]} escalate {entry['note']}")
@@ -215,6 +216,14 @@ def summary(base: str, influx: InfluxDB, work: Path) -> None:
 
 def main() -> int:
     args = parse_args()
+    fixed_ports = {"server HTTP": args.http_port, "InfluxDB": args.influx_port}
+    if args.mqtt_port:
+        fixed_ports["MQTT broker"] = args.mqtt_port
+    try:
+        require_free(fixed_ports)
+    except PortTaken as exc:
+        print(f"demo cannot start: {exc}", file=sys.stderr)
+        return 1
     work: Path = args.dir.resolve()
     if work.exists():
         shutil.rmtree(work)
@@ -235,7 +244,7 @@ def main() -> int:
         extra_config=BROKER_LIMITS,
     )
     influx = InfluxDB(work / "influxdb", args.influx_port)
-    procs = Processes(work / "logs")
+    procs = Procs(work / "logs", cwd=REPO)
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -251,38 +260,23 @@ def main() -> int:
         for gw in GATEWAYS:
             procs.start(
                 f"sim-{gw}",
-                [
-                    str(BIN / "gridsense-edge"),
-                    "simulate",
-                    "modbus",
-                    "--scenario",
-                    str(DATA / f"{gw}.scenario.yaml"),
-                    "--link",
-                    str(work / "tty" / f"{gw}-rs485"),
-                ],
+                "gridsense-edge",
+                "simulate",
+                "modbus",
+                "--scenario",
+                str(DATA / f"{gw}.scenario.yaml"),
+                "--link",
+                str(work / "tty" / f"{gw}-rs485"),
             )
-        procs.start(
-            "server",
-            [
-                str(BIN / "gridsense-server"),
-                "run",
-                "--config",
-                str(server_config(args, mqtt_port, work)),
-            ],
-        )
+        server_yaml = server_config(args, mqtt_port, work)
+        procs.start("server", "gridsense-server", "run", "--config", str(server_yaml))
         for gw in GATEWAYS:
             link = work / "tty" / f"{gw}-rs485"
-            wait_for(f"simulated RS-485 bus of {gw}", link.exists, 30, procs)
-        wait_for("server", lambda: server_up(base), 60, procs)
+            procs.wait_until(link.exists, 30, f"simulated RS-485 bus of {gw}")
+        procs.wait_until(lambda: server_up(base), 60, "server")
         for gw in GATEWAYS:
             procs.start(
-                gw,
-                [
-                    str(BIN / "gridsense-edge"),
-                    "run",
-                    "--config",
-                    str(gateway_config(gw, mqtt_port, work)),
-                ],
+                gw, "gridsense-edge", "run", "--config", str(gateway_config(gw, mqtt_port, work))
             )
         start_entrance(procs, work, mqtt_port, base)  # gw-03: OSDP reader, residents, script
         broker_pid = broker.proc.pid if broker.proc else "?"

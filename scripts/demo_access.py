@@ -15,12 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from demo_support import http, http_json, login
-
-from devservices import env_without_proxies
+from gridsense_devtools.http import http, http_json, login
+from gridsense_devtools.processes import Proc, Procs
 
 REPO = Path(__file__).resolve().parent.parent
-BIN = REPO / ".venv" / "bin"
 ACCESS_GATEWAY = "gw-03"
 POINT = "gw-03.east-gate"
 DOOR = "b1-east"
@@ -51,7 +49,7 @@ def enroll_residents(base: str, token: str) -> int:
     """The way an office would: a CSV import into community ly."""
     rows = ["id,holder,card,doors"] + [f"{i},{h},{c},{DOOR}" for i, h, c in RESIDENTS]
     body, _ = http(f"{base}/api/v1/communities/ly/credentials/import", token,
-                   ("\n".join(rows) + "\n").encode(), "text/csv")
+                   ("\n".join(rows) + "\n").encode(), content_type="text/csv")
     return int(json.loads(body)["imported"])
 
 
@@ -92,16 +90,12 @@ def access_gateway_config(mqtt_port: int, work: Path) -> Path:
 class EntranceScript:
     """The reader simulator process and the person at the door (a thread feeding its stdin)."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, procs: Procs) -> None:
         self.link = work / "tty" / "gw-03-osdp"
         key = reader_key(work)
-        log = (work / "logs" / "sim-gw-03.log").open("ab")
-        self.proc = subprocess.Popen(
-            [str(BIN / "gridsense-edge"), "simulate", "osdp", "--link", str(self.link),
-             "--reader", f"1:{key}", "--json"],
-            stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-            env=env_without_proxies(), cwd=REPO, start_new_session=True)
-        log.close()
+        self.proc: Proc = procs.start(
+            "sim-gw-03", "gridsense-edge", "simulate", "osdp", "--link", str(self.link),
+            "--reader", f"1:{key}", "--json", stdin=subprocess.PIPE)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._play, daemon=True)
 
@@ -114,9 +108,10 @@ class EntranceScript:
             if self._stop.wait(max(0.0, start + at - time.monotonic())):
                 return
             try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.write((json.dumps({"reader": 1, **action}) + "\n").encode())
-                self.proc.stdin.flush()
+                stdin = self.proc.popen.stdin
+                assert stdin is not None
+                stdin.write((json.dumps({"reader": 1, **action}) + "\n").encode())
+                stdin.flush()
             except (OSError, ValueError):
                 return
 
@@ -135,7 +130,7 @@ door_forced incident for worker-g01 (held open past 30 s: door_held_open too).
 
 
 def access_summary(base: str, token: str) -> None:
-    events = http_json(f"{base}/api/v1/access-events?door={DOOR}&limit=50", token)
+    events = http_json("GET", f"{base}/api/v1/access-events?door={DOOR}&limit=50", token)
     for event in reversed(events):
         who = event["credential"] or "-"
         why = f" reason={event['reason']}" if event["reason"] else ""
@@ -143,19 +138,13 @@ def access_summary(base: str, token: str) -> None:
               f"{event['method']:<6} credential={who}{why}")
 
 
-def start_entrance(procs: Any, work: Path, mqtt_port: int, base: str) -> EntranceScript:
+def start_entrance(procs: Procs, work: Path, mqtt_port: int, base: str) -> EntranceScript:
     """Reader simulator, gw-03's agent, the residents' enrolment, then the script plays.
-    ``procs`` is demo.py's Processes: it stops both processes with the rest."""
-    entrance = EntranceScript(work)
-    procs.children.append(("sim-gw-03", entrance.proc))
-    deadline = time.monotonic() + 30
-    while not entrance.link.exists():
-        procs.check()
-        if time.monotonic() > deadline:
-            raise TimeoutError("simulated OSDP reader of gw-03 not ready after 30s")
-        time.sleep(0.2)
-    procs.start(ACCESS_GATEWAY, [str(BIN / "gridsense-edge"), "run", "--config",
-                                 str(access_gateway_config(mqtt_port, work))])
+    ``procs`` are the demo's: they stop both processes with the rest."""
+    entrance = EntranceScript(work, procs)
+    procs.wait_until(entrance.link.exists, 30, "simulated OSDP reader of gw-03")
+    procs.start(ACCESS_GATEWAY, "gridsense-edge", "run", "--config",
+                str(access_gateway_config(mqtt_port, work)))
     enroll_residents(base, login(base))
     entrance.play()
     return entrance

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from ulid import ULID
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts"))
+from gridsense_devtools.ports import free_port
+from gridsense_devtools.services import InfluxDB, Mosquitto
 
-from devservices import InfluxDB, Mosquitto, free_port  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

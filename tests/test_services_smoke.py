@@ -7,7 +7,7 @@ import threading
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from devservices import InfluxDB, Mosquitto
+from gridsense_devtools.services import InfluxDB, Mosquitto
 
 
 def test_mosquitto_fixture_carries_a_message(mosquitto: Mosquitto) -> None:

@@ -9,8 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from devservices import env_without_proxies
-from processes import BIN, wait_until
+from gridsense_devtools.processes import BIN, env_without_proxies, wait_until
 
 
 def write_key(path: Path) -> Path:

@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 from access_support import ReaderSimulator, write_key
 
-from devservices import InfluxDB, Mosquitto
-from processes import Proc, Procs, http_json, login, start_server, try_http_json, wait_until
+from gridsense_devtools.http import http_json, login, try_http_json
+from gridsense_devtools.processes import Proc, Procs, wait_until
+from gridsense_devtools.server_process import start_server
+from gridsense_devtools.services import InfluxDB, Mosquitto
 
 POINT = "gw-acc.entrance"
 POINTS = {POINT: ("gw-acc", "g01-a")}

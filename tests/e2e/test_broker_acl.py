@@ -12,7 +12,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from devservices import Mosquitto, free_port
+from gridsense_devtools.ports import free_port
+from gridsense_devtools.services import Mosquitto
 
 USERS = {"gridsense-server": "server-secret", "gw-01": "gw-01-secret", "gw-02": "gw-02-secret"}
 

@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from demo_camera import (
+
+from gridsense_devtools.camera import (
     BOX_BGR,
     ZONE_BGR,
     camera_device,
@@ -19,9 +20,10 @@ from demo_camera import (
     fetch_snapshot,
     has_colour,
 )
-
-from devservices import InfluxDB, Mosquitto
-from processes import Procs, login, start_server, try_http_json, wait_until
+from gridsense_devtools.http import login, try_http_json
+from gridsense_devtools.processes import Procs, wait_until
+from gridsense_devtools.server_process import start_server
+from gridsense_devtools.services import InfluxDB, Mosquitto
 
 POINT = "gw-cam.lobby"
 POINTS = {POINT: ("gw-cam", "g01-a")}

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devservices import env_without_proxies, free_port
+from gridsense_devtools.ports import free_port
+from gridsense_devtools.processes import env_without_proxies
 
 
 def test_demo_runs_for_a_duration_and_reports_an_over_temperature_incident(

@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from devservices import InfluxDB, Mosquitto
-from processes import Procs, login, start_server, try_http_json, wait_until
+from gridsense_devtools.http import login, try_http_json
+from gridsense_devtools.processes import Procs, wait_until
+from gridsense_devtools.server_process import start_server
+from gridsense_devtools.services import InfluxDB, Mosquitto
 
 POINTS = {"gw-e2e.boiler": ("gw-e2e", "g01-a"), "gw-e2e.substation": ("gw-e2e", "g02-a")}
 

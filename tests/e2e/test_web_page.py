@@ -15,10 +15,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from gridsense_devtools.processes import Procs, wait_until
+from gridsense_devtools.server_process import launch_server, write_server_config
+from gridsense_devtools.services import InfluxDB, Mosquitto
 from gridsense_protocol import Incident, Kind, Severity, encode, tag_snapshot, topic_for, utc_now
-
-from devservices import InfluxDB, Mosquitto
-from processes import Procs, launch_server, wait_until, write_server_config
 
 CHROMIUM = "/usr/bin/chromium"
 POINTS = {"gw-web.boiler": ("gw-web", "g01-a"), "gw-web.substation": ("gw-web", "g02-a")}

@@ -21,9 +21,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from ulid import ULID
 
+from gridsense_devtools.processes import wait_until  # re-exported: one poller for every test folder
 from gridsense_protocol import Envelope, Kind, decode, parse_topic
-
-from processes import wait_until  # re-exported: one poller for every test folder
 
 AGENT_BIN = Path(sys.executable).parent / "gridsense-edge"
 

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from edge_support import AgentProcess, MqttRecorder, wait_until, write_config
 
+from gridsense_devtools.ports import free_port
+from gridsense_devtools.services import Mosquitto
 from gridsense_edge.simulator import ModbusSensorSimulator, SimulatedSensor
 from gridsense_protocol import AlarmState, GatewayState, Kind
-
-from devservices import Mosquitto, free_port
 
 GW = "gw-a1"
 

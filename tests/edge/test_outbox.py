@@ -16,12 +16,11 @@ from pathlib import Path
 import pytest
 from edge_support import AGENT_BIN
 
+from gridsense_devtools.ports import free_port
 from gridsense_edge.outbox import OutboundMessage, OutboxLimits, SqliteOutbox
 from gridsense_edge.outbox_db import FILE_NAME, StateDirBusy
 from gridsense_edge.publisher import mark_backfill
 from gridsense_protocol import Reading, Telemetry, decode, encode
-
-from devservices import free_port
 
 GW = "gw-ob"
 KIB = 1024

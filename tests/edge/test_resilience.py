@@ -24,12 +24,12 @@ from edge_support import (
     write_config,
 )
 
+from gridsense_devtools.ports import free_port
+from gridsense_devtools.services import Mosquitto
 from gridsense_edge.outbox import SqliteOutbox
 from gridsense_edge.publisher import Publisher
 from gridsense_edge.simulator import ModbusSensorSimulator, SimulatedSensor
 from gridsense_protocol import GatewayState, Kind, Reading
-
-from devservices import Mosquitto, free_port
 
 GW = "gw-r1"
 # The broker limits the fault tests use: room for a backlog, a receive maximum of 100.

@@ -18,17 +18,11 @@ from typing import Any
 
 from websockets.sync.client import connect
 
-from devservices import InfluxDB, Mosquitto, env_without_proxies, free_port
-from processes import (
-    BIN,
-    Proc,
-    Procs,
-    launch_server,
-    login,
-    try_http_json,
-    wait_until,
-    write_server_config,
-)
+from gridsense_devtools.http import login, try_http_json
+from gridsense_devtools.ports import free_port
+from gridsense_devtools.processes import BIN, Proc, Procs, env_without_proxies, wait_until
+from gridsense_devtools.server_process import launch_server, write_server_config
+from gridsense_devtools.services import InfluxDB, Mosquitto
 
 GATEWAY = "gw-f"
 POINTS = ("gw-f.t1", "gw-f.t2", "gw-f.hot")

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import threading
 
-from devservices import free_port
+from gridsense_devtools.ports import free_port
 
 
 class CuttableProxy:

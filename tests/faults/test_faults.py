@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from gridsense_devtools.processes import wait_until
+
 from fault_stack import GATEWAY, Stack
-from processes import wait_until
 from tcp_proxy import CuttableProxy
 
 # The issue asks for a ten-minute cut; GRIDSENSE_UPLINK_CUT_S shortens it while developing.

@@ -38,11 +38,11 @@ import httpx  # noqa: E402
 from server_helpers import REGISTRY_YAML, async_wait_until, write_server_config  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
+from gridsense_devtools.ports import free_port
+from gridsense_devtools.services import InfluxDB, Mosquitto
 from gridsense_server.app import ServerApp  # noqa: E402
 from gridsense_server.config import load_server_config  # noqa: E402
 from gridsense_server.logs import setup_logging  # noqa: E402
-
-from devservices import InfluxDB, Mosquitto, free_port  # noqa: E402
 
 POINTS = ("gw-01.boiler", "gw-01.pump")
 MIX_GRIDS = ("g01", "g01-a", "g02")

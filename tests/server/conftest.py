@@ -16,10 +16,9 @@ import pytest
 from server_helpers import REGISTRY_YAML, EdgePublisher, async_wait_until, write_server_config
 from ulid import ULID
 
+from gridsense_devtools.services import InfluxDB, Mosquitto
 from gridsense_server.app import ServerApp
 from gridsense_server.config import load_server_config
-
-from devservices import InfluxDB, Mosquitto
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PG_SQLALCHEMY = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}?options=-csearch_path%3D{schema}"

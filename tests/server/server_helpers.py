@@ -15,6 +15,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
+from gridsense_devtools.processes import (
+    wait_until as wait_until,  # re-exported: one poller for all tests
+)
 from gridsense_protocol import (
     AlarmState,
     Envelope,
@@ -29,8 +32,6 @@ from gridsense_protocol import (
     topic_for,
     utc_now,
 )
-
-from processes import wait_until as wait_until  # re-exported: one poller for all tests
 
 REGISTRY_YAML = """\
 streets:

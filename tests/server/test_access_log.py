@@ -8,10 +8,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from server_helpers import EdgePublisher, async_wait_until
 
+from gridsense_devtools.services import InfluxDB
 from gridsense_protocol import AccessEvent, AccessResult
 from gridsense_server.app import ServerApp
-
-from devservices import InfluxDB
 
 T0 = datetime(2026, 11, 25, 8, 0, 0, tzinfo=UTC)
 PASSWORDS = {"worker-g01": "demo", "worker-g02": "demo2", "control": "ctl"}

@@ -12,11 +12,10 @@ from server_helpers import EdgePublisher, async_wait_until
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from gridsense_devtools.services import Mosquitto
 from gridsense_protocol import GatewayState, Health, Status, utc_now
 from gridsense_server.api.tokens import TokenSigner
 from gridsense_server.app import ServerApp
-
-from devservices import Mosquitto
 
 T0 = datetime(2024, 5, 1, 8, 0, 0, tzinfo=UTC)
 PASSWORDS = {"worker-g01": "demo", "worker-g02": "demo2", "control": "ctl"}

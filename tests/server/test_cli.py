@@ -15,9 +15,9 @@ import httpx
 import pytest
 from server_helpers import EdgePublisher, wait_until, write_server_config
 
+from gridsense_devtools.processes import env_without_proxies
+from gridsense_devtools.services import InfluxDB, Mosquitto
 from gridsense_server.passwords import verify_password
-
-from devservices import InfluxDB, Mosquitto, env_without_proxies
 
 BIN = Path(sys.executable).with_name("gridsense-server")
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from server_helpers import REGISTRY_YAML, EdgePublisher, wait_until, write_server_config
-from server_process import ServerProcess, run_check
 
+from gridsense_devtools.ports import free_port
+from gridsense_devtools.server_process import ServerProcess, run_check
+from gridsense_devtools.services import InfluxDB, Mosquitto
 from gridsense_protocol import Reading, Telemetry, utc_now
-
-from devservices import InfluxDB, Mosquitto, free_port
 
 POINTS = ("gw-01.boiler", "gw-01.pump")
 

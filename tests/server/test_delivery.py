@@ -9,8 +9,9 @@ from pathlib import Path
 
 import httpx
 from server_helpers import EdgePublisher, async_wait_until
-from server_process import run_check
 
+from gridsense_devtools.server_process import run_check
+from gridsense_devtools.services import InfluxDB
 from gridsense_protocol import (
     CommandResult,
     GatewayState,
@@ -22,8 +23,6 @@ from gridsense_protocol import (
 )
 from gridsense_server.access import Viewer
 from gridsense_server.app import ServerApp
-
-from devservices import InfluxDB
 
 T0 = datetime(2024, 5, 1, 8, 0, 0, tzinfo=UTC)
 WORKER = Viewer("worker-g01", "worker", frozenset({"g01", "g01-a"}))
@@ -147,7 +146,7 @@ async def test_a_config_error_and_an_unreachable_influx_have_their_exit_codes(
     assert code == 2 and "influxdb.spool_max_mb" in stderr
     from server_helpers import write_server_config
 
-    from devservices import free_port
+    from gridsense_devtools.ports import free_port
 
     config = write_server_config(tmp_path, mqtt_port=1, database="x", registry=None,
                                  influx_url=f"http://127.0.0.1:{free_port()}",

@@ -9,8 +9,10 @@ from pathlib import Path
 
 from server_helpers import EdgePublisher
 
-from devservices import InfluxDB, Mosquitto
-from processes import Procs, http_json, launch_server, login, wait_until, write_server_config
+from gridsense_devtools.http import http_json, login
+from gridsense_devtools.processes import Procs, wait_until
+from gridsense_devtools.server_process import launch_server, write_server_config
+from gridsense_devtools.services import InfluxDB, Mosquitto
 
 POINTS = {"gw-01.boiler": ("gw-01", "g01-a")}
 STAFF = """\

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from server_helpers import async_wait_until
 
+from gridsense_devtools.ports import free_port
+from gridsense_devtools.services import InfluxDB
 from gridsense_protocol import Reading
 from gridsense_server.backoff import Backoff
 from gridsense_server.config import InfluxConfig
@@ -16,8 +18,6 @@ from gridsense_server.counters import Counters
 from gridsense_server.directory import PointDirectory
 from gridsense_server.influx_writer import InfluxWriter
 from gridsense_server.line_protocol import LineFormatter, escape_tag, timestamp_ns
-
-from devservices import InfluxDB, free_port
 
 T0 = datetime(2024, 5, 1, 8, 0, 0, 123456, tzinfo=UTC)
 

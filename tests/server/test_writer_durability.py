@@ -10,6 +10,8 @@ from pathlib import Path
 
 from server_helpers import async_wait_until
 
+from gridsense_devtools.ports import free_port
+from gridsense_devtools.services import InfluxDB
 from gridsense_protocol import Reading
 from gridsense_server.backoff import Backoff
 from gridsense_server.config import InfluxConfig
@@ -18,8 +20,6 @@ from gridsense_server.directory import PointDirectory
 from gridsense_server.influx_writer import InfluxWriter
 from gridsense_server.ingest.acks import AckLedger, AckToken, Delivery
 from gridsense_server.spool import DiskSpool
-
-from devservices import InfluxDB, free_port
 
 T0 = datetime(2024, 5, 1, 8, 0, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Helpers for the camera tests: synthetic ONNX detectors, rendered videos, frame iteration.
+"""Helpers for the camera tests: pipelines on rendered videos, frame iteration, an MJPEG server.
 
 (Named ``camera_support`` because test folders share one import path.)
 """
@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,20 +17,6 @@ from gridsense_edge.camera.detectors.runtime import OnnxDetector
 from gridsense_edge.camera.pipeline import Pipeline, PipelineSettings
 from gridsense_edge.camera.rules import CAMERA_RULES
 from gridsense_edge.camera.zones import Zone
-
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "models" / "detectors"))
-
-import synthetic_detector  # noqa: E402
-
-LAYOUTS = synthetic_detector.LAYOUTS
-
-
-def build_model(folder: Path, layout: str, size: int = 320) -> Path:
-    path = folder / f"synthetic-{layout}-{size}.onnx"
-    if not path.exists():
-        synthetic_detector.write(path, layout, size)
-    return path
 
 
 def frames_of(video: Path) -> Iterator[Frame]:

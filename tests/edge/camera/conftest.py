@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from camera_support import LAYOUTS, build_model
+
+from gridsense_devtools.detectors.synthetic import LAYOUTS, model_in
 
 
 @pytest.fixture(scope="session")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("models")
-    return {layout: build_model(folder, layout) for layout in LAYOUTS}
+    return {layout: model_in(folder, layout) for layout in LAYOUTS}

@@ -11,10 +11,9 @@ import pytest
 from camera_support import MjpegServer
 from edge_support import AgentProcess, MqttRecorder, wait_until
 
+from gridsense_devtools.services import Mosquitto
 from gridsense_edge.simulator.video import intrusion_scenario, write_video
 from gridsense_protocol import Health, Kind
-
-from devservices import Mosquitto
 
 DRIVER = "camera/cam-1"
 

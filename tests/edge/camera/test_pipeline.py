@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 from camera_support import frames_of, make_pipeline
-from demo_camera import BOX_BGR, ZONE_BGR, has_colour
 
+from gridsense_devtools.camera import BOX_BGR, ZONE_BGR, has_colour
 from gridsense_edge.camera.geometry import iou
 from gridsense_edge.camera.pipeline import CameraIncident
 from gridsense_edge.simulator.video import intrusion_scenario, write_video

@@ -1,4 +1,4 @@
-"""A YOLOX-nano-sized ONNX network with random weights, for timing only (scripts/bench_camera).
+"""A YOLOX-nano-sized ONNX network with random weights, for timing only (scripts/bench camera).
 
 Same shape of work as YOLOX-nano (depthwise-separable CSP-style backbone at widths 24-384, a
 three-level head at strides 8/16/32 with 80 classes, output [1, N, 85] in the YOLOX layout):

@@ -1,15 +1,13 @@
-"""Start private Mosquitto and InfluxDB processes on free ports in a folder of their own.
+"""Private Mosquitto and InfluxDB, each in a folder of its own, for tests, benches and the demo.
 
-Used by the test fixtures and by scripts/demo, so both run the real Debian binaries with the
-same configuration. Nothing here talks to the system-wide services.
+All run the real Debian binaries with the same configuration; nothing here talks to the
+system-wide services.
 """
 
 from __future__ import annotations
 
 import contextlib
 import getpass
-import os
-import random
 import shutil
 import signal
 import socket
@@ -21,43 +19,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_handed_out: set[int] = set()
-
-
-def free_port() -> int:
-    """A port nobody listens on now, and one this process has not handed out before: the
-    kernel may offer the same ephemeral port to two calls in a row (InfluxDB's HTTP and RPC
-    ports once came out equal).
-
-    Under pytest-xdist each worker draws from its own block below the ephemeral range, so two
-    workers racing for a port can never both be handed it (the kernel's own choice cannot be
-    partitioned: bind() to port 0 hands out ports of one parity only)."""
-    workers, index = _xdist_worker()
-    block = (_XDIST_PORTS.stop - _XDIST_PORTS.start) // workers
-    first = _XDIST_PORTS.start + index * block
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", random.randrange(first, first + block) if workers > 1
-                           else 0))
-            except OSError:  # taken: draw again
-                continue
-            port = int(sock.getsockname()[1])
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
-
-
-_XDIST_PORTS = range(20000, 32000)  # below Linux's default ephemeral range (32768-60999)
-
-
-def _xdist_worker() -> tuple[int, int]:
-    """(number of test workers, this one's index); (1, 0) outside pytest-xdist."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ...
-    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
-    if not worker.startswith("gw") or count < 2:
-        return 1, 0
-    return count, int(worker[2:]) % count
+from gridsense_devtools.ports import free_port
+from gridsense_devtools.processes import spawn, stop
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
@@ -90,28 +53,12 @@ class _Service:
 
     def _spawn(self, argv: list[str], timeout: float) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        # A new session so a Ctrl-C meant for the demo's shell is handled by the demo, which
-        # then stops services in order.
-        self.proc = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        log.close()
+        self.proc = spawn(argv, self.log_path)
         _wait_for_port(self.port, self.proc, self.log_path, timeout)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        if self.proc is not None:
+            stop(self.proc, sig, timeout)
 
     def kill(self) -> None:
         """kill -9, for fault tests."""
@@ -292,12 +239,3 @@ bind-address = "127.0.0.1:{self.rpc_port}"
                 for values in series["values"]:
                     rows.append({**tags, **dict(zip(series["columns"], values, strict=True))})
         return rows
-
-
-def env_without_proxies() -> dict[str, str]:
-    """Child processes talk to loopback only; a proxy variable must not intercept that."""
-    env = dict(os.environ)
-    for key in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
-        env.pop(key, None)
-    env["NO_PROXY"] = "127.0.0.1,localhost"
-    return env

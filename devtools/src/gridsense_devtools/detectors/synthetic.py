@@ -13,7 +13,7 @@ result is emitted in the layout under test:
 - ``ssd``:   [K, 6]        x1, y1, x2, y2 (0..1), score, class id, best K first
 
 The input is [1, 3, S, S] float RGB scaled to 0..1, as the model card written beside it says.
-Usage: ``python models/detectors/synthetic_detector.py --layout yolo --size 320 out.onnx``.
+Usage: ``python -m gridsense_devtools.detectors.synthetic --layout yolo --size 320 out.onnx``.
 """
 
 from __future__ import annotations
@@ -207,6 +207,12 @@ def write(path: Path, layout: str, size: int = 320, labels: list[str] | None = N
     onnx.save(build(layout, size, labels), str(path))
     path.with_suffix(".card.yaml").write_text(card_text(layout, size, labels), encoding="utf-8")
     return path
+
+
+def model_in(folder: Path, layout: str, size: int = 320) -> Path:
+    """``folder``'s model of that layout and size, written on first use."""
+    path = folder / f"synthetic-{layout}-{size}.onnx"
+    return path if path.exists() else write(path, layout, size)
 
 
 def main(argv: list[str] | None = None) -> int:

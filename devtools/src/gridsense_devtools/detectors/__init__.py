@@ -1,0 +1,2 @@
+"""ONNX detectors built without training: ``synthetic`` finds the rendered test figures,
+``timing`` costs what a nano-class detector costs."""
