@@ -3,8 +3,8 @@
   edge-rss     the edge agent with ten Modbus sensors polled every second: RSS and CPU
   decode       protocol decode throughput (readings/s), no I/O
 
-The outbox, server ingest and incident latency benches live beside this file (scripts/bench runs
-them all): bench_outbox.py, bench_server.py, tests/server/bench_incident_latency.py.
+The other benches live beside this file and scripts/bench runs them all: bench_outbox.py,
+bench_server.py, bench_latency.py, bench_lifecycle.py, bench_access.py, bench_camera.py.
 
 Each prints one JSON line per result so runs can be compared.
 """

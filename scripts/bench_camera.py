@@ -1,7 +1,7 @@
 """Camera pipeline benchmarks behind docs/benchmarks.md (one JSON line per result).
 
 - ``inference``: ms per inference of a YOLOX-nano-sized network (random weights,
-  models/detectors/timing_network.py) at 320/416/640, onnxruntime on one thread and on two.
+  gridsense_devtools.detectors.timing) at 320/416/640, onnxruntime on one thread and on two.
 - ``overhead``: a busy scene through the whole per-frame pipeline (motion, crop, preprocess,
   inference, decode, NMS, tracking, rules) vs the time inside ``session.run`` alone.
 - ``cpu``: one camera (640x480 video, paced in real time at 5 fps, looping) with capture and
@@ -27,19 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "models" / "detectors"))
-
-import onnx  # noqa: E402
-import timing_network  # noqa: E402
-
-from gridsense_edge.camera.capture import CaptureSettings, CaptureWorker, Frame  # noqa: E402
-from gridsense_edge.camera.detectors.runtime import OnnxDetector  # noqa: E402
-from gridsense_edge.camera.pipeline import Output, Pipeline, PipelineSettings  # noqa: E402
-from gridsense_edge.camera.rules import CAMERA_RULES  # noqa: E402
-from gridsense_edge.camera.zones import Zone  # noqa: E402
-from gridsense_edge.simulator.video import VideoScenario, walk, write_video  # noqa: E402
+from gridsense_devtools.detectors import timing
+from gridsense_edge.camera.capture import CaptureSettings, CaptureWorker, Frame
+from gridsense_edge.camera.detectors.runtime import OnnxDetector
+from gridsense_edge.camera.pipeline import Output, Pipeline, PipelineSettings
+from gridsense_edge.camera.rules import CAMERA_RULES
+from gridsense_edge.camera.zones import Zone
+from gridsense_edge.simulator.video import VideoScenario, walk, write_video
 
 W, H = 640, 480
 
@@ -53,7 +49,7 @@ def report(name: str, **figures: object) -> None:
 def timing_model(folder: Path, size: int) -> Path:
     path = folder / f"yolox-nano-sized-{size}.onnx"
     if not path.exists():
-        model, _, _ = timing_network.build(size)
+        model, _, _ = timing.build(size)
         onnx.save(model, str(path))
         path.with_suffix(".card.yaml").write_text(
             f"name: yolox-nano-sized-{size}\nlicense: Apache-2.0 (random weights)\n"
@@ -90,7 +86,7 @@ class TimedDetector(OnnxDetector):
 
 def bench_inference(folder: Path) -> None:
     for size in (320, 416, 640):
-        _model, macs, params = timing_network.build(size)
+        _model, macs, params = timing.build(size)
         path = timing_model(folder, size)
         for threads in (1, 2):
             detector = OnnxDetector(path, threads=threads)

@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from gridsense_devtools.processes import Procs, wait_until
-from gridsense_devtools.server_process import launch_server, write_server_config
+from gridsense_devtools.server_process import launch_server, write_registry_and_config
 from gridsense_devtools.services import InfluxDB, Mosquitto
 from gridsense_protocol import Incident, Kind, Severity, encode, tag_snapshot, topic_for, utc_now
 
@@ -59,7 +59,7 @@ def _serve(tmp_path: Path, mosquitto: Mosquitto, influx: tuple[InfluxDB, str],
     """A server subprocess for the page; staff and config lines appended to the standard ones."""
     procs = Procs(tmp_path)
     try:
-        config, base = write_server_config(tmp_path, mosquitto.port, influx[0].url, influx[1],
+        config, base = write_registry_and_config(tmp_path, mosquitto.port, influx[0].url, influx[1],
                                            POINTS)
         registry = tmp_path / "registry.yaml"
         registry.write_text(registry.read_text() + extra_staff)

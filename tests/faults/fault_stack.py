@@ -21,7 +21,7 @@ from websockets.sync.client import connect
 from gridsense_devtools.http import login, try_http_json
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.processes import BIN, Proc, Procs, env_without_proxies, wait_until
-from gridsense_devtools.server_process import launch_server, write_server_config
+from gridsense_devtools.server_process import launch_server, write_registry_and_config
 from gridsense_devtools.services import InfluxDB, Mosquitto
 
 GATEWAY = "gw-f"
@@ -133,7 +133,7 @@ class Stack:
         (self.tmp / "scenario.yaml").write_text(SCENARIO)
         self.broker.start()
         self.influx.start()
-        self.server_config, self.base = write_server_config(
+        self.server_config, self.base = write_registry_and_config(
             self.tmp, self.broker.port, self.influx.url, self.database, POINT_GRIDS
         )
         self.gateway_config.write_text(

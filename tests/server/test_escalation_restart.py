@@ -11,7 +11,7 @@ from server_helpers import EdgePublisher
 
 from gridsense_devtools.http import http_json, login
 from gridsense_devtools.processes import Procs, wait_until
-from gridsense_devtools.server_process import launch_server, write_server_config
+from gridsense_devtools.server_process import launch_server, write_registry_and_config
 from gridsense_devtools.services import InfluxDB, Mosquitto
 
 POINTS = {"gw-01.boiler": ("gw-01", "g01-a")}
@@ -39,7 +39,7 @@ def _history(base: str, token: str, incident: str) -> list[dict]:
 def test_kill_9_mid_escalation_neither_skips_nor_repeats(
     tmp_path: Path, mosquitto: Mosquitto, influx: tuple[InfluxDB, str]
 ) -> None:
-    config, base = write_server_config(tmp_path, mosquitto.port, influx[0].url, influx[1],
+    config, base = write_registry_and_config(tmp_path, mosquitto.port, influx[0].url, influx[1],
                                        POINTS)
     registry = tmp_path / "registry.yaml"
     registry.write_text(registry.read_text() + STAFF)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import signal
@@ -87,8 +88,24 @@ def wait_until(
             return last
         if time.monotonic() > deadline:
             raise WaitTimedOut(f"timed out after {timeout:.0f}s waiting for "
-                                 f"{what or condition} (last: {last!r})")
+                               f"{what or condition} (last: {last!r})")
         time.sleep(interval)
+
+
+async def async_wait_until(
+    condition: Callable[[], Any], within_s: float = 20.0, what: str = ""
+) -> Any:
+    """Poll ``condition`` (plain or async) until truthy; fail after ``within_s``."""
+    deadline = time.monotonic() + within_s
+    while True:
+        value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise WaitTimedOut(f"timed out after {within_s}s waiting for {what or condition}")
+        await asyncio.sleep(0.05)
 
 
 class Proc:

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from gridsense_devtools.community import registry_yaml
 from gridsense_devtools.http import try_http_json
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.processes import (
@@ -73,34 +74,7 @@ def run_check(config: Path, *args: str) -> tuple[int, Any, str]:
     return result.returncode, report, result.stderr
 
 
-def registry_yaml(points: dict[str, tuple[str, str]]) -> str:
-    """The tests' standard community — grids g01 and g02, one micro-grid each (g01-a, g02-a),
-    staff control / worker-g01 / worker-g02 (password ``demo``) — with ``points`` as
-    ``{point id: (gateway, grid)}``."""
-    point_lines = "\n".join(
-        f"  - {{id: {point}, gateway: {gateway}, grid: {grid}, name: {point}, location: B1}}"
-        for point, (gateway, grid) in points.items()
-    )
-    return f"""
-streets:
-  - id: hx
-    name: 湖西街道
-    communities:
-      - id: ly
-        name: 莲园社区
-        grids:
-          - {{id: g01, name: 第一网格, micro_grids: [{{id: g01-a, name: 1号楼}}]}}
-          - {{id: g02, name: 第二网格, micro_grids: [{{id: g02-a, name: 8号楼}}]}}
-points:
-{point_lines}
-staff:
-  - {{username: control, name: 指挥室, role: control, grids: [], password: demo}}
-  - {{username: worker-g01, name: 张伟, role: worker, grids: [g01], password: demo}}
-  - {{username: worker-g02, name: 李娜, role: worker, grids: [g02], password: demo}}
-"""
-
-
-def write_server_config(
+def write_registry_and_config(
     tmp: Path,
     mqtt_port: int,
     influx_url: str,
@@ -141,5 +115,5 @@ def start_server(
     points: dict[str, tuple[str, str]],
 ) -> tuple[Proc, str, Path]:
     """Write config and start a server; returns the process, its base URL and config path."""
-    config, base = write_server_config(tmp, mqtt_port, influx_url, database, points)
+    config, base = write_registry_and_config(tmp, mqtt_port, influx_url, database, points)
     return launch_server(procs, config, base), base, config

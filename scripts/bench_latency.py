@@ -1,6 +1,6 @@
 """Incident latency probe (not a test: no timing is ever asserted).
 
-    .venv/bin/python tests/server/bench_incident_latency.py [--incidents 3000] [--rate 1000]
+    scripts/bench latency [--incidents 3000] [--rate 1000]
         [--scenario both|repeats|points] [--points 500]
 
 A publisher process sends incidents at a fixed rate (device ts = send time) → private
@@ -23,26 +23,22 @@ import asyncio
 import json
 import multiprocessing
 import random
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import httpx
+from websockets.asyncio.client import connect
 
-import httpx  # noqa: E402
-from server_helpers import REGISTRY_YAML, async_wait_until, write_server_config  # noqa: E402
-from websockets.asyncio.client import connect  # noqa: E402
-
+from gridsense_devtools.community import REGISTRY_YAML
 from gridsense_devtools.ports import free_port
+from gridsense_devtools.processes import async_wait_until
+from gridsense_devtools.server_config import write_server_config
 from gridsense_devtools.services import InfluxDB, Mosquitto
-from gridsense_server.app import ServerApp  # noqa: E402
-from gridsense_server.config import load_server_config  # noqa: E402
-from gridsense_server.logs import setup_logging  # noqa: E402
+from gridsense_server.app import ServerApp
+from gridsense_server.config import load_server_config
+from gridsense_server.logs import setup_logging
 
 POINTS = ("gw-01.boiler", "gw-01.pump")
 MIX_GRIDS = ("g01", "g01-a", "g02")

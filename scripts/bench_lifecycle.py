@@ -1,7 +1,7 @@
 """Lifecycle benches (not tests: nothing is asserted on time).
 
-    .venv/bin/python tests/server/bench_lifecycle.py registry  [--points 50000 --staff 5000]
-    .venv/bin/python tests/server/bench_lifecycle.py scheduler [--open 100000 --due 1000]
+    scripts/bench lifecycle registry  [--points 50000 --staff 5000]
+    scripts/bench lifecycle scheduler [--open 100000 --due 1000]
 
 registry: validate and load a registry of that size (staff with password_hash:, as a large
 registry should) into SQLite and PostgreSQL, first load and an unchanged reload.
@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from lifecycle_support import FAST, Clock
 from sqlalchemy import insert
 
+from gridsense_devtools.clock import Clock
+from gridsense_devtools.community import FAST, HIERARCHY_YAML
 from gridsense_protocol import new_event_id
 from gridsense_server.counters import Counters
 from gridsense_server.db import make_engine, make_session_factory, upgrade
@@ -117,8 +115,6 @@ def bench_registry(points: int, staff: int) -> None:
 
 def bench_scheduler(open_count: int, due: int) -> None:
     config = LifecycleConfig.model_validate(FAST)
-    from lifecycle_support import HIERARCHY_YAML
-
     from gridsense_server.registry import parse_registry
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,0 +1,57 @@
+"""The YAML config of a server under test, every knob a test or bench turns as an argument."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TEN_YEARS_S = 10 * 365 * 86400
+
+
+
+def write_server_config(
+    folder: Path,
+    *,
+    mqtt_port: int,
+    influx_url: str,
+    database: str,
+    db_url: str = "sqlite:///./state/server.db",
+    registry: str | None = "registry.yaml",
+    http_port: int = 0,
+    batch_size: int = 5000,
+    flush_interval_s: float = 0.2,
+    client_id: str = "gridsense-server-test",
+    late_after_s: float = TEN_YEARS_S,
+    shared: bool = False,
+    spool_max_mb: float = 64,
+    spool_after_s: float = 1.0,
+) -> Path:
+    registry_block = f"registry:\n  file: {registry}\n" if registry else ""
+    path = folder / "server.yaml"
+    path.write_text(
+        f"""\
+mqtt:
+  host: 127.0.0.1
+  port: {mqtt_port}
+  client_id: {client_id}
+  share_group: gridsense-server
+  shared: {str(shared).lower()}
+influxdb:
+  url: {influx_url}
+  database: {database}
+  batch_size: {batch_size}
+  flush_interval_s: {flush_interval_s}
+  spool_max_mb: {spool_max_mb}
+  spool_after_s: {spool_after_s}
+database:
+  url: {db_url}
+{registry_block}http:
+  host: 127.0.0.1
+  port: {http_port}
+auth:
+  token_ttl_s: 3600
+incidents:
+  late_after_s: {late_after_s}
+""",
+        encoding="utf-8",
+    )
+    return path
