@@ -285,6 +285,7 @@ def main() -> int:
             f"""
 gridsense demo is running.
   server          {base}/   (API docs: {base}/docs)
+  for the README  export GRIDSENSE_URL={base}
   incidents API   {base}/api/v1/incidents   gateways: {base}/api/v1/gateways
   live stream     ws://127.0.0.1:{args.http_port}/api/v1/stream?token=<token>
   InfluxDB        {influx.url}   database: gridsense
