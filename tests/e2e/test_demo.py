@@ -1,39 +1,44 @@
 """The README's demo command stays true: it runs, shows readings, a camera incident with its
-snapshot, a forced door, an escalation to the grid leader, and stops."""
+snapshot, a forced door, an escalation to the grid leader, and stops. Killed hard, it takes its
+services along; a port it needs that is taken stops it at once, naming the holder."""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 from gridsense_devtools.ports import free_port
-from gridsense_devtools.processes import env_without_proxies
+from gridsense_devtools.processes import env_without_proxies, spawn, wait_until
+
+
+def demo_argv(repo_root: Path, work: Path, *options: str) -> list[str]:
+    return [sys.executable, str(repo_root / "scripts" / "demo.py"), "--dir", str(work), *options]
+
+
+def run_demo(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=240,
+                          env=env_without_proxies(), check=False)
+
+
+def processes_of(work: Path) -> list[int]:
+    """Live processes whose command line names the demo's folder (zombies have none)."""
+    found = subprocess.run(["pgrep", "-f", str(work)], capture_output=True, text=True, check=False)
+    return [int(pid) for pid in found.stdout.split()]
 
 
 def test_demo_runs_for_a_duration_and_reports_an_over_temperature_incident(
     tmp_path: Path, repo_root: Path
 ) -> None:
     http_port, influx_port = free_port(), free_port()
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(repo_root / "scripts" / "demo.py"),
-            "--duration",
-            "50",
-            "--http-port",
-            str(http_port),
-            "--influx-port",
-            str(influx_port),
-            "--dir",
-            str(tmp_path / "demo"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env_without_proxies(),
-        check=False,
-    )
+    result = run_demo(demo_argv(repo_root, tmp_path / "demo", "--duration", "50",
+                                "--http-port", str(http_port), "--influx-port", str(influx_port)))
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert f"http://127.0.0.1:{http_port}/" in output
@@ -48,7 +53,55 @@ def test_demo_runs_for_a_duration_and_reports_an_over_temperature_incident(
     assert "leader → leader-g01" in output, output
     assert "stopped." in output
     # Everything the demo started is gone: no process still holds the ports.
-    leftovers = subprocess.run(
-        ["pgrep", "-f", str(tmp_path / "demo")], capture_output=True, text=True, check=False
-    )
-    assert leftovers.stdout.strip() == "", leftovers.stdout
+    assert processes_of(tmp_path / "demo") == []
+
+
+def test_a_demo_killed_hard_takes_its_services_along_and_starts_again_on_its_ports(
+    tmp_path: Path, repo_root: Path
+) -> None:
+    work = tmp_path / "demo"
+    ports = ["--http-port", str(free_port()), "--influx-port", str(free_port()),
+             "--mqtt-port", str(free_port())]
+    log = tmp_path / "first-demo.log"
+    first = spawn(demo_argv(repo_root, work, *ports), log)
+    try:
+        drill = wait_until(
+            lambda: re.search(r"kill -STOP (\d+) \(broker\) or (\d+) \(InfluxDB\)",
+                              log.read_text()) or first.poll() is not None,
+            180, "the demo to run")
+        assert first.poll() is None, log.read_text()
+        services = [int(pid) for pid in drill.groups()]
+        assert all(psutil.pid_exists(pid) for pid in services)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    wait_until(lambda: not processes_of(work), 20, "the killed demo's processes to die too")
+    assert not any(_alive(pid) for pid in services), "the broker or InfluxDB outlived the demo"
+
+    again = run_demo(demo_argv(repo_root, work, "--duration", "1", *ports))
+    output = again.stdout + again.stderr
+    assert again.returncode == 0, output
+    assert "gridsense demo is running" in output and "stopped." in output, output
+    assert "Not authorized" not in (work / "logs" / "server.log").read_text()
+
+
+def test_a_taken_port_stops_the_demo_at_once_naming_the_process_that_holds_it(
+    tmp_path: Path, repo_root: Path
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = run_demo(demo_argv(repo_root, tmp_path / "demo", "--http-port", str(port),
+                                    "--influx-port", str(free_port())))
+    assert result.returncode != 0
+    assert f"port {port} (server HTTP) is already in use by pid {os.getpid()}" in result.stderr, (
+        result.stderr)
+    assert not (tmp_path / "demo").exists(), "nothing was started or written"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
