@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 import psutil
 
 from gridsense_devtools.ports import free_port
-from gridsense_devtools.processes import env_without_proxies
+from gridsense_devtools.processes import spawn, stop_process
 from gridsense_devtools.services import Mosquitto
 from gridsense_protocol import Reading, Telemetry, decode, encode
 
@@ -120,8 +119,7 @@ def bench_edge_rss(seconds: float, sensors: int) -> None:
             ],
         }
         (work / "gateway.yaml").write_text(json.dumps(config))
-        env = env_without_proxies()
-        sim = subprocess.Popen(
+        sim = spawn(
             [
                 str(BIN / "gridsense-edge"),
                 "simulate",
@@ -131,18 +129,16 @@ def bench_edge_rss(seconds: float, sensors: int) -> None:
                 "--link",
                 str(link),
             ],
-            env=env,
+            work / "simulator.log",
         )
         edge = None
         try:
             deadline = time.monotonic() + 30
             while not link.exists() and time.monotonic() < deadline:
                 time.sleep(0.1)
-            edge = subprocess.Popen(
+            edge = spawn(
                 [str(BIN / "gridsense-edge"), "run", "--config", str(work / "gateway.yaml")],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                work / "edge.log",
             )
             proc = psutil.Process(edge.pid)
             time.sleep(10)  # start-up and imports are not the steady state
@@ -167,8 +163,7 @@ def bench_edge_rss(seconds: float, sensors: int) -> None:
         finally:
             for p in (edge, sim):
                 if p is not None:
-                    p.terminate()
-                    p.wait(10)
+                    stop_process(p, timeout=10)
             broker.stop()
 
 

@@ -17,7 +17,6 @@ import argparse
 import json
 import platform
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,7 +29,7 @@ import psutil
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from gridsense_devtools.ports import free_port
-from gridsense_devtools.processes import env_without_proxies
+from gridsense_devtools.processes import spawn, stop_process
 from gridsense_devtools.services import Mosquitto
 from gridsense_edge.outbox import SqliteOutbox
 from gridsense_edge.publisher import Publisher
@@ -177,10 +176,9 @@ def bench_replay(messages: int, per_message: int, max_inflight: int) -> None:
             "mqtt": {"host": "127.0.0.1", "port": broker.port, "max_inflight": max_inflight},
             "health": {"interval_s": 3600},
         }))
-        edge = subprocess.Popen(
+        edge = spawn(
             [str(BIN / "gridsense-edge"), "run", "--config", str(work / "gateway.yaml")],
-            env=env_without_proxies(), stdout=subprocess.DEVNULL,
-            stderr=open(work / "edge.log", "wb"),  # noqa: SIM115 - closed with the process
+            work / "edge.log",
         )
         proc = psutil.Process(edge.pid)
         rss: list[int] = []
@@ -215,8 +213,7 @@ def bench_replay(messages: int, per_message: int, max_inflight: int) -> None:
                 edge_rss_mb_median=round(sorted(rss)[len(rss) // 2] / 2**20, 1),
             )
         finally:
-            edge.terminate()
-            edge.wait(30)
+            stop_process(edge, timeout=30)
             checker.stop()
             broker.stop()
 

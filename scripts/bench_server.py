@@ -36,7 +36,7 @@ from typing import Any
 import psutil
 
 from gridsense_devtools.ports import free_port
-from gridsense_devtools.processes import env_without_proxies
+from gridsense_devtools.processes import spawn, stop_process
 from gridsense_devtools.services import InfluxDB, Mosquitto
 from gridsense_protocol import Kind, Reading, Telemetry, encode, topic_for
 
@@ -108,10 +108,8 @@ class Server:
         self.rss_peak = 0
 
     def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([str(BIN / "gridsense-server"), "run", "--config",
-                                          str(self.config)], stdout=log, stderr=log,
-                                         env=env_without_proxies())
+        self.proc = spawn([str(BIN / "gridsense-server"), "run", "--config", str(self.config)],
+                          self.log)
         deadline = time.monotonic() + 60
         while not health(self.url).get("mqtt.connected"):
             if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -124,9 +122,8 @@ class Server:
         return health(self.url)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(60)
+        if self.proc is not None:
+            stop_process(self.proc, timeout=60)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

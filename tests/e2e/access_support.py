@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from gridsense_devtools.processes import BIN, env_without_proxies, wait_until
+from gridsense_devtools.processes import BIN, spawn, stop_process, wait_until
 
 
 def write_key(path: Path) -> Path:
@@ -25,10 +25,7 @@ class ReaderSimulator:
         argv = [str(BIN / "gridsense-edge"), "simulate", "osdp", "--link", str(link), "--json"]
         for address, key in readers.items():
             argv += ["--reader", f"{address}:{key}"]
-        self._log = log_path.open("ab")
-        self.popen = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=self._log, env=env_without_proxies(),
-                                      start_new_session=True)
+        self.popen = spawn(argv, log_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.lines: list[dict[str, Any]] = []
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -53,11 +50,4 @@ class ReaderSimulator:
                 and m.get("command") == name and m.get("reader") == reader]
 
     def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
-        self._log.close()
+        stop_process(self.popen, timeout=10)

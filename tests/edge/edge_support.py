@@ -21,7 +21,11 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from ulid import ULID
 
-from gridsense_devtools.processes import wait_until  # re-exported: one poller for every test folder
+from gridsense_devtools.processes import (
+    spawn,
+    stop_process,
+    wait_until,  # re-exported: one poller for every test folder
+)
 from gridsense_protocol import Envelope, Kind, decode, parse_topic
 
 AGENT_BIN = Path(sys.executable).parent / "gridsense-edge"
@@ -119,14 +123,7 @@ class AgentProcess:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        return self.proc.returncode
+        return stop_process(self.proc, sig, timeout)
 
     def rss_bytes(self) -> int:
         with open(f"/proc/{self.proc.pid}/statm") as statm:
@@ -134,15 +131,8 @@ class AgentProcess:
 
 
 def start_agent(config: Path, log_path: Path) -> AgentProcess:
-    log = log_path.open("ab")
-    try:
-        proc = subprocess.Popen(
-            [str(AGENT_BIN), "run", "--config", str(config)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    finally:
-        log.close()
-    return AgentProcess(proc, log_path)
+    return AgentProcess(spawn([str(AGENT_BIN), "run", "--config", str(config)], log_path),
+                        log_path)
 
 
 class BlackholeProxy:

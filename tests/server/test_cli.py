@@ -15,7 +15,7 @@ import httpx
 import pytest
 from server_helpers import EdgePublisher, wait_until, write_server_config
 
-from gridsense_devtools.processes import env_without_proxies
+from gridsense_devtools.processes import env_without_proxies, spawn
 from gridsense_devtools.services import InfluxDB, Mosquitto
 from gridsense_server.passwords import verify_password
 
@@ -71,9 +71,7 @@ def test_run_serves_ingests_and_flushes_on_sigterm(
     config = write_server_config(tmp_path, mqtt_port=mosquitto.port, influx_url=server.url,
                                  database=database, flush_interval_s=60)
     log_path = tmp_path / "server.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([str(BIN), "run", "--config", str(config)], stdout=log,
-                                stderr=subprocess.STDOUT, env=env_without_proxies())
+    proc = spawn([str(BIN), "run", "--config", str(config)], log_path)
     try:
         match = wait_until(
             lambda: re.search(r"http_listening url=(\S+)", log_path.read_text()), 60,

@@ -3,7 +3,7 @@ fast escalation policy (every account's password is ``demo`` unless a registry s
 
 from __future__ import annotations
 
-# In-process server tests: a boiler in each of two grids, three accounts with their own
+# In-process server tests: boilers in two grids and a pump, three accounts with their own
 # passwords.
 REGISTRY_YAML = """\
 streets:
@@ -49,10 +49,6 @@ staff:
     role: control
     password: ctl
 """
-
-
-# The tests use fixed device times (2024) so timestamps can be asserted exactly; with the default
-# late_after_s every such incident would be "backfilled". Tests of late incidents set it.
 
 # The whole hierarchy, every role and a night roster: the lifecycle tests and benches.
 HIERARCHY_YAML = """\

@@ -33,8 +33,10 @@ def spawn(
     *,
     cwd: Path | None = None,
     stdin: int | IO[Any] | None = subprocess.DEVNULL,
+    stdout: int | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` with its output appended to ``log_path``; it dies with this process.
+    """Start ``argv`` with its output appended to ``log_path`` (only its stderr when ``stdout``
+    is given, e.g. PIPE); it dies with this process.
 
     A session of its own, so a Ctrl-C meant for the demo's shell reaches the demo, which then
     stops its children in order. Killed hard, the demo cannot do that: the kernel's parent-death
@@ -50,8 +52,8 @@ def spawn(
     with log_path.open("ab") as log:
         return subprocess.Popen(
             argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            stdout=log if stdout is None else stdout,
+            stderr=subprocess.STDOUT if stdout is None else log,
             stdin=stdin,
             env=env_without_proxies(),
             cwd=cwd,
@@ -60,7 +62,9 @@ def spawn(
         )
 
 
-def stop(popen: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+def stop_process(
+    popen: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15
+) -> int:
     """Signal, wait, and kill what does not stop in time; returns the exit code."""
     if popen.poll() is None:
         popen.send_signal(sig)
@@ -124,7 +128,7 @@ class Proc:
         return self.popen.poll() is None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
-        return stop(self.popen, sig, timeout)
+        return stop_process(self.popen, sig, timeout)
 
     def kill9(self) -> None:
         self.stop(signal.SIGKILL)

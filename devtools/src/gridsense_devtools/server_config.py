@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# The tests use fixed device times (2024) so timestamps can be asserted exactly; with the default
+# late_after_s every such incident would be "backfilled". Tests of late incidents set it.
 TEN_YEARS_S = 10 * 365 * 86400
-
 
 
 def write_server_config(

@@ -17,7 +17,7 @@ from gridsense_devtools.processes import (
     Procs,
     env_without_proxies,
     spawn,
-    stop,
+    stop_process,
     wait_until,
 )
 
@@ -56,7 +56,7 @@ class ServerProcess:
         self.proc.wait(30)
 
     def stop(self) -> int | None:
-        return None if self.proc is None else stop(self.proc, timeout=60)
+        return None if self.proc is None else stop_process(self.proc, timeout=60)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:]

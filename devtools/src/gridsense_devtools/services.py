@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gridsense_devtools.ports import free_port
-from gridsense_devtools.processes import spawn, stop
+from gridsense_devtools.processes import spawn, stop_process
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
@@ -58,7 +58,7 @@ class _Service:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
         if self.proc is not None:
-            stop(self.proc, sig, timeout)
+            stop_process(self.proc, sig, timeout)
 
     def kill(self) -> None:
         """kill -9, for fault tests."""
