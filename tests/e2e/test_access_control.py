@@ -7,11 +7,9 @@ becomes a door_forced incident for the grid worker who owns the door's point."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from access_support import ReaderSimulator, write_key
 
 from gridsense_devtools.http import http_json, login, try_http_json
@@ -32,13 +30,6 @@ devices:
   - {{type: osdp_reader, point: {POINT}, port: {link}, address: 1, key_file: {key},
      door: b1-main, building: b1, denied_burst: 50}}
 """
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Procs]:
-    running = Procs(tmp_path)
-    yield running
-    running.stop_all()
 
 
 class Rig:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 import yaml
 
 from gridsense_devtools.camera import (
@@ -27,13 +26,6 @@ from gridsense_devtools.services import InfluxDB, Mosquitto
 
 POINT = "gw-cam.lobby"
 POINTS = {POINT: ("gw-cam", "g01-a")}
-
-
-@pytest.fixture
-def procs(tmp_path: Path):
-    running = Procs(tmp_path)
-    yield running
-    running.stop_all()
 
 
 def test_person_entering_the_zone_is_an_incident_with_its_snapshot(

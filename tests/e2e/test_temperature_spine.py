@@ -10,7 +10,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from gridsense_devtools.http import login, try_http_json
@@ -87,13 +86,6 @@ class StreamListener:
         if self._ws is not None:
             self._ws.close()
         self._thread.join(5)
-
-
-@pytest.fixture
-def procs(tmp_path: Path):
-    running = Procs(tmp_path)
-    yield running
-    running.stop_all()
 
 
 def test_heated_sensor_becomes_one_incident_for_the_owning_worker_only(
