@@ -29,8 +29,8 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from gridsense_edge.outbox import SqliteOutbox
-from gridsense_edge.publisher import Publisher
+from gridsense_edge.transport.outbox import SqliteOutbox
+from gridsense_edge.transport.publisher import Publisher
 from gridsense_protocol import Reading
 
 from devservices import Mosquitto, env_without_proxies, free_port
@@ -96,7 +96,7 @@ def bench_cost(messages: int, per_message: int) -> None:
         assert claimed == messages and outbox.depth == 0
 
         publisher = Publisher(GW, outbox)
-        from gridsense_edge.rules import IncidentEvent
+        from gridsense_edge.events import IncidentEvent
         from gridsense_protocol import AlarmState, Severity
 
         event = IncidentEvent(point=f"{GW}.t01", type="over_temperature",

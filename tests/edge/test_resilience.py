@@ -24,9 +24,9 @@ from edge_support import (
     write_config,
 )
 
-from gridsense_edge.outbox import SqliteOutbox
-from gridsense_edge.publisher import Publisher
 from gridsense_edge.simulator import ModbusSensorSimulator, SimulatedSensor
+from gridsense_edge.transport.outbox import SqliteOutbox
+from gridsense_edge.transport.publisher import Publisher
 from gridsense_protocol import GatewayState, Kind, Reading
 
 from devservices import Mosquitto, free_port

@@ -21,17 +21,17 @@ from collections.abc import Awaitable, Callable
 from gridsense_protocol import AlarmState, Command, ConfigUpdate, Reading
 
 from .access.credentials import credential_store
-from .access.records import AccessRecord
 from .access.sync import AccessSync
 from .backoff import backoff_delay
 from .config import GatewayConfig
 from .drivers import DRIVERS, Driver, DriverContext
+from .events import AccessRecord, IncidentEvent
 from .health import HealthReporter, release_free_heap
 from .logs import log_event
-from .outbox import Outbox, OutboxLimits, SqliteOutbox
-from .publisher import Publisher
-from .rules import RULES, IncidentEvent, Rule
-from .uplink import Uplink
+from .rules import RULES, Rule
+from .transport.outbox import Outbox, OutboxLimits, SqliteOutbox
+from .transport.publisher import Publisher
+from .transport.uplink import Uplink
 
 log = logging.getLogger(__name__)
 

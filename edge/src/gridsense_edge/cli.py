@@ -116,7 +116,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from .agent import Agent
     from .logs import configure_logging, log_event, set_static_field
-    from .outbox_db import StateDirBusy
+    from .transport.outbox_db import StateDirBusy
 
     configure_logging(args.log_level)
     set_static_field("gateway", config.gateway.id)

@@ -19,15 +19,23 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from gridsense_protocol import DriverHealth, DriverState
 
-from .drivers import Driver
 from .logs import log_event
 
 log = logging.getLogger(__name__)
 
 CounterSource = Callable[[], dict[str, int]]
+
+
+class HealthSource(Protocol):
+    """Anything that reports its own health under a name (every driver does)."""
+
+    name: str
+
+    def health(self) -> DriverHealth: ...
 
 _libc: object | None = None
 
@@ -82,7 +90,8 @@ class HealthSnapshot:
 
 
 class HealthReporter:
-    def __init__(self, state_dir: Path, drivers: Iterable[Driver], counters: CounterSource) -> None:
+    def __init__(self, state_dir: Path, drivers: Iterable[HealthSource],
+                 counters: CounterSource) -> None:
         self._state_dir = state_dir
         self._drivers = list(drivers)
         self._counters = counters

@@ -24,8 +24,8 @@ from gridsense_edge.access.credentials import (
 from gridsense_edge.access.records import AccessRecord
 from gridsense_edge.drivers.base import DriverContext
 from gridsense_edge.drivers.osdp_reader import OsdpBus, OsdpReaderConfig
+from gridsense_edge.events import IncidentEvent
 from gridsense_edge.profiles import default_profiles_dir
-from gridsense_edge.rules import IncidentEvent
 from gridsense_edge.simulator.osdp import OsdpReaderSimulator, ReceivedCommand, SimulatedReader
 
 SITE_KEY = bytes(range(100, 132))

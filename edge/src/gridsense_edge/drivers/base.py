@@ -19,10 +19,11 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from gridsense_protocol import DriverHealth, Reading
 
 from ..configtypes import POINTS_SEEN, Identifier, context_of
+from ..health import HealthSource
 from ..plugins import PluginRegistry
 
 if TYPE_CHECKING:
-    from ..access.records import AccessRecord
+    from ..events import AccessRecord
     from .modbus_bus import BusConfig
 
 # (sample, report): every sample feeds the rules; ``report`` says whether it also goes into
@@ -36,7 +37,7 @@ AccessSink = Callable[["AccessRecord"], str]
 T = TypeVar("T")
 
 
-class Driver(Protocol):
+class Driver(HealthSource, Protocol):
     name: str  # key of this driver in the Health message
 
     async def run(self) -> None:

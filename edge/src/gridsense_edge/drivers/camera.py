@@ -26,8 +26,8 @@ from ..camera.rules import CAMERA_RULES
 from ..camera.rules.base import CAMERA_LABELS, CAMERA_ZONES
 from ..camera.zones import Zone
 from ..configtypes import Identifier, ResolvedPath, context_of
+from ..events import IncidentEvent
 from ..logs import log_event
-from ..rules import IncidentEvent
 from .base import DRIVERS, DeviceConfigBase, Driver, DriverContext
 
 if TYPE_CHECKING:

@@ -46,10 +46,9 @@ from ..access.osdp_line import (
     read_key_file,
     start_refresh,
 )
-from ..access.records import AccessRecord
 from ..backoff import backoff_delay
+from ..events import AccessRecord, IncidentEvent
 from ..logs import log_event
-from ..rules.base import IncidentEvent
 from ._osdp_reader_config import OsdpReaderConfig
 from .base import DRIVERS, Driver, DriverContext
 

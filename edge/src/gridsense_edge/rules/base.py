@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Generic, Protocol, TypeVar
 
@@ -18,21 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gridsense_protocol import AlarmState, Reading, Severity
 
+from ..events import IncidentEvent
 from ..plugins import PluginRegistry
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentEvent:
-    point: str
-    type: str
-    severity: Severity
-    state: AlarmState
-    ts: datetime  # device time of the reading that decided it
-    value: float
-    threshold: float | None
-    unit: str
-    message: str
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 class Rule(Protocol):

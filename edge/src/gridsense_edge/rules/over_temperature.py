@@ -17,7 +17,8 @@ from pydantic import Field
 from gridsense_protocol import AlarmState, Reading, Severity
 
 from ..configtypes import FiniteFloat
-from .base import RULES, IncidentEvent, PointRule, Rule, RuleConfigBase
+from ..events import IncidentEvent
+from .base import RULES, PointRule, Rule, RuleConfigBase
 
 
 class OverTemperatureConfig(RuleConfigBase):

@@ -17,7 +17,8 @@ from pydantic import Field
 from gridsense_protocol import AlarmState, Reading, Severity
 
 from ..configtypes import FiniteFloat
-from .base import RULES, IncidentEvent, PointRule, Rule, RuleConfigBase
+from ..events import IncidentEvent
+from .base import RULES, PointRule, Rule, RuleConfigBase
 
 MAX_SAMPLES = 1200  # per point: 20 minutes at 1 Hz; older samples are dropped first
 MIN_SAMPLES = 3

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from gridsense_protocol import Command, ConfigUpdate, Kind, ProtocolError, decode, topic_for
 
-from .logs import log_event
+from ..logs import log_event
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from .logs import log_event
+from ..logs import log_event
 
 log = logging.getLogger(__name__)
 

@@ -60,9 +60,9 @@ from paho.mqtt.properties import Properties
 
 from gridsense_protocol import GatewayState
 
-from .backoff import backoff_delay
+from ..backoff import backoff_delay
+from ..logs import log_event
 from .downlink import Downlink
-from .logs import log_event
 from .outbox import OutboundMessage, Outbox
 from .publisher import mark_backfill
 

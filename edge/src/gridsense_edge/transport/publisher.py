@@ -32,11 +32,10 @@ from gridsense_protocol import (
     utc_now,
 )
 
-from . import agent_version
-from .access.records import AccessRecord
-from .health import HealthSnapshot
+from .. import agent_version
+from ..events import AccessRecord, IncidentEvent
+from ..health import HealthSnapshot
 from .outbox import OutboundMessage, Outbox
-from .rules import IncidentEvent
 
 # The envelope's fields come first in every encoded message (v, gateway, id, seq, ts,
 # backfill): the flag sits within the first ~150 bytes, before any message-specific field.

@@ -54,7 +54,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from .logs import log_event
+from ..logs import log_event
 from .outbox_caps import ROW_OVERHEAD, Lane, LaneKeeper, OutboxLimits
 from .outbox_db import files_size, lock_state_dir, open_outbox_db
 

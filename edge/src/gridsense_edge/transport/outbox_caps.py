@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .logs import log_event
+from ..logs import log_event
 
 log = logging.getLogger(__name__)
 
