@@ -34,11 +34,11 @@ sys.path.insert(0, str(REPO / "models" / "detectors"))
 import onnx  # noqa: E402
 import timing_network  # noqa: E402
 
-from gridsense_edge.camera.capture import CaptureSettings, CaptureWorker, Frame  # noqa: E402
-from gridsense_edge.camera.detectors.runtime import OnnxDetector  # noqa: E402
-from gridsense_edge.camera.pipeline import Output, Pipeline, PipelineSettings  # noqa: E402
-from gridsense_edge.camera.rules import CAMERA_RULES  # noqa: E402
-from gridsense_edge.camera.zones import Zone  # noqa: E402
+from gridsense_edge.drivers.camera.capture import CaptureSettings, CaptureWorker, Frame  # noqa: E402
+from gridsense_edge.drivers.camera.detectors.runtime import OnnxDetector  # noqa: E402
+from gridsense_edge.drivers.camera.pipeline import Output, Pipeline, PipelineSettings  # noqa: E402
+from gridsense_edge.drivers.camera.rules import CAMERA_RULES  # noqa: E402
+from gridsense_edge.drivers.camera.zones import Zone  # noqa: E402
 from gridsense_edge.simulator.video import VideoScenario, walk, write_video  # noqa: E402
 
 W, H = 640, 480

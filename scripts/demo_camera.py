@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO / "models" / "detectors"))
 import synthetic_detector  # noqa: E402
 from demo_support import http  # noqa: E402
 
-from gridsense_edge.camera.snapshot import HIT_COLOUR, ZONE_COLOUR  # noqa: E402
+from gridsense_edge.drivers.camera.snapshot import HIT_COLOUR, ZONE_COLOUR  # noqa: E402
 from gridsense_edge.simulator.video import intrusion_scenario, write_video  # noqa: E402
 
 CAMERA_TYPES = ("intrusion", "loitering")

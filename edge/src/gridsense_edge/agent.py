@@ -20,11 +20,11 @@ from collections.abc import Awaitable, Callable
 
 from gridsense_protocol import AlarmState, Command, ConfigUpdate, Reading
 
-from .access.credentials import credential_store
-from .access.sync import AccessSync
 from .backoff import backoff_delay
 from .config import GatewayConfig
 from .drivers import DRIVERS, Driver, DriverContext
+from .drivers.osdp.credentials import credential_store
+from .drivers.osdp.sync import AccessSync
 from .events import AccessRecord, IncidentEvent
 from .health import HealthReporter, release_free_heap
 from .logs import log_event

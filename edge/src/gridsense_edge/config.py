@@ -16,10 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, 
 
 from gridsense_protocol.yamlconfig import ConfigError, load_yaml_file
 
-from .configtypes import BASE_DIR, BUS_IDS, PROFILES_DIR, Identifier, ResolvedPath, context_of
+from .configtypes import (
+    BASE_DIR,
+    BUS_IDS,
+    PROFILES_DIR,
+    Identifier,
+    ResolvedPath,
+    context_of,
+    default_profiles_dir,
+)
 from .drivers import DRIVERS
-from .drivers.modbus_bus import BusConfig
-from .profiles import default_profiles_dir
+from .drivers.modbus.bus import BusConfig
 from .rules import RULES
 
 __all__ = ["ConfigError", "GatewayConfig", "load_config"]

@@ -40,3 +40,11 @@ def resolve_path(value: Path, info: ValidationInfo) -> Path:
 ResolvedPath = Annotated[Path, AfterValidator(resolve_path)]
 Identifier = Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def default_profiles_dir() -> Path:
+    """firmware_configs/devices/modbus in a checkout; /usr/share/gridsense on an installed Pi."""
+    checkout = Path(__file__).resolve().parents[3] / "firmware_configs" / "devices" / "modbus"
+    if checkout.is_dir():
+        return checkout
+    return Path("/usr/share/gridsense/firmware_configs/devices/modbus")

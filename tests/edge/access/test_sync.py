@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gridsense_edge.access.credentials import CredentialStore, card_hash
-from gridsense_edge.access.decisions import decide
-from gridsense_edge.access.sync import AccessSync
+from gridsense_edge.drivers.osdp.credentials import CredentialStore, card_hash
+from gridsense_edge.drivers.osdp.decisions import decide
+from gridsense_edge.drivers.osdp.sync import AccessSync
 from gridsense_protocol import Command, ConfigUpdate
 
 KEY = bytes(range(7, 39))

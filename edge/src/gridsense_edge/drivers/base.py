@@ -24,7 +24,7 @@ from ..plugins import PluginRegistry
 
 if TYPE_CHECKING:
     from ..events import AccessRecord
-    from .modbus_bus import BusConfig
+    from .modbus.bus import BusConfig
 
 # (sample, report): every sample feeds the rules; ``report`` says whether it also goes into
 # telemetry (it changed beyond the deadband, or the periodic refresh is due).

@@ -30,7 +30,12 @@ from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from gridsense_edge.profiles import ModbusProfile, RegisterMap, Table, load_modbus_profile
+from gridsense_edge.drivers.modbus.profiles import (
+    ModbusProfile,
+    RegisterMap,
+    Table,
+    load_modbus_profile,
+)
 from gridsense_edge.simulator.null_modem import FaultMode, NullModem, read_request
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..access.osdp_line import start_refresh
+from ..drivers.osdp.line import start_refresh
 from .null_modem import _Pty
 
 log = logging.getLogger(__name__)

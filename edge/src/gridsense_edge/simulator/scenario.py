@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from gridsense_edge.profiles import load_modbus_profile
+from gridsense_edge.drivers.modbus.profiles import load_modbus_profile
 from gridsense_edge.simulator.modbus import (
     MAX_GARBAGE_BYTES,
     ModbusSensorSimulator,

@@ -21,12 +21,12 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from gridsense_protocol import DriverHealth, DriverState, Reading, utc_now
 
-from ..backoff import backoff_delay
-from ..configtypes import BUS_IDS, PROFILE_CACHE, PROFILES_DIR, Identifier, context_of
-from ..logs import log_event
-from ..profiles import ModbusProfile, RegisterMap, Table, load_modbus_profile
-from .base import DRIVERS, DeviceConfigBase, Driver, DriverContext
-from .modbus_bus import BusDown, ModbusBus, ModbusError
+from ...backoff import backoff_delay
+from ...configtypes import BUS_IDS, PROFILE_CACHE, PROFILES_DIR, Identifier, context_of
+from ...logs import log_event
+from ..base import DRIVERS, DeviceConfigBase, Driver, DriverContext
+from .bus import BusDown, ModbusBus, ModbusError
+from .profiles import ModbusProfile, RegisterMap, Table, load_modbus_profile
 
 log = logging.getLogger(__name__)
 

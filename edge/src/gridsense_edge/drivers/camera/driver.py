@@ -22,17 +22,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from gridsense_protocol import DriverHealth, DriverState, Reading
 
-from ..camera.rules import CAMERA_RULES
-from ..camera.rules.base import CAMERA_LABELS, CAMERA_ZONES
-from ..camera.zones import Zone
-from ..configtypes import Identifier, ResolvedPath, context_of
-from ..events import IncidentEvent
-from ..logs import log_event
-from .base import DRIVERS, DeviceConfigBase, Driver, DriverContext
+from ...configtypes import Identifier, ResolvedPath, context_of
+from ...events import IncidentEvent
+from ...logs import log_event
+from ..base import DRIVERS, DeviceConfigBase, Driver, DriverContext
+from .rules import CAMERA_RULES
+from .rules.base import CAMERA_LABELS, CAMERA_ZONES
+from .zones import Zone
 
 if TYPE_CHECKING:
-    from ..camera.capture import CaptureWorker
-    from ..camera.pipeline import Output, Pipeline
+    from .capture import CaptureWorker
+    from .pipeline import Output, Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class DetectorSection(_Section):
     @field_validator("model")
     @classmethod
     def _model_and_card(cls, value: Path, info: ValidationInfo) -> Path:
-        from ..camera.detectors import load_card  # numpy and the decoders: cameras only
+        from .detectors import load_card  # numpy and the decoders: cameras only
 
         if not value.is_file():
             raise ValueError(f"model file {value} not found (the operator supplies it; see "
@@ -122,7 +122,7 @@ class CameraConfig(DeviceConfigBase):
     def _source(cls, value: str | int, info: ValidationInfo) -> str | int:
         if isinstance(value, int) or "://" in value:
             return value
-        from ..configtypes import resolve_path
+        from ...configtypes import resolve_path
 
         return str(resolve_path(Path(value), info))  # a file: relative to the config file
 
@@ -156,10 +156,10 @@ class CameraDriver:
 
     def _build(self, out: asyncio.Queue[Output], loop: asyncio.AbstractEventLoop) -> Pipeline:
         """Blocking (loads the model): runs in a worker thread."""
-        from ..camera.capture import CaptureSettings, CaptureWorker
-        from ..camera.detectors.runtime import OnnxDetector
-        from ..camera.motion import MotionSettings
-        from ..camera.pipeline import Pipeline, PipelineSettings
+        from .capture import CaptureSettings, CaptureWorker
+        from .detectors.runtime import OnnxDetector
+        from .motion import MotionSettings
+        from .pipeline import Pipeline, PipelineSettings
 
         c = self.config
         detector = OnnxDetector(c.detector.model, threads=c.detector.threads,
@@ -208,7 +208,7 @@ class CameraDriver:
         pipeline.capture.stop()
 
     def _handle(self, output: Any) -> None:
-        from ..camera.pipeline import CameraIncident
+        from .pipeline import CameraIncident
 
         point = self.config.point
         if isinstance(output, CameraIncident):

@@ -24,7 +24,7 @@ from typing import Any
 
 from gridsense_protocol import AccessResult, AlarmState, Severity
 
-from ..events import IncidentEvent
+from ...events import IncidentEvent
 from .decisions import Decision
 
 

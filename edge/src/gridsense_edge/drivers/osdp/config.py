@@ -11,10 +11,10 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from gridsense_protocol import Severity
 
-from ..access.door import DoorPolicy
-from ..access.osdp_line import load_reader_profile, read_key_file
-from ..configtypes import PROFILES_DIR, Identifier, ResolvedPath, context_of
-from .base import DeviceConfigBase
+from ...configtypes import PROFILES_DIR, Identifier, ResolvedPath, context_of
+from ..base import DeviceConfigBase
+from .door import DoorPolicy
+from .line import load_reader_profile, read_key_file
 
 OSDP_KEYS_SEEN = "osdp_addresses_seen"
 

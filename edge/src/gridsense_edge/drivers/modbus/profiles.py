@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gridsense_protocol.yamlconfig import load_yaml_file
 
+from ...configtypes import default_profiles_dir
+
 
 class Table(StrEnum):
     HOLDING = "holding"  # function 0x03
@@ -103,14 +105,6 @@ class ModbusProfile(BaseModel):
             if reg.metric == metric:
                 return reg
         raise KeyError(f"profile {self.id} has no metric {metric!r}")
-
-
-def default_profiles_dir() -> Path:
-    """firmware_configs/devices/modbus in a checkout; /usr/share/gridsense on an installed Pi."""
-    checkout = Path(__file__).resolve().parents[3] / "firmware_configs" / "devices" / "modbus"
-    if checkout.is_dir():
-        return checkout
-    return Path("/usr/share/gridsense/firmware_configs/devices/modbus")
 
 
 def load_modbus_profile(profile_id: str, directory: Path | None = None) -> ModbusProfile:

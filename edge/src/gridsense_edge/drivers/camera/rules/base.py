@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from gridsense_protocol import AlarmState, Severity
 
-from ...configtypes import context_of
-from ...plugins import PluginRegistry
+from ....configtypes import context_of
+from ....plugins import PluginRegistry
 from ..geometry import Box
 from ..zones import Zone
 
@@ -168,7 +168,7 @@ class CameraRule:
 
 RuleFactory = Callable[[Any], CameraRule]
 CAMERA_RULES: PluginRegistry[RuleFactory] = PluginRegistry(
-    "camera rule", "gridsense_edge.camera.rules"
+    "camera rule", "gridsense_edge.drivers.camera.rules"
 )
 
 

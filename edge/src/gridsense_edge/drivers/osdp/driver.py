@@ -31,11 +31,16 @@ from typing import Any
 
 from gridsense_protocol import AlarmState, DriverHealth, DriverState, utc_now
 
-from ..access.anomaly import AnomalyWatch, Score
-from ..access.credentials import CredentialStore, credential_store
-from ..access.decisions import Decision, decide
-from ..access.door import DoorStateMachine, Step
-from ..access.osdp_line import (
+from ...backoff import backoff_delay
+from ...events import AccessRecord, IncidentEvent
+from ...logs import log_event
+from ..base import DRIVERS, Driver, DriverContext
+from .anomaly import AnomalyWatch, Score
+from .config import OsdpReaderConfig
+from .credentials import CredentialStore, credential_store
+from .decisions import Decision, decide
+from .door import DoorStateMachine, Step
+from .line import (
     Keypad,
     ReaderProfile,
     SerialChannel,
@@ -46,11 +51,6 @@ from ..access.osdp_line import (
     read_key_file,
     start_refresh,
 )
-from ..backoff import backoff_delay
-from ..events import AccessRecord, IncidentEvent
-from ..logs import log_event
-from ._osdp_reader_config import OsdpReaderConfig
-from .base import DRIVERS, Driver, DriverContext
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from gridsense_protocol import Command, ConfigUpdate
 
-from ..logs import log_event
+from ...logs import log_event
 from .credentials import Credential, CredentialError, CredentialStore
 from .staging import Transfer
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ..backoff import backoff_delay
-from ..logs import log_event
+from ...backoff import backoff_delay
+from ...logs import log_event
 
 log = logging.getLogger(__name__)
 

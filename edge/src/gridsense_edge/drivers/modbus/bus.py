@@ -21,10 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
-from ..backoff import backoff_delay
-from ..configtypes import Identifier, resolve_path
-from ..logs import log_event
-from ..profiles import SerialDefaults, Table
+from ...backoff import backoff_delay
+from ...configtypes import Identifier, resolve_path
+from ...logs import log_event
+from .profiles import SerialDefaults, Table
 
 log = logging.getLogger(__name__)
 

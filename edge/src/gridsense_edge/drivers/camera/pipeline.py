@@ -18,7 +18,7 @@ from datetime import datetime
 
 import numpy as np
 
-from ..logs import log_event
+from ...logs import log_event
 from .capture import CaptureWorker, Frame
 from .detectors.runtime import OnnxDetector
 from .geometry import Detection

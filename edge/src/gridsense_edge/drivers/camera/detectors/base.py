@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from ...plugins import PluginRegistry
+from ....plugins import PluginRegistry
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,5 +33,5 @@ class DecoderConfigBase(BaseModel):
 # the minimum lets a decoder skip rows that cannot pass before doing per-class work.
 Decoder = Callable[[Any, np.ndarray, int, int, float], Decoded]
 DECODERS: PluginRegistry[Decoder] = PluginRegistry(
-    "detector format", "gridsense_edge.camera.detectors"
+    "detector format", "gridsense_edge.drivers.camera.detectors"
 )
