@@ -22,9 +22,7 @@ from gridsense_protocol import AlarmState, Command, ConfigUpdate, Reading
 
 from .backoff import backoff_delay
 from .config import GatewayConfig
-from .drivers import DRIVERS, Driver, DriverContext
-from .drivers.osdp.credentials import credential_store
-from .drivers.osdp.sync import AccessSync
+from .drivers import DRIVERS, DownlinkHandler, Driver, DriverContext
 from .events import AccessRecord, IncidentEvent
 from .health import HealthReporter, release_free_heap
 from .logs import log_event
@@ -71,7 +69,7 @@ class Agent:
         self.rules: list[Rule] = []
         self.uplink: Uplink | None = None
         self.publisher: Publisher | None = None
-        self.access_sync: AccessSync | None = None
+        self.downlink_handlers: list[DownlinkHandler] = []
 
     def _open_outbox(self) -> Outbox:
         if self._given_outbox is not None:
@@ -106,10 +104,7 @@ class Agent:
         for type_name, devices in by_type.items():
             self.drivers.extend(DRIVERS.get(type_name).factory(devices, context))
         self.rules = [RULES.get(rule.type).factory(rule) for rule in config.rules]
-        has_readers = any(device.type == "osdp_reader" for device in config.devices)
-        self.access_sync = AccessSync(
-            lambda: credential_store(context.shared, config.gateway.state_dir)
-            if has_readers else None)
+        self.downlink_handlers = context.downlink_handlers
         self.uplink.downlink.on_message = self._on_downlink
         return context
 
@@ -195,11 +190,12 @@ class Agent:
 
     def _on_downlink(self, message: Command | ConfigUpdate) -> None:
         """Server -> gateway; every command gets a cmd/result (through the outbox)."""
-        assert self.publisher is not None and self.access_sync is not None
+        assert self.publisher is not None
         log_event(log, "downlink", event_id=message.id, kind=message.kind.value,
                   name=getattr(message, "name", None))
-        if self.access_sync.wants(message):
-            reply = self.access_sync.handle(message)
+        handler = next((h for h in self.downlink_handlers if h.wants(message)), None)
+        if handler is not None:
+            reply = handler.handle(message)
             if reply is not None:
                 self.publisher.command_result(reply.command_id, reply.ok, reply.result,
                                               reply.error)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
-from gridsense_protocol import DriverHealth, Reading
+from gridsense_protocol import Command, ConfigUpdate, DriverHealth, Reading
 
 from ..configtypes import POINTS_SEEN, Identifier, context_of
 from ..health import HealthSource
@@ -35,6 +35,25 @@ IncidentSink = Callable[..., str]  # (event: IncidentEvent, snapshot: bytes | No
 # Stores one access event (a decision at a door, a change of its state); gives back its event id.
 AccessSink = Callable[["AccessRecord"], str]
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReply:
+    """What goes back on cmd/result for the server message ``command_id``."""
+
+    command_id: str
+    ok: bool
+    result: dict[str, Any]
+    error: str | None = None
+
+
+class DownlinkHandler(Protocol):
+    """Server -> gateway messages a driver answers (its commands, its part of the config)."""
+
+    def wants(self, message: Command | ConfigUpdate) -> bool: ...
+
+    def handle(self, message: Command | ConfigUpdate) -> CommandReply | None:
+        """The reply to publish, or None when there is nothing to say."""
 
 
 class Driver(HealthSource, Protocol):
@@ -92,6 +111,8 @@ class DriverContext:
     shared: SharedResources = field(default_factory=SharedResources)
     record_access: AccessSink | None = None  # None: this agent does not record access events
     state_dir: Path | None = None  # for drivers that keep local state (credential copy)
+    # A driver that takes commands or config from the server appends its handler here.
+    downlink_handlers: list[DownlinkHandler] = field(default_factory=list)
 
 
 # factory(all device configs of this type, context) -> drivers (a driver may serve many devices)

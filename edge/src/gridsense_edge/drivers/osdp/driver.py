@@ -51,6 +51,7 @@ from .line import (
     read_key_file,
     start_refresh,
 )
+from .sync import AccessSync
 
 log = logging.getLogger(__name__)
 
@@ -376,6 +377,7 @@ def create(devices: list[OsdpReaderConfig], context: DriverContext) -> list[Driv
     if context.state_dir is None:
         raise ValueError("osdp_reader needs the agent's state folder for its credential copy")
     store = credential_store(context.shared, context.state_dir)
+    context.downlink_handlers.append(AccessSync(store))
     by_port: dict[str, list[OsdpReaderConfig]] = {}
     for device in devices:
         by_port.setdefault(device.port, []).append(device)

@@ -24,13 +24,12 @@ and the server resends only those.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from gridsense_protocol import Command, ConfigUpdate
 
 from ...logs import log_event
+from ..base import CommandReply
 from .credentials import Credential, CredentialError, CredentialStore
 from .staging import Transfer
 
@@ -39,19 +38,9 @@ log = logging.getLogger(__name__)
 COMMAND = "access_sync"
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """What goes back on cmd/result, for the message ``command_id``."""
-
-    command_id: str
-    ok: bool
-    result: dict[str, Any]
-    error: str | None = None
-
-
 class AccessSync:
-    def __init__(self, store: Callable[[], CredentialStore | None]) -> None:
-        self._store = store  # None: this gateway has no readers
+    def __init__(self, store: CredentialStore) -> None:
+        self._store = store
         self.counters = dict.fromkeys(("snapshots", "deltas", "behind", "refused", "parts",
                                        "parts_stale"), 0)
 
@@ -60,10 +49,8 @@ class AccessSync:
             return message.name == COMMAND
         return isinstance(message.body.get("access"), dict)
 
-    def handle(self, message: Command | ConfigUpdate) -> Reply | None:
-        store = self._store()
-        if store is None:
-            return Reply(message.id, False, {}, "this gateway has no access readers")
+    def handle(self, message: Command | ConfigUpdate) -> CommandReply | None:
+        store = self._store
         if isinstance(message, ConfigUpdate):
             wanted = message.body["access"].get("credentials_version")
             if wanted == store.version:
@@ -76,17 +63,17 @@ class AccessSync:
             result: dict[str, Any] = {"credentials_version": store.version, "sync": "needed"}
             if progress is not None:
                 result["transfer"] = progress.as_result()
-            return Reply(message.id, True, result)
+            return CommandReply(message.id, True, result)
         try:
             return self._apply(message, store)
         except (CredentialError, KeyError, TypeError, ValueError) as exc:
             self.counters["refused"] += 1
             log_event(log, "credentials_sync_refused", logging.ERROR, command=message.id,
                       error=str(exc)[:300])
-            return Reply(message.id, False, {"credentials_version": store.version},
+            return CommandReply(message.id, False, {"credentials_version": store.version},
                          f"refused: {str(exc)[:500]}")
 
-    def _apply(self, message: Command, store: CredentialStore) -> Reply:
+    def _apply(self, message: Command, store: CredentialStore) -> CommandReply:
         args = message.args
         mode = args.get("mode")
         version = int(args["version"])
@@ -101,7 +88,7 @@ class AccessSync:
             self.counters["snapshots"] += 1
             log_event(log, "credentials_snapshot", command=message.id, version=version,
                       credentials=count)
-            return Reply(message.id, True, {"credentials_version": version})
+            return CommandReply(message.id, True, {"credentials_version": version})
         if mode != "delta":
             raise ValueError(f"unknown mode {mode!r} (snapshot, delta)")
         base = int(args["base"])
@@ -110,15 +97,15 @@ class AccessSync:
             self.counters["behind"] += 1
             log_event(log, "credentials_delta_gap", logging.WARNING, command=message.id,
                       have=store.version, base=base, version=version)
-            return Reply(message.id, False, {"credentials_version": store.version},
+            return CommandReply(message.id, False, {"credentials_version": store.version},
                          f"copy is at version {store.version}, delta starts at {base}")
         self.counters["deltas"] += 1
         log_event(log, "credentials_delta", command=message.id, base=base, version=version,
                   upserts=len(items), revoked=len(revoked))
-        return Reply(message.id, True, {"credentials_version": store.version})
+        return CommandReply(message.id, True, {"credentials_version": store.version})
 
     def _apply_part(self, message: Command, store: CredentialStore,
-                    items: list[Credential]) -> Reply:
+                    items: list[Credential]) -> CommandReply:
         args = message.args
         mode = args.get("mode")
         if mode not in ("snapshot", "delta"):
@@ -134,7 +121,7 @@ class AccessSync:
             self.counters["parts_stale"] += 1
             log_event(log, "credentials_part_stale", command=message.id, part=part,
                       version=transfer.version)
-            return Reply(message.id, True, {"credentials_version": store.version})
+            return CommandReply(message.id, True, {"credentials_version": store.version})
         log_event(log, "credentials_part", command=message.id, mode=transfer.mode,
                   version=transfer.version, part=part, parts=transfer.parts, have=progress.have)
         if progress.missing:
@@ -146,17 +133,17 @@ class AccessSync:
                 log_event(log, "credentials_parts_missing", logging.WARNING,
                           command=message.id, version=transfer.version,
                           missing=len(progress.missing))
-            return Reply(message.id, True, result)
+            return CommandReply(message.id, True, result)
         count = store.staging.staged_count()
         if not store.apply_staged(transfer):
             self.counters["behind"] += 1
             log_event(log, "credentials_delta_gap", logging.WARNING, command=message.id,
                       have=store.version, base=transfer.base, version=transfer.version)
-            return Reply(message.id, False, {"credentials_version": store.version},
+            return CommandReply(message.id, False, {"credentials_version": store.version},
                          f"copy is at version {store.version}, delta starts at "
                          f"{transfer.base}")
         name = "snapshots" if transfer.mode == "snapshot" else "deltas"
         self.counters[name] += 1
         log_event(log, f"credentials_{transfer.mode}", command=message.id,
                   version=transfer.version, credentials=count, parts=transfer.parts)
-        return Reply(message.id, True, {"credentials_version": store.version})
+        return CommandReply(message.id, True, {"credentials_version": store.version})
