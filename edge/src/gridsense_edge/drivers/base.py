@@ -24,7 +24,6 @@ from ..plugins import PluginRegistry
 
 if TYPE_CHECKING:
     from ..events import AccessRecord
-    from .modbus.bus import BusConfig
 
 # (sample, report): every sample feeds the rules; ``report`` says whether it also goes into
 # telemetry (it changed beyond the deadband, or the periodic refresh is due).
@@ -105,7 +104,7 @@ class SharedResources:
 class DriverContext:
     gateway: str
     emit: ReadingSink
-    buses: Mapping[str, BusConfig]
+    buses: Mapping[str, Any]  # the config's ``buses:`` by id (drivers.modbus owns the model)
     profiles_dir: Path
     raise_incident: IncidentSink
     shared: SharedResources = field(default_factory=SharedResources)
