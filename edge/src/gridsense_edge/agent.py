@@ -1,16 +1,4 @@
-"""The agent: config -> drivers -> rules -> publisher -> outbox -> uplink, on one asyncio loop.
-
-Drivers hand every accepted sample to ``_on_reading``: all samples feed the rules (so timing
-rules see the full resolution), samples flagged for reporting are batched into one Telemetry
-message per ``TELEMETRY_FLUSH_S``. Incidents are queued at once. Nothing here waits on the
-network: the uplink connects and reconnects on its own, while the outbox absorbs the backlog.
-
-Every message goes through the durable outbox (SQLite in ``state_dir``), which numbers it and
-keeps it until the broker acknowledged it; an incident is on disk before it is logged.
-
-Stopping (SIGTERM/SIGINT via ``stop``): drivers first, then the last telemetry batch, then the
-uplink flushes, publishes Status(offline) and disconnects, then the outbox is closed.
-"""
+"""The agent: config -> drivers -> rules -> publisher -> outbox -> uplink, on one asyncio loop."""
 
 from __future__ import annotations
 

@@ -1,12 +1,4 @@
-"""``gridsense-edge``: run the gateway agent, check a config, or simulate devices.
-
-Exit codes: 0 success (or a clean stop on SIGTERM/SIGINT), 1 unexpected failure, 2 bad usage
-or invalid config (the message names file, line and key), 3 the agent cannot start on this
-machine (e.g. its state folder is not writable).
-
-Heavy modules are imported inside the commands: ``--help`` and ``--version`` stay instant, and
-the agent does not carry the simulator's server code in its memory.
-"""
+"""``gridsense-edge``: run the gateway agent, check a config, or simulate devices."""
 
 from __future__ import annotations
 

@@ -1,10 +1,4 @@
-"""The gateway config (``gridsense-edge run --config gateway.yaml``), validated as one tree.
-
-Errors come out of gridsense_protocol.yamlconfig as ``file:line: key.path: problem``. Device and
-rule entries are tagged unions over ``type``, built from the driver and rule registries, so a
-new driver or rule module brings its own config model. Relative paths resolve against the
-folder of the config file, not the working directory, so a config can be moved with its files.
-"""
+"""The gateway config (``gridsense-edge run --config gateway.yaml``), validated as one tree."""
 
 from __future__ import annotations
 
@@ -68,7 +62,7 @@ class HealthSection(_Section):
 
 
 class OutboxSection(_Section):
-    """Caps of the durable outbox (``state_dir/outbox.db``); see outbox.py for the policy."""
+    """Caps of the durable outbox (``state_dir/outbox.db``); transport/outbox.py has the policy."""
 
     max_mb: Annotated[float, Field(gt=0, le=1_000_000)] = 256.0  # bulk lane (telemetry, health)
     max_age_h: Annotated[float, Field(gt=0, le=24 * 366)] = 72.0  # bulk rows older are dropped

@@ -1,12 +1,4 @@
-"""What the periodic Health message says about this agent: process, disk, drivers, counters.
-
-Everything here is a cheap snapshot (no blocking calls beyond one statvfs), taken on the event
-loop at ``health.interval_s``. CPU percent is this process's usage since the previous snapshot,
-as a percentage of one core.
-
-Process figures come from the standard library (``os.times``, ``/proc/self/statm``) rather than
-psutil: two numbers did not justify 1.4 MB of resident memory on a gateway.
-"""
+"""What the periodic Health message says about this agent: process, disk, drivers, counters."""
 
 from __future__ import annotations
 

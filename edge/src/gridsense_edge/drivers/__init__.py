@@ -1,4 +1,4 @@
-"""Device drivers. Each module here registers its config model and factory with ``DRIVERS``."""
+"""Device drivers: each folder here registers its config model and factory with ``DRIVERS``."""
 
 from .base import (
     DRIVERS,

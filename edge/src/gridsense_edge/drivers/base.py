@@ -1,11 +1,4 @@
-"""The tiny interface every device driver implements, and what the agent hands it.
-
-A driver runs one async loop (``run``) that reads its devices and hands each decoded sample to
-``DriverContext.emit``; it never publishes. A driver whose device decides incidents itself (a
-door forced open, a person in a zone) hands them to ``DriverContext.raise_incident``, which
-stores them in the outbox exactly like a rule's. ``health()`` is a cheap
-snapshot the health reporter calls periodically.
-"""
+"""The tiny interface every device driver implements, and what the agent hands it."""
 
 from __future__ import annotations
 

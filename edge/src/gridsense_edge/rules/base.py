@@ -1,10 +1,4 @@
-"""Local rules: pure functions of the readings they are fed, so they test without any I/O.
-
-A rule sees every accepted sample (with its device timestamp) and returns incident events:
-``active`` when its condition is met, ``cleared`` when it is over. Time inside a rule is the
-readings' own timestamps, never the wall clock at evaluation, so a replayed or delayed batch
-gives the same incidents as the live one.
-"""
+"""Local rules: pure functions of the readings they are fed, so they test without any I/O."""
 
 from __future__ import annotations
 

@@ -1,11 +1,4 @@
-"""Scenario files for the Modbus simulator: which sensors exist, and what happens to them when.
-
-A demo has to show a boiler overheating, a sensor going quiet and a line getting noisy, in a
-repeatable order, without anyone at the keyboard. The scenario says that as data; this module
-validates it (errors name the file, the key and the line, like every other gridsense YAML) and
-turns it into a time-ordered stream of events that ``ScenarioPlayer`` applies to a running
-``ModbusSensorSimulator``.
-"""
+"""Scenario files for the Modbus simulator: which sensors exist, and what happens to them when."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
 """Server -> gateway messages: the gateway's own ``config`` (retained: the broker hands over the
 latest at once) and ``cmd`` topics, subscribed by every connection of the uplink at QoS 1; with
 the persistent session the broker also keeps commands published while the gateway was away.
-
-Each message arrives on the event loop in arrival order (the uplink's event queue), is decoded
-here and handed to ``on_message`` (registered by the agent). One that does not decode, or whose
-handler fails, is counted and logged, never raised: the uplink must not go down over it.
 """
 
 from __future__ import annotations

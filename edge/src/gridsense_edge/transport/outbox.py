@@ -1,43 +1,4 @@
-"""Where outgoing messages wait for the broker: on disk, in two lanes, until their PUBACK.
-
-Every message the agent sends through the outbox (telemetry, incidents, snapshots, access
-events, health, command results) is stored before the uplink may see it and deleted only once
-the broker acknowledged it, so a kill -9, a power cut (for incidents) or a week without a link
-loses nothing that fits the caps. The file is SQLite in WAL mode (``outbox_db``).
-
-**Sequence numbers** are assigned here, at insert, and the counter (``meta.next_seq``) is
-written in the same transaction as the rows that used it. A message not yet committed when
-the process dies is lost together with its number, which the next message then reuses: the
-numbers a receiver can ever see have no gaps. Status messages do not go through the outbox and
-carry ``last_seq`` without consuming a number.
-
-**Batched writes** (SD cards wear): bulk rows wait up to ``COMMIT_WINDOW_S`` (or
-``COMMIT_ROWS`` rows) and are committed together with the pending deletes of acknowledged rows.
-**Incident-lane rows (incidents, snapshots, access events) are committed at once**, before
-``submit`` returns: an incident the agent has logged is on disk. A commit takes every earlier
-pending row with it, so a stored number is never preceded by a lost one. Every commit survives
-kill -9 (WAL, ``synchronous=NORMAL``: an append the OS holds). Against a power cut, what may be
-*sent* is fsynced first: while the uplink is up, commits that add rows use
-``synchronous=FULL``; while it is down they do not (buffering through an outage costs no fsync)
-and one checkpoint syncs the backlog when the link comes back, before anything of it is
-claimed. The incident lane is always fsynced. So a number the broker has seen is never handed
-out again after a reboot; deletes are never fsynced (a lost delete only means a duplicate).
-
-**Lanes**: incidents, snapshots and access events (the incident lane) are claimed before
-anything else and are never evicted by the bulk lane (telemetry, health, command results),
-which is capped by size and age and sheds its oldest rows below a free-disk floor. The incident
-lane has its own cap, past which its oldest rows go whatever their kind. The policy and its
-counters are in ``outbox_caps``.
-
-**Claiming**: ``claim`` hands rows out oldest first and remembers how far it got per lane
-(``cursor``); a row handed out is the uplink's until it calls ``ack`` (delivered) or
-``release`` (not sent: it will be handed out again, before newer rows). Rows handed out are
-never shed by the caps. A new process starts with nothing handed out, so whatever was in
-flight when the last one died is sent again (the server de-duplicates by event id and seq).
-
-Everything runs on the agent's event loop thread; only ``last_seq`` is read from paho's thread
-(an int, read atomically). Without a running loop (scripts, tests) call ``flush()``.
-"""
+"""Where outgoing messages wait for the broker: on disk, in two lanes, until their PUBACK."""
 
 from __future__ import annotations
 

@@ -1,23 +1,4 @@
-"""The outbox's lanes and their caps: what is dropped when a lane or the disk is full, and why.
-
-Policy (the reasoning lives here; outbox.py only calls ``enforce`` after each commit):
-
-- **bulk lane** (telemetry, health, command results): capped by size (``bulk_max_bytes``)
-  and by age (``bulk_max_age_s``); over either, the oldest rows go first — fresh data is worth
-  more than stale data on a gateway whose link has been down for days. A full lane sheds 2 %
-  below its cap, so it does not delete one row per insert.
-- **free disk floor** (``min_free_disk_bytes``): below it, the bulk lane sheds its oldest rows
-  (twice the deficit, at least 1 MiB) and the file gives the pages back to the disk
-  (incremental vacuum + WAL truncation), so the gateway's own OS and logs keep room.
-- **incident lane**: never shed by the bulk lane's caps nor by the disk floor. From 90 % of
-  ``incident_max_bytes`` the lane says so (``near_full``: health ``incident_lane_full``, and a
-  warning in the log); past 100 % its oldest rows are dropped, counted and logged as errors.
-
-Rows already handed to the uplink (``seq <= cursor``) are never shed: they are on the wire.
-Every drop is counted by reason (``dropped_cap|age|disk|incident_cap|unstored``) and by kind
-(``dropped_telemetry|health|incident...``), and logged at most once per 30 s per reason with
-the number of occurrences since the last line.
-"""
+"""The outbox's lanes and their caps: what is dropped when a lane or the disk is full, and why."""
 
 from __future__ import annotations
 

@@ -1,25 +1,4 @@
-"""The outbox's SQLite file: opening it, its schema, and what to do when it is damaged.
-
-One file, ``outbox.db`` in the state folder, in WAL mode (readers never block the writer, a
-commit is one append to the log). Schema (``PRAGMA user_version`` = 1)::
-
-    meta(key TEXT PRIMARY KEY, value INTEGER)     -- 'next_seq': the next sequence number
-    incident_lane(seq INTEGER PRIMARY KEY, created REAL, flags INTEGER, qos INTEGER,
-                  kind TEXT, event_id TEXT, topic TEXT, payload BLOB)
-    bulk_lane(... same columns ...)               -- telemetry, health, command results
-
-``seq`` is the rowid, so "oldest first" is a walk of the table's own b-tree (no index to keep
-up to date: one write per message). ``created`` is the wall-clock time the message was stored
-(for the age cap and the ``backfill`` decision), ``flags`` bit 0 = stored while the uplink was
-down, bit 1 = retain.
-
-``auto_vacuum=INCREMENTAL`` lets the file give space back to the disk after a long outage has
-drained (or when the free-disk floor is hit); it has to be set before the first table exists.
-
-One agent per state folder: ``outbox.lock`` is held (``flock``) while the outbox is open, so a
-second agent started on the same folder by mistake refuses to start instead of handing out the
-same sequence numbers. The kernel releases the lock when the process dies, even by kill -9.
-"""
+"""The outbox's SQLite file: opening it, its schema, and what to do when it is damaged."""
 
 from __future__ import annotations
 

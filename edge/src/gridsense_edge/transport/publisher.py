@@ -1,13 +1,4 @@
-"""Turns what the agent has to say into protocol v1 envelopes and queues them in the outbox.
-
-The one place that builds envelopes. ``seq`` comes from the outbox, which assigns it in the
-same transaction that stores the message (a message is built *for* its number: if building
-fails, the number is not used). Status messages (birth, last will, clean offline) are built on
-paho's thread, are not queued and do not consume a number: they carry the latest one assigned.
-
-``mark_backfill`` flips the envelope's ``backfill`` flag on an already encoded message, at the
-moment the uplink sends it, without decoding it.
-"""
+"""Turns what the agent has to say into protocol v1 envelopes and queues them in the outbox."""
 
 from __future__ import annotations
 

@@ -1,45 +1,4 @@
-"""MQTT uplink: drains the outbox to the broker in order, announces the gateway online/offline.
-
-paho-mqtt runs its network loop in its own thread (``loop_start``), so a slow or unreachable
-broker never blocks the asyncio loop. The asyncio side calls ``publish`` (which only queues a
-packet and wakes the network thread); paho's callbacks post events (connected, disconnected,
-PUBACK) to one FIFO that the event loop drains in order, so the loop sees them exactly in the
-order paho saw them, with one wake-up per burst rather than one per PUBACK.
-
-**Window.** At most ``window`` outbox messages are handed to paho without a PUBACK:
-``mqtt.max_inflight`` from the config, lowered to the broker's Receive Maximum (MQTT 5 CONNACK)
-when that is smaller. The rest wait on disk in the outbox. Each PUBACK deletes its row (the
-outbox batches the deletes) and opens the window for the next message.
-
-**Reconnects and duplicates.** The gateway id is a stable client id and the session is
-persistent (clean start off, session expiry set), so the broker keeps the gateway's session
-(and, later, commands queued for it) across outages. Each connection gets a fresh paho client:
-paho retries the TCP connect by itself, but once a connection existed and ends, that client is
-told to stop (``disconnect`` from ``on_disconnect``) rather than reconnect and re-send from its
-memory. Whatever it had in flight without a PUBACK goes back to the outbox (``release``); the
-next connection claims it again, first and in seq order, re-encoded with ``backfill`` as it
-waited. Only one side ever re-sends a message — never paho from its memory *and* the outbox.
-Duplicates reach the broker only for messages whose PUBACK was lost with the link (at most one
-window per outage), or, after a restart of the agent, for rows acked but whose delete was not
-committed yet (≤ 1 s of acks). The server de-duplicates both (event id, seq). The pump
-resumes only once the broker acknowledged the new connection's birth message.
-
-**backfill.** A message that was stored while the uplink was down, that is older than
-``BACKFILL_AFTER_S`` when it is handed to paho, or that is sent again after its connection was
-lost, goes out with ``backfill: true``.
-
-**Status.** Every (re)connect publishes a retained ``Status(online)`` (birth) and registers a
-retained ``Status(offline)`` as last will; both carry the latest assigned seq (they consume
-none). A clean stop publishes ``Status(offline)`` itself and disconnects, so no will fires.
-
-**Downlink.** Every connection subscribes (QoS 1) to the gateway's own ``config`` and ``cmd``
-topics; received messages join the same ordered event queue and go to ``downlink.py``.
-
-**Dead links.** paho's keepalive (``mqtt.keepalive_s``) notices a link that went silent —
-no PINGRESP, or no CONNACK, within another keepalive — and ends the connection. Between
-connections: capped exponential backoff with jitter (paho's own backoff has none; the delay
-before each TCP retry is handed to it through ``reconnect_delay_set``).
-"""
+"""MQTT uplink: drains the outbox to the broker in order, announces the gateway online/offline."""
 
 from __future__ import annotations
 

@@ -1,12 +1,4 @@
-"""Optimal one-to-one assignment (Hungarian method) for matching detections to tracks.
-
-Greedy matching takes the best pair first and can leave the next object with a worse choice
-(two people crossing: the greedy pick swaps them); the Hungarian method minimises the total.
-No SciPy on the gateway, so it is written out here. Pairs at or above ``max_cost`` (or ``inf``)
-are not allowed, and the matrix is split into independent groups first (tracks and detections
-linked by an allowed pair): a frame of a busy scene is many small problems, so the O(n³) cost
-stays small even with hundreds of tracks.
-"""
+"""Optimal one-to-one assignment (Hungarian method) for matching detections to tracks."""
 
 from __future__ import annotations
 

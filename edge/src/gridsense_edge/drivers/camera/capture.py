@@ -1,14 +1,4 @@
-"""Capture: one thread per camera reads and decodes frames into a small bounded queue.
-
-OpenCV's ``read`` blocks (network, decoding), so it runs here and never on the agent's loop.
-Sources: an RTSP or HTTP (MJPEG) URL, a video file, or a USB index. Frames are taken at the
-target fps: for a live source the newest frame wins (a full queue drops its oldest frame and
-counts it); a file is either paced in real time (the demo) or read as fast as the pipeline
-takes frames (``realtime: false``; tests), its frames timed by their position in the file.
-Watchdog: no frame for ``watchdog_s`` (read failures, a stalled stream, the end of a file
-that does not loop) releases the source and reopens it with capped, jittered backoff; the
-FFmpeg read timeout is set to the same value so a stalled network read returns.
-"""
+"""Capture: one thread per camera reads and decodes frames into a small bounded queue."""
 
 from __future__ import annotations
 

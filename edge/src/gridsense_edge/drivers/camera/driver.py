@@ -1,14 +1,4 @@
-"""Cameras: capture, motion-gated ONNX detection, tracking, zones and rules -> incidents.
-
-Each ``camera`` device is one point: a capture thread and a pipeline thread (camera/capture.py,
-camera/pipeline.py) feed this driver's loop, which only turns their outputs into incidents
-(with their snapshot, through ``DriverContext.raise_incident``) and ``detections`` readings.
-OpenCV and onnxruntime are imported when a camera starts, never by a gateway without one.
-
-Config is validated with the rest of the gateway file: the model file and its card exist, the
-zones lie inside the frame (``resolution``), each rule names a zone of this camera and labels
-the model knows; a problem is reported as ``file:line: devices[i].key.path: problem``.
-"""
+"""Cameras: capture, motion-gated ONNX detection, tracking, zones and rules -> incidents."""
 
 from __future__ import annotations
 

@@ -1,12 +1,4 @@
-"""Motion gating: where did the picture change, so detection runs only there.
-
-Each frame is reduced to a small blurred grey image and compared with a running-average
-background; changed pixels are grown into blobs whose boxes (in frame pixels) are returned.
-A change over most of the picture at once (an IR switch, auto-exposure, a light turned on) is
-not motion: the background is reset to the new picture and the frame reports nothing, which
-is counted as a recalibration. Something that stops moving fades into the background after a
-few seconds; the tracker then re-checks it every N frames instead of every frame.
-"""
+"""Motion gating: where did the picture change, so detection runs only there."""
 
 from __future__ import annotations
 

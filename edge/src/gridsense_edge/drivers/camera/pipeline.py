@@ -1,11 +1,4 @@
-"""One camera's processing thread: motion -> regions -> detector -> tracker -> rules -> JPEG.
-
-Frames come from the capture worker's bounded queue; what the agent must act on (incident
-outcomes with their snapshot, periodic detection counts) goes to the asyncio loop through a
-bounded asyncio queue (``run_coroutine_threadsafe``: a full queue makes this thread wait, the
-loop never does). Everything that costs CPU — decoding aside — happens here, off the loop:
-the motion mask, inference, NMS, tracking, rule evaluation and JPEG encoding.
-"""
+"""One camera's processing thread: motion -> regions -> detector -> tracker -> rules -> JPEG."""
 
 from __future__ import annotations
 

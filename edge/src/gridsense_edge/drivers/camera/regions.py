@@ -1,11 +1,4 @@
-"""Region crops sized to the model input: where the detector looks in a frame.
-
-Motion boxes (and tracked objects due for a re-check) are grouped into as few square regions
-as possible, each at least the model's input size, so the common case is a 1:1 crop that keeps
-small objects sharp; a region larger than the input is scaled down to it. A region that sticks
-out of the frame is shifted inside; a frame smaller than the input is padded (grey 114, as
-YOLO-family training pads).
-"""
+"""Region crops sized to the model input: where the detector looks in a frame."""
 
 from __future__ import annotations
 

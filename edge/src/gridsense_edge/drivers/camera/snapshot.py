@@ -1,10 +1,4 @@
-"""The JPEG an incident carries: the frame, the rule's zone, and the boxes that decided it.
-
-The zone is drawn as a translucent fill with a solid outline, the involved objects as thick
-red boxes with label and track id, other tracked objects thin. The JPEG is bounded: quality
-steps down, then the picture shrinks, until it fits ``max_bytes`` (the protocol allows 1 MB;
-a gateway's uplink is the real limit).
-"""
+"""The JPEG an incident carries: the frame, the rule's zone, and the boxes that decided it."""
 
 from __future__ import annotations
 

@@ -1,24 +1,4 @@
-"""Tracking across frames: stable ids, score history, motion-predicted optimal matching.
-
-Not norfair: it pins numpy<2 and pulls SciPy and filterpy onto the gateway. Measured against
-it on the same synthetic crossing tracks (scripts/bench_tracker.py, docs/benchmarks.md), both
-tuned on other seeds: as few ID switches (8 each over 9,000 object-frames), fewer misses, a
-better MOTA (0.869 vs 0.864), a fifth of its time per frame, nothing to install.
-
-Each track runs a small constant-velocity Kalman filter per axis on its box centre (and smooths
-its size), so the prediction knows how unsure it is: a track seen last frame is looked for
-close by, one missed for a while further out. A detection's cost for a track of the same label
-is its squared distance from the prediction in standard deviations (Mahalanobis) plus how far
-its size is off; pairs beyond the gate are impossible, and the whole frame is matched at once
-(Hungarian, camera/assignment.py) instead of greedily, which is what keeps ids through
-crossings. A track not found for ``max_misses`` checks leaves ``tracks`` as before but is kept
-aside for ``reid_s`` seconds: a detection that appears where it was heading, matching nothing
-current, takes its old id back (a short occlusion, a few missed detections).
-
-Motion gating means an object outside every region looked at this frame was not *missed*: only
-tracks inside a checked region age. An object *counts* once the median of its recent scores
-passes the threshold, so one lucky frame does not raise an alarm.
-"""
+"""Tracking across frames: stable ids, score history, motion-predicted optimal matching."""
 
 from __future__ import annotations
 

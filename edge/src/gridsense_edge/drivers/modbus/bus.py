@@ -1,13 +1,4 @@
-"""One owner per serial port: serialises the Modbus RTU requests of every device on the bus.
-
-RS-485 is half duplex with one master, so requests from the several devices on a port must
-never overlap: ``read`` holds a FIFO lock for one request (plus its retries), which also makes
-the bus fair between devices. Each failure is classified from what actually came back on the
-wire (nothing, a frame with a bad CRC, bytes that are not a frame, a Modbus exception) because
-that is what an installer needs to see in health. The port may be missing at start or vanish
-(USB adapter unplugged): the owner then reports the bus down and reopens it with capped,
-jittered backoff, never raising into the agent.
-"""
+"""One owner per serial port: serialises the Modbus RTU requests of every device on the bus."""
 
 from __future__ import annotations
 

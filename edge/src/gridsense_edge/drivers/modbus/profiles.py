@@ -1,9 +1,4 @@
-"""Device profiles: register maps kept as YAML data in firmware_configs/, not as code.
-
-A profile says which registers to read, how to turn raw words into engineering units, and
-which values are physically plausible (a sensor answering garbage is caught here).
-The Modbus simulator serves the same profile, so tests exercise the real decoding.
-"""
+"""Device profiles: register maps kept as YAML data in firmware_configs/, not as code."""
 
 from __future__ import annotations
 

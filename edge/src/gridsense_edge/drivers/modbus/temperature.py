@@ -1,13 +1,4 @@
-"""Modbus RTU temperature (and humidity) sensors, read per their device profile.
-
-One driver per serial bus polls every ``modbus_temperature`` device on it, each on its own
-schedule. A device that answers is polled every ``poll_interval_s``; one that keeps failing is
-probed less and less often (capped exponential backoff with jitter) and with a single attempt,
-so a dead sensor costs the bus one timeout now and then instead of stalling its neighbours.
-Decoded values outside the profile's ``valid_range`` are rejected, counted and logged with the
-raw registers. A value is reported to telemetry when it moved beyond ``report_deadband`` or when
-``refresh_interval_s`` has passed; every accepted sample still feeds the rules.
-"""
+"""Modbus RTU temperature (and humidity) sensors, read per their device profile."""
 
 from __future__ import annotations
 

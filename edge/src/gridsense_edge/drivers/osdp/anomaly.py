@@ -1,12 +1,4 @@
-"""Scores a granted swipe with the access-pattern ONNX model (models/access_anomaly).
-
-The model file carries everything: the credential and door vocabularies, the threshold and
-the site's UTC offset (metadata), the hourly profiles (initializers). A score above the
-threshold becomes an ``access_anomaly`` incident whose value and threshold are the score and
-the model's threshold. onnxruntime is imported only when a reader names a model, and runs in
-a worker thread behind a bounded number of pending swipes (``MAX_PENDING``; beyond it a swipe
-is not scored, and counted).
-"""
+"""Scores a granted swipe with the access-pattern ONNX model (models/access_anomaly)."""
 
 from __future__ import annotations
 

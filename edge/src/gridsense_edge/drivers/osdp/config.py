@@ -1,6 +1,4 @@
-"""The ``osdp_reader`` device entry of the gateway config; osdp_reader.py registers it.
-
-A module of its own (underscore: not a plugin the registry loads) so the driver stays short."""
+"""The ``osdp_reader`` device entry of the gateway config; driver.py registers it."""
 
 from __future__ import annotations
 

@@ -1,17 +1,4 @@
-"""The gateway's local copy of the residents' credentials (SQLite, capped, no card in clear).
-
-Card numbers and PINs are stored only as keyed hashes: HMAC-SHA256 with the site's secret
-(``hash_key``, which the server sends with a full snapshot), so a stolen SD card yields no card
-numbers. The copy is versioned: ``version`` is the server's credentials version this copy
-reflects; a delta applies only on top of the version it was computed from, anything else asks
-for a snapshot. Revoked credentials stay as rows (``revoked = 1``) so a denial can say why.
-
-Schema (``PRAGMA user_version`` = 1)::
-
-    meta(key TEXT PRIMARY KEY, value TEXT)          -- 'version', 'hash_key' (hex)
-    credentials(id TEXT PRIMARY KEY, card TEXT, pin TEXT, valid_from REAL, valid_until REAL,
-                doors TEXT, buildings TEXT, revoked INTEGER)   -- doors/buildings: JSON lists
-"""
+"""The gateway's local copy of the residents' credentials (SQLite, capped, no card in clear)."""
 
 from __future__ import annotations
 

@@ -1,19 +1,4 @@
-"""One door's state, from what its reader reports: contact, request-to-exit, decisions, tamper.
-
-Pure: every input carries its own time (``now``, epoch seconds), so tests drive it without
-clocks and a replay gives the same answer. Each input returns a ``Step``: the door events to
-record (access log) and the incident events to raise or clear.
-
-- **opened** within ``unlock_s`` of a grant or ``rex_window_s`` of a request-to-exit is a
-  normal opening; otherwise it is **forced_open** (incident ``door_forced``, cleared on close).
-- open longer than ``held_open_s`` is **held_open** (incident ``door_held_open``, cleared on
-  close). ``tick`` checks it.
-- ``denied_burst`` denials within ``denied_window_s`` raise ``repeated_denied``; it clears once
-  a whole window passed without a denial.
-- reader offline raises ``reader_offline``; the reader coming back clears it.
-The first contact report after start is the baseline, not an opening: the agent cannot know
-whether a door found open was forced.
-"""
+"""One door's state, from what its reader reports: contact, request-to-exit, decisions, tamper."""
 
 from __future__ import annotations
 

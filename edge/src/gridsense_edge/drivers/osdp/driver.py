@@ -1,22 +1,4 @@
-"""OSDP card readers (IEC 60839-11-5) on an RS-485 line: the gateway is the control panel.
-
-One driver per serial port runs a libosdp ControlPanel for every ``osdp_reader`` on that port
-(a multi-drop bus: several readers, one address each), each with its own secure-channel key read
-from a file only the agent may read. What a reader reports becomes decisions and door states:
-
-- a card (osdp_RAW) or a PIN (osdp_KEYPAD digits then '#') is decided locally against the
-  credential copy (access/), so the door works while the uplink is down; a grant pulses the
-  lock output (osdp_OUT) and shows green + one beep (osdp_LED, osdp_BUZ), a denial red + three;
-- input status (osdp_ISTATR: door contact, request-to-exit) and local status (tamper) feed the
-  door's state machine, which yields access events and incidents (door_forced, door_held_open,
-  repeated_denied, reader_offline).
-
-libosdp runs in its own thread (a 5 ms refresh loop, ``start_refresh``); its event callback
-only appends to a bounded deque and wakes the event loop, where everything else happens. A
-reader that stops answering is marked offline by libosdp after ~8 s of probing; libosdp would
-then wait 300 s before trying again, so the driver re-enables it itself with capped, jittered
-backoff. libosdp and pyserial are imported only when a reader is configured (gateway memory).
-"""
+"""OSDP card readers (IEC 60839-11-5) on an RS-485 line: the gateway is the control panel."""
 
 from __future__ import annotations
 

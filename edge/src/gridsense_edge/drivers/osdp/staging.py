@@ -1,12 +1,5 @@
 """Chunked credential transfers: numbered parts staged in the gateway's SQLite copy, swapped in
 one transaction only when every part is in.
-
-A community of 10,000 residents does not fit one 256 KiB message, so the server sends a
-snapshot (or a large delta) as parts ``0..parts-1`` of one transfer. A transfer is identified
-by ``(mode, base, version, parts)``; each part is stored as it arrives (idempotent: a resent
-part replaces itself), so parts survive a gateway restart and a resend only needs the missing
-ones. A newer transfer replaces an unfinished older one; a part of an older transfer is ignored.
-The live ``credentials`` table is untouched until the last part arrives.
 """
 
 from __future__ import annotations

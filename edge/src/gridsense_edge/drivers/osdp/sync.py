@@ -1,25 +1,4 @@
-"""Credential sync, gateway side: apply what the server sends, say which version we hold.
-
-The server keeps one version per community and pushes changes as a ``cmd`` named
-``access_sync`` the moment they happen (so a revocation reaches an online gateway within
-seconds); the broker queues it in the gateway's persistent session while the gateway is away.
-Its retained ``config`` names the current version, so a gateway that (re)connects learns at
-once whether it is behind. Either way the gateway answers with a ``cmd/result`` carrying
-``credentials_version``; a gateway that cannot apply a delta (its copy is not at the delta's
-base) answers ``ok: false`` and the server sends a full snapshot.
-
-    access_sync args: {"mode": "snapshot", "version": N, "secret": hex, "credentials": [...]}
-                      {"mode": "delta", "base": B, "version": N, "credentials": [...],
-                       "revoked": [id, ...]}
-    config body:      {"access": {"credentials_version": N, "community": c}}
-
-A transfer too large for one message comes as numbered parts (``"part": i, "parts": n`` in
-every part's args), staged in the SQLite copy and applied in one transaction when all are in
-(see staging.py). Each part is answered with the progress (``transfer``); when the last part
-arrives with some missing, or the retained config finds a transfer unfinished (a lost part, a
-restart mid-transfer), the answer says ``"sync": "needed"`` with the ``missing`` part numbers
-and the server resends only those.
-"""
+"""Credential sync, gateway side: apply what the server sends, say which version we hold."""
 
 from __future__ import annotations
 

@@ -1,10 +1,4 @@
-"""The decoder registry: one module per detector output layout, keyed by the card's ``format``.
-
-A decoder turns the raw
-output into boxes in model-input pixels, scores and class ids; thresholding and NMS are common
-(runtime.py), so every layout ends in the same ``[class, score, box]`` contract.
-Adding a layout is adding one module here that registers its options model with ``DECODERS``.
-"""
+"""The decoder registry: one module per detector output layout, keyed by the card's ``format``."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""The model card: what an operator-supplied ONNX detector's input and output mean.
-
-Every model comes with a card beside it (``<model>.card.yaml``): the layout (``format``: a
-decoder type, optionally with that decoder's options), the input size, colour order and
-scale, and the labels in class-id order. See models/detectors/README.md.
-"""
+"""The model card: what an operator-supplied ONNX detector's input and output mean."""
 
 from __future__ import annotations
 

@@ -1,16 +1,4 @@
-"""An onnxruntime session behind the ``[class, score, box]`` contract.
-
-``OnnxDetector.detect(image)`` takes a BGR crop already sized to the model input (regions.py
-does the cropping), converts it as the card says, runs the session and decodes the first output
-with the card's decoder, then keeps scores above the threshold and applies per-class NMS.
-It blocks for the inference time: callers run it on the camera's pipeline thread, never on the
-asyncio loop. onnxruntime is imported here, when a camera starts, not when the agent starts.
-
-Cameras that use the same model file with the same thread count share one session (each extra
-session of a YOLOX-nano-sized model costs 12–17 MB, a lot on a Pi with four cameras);
-``InferenceSession.run`` may be called from several threads at once. A session lives as long as
-a detector uses it, and a model file replaced on disk (new size or mtime) gets a new one.
-"""
+"""An onnxruntime session behind the ``[class, score, box]`` contract."""
 
 from __future__ import annotations
 

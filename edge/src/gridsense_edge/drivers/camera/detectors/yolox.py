@@ -1,10 +1,4 @@
-"""YOLOX layout: [1, N, 5+nc] from an export with ``decode_in_inference=False``.
-
-Each row is (tx, ty, tw, th, objectness, class probabilities) for one grid cell of one level;
-levels follow each other, finest first. Decoding: cx = (tx + col) * stride,
-w = exp(tw) * stride; the score is objectness x class probability. An export that decodes in
-the graph already (boxes in pixels) is declared with ``decoded: true``.
-"""
+"""YOLOX layout: [1, N, 5+nc] from an export with ``decode_in_inference=False``."""
 
 from __future__ import annotations
 

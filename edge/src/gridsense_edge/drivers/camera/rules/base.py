@@ -1,12 +1,4 @@
-"""What every camera rule shares: its config, its schedule, and the episode it reports.
-
-A rule looks at the scene of each processed frame (the counted tracks, the zones, the frame's
-time) and says which tracks make its condition true right now (``involved``). The base turns
-that into episodes: the first frame with involved tracks raises ``active`` (with a snapshot of
-those tracks and the zone), and ``clear_after_s`` without any clears it. Outside its schedule a
-rule is silent and an open episode clears. Time is the frames' own time, so a video file
-processed faster than real time gives the same incidents as a live stream.
-"""
+"""What every camera rule shares: its config, its schedule, and the episode it reports."""
 
 from __future__ import annotations
 

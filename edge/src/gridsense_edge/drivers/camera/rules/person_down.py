@@ -1,10 +1,4 @@
-"""person_down: a person whose box went from upright to lying and stayed so (a fall).
-
-Heuristic on the box over time: within ``window_s`` before it turned, the person was upright
-(height/width >= ``upright_ratio``); now the box is wide (width/height >= ``lying_ratio``)
-and has been for ``for_s`` seconds. Someone walking never has a wide box; someone who was
-lying when first seen (never upright in the window) does not count.
-"""
+"""person_down: a person whose box went from upright to lying and stayed so (a fall)."""
 
 from __future__ import annotations
 
