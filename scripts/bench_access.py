@@ -31,8 +31,9 @@ from bench_server import Server
 
 from gridsense_edge.configtypes import default_profiles_dir
 from gridsense_edge.drivers.base import DriverContext
+from gridsense_edge.drivers.osdp.config import OsdpReaderConfig
 from gridsense_edge.drivers.osdp.credentials import Credential, card_hash, credential_store
-from gridsense_edge.drivers.osdp.driver import OsdpBus, OsdpReaderConfig
+from gridsense_edge.drivers.osdp.driver import OsdpBus
 from gridsense_edge.simulator.osdp import OsdpReaderSimulator, SimulatedReader
 from gridsense_protocol import AccessEvent, AccessResult, encode, topic_for, utc_now
 

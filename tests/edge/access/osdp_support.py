@@ -16,6 +16,7 @@ from typing import Any
 
 from gridsense_edge.configtypes import default_profiles_dir
 from gridsense_edge.drivers.base import DriverContext
+from gridsense_edge.drivers.osdp.config import OsdpReaderConfig
 from gridsense_edge.drivers.osdp.credentials import (
     Credential,
     CredentialStore,
@@ -23,7 +24,7 @@ from gridsense_edge.drivers.osdp.credentials import (
     credential_store,
     pin_hash,
 )
-from gridsense_edge.drivers.osdp.driver import OsdpBus, OsdpReaderConfig
+from gridsense_edge.drivers.osdp.driver import OsdpBus
 from gridsense_edge.events import AccessRecord, IncidentEvent
 from gridsense_edge.simulator.osdp import OsdpReaderSimulator, ReceivedCommand, SimulatedReader
 
