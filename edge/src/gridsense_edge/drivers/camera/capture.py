@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,7 @@ import numpy as np
 
 from ...backoff import backoff_delay
 from ...logs import log_event
+from .worker import WorkerThread
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,11 @@ def is_file_source(source: str | int) -> bool:
     return isinstance(source, str) and "://" not in source
 
 
-class CaptureWorker:
+class CaptureWorker(WorkerThread):
+    role = "capture"
+
     def __init__(self, name: str, settings: CaptureSettings) -> None:
-        self.name = name
+        super().__init__(name)
         self.settings = settings
         self.frames: queue.Queue[Frame] = queue.Queue(maxsize=settings.queue_size)
         self.counters = dict.fromkeys(("frames_in", "dropped_frames", "reconnects",
@@ -51,19 +53,7 @@ class CaptureWorker:
         self.state = "starting"
         self.detail: str | None = None
         self.last_frame_at: float | None = None  # monotonic
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._index = 0
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"capture-{self.name}",
-                                        daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def _open(self) -> Any:
         import cv2

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +20,7 @@ from .regions import plan_regions
 from .rules import CameraRule, RuleOutcome, Scene
 from .snapshot import render
 from .tracker import Tracker
+from .worker import WorkerThread
 from .zones import Zone
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,13 @@ class DetectionCount:
 Output = CameraIncident | DetectionCount
 
 
-class Pipeline:
+class Pipeline(WorkerThread):
+    role = "pipeline"
+
     def __init__(self, name: str, capture: CaptureWorker, detector: OnnxDetector,
                  rules: list[CameraRule], settings: PipelineSettings,
                  out: asyncio.Queue[Output], loop: asyncio.AbstractEventLoop) -> None:
-        self.name = name
+        super().__init__(name)
         self.capture = capture
         self.detector = detector
         self.rules = rules
@@ -75,20 +77,8 @@ class Pipeline:
         self.process_ms = 0.0  # moving average of the whole per-frame work
         self._zones = settings.zones
         self._zones_for: tuple[int, int] | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_report = -1e18
         self._times: list[float] = []
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"pipeline-{self.name}",
-                                        daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     @property
     def fps_out(self) -> float:
