@@ -31,10 +31,11 @@ from bench_server import Server
 
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.services import InfluxDB, Mosquitto
-from gridsense_edge.access.credentials import Credential, card_hash, credential_store
+from gridsense_edge.configtypes import default_profiles_dir
 from gridsense_edge.drivers.base import DriverContext
-from gridsense_edge.drivers.osdp_reader import OsdpBus, OsdpReaderConfig
-from gridsense_edge.profiles import default_profiles_dir
+from gridsense_edge.drivers.osdp.config import OsdpReaderConfig
+from gridsense_edge.drivers.osdp.credentials import Credential, card_hash, credential_store
+from gridsense_edge.drivers.osdp.driver import OsdpBus
 from gridsense_edge.simulator.osdp import OsdpReaderSimulator, SimulatedReader
 from gridsense_protocol import AccessEvent, AccessResult, encode, topic_for, utc_now
 

@@ -30,11 +30,11 @@ import numpy as np
 import onnx
 
 from gridsense_devtools.detectors import timing
-from gridsense_edge.camera.capture import CaptureSettings, CaptureWorker, Frame
-from gridsense_edge.camera.detectors.runtime import OnnxDetector
-from gridsense_edge.camera.pipeline import Output, Pipeline, PipelineSettings
-from gridsense_edge.camera.rules import CAMERA_RULES
-from gridsense_edge.camera.zones import Zone
+from gridsense_edge.drivers.camera.capture import CaptureSettings, CaptureWorker, Frame
+from gridsense_edge.drivers.camera.detectors.runtime import OnnxDetector
+from gridsense_edge.drivers.camera.pipeline import Output, Pipeline, PipelineSettings
+from gridsense_edge.drivers.camera.rules import CAMERA_RULES
+from gridsense_edge.drivers.camera.zones import Zone
 from gridsense_edge.simulator.video import VideoScenario, walk, write_video
 
 W, H = 640, 480

@@ -31,8 +31,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.processes import spawn, stop_process
 from gridsense_devtools.services import Mosquitto
-from gridsense_edge.outbox import SqliteOutbox
-from gridsense_edge.publisher import Publisher
+from gridsense_edge.transport.outbox import SqliteOutbox
+from gridsense_edge.transport.publisher import Publisher
 from gridsense_protocol import Reading
 
 BIN = Path(sys.executable).parent
@@ -96,7 +96,7 @@ def bench_cost(messages: int, per_message: int) -> None:
         assert claimed == messages and outbox.depth == 0
 
         publisher = Publisher(GW, outbox)
-        from gridsense_edge.rules import IncidentEvent
+        from gridsense_edge.events import IncidentEvent
         from gridsense_protocol import AlarmState, Severity
 
         event = IncidentEvent(point=f"{GW}.t01", type="over_temperature",

@@ -11,7 +11,7 @@ from edge_support import AGENT_BIN
 
 from gridsense_edge.cli import main
 from gridsense_edge.config import ConfigError, GatewayConfig, load_config
-from gridsense_edge.drivers.modbus_temperature import ModbusTemperatureConfig
+from gridsense_edge.drivers.modbus.temperature import ModbusTemperatureConfig
 from gridsense_edge.rules.over_temperature import OverTemperatureConfig
 from gridsense_edge.rules.rapid_rise import RapidRiseConfig
 

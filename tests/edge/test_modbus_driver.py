@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-import gridsense_edge.drivers.modbus_temperature as modbus_temperature
+import gridsense_edge.drivers.modbus.temperature as modbus_temperature
 from gridsense_edge.agent import cancel_and_wait
+from gridsense_edge.configtypes import default_profiles_dir
 from gridsense_edge.drivers import DriverContext
-from gridsense_edge.drivers.modbus_bus import BusConfig
-from gridsense_edge.drivers.modbus_temperature import (
+from gridsense_edge.drivers.modbus.bus import BusConfig
+from gridsense_edge.drivers.modbus.temperature import (
     ModbusTemperatureConfig,
     ModbusTemperatureDriver,
 )
-from gridsense_edge.profiles import default_profiles_dir
 from gridsense_edge.simulator import ModbusSensorSimulator, SimulatedSensor
 from gridsense_protocol import DriverState, Reading
 

@@ -17,9 +17,9 @@ import pytest
 from edge_support import AGENT_BIN
 
 from gridsense_devtools.ports import free_port
-from gridsense_edge.outbox import OutboundMessage, OutboxLimits, SqliteOutbox
-from gridsense_edge.outbox_db import FILE_NAME, StateDirBusy
-from gridsense_edge.publisher import mark_backfill
+from gridsense_edge.transport.outbox import OutboundMessage, OutboxLimits, SqliteOutbox
+from gridsense_edge.transport.outbox_db import FILE_NAME, StateDirBusy
+from gridsense_edge.transport.publisher import mark_backfill
 from gridsense_protocol import Reading, Telemetry, decode, encode
 
 GW = "gw-ob"
@@ -244,7 +244,7 @@ def test_backfill_is_marked_on_the_encoded_message() -> None:
 
 CRASHING_WRITER = """
 import asyncio, os, sys
-from gridsense_edge.outbox import OutboundMessage, SqliteOutbox
+from gridsense_edge.transport.outbox import OutboundMessage, SqliteOutbox
 
 def make(kind):
     return lambda seq: OutboundMessage(topic="gridsense/v1/gw/" + kind, payload=b"x" * 200,

@@ -26,9 +26,9 @@ from edge_support import (
 
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.services import Mosquitto
-from gridsense_edge.outbox import SqliteOutbox
-from gridsense_edge.publisher import Publisher
 from gridsense_edge.simulator import ModbusSensorSimulator, SimulatedSensor
+from gridsense_edge.transport.outbox import SqliteOutbox
+from gridsense_edge.transport.publisher import Publisher
 from gridsense_protocol import GatewayState, Kind, Reading
 
 GW = "gw-r1"

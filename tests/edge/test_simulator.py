@@ -22,7 +22,7 @@ from pymodbus.client import ModbusSerialClient
 from pymodbus.exceptions import ModbusIOException
 from pymodbus.framer import FramerRTU
 
-from gridsense_edge.profiles import RegisterMap, Table, load_modbus_profile
+from gridsense_edge.drivers.modbus.profiles import RegisterMap, Table, load_modbus_profile
 from gridsense_edge.simulator import ModbusSensorSimulator, SimulatedSensor
 from gridsense_edge.simulator.null_modem import (
     FrameSplitter,

@@ -16,7 +16,7 @@ import numpy as np
 
 from gridsense_devtools.detectors.synthetic import model_in
 from gridsense_devtools.http import http
-from gridsense_edge.camera.snapshot import HIT_COLOUR, ZONE_COLOUR
+from gridsense_edge.drivers.camera.snapshot import HIT_COLOUR, ZONE_COLOUR
 from gridsense_edge.simulator.video import intrusion_scenario, write_video
 
 ZONE_BGR = ZONE_COLOUR  # the zone's outline in a snapshot

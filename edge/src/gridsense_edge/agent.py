@@ -1,16 +1,4 @@
-"""The agent: config -> drivers -> rules -> publisher -> outbox -> uplink, on one asyncio loop.
-
-Drivers hand every accepted sample to ``_on_reading``: all samples feed the rules (so timing
-rules see the full resolution), samples flagged for reporting are batched into one Telemetry
-message per ``TELEMETRY_FLUSH_S``. Incidents are queued at once. Nothing here waits on the
-network: the uplink connects and reconnects on its own, while the outbox absorbs the backlog.
-
-Every message goes through the durable outbox (SQLite in ``state_dir``), which numbers it and
-keeps it until the broker acknowledged it; an incident is on disk before it is logged.
-
-Stopping (SIGTERM/SIGINT via ``stop``): drivers first, then the last telemetry batch, then the
-uplink flushes, publishes Status(offline) and disconnects, then the outbox is closed.
-"""
+"""The agent: config -> drivers -> rules -> publisher -> outbox -> uplink, on one asyncio loop."""
 
 from __future__ import annotations
 
@@ -20,18 +8,16 @@ from collections.abc import Awaitable, Callable
 
 from gridsense_protocol import AlarmState, Command, ConfigUpdate, Reading
 
-from .access.credentials import credential_store
-from .access.records import AccessRecord
-from .access.sync import AccessSync
 from .backoff import backoff_delay
 from .config import GatewayConfig
-from .drivers import DRIVERS, Driver, DriverContext
+from .drivers import DRIVERS, DownlinkHandler, Driver, DriverContext
+from .events import AccessRecord, IncidentEvent
 from .health import HealthReporter, release_free_heap
 from .logs import log_event
-from .outbox import Outbox, OutboxLimits, SqliteOutbox
-from .publisher import Publisher
-from .rules import RULES, IncidentEvent, Rule
-from .uplink import Uplink
+from .rules import RULES, Rule
+from .transport.outbox import Outbox, OutboxLimits, SqliteOutbox
+from .transport.publisher import Publisher
+from .transport.uplink import Uplink
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +57,7 @@ class Agent:
         self.rules: list[Rule] = []
         self.uplink: Uplink | None = None
         self.publisher: Publisher | None = None
-        self.access_sync: AccessSync | None = None
+        self.downlink_handlers: list[DownlinkHandler] = []
 
     def _open_outbox(self) -> Outbox:
         if self._given_outbox is not None:
@@ -106,10 +92,7 @@ class Agent:
         for type_name, devices in by_type.items():
             self.drivers.extend(DRIVERS.get(type_name).factory(devices, context))
         self.rules = [RULES.get(rule.type).factory(rule) for rule in config.rules]
-        has_readers = any(device.type == "osdp_reader" for device in config.devices)
-        self.access_sync = AccessSync(
-            lambda: credential_store(context.shared, config.gateway.state_dir)
-            if has_readers else None)
+        self.downlink_handlers = context.downlink_handlers
         self.uplink.downlink.on_message = self._on_downlink
         return context
 
@@ -195,11 +178,12 @@ class Agent:
 
     def _on_downlink(self, message: Command | ConfigUpdate) -> None:
         """Server -> gateway; every command gets a cmd/result (through the outbox)."""
-        assert self.publisher is not None and self.access_sync is not None
+        assert self.publisher is not None
         log_event(log, "downlink", event_id=message.id, kind=message.kind.value,
                   name=getattr(message, "name", None))
-        if self.access_sync.wants(message):
-            reply = self.access_sync.handle(message)
+        handler = next((h for h in self.downlink_handlers if h.wants(message)), None)
+        if handler is not None:
+            reply = handler.handle(message)
             if reply is not None:
                 self.publisher.command_result(reply.command_id, reply.ok, reply.result,
                                               reply.error)

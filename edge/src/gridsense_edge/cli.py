@@ -1,12 +1,4 @@
-"""``gridsense-edge``: run the gateway agent, check a config, or simulate devices.
-
-Exit codes: 0 success (or a clean stop on SIGTERM/SIGINT), 1 unexpected failure, 2 bad usage
-or invalid config (the message names file, line and key), 3 the agent cannot start on this
-machine (e.g. its state folder is not writable).
-
-Heavy modules are imported inside the commands: ``--help`` and ``--version`` stay instant, and
-the agent does not carry the simulator's server code in its memory.
-"""
+"""``gridsense-edge``: run the gateway agent, check a config, or simulate devices."""
 
 from __future__ import annotations
 
@@ -116,7 +108,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from .agent import Agent
     from .logs import configure_logging, log_event, set_static_field
-    from .outbox_db import StateDirBusy
+    from .transport.outbox_db import StateDirBusy
 
     configure_logging(args.log_level)
     set_static_field("gateway", config.gateway.id)

@@ -1,10 +1,4 @@
-"""The gateway config (``gridsense-edge run --config gateway.yaml``), validated as one tree.
-
-Errors come out of gridsense_protocol.yamlconfig as ``file:line: key.path: problem``. Device and
-rule entries are tagged unions over ``type``, built from the driver and rule registries, so a
-new driver or rule module brings its own config model. Relative paths resolve against the
-folder of the config file, not the working directory, so a config can be moved with its files.
-"""
+"""The gateway config (``gridsense-edge run --config gateway.yaml``), validated as one tree."""
 
 from __future__ import annotations
 
@@ -16,10 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, 
 
 from gridsense_protocol.yamlconfig import ConfigError, load_yaml_file
 
-from .configtypes import BASE_DIR, BUS_IDS, PROFILES_DIR, Identifier, ResolvedPath, context_of
+from .configtypes import (
+    BASE_DIR,
+    BUS_IDS,
+    PROFILES_DIR,
+    Identifier,
+    ResolvedPath,
+    context_of,
+    default_profiles_dir,
+)
 from .drivers import DRIVERS
-from .drivers.modbus_bus import BusConfig
-from .profiles import default_profiles_dir
+from .drivers.modbus.bus import BusConfig
 from .rules import RULES
 
 __all__ = ["ConfigError", "GatewayConfig", "load_config"]
@@ -61,7 +62,7 @@ class HealthSection(_Section):
 
 
 class OutboxSection(_Section):
-    """Caps of the durable outbox (``state_dir/outbox.db``); see outbox.py for the policy."""
+    """Caps of the durable outbox (``state_dir/outbox.db``); transport/outbox.py has the policy."""
 
     max_mb: Annotated[float, Field(gt=0, le=1_000_000)] = 256.0  # bulk lane (telemetry, health)
     max_age_h: Annotated[float, Field(gt=0, le=24 * 366)] = 72.0  # bulk rows older are dropped

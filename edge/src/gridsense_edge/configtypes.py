@@ -1,12 +1,4 @@
-"""Field types and the validation context shared by config.py and the plugin config models.
-
-Cross-references in the gateway config (a device's ``bus``, its ``profile``, a duplicate
-``point``) are checked inside the field that holds them, so the error names that exact key and
-its line (``devices[3].bus``) rather than the top of the file. For that, the top-level model
-records what it has already validated (bus ids, the profiles folder) in the validation context,
-a dict shared by every validator of one ``validate_yaml`` call; fields are validated in
-declaration order, so ``buses`` is known before ``devices``.
-"""
+"""Field types and the validation context shared by config.py and the plugin config models."""
 
 from __future__ import annotations
 
@@ -40,3 +32,11 @@ def resolve_path(value: Path, info: ValidationInfo) -> Path:
 ResolvedPath = Annotated[Path, AfterValidator(resolve_path)]
 Identifier = Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def default_profiles_dir() -> Path:
+    """firmware_configs/devices/modbus in a checkout; /usr/share/gridsense on an installed Pi."""
+    checkout = Path(__file__).resolve().parents[3] / "firmware_configs" / "devices" / "modbus"
+    if checkout.is_dir():
+        return checkout
+    return Path("/usr/share/gridsense/firmware_configs/devices/modbus")

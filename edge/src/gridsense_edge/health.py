@@ -1,12 +1,4 @@
-"""What the periodic Health message says about this agent: process, disk, drivers, counters.
-
-Everything here is a cheap snapshot (no blocking calls beyond one statvfs), taken on the event
-loop at ``health.interval_s``. CPU percent is this process's usage since the previous snapshot,
-as a percentage of one core.
-
-Process figures come from the standard library (``os.times``, ``/proc/self/statm``) rather than
-psutil: two numbers did not justify 1.4 MB of resident memory on a gateway.
-"""
+"""What the periodic Health message says about this agent: process, disk, drivers, counters."""
 
 from __future__ import annotations
 
@@ -19,15 +11,23 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from gridsense_protocol import DriverHealth, DriverState
 
-from .drivers import Driver
 from .logs import log_event
 
 log = logging.getLogger(__name__)
 
 CounterSource = Callable[[], dict[str, int]]
+
+
+class HealthSource(Protocol):
+    """Anything that reports its own health under a name (every driver does)."""
+
+    name: str
+
+    def health(self) -> DriverHealth: ...
 
 _libc: object | None = None
 
@@ -82,7 +82,8 @@ class HealthSnapshot:
 
 
 class HealthReporter:
-    def __init__(self, state_dir: Path, drivers: Iterable[Driver], counters: CounterSource) -> None:
+    def __init__(self, state_dir: Path, drivers: Iterable[HealthSource],
+                 counters: CounterSource) -> None:
         self._state_dir = state_dir
         self._drivers = list(drivers)
         self._counters = counters

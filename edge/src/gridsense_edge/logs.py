@@ -1,9 +1,4 @@
-"""Structured logs: one line per event, ``key=value`` pairs, the ids first.
-
-Every module logs through ``log_event(logger, "event_name", point=..., ...)`` so a line can be
-grepped by event name or by id (gateway, point, event). The gateway id is stamped on every line
-once the agent knows it, so logs from several gateways can be merged.
-"""
+"""Structured logs: one line per event, ``key=value`` pairs, the ids first."""
 
 from __future__ import annotations
 

@@ -1,10 +1,4 @@
-"""A registry keyed by the config's ``type``: adding a driver or a rule is adding one module.
-
-Each plugin module defines its config model (with ``type: Literal["name"]``) beside its code
-and registers both with the package's registry. The package imports every module in its folder
-(``load``), and config.py builds its discriminated union from what registered, so nothing else
-has to be touched when a module is added.
-"""
+"""A registry keyed by the config's ``type``: a new driver or rule is one module or folder."""
 
 from __future__ import annotations
 

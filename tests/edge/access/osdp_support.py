@@ -14,18 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gridsense_edge.access.credentials import (
+from gridsense_edge.configtypes import default_profiles_dir
+from gridsense_edge.drivers.base import DriverContext
+from gridsense_edge.drivers.osdp.config import OsdpReaderConfig
+from gridsense_edge.drivers.osdp.credentials import (
     Credential,
     CredentialStore,
     card_hash,
     credential_store,
     pin_hash,
 )
-from gridsense_edge.access.records import AccessRecord
-from gridsense_edge.drivers.base import DriverContext
-from gridsense_edge.drivers.osdp_reader import OsdpBus, OsdpReaderConfig
-from gridsense_edge.profiles import default_profiles_dir
-from gridsense_edge.rules import IncidentEvent
+from gridsense_edge.drivers.osdp.driver import OsdpBus
+from gridsense_edge.events import AccessRecord, IncidentEvent
 from gridsense_edge.simulator.osdp import OsdpReaderSimulator, ReceivedCommand, SimulatedReader
 
 SITE_KEY = bytes(range(100, 132))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from osdp_support import SITE_KEY, osdp_rig, resident, run_bus, stop_bus
 
-from gridsense_edge.access.anomaly import AnomalyModel
+from gridsense_edge.drivers.osdp.anomaly import AnomalyModel
 
 TRAIN = Path(__file__).resolve().parents[3] / "models" / "access_anomaly" / "train.py"
 OFFSET_H = 8.0

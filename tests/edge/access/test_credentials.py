@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gridsense_edge.access.credentials import (
+from gridsense_edge.drivers.osdp.credentials import (
     Credential,
     CredentialError,
     CredentialStore,
@@ -15,7 +15,7 @@ from gridsense_edge.access.credentials import (
     card_hash,
     pin_hash,
 )
-from gridsense_edge.access.decisions import decide
+from gridsense_edge.drivers.osdp.decisions import decide
 
 KEY = bytes(range(32))
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gridsense_edge.access.decisions import Decision
-from gridsense_edge.access.door import DoorPolicy, DoorStateMachine
+from gridsense_edge.drivers.osdp.decisions import Decision
+from gridsense_edge.drivers.osdp.door import DoorPolicy, DoorStateMachine
 from gridsense_protocol import AccessResult, AlarmState
 
 GRANT = Decision(True, None, "res-1", "00aa11bb22cc33dd")

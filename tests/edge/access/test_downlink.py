@@ -17,7 +17,7 @@ from edge_support import AgentProcess, MqttRecorder, wait_until, write_config
 from osdp_support import KEYS, write_key
 
 from gridsense_devtools.services import Mosquitto
-from gridsense_edge.access.credentials import card_hash
+from gridsense_edge.drivers.osdp.credentials import card_hash
 from gridsense_edge.simulator.osdp import OsdpReaderSimulator, SimulatedReader
 from gridsense_protocol import Command, CommandResult, Health, Kind, encode, topic_for
 

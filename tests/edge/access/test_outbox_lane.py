@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gridsense_edge.outbox import OutboundMessage, OutboxLimits, SqliteOutbox
+from gridsense_edge.transport.outbox import OutboundMessage, OutboxLimits, SqliteOutbox
 
 GW = "gw-lane"
 KIB = 1024

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gridsense_edge.access.credentials import CredentialStore, card_hash
-from gridsense_edge.access.decisions import decide
-from gridsense_edge.access.sync import AccessSync
+from gridsense_edge.drivers.osdp.credentials import CredentialStore, card_hash
+from gridsense_edge.drivers.osdp.decisions import decide
+from gridsense_edge.drivers.osdp.sync import AccessSync
 from gridsense_protocol import Command, ConfigUpdate
 
 KEY = bytes(range(7, 39))
@@ -24,7 +24,7 @@ def cmd(seq: int, **args: object) -> Command:
 
 def test_snapshot_then_deltas_then_a_gap(tmp_path: Path) -> None:
     store = CredentialStore(tmp_path)
-    sync = AccessSync(lambda: store)
+    sync = AccessSync(store)
     reply = sync.handle(cmd(1, mode="snapshot", version=3, secret=KEY.hex(),
                             credentials=[wire("a", "1"), wire("b", "2")]))
     assert reply is not None and reply.ok and reply.result == {"credentials_version": 3}
@@ -43,7 +43,7 @@ def test_snapshot_then_deltas_then_a_gap(tmp_path: Path) -> None:
 
 def test_malformed_sync_is_refused_and_changes_nothing(tmp_path: Path) -> None:
     store = CredentialStore(tmp_path)
-    sync = AccessSync(lambda: store)
+    sync = AccessSync(store)
     for bad in (cmd(1, mode="snapshot", version=1, secret="zz", credentials=[]),
                 cmd(2, mode="snapshot", version=1, secret=KEY.hex(), credentials=[["x"]]),
                 cmd(3, mode="teleport", version=1),
@@ -55,7 +55,7 @@ def test_malformed_sync_is_refused_and_changes_nothing(tmp_path: Path) -> None:
 
 def test_config_names_the_version_and_a_gateway_behind_says_so(tmp_path: Path) -> None:
     store = CredentialStore(tmp_path)
-    sync = AccessSync(lambda: store)
+    sync = AccessSync(store)
     config = ConfigUpdate(gateway="gw", seq=1, ts=NOW, version=2,
                           body={"access": {"community": "ly", "credentials_version": 2}})
     assert sync.wants(config)
@@ -63,8 +63,3 @@ def test_config_names_the_version_and_a_gateway_behind_says_so(tmp_path: Path) -
     assert reply is not None and reply.result == {"credentials_version": 0, "sync": "needed"}
     store.apply_snapshot(2, KEY, [])
     assert sync.handle(config) is None  # up to date: nothing to say
-
-
-def test_a_gateway_without_readers_answers_so(tmp_path: Path) -> None:
-    reply = AccessSync(lambda: None).handle(cmd(1, mode="delta", base=0, version=1))
-    assert reply is not None and not reply.ok and "no access readers" in (reply.error or "")

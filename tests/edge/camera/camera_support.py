@@ -12,11 +12,11 @@ from pathlib import Path
 
 import cv2
 
-from gridsense_edge.camera.capture import CaptureSettings, CaptureWorker, Frame
-from gridsense_edge.camera.detectors.runtime import OnnxDetector
-from gridsense_edge.camera.pipeline import Pipeline, PipelineSettings
-from gridsense_edge.camera.rules import CAMERA_RULES
-from gridsense_edge.camera.zones import Zone
+from gridsense_edge.drivers.camera.capture import CaptureSettings, CaptureWorker, Frame
+from gridsense_edge.drivers.camera.detectors.runtime import OnnxDetector
+from gridsense_edge.drivers.camera.pipeline import Pipeline, PipelineSettings
+from gridsense_edge.drivers.camera.rules import CAMERA_RULES
+from gridsense_edge.drivers.camera.zones import Zone
 
 
 def frames_of(video: Path) -> Iterator[Frame]:

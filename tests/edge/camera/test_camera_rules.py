@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from camera_support import frames_of, make_pipeline
 
-from gridsense_edge.camera.pipeline import CameraIncident
+from gridsense_edge.drivers.camera.pipeline import CameraIncident
 from gridsense_edge.simulator.video import Figure, VideoScenario, walk, write_video
 from gridsense_protocol import AlarmState
 

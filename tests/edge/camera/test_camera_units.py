@@ -7,10 +7,10 @@ from datetime import datetime, time
 import cv2
 import numpy as np
 
-from gridsense_edge.camera.regions import plan_regions
-from gridsense_edge.camera.rules.base import ScheduleWindow
-from gridsense_edge.camera.snapshot import render
-from gridsense_edge.camera.zones import Zone
+from gridsense_edge.drivers.camera.regions import plan_regions
+from gridsense_edge.drivers.camera.rules.base import ScheduleWindow
+from gridsense_edge.drivers.camera.snapshot import render
+from gridsense_edge.drivers.camera.zones import Zone
 
 
 def test_a_snapshot_fits_its_byte_bound_and_still_decodes() -> None:

@@ -12,8 +12,8 @@ import pytest
 from camera_support import frames_of, make_pipeline
 
 from gridsense_devtools.camera import BOX_BGR, ZONE_BGR, has_colour
-from gridsense_edge.camera.geometry import iou
-from gridsense_edge.camera.pipeline import CameraIncident
+from gridsense_edge.drivers.camera.geometry import iou
+from gridsense_edge.drivers.camera.pipeline import CameraIncident
 from gridsense_edge.simulator.video import intrusion_scenario, write_video
 from gridsense_protocol import AlarmState
 
@@ -64,7 +64,7 @@ def frames_of_origin(video: Path):  # type: ignore[no-untyped-def]
 
 
 def test_every_layout_gives_the_same_class_score_box_contract(models: dict[str, Path]) -> None:
-    from gridsense_edge.camera.detectors.runtime import OnnxDetector
+    from gridsense_edge.drivers.camera.detectors.runtime import OnnxDetector
     from gridsense_edge.simulator.video import background, render_frame
 
     scenario = intrusion_scenario()
@@ -89,8 +89,8 @@ def test_cameras_with_the_same_model_share_one_session(models: dict[str, Path],
     import os
     import shutil
 
-    from gridsense_edge.camera.detectors import runtime
-    from gridsense_edge.camera.detectors.card import card_path
+    from gridsense_edge.drivers.camera.detectors import runtime
+    from gridsense_edge.drivers.camera.detectors.card import card_path
 
     first, second = runtime.OnnxDetector(models["yolo"]), runtime.OnnxDetector(models["yolo"])
     assert first.session is second.session

@@ -8,9 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gridsense_edge.outbox import INCIDENT, OutboxLimits, SqliteOutbox
-from gridsense_edge.publisher import Publisher, mark_backfill
-from gridsense_edge.rules import IncidentEvent
+from gridsense_edge.events import IncidentEvent
+from gridsense_edge.transport.outbox import INCIDENT, OutboxLimits, SqliteOutbox
+from gridsense_edge.transport.publisher import Publisher, mark_backfill
 from gridsense_protocol import AlarmState, Incident, Severity, decode, snapshot_seq, utc_now
 
 

@@ -1,9 +1,19 @@
-"""Device drivers. Each module here registers its config model and factory with ``DRIVERS``."""
+"""Device drivers: each folder here registers its config model and factory with ``DRIVERS``."""
 
-from .base import DRIVERS, DeviceConfigBase, Driver, DriverContext, ReadingSink, SharedResources
+from .base import (
+    DRIVERS,
+    CommandReply,
+    DeviceConfigBase,
+    DownlinkHandler,
+    Driver,
+    DriverContext,
+    ReadingSink,
+    SharedResources,
+)
 
 DRIVERS.load()
 
 __all__ = [
-    "DRIVERS", "DeviceConfigBase", "Driver", "DriverContext", "ReadingSink", "SharedResources",
+    "DRIVERS", "CommandReply", "DeviceConfigBase", "DownlinkHandler", "Driver", "DriverContext",
+    "ReadingSink", "SharedResources",
 ]

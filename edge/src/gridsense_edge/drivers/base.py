@@ -1,11 +1,4 @@
-"""The tiny interface every device driver implements, and what the agent hands it.
-
-A driver runs one async loop (``run``) that reads its devices and hands each decoded sample to
-``DriverContext.emit``; it never publishes. A driver whose device decides incidents itself (a
-door forced open, a person in a zone) hands them to ``DriverContext.raise_incident``, which
-stores them in the outbox exactly like a rule's. ``health()`` is a cheap
-snapshot the health reporter calls periodically.
-"""
+"""The tiny interface every device driver implements, and what the agent hands it."""
 
 from __future__ import annotations
 
@@ -16,14 +9,14 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
-from gridsense_protocol import DriverHealth, Reading
+from gridsense_protocol import Command, ConfigUpdate, DriverHealth, Reading
 
 from ..configtypes import POINTS_SEEN, Identifier, context_of
+from ..health import HealthSource
 from ..plugins import PluginRegistry
 
 if TYPE_CHECKING:
-    from ..access.records import AccessRecord
-    from .modbus_bus import BusConfig
+    from ..events import AccessRecord
 
 # (sample, report): every sample feeds the rules; ``report`` says whether it also goes into
 # telemetry (it changed beyond the deadband, or the periodic refresh is due).
@@ -36,7 +29,26 @@ AccessSink = Callable[["AccessRecord"], str]
 T = TypeVar("T")
 
 
-class Driver(Protocol):
+@dataclass(frozen=True, slots=True)
+class CommandReply:
+    """What goes back on cmd/result for the server message ``command_id``."""
+
+    command_id: str
+    ok: bool
+    result: dict[str, Any]
+    error: str | None = None
+
+
+class DownlinkHandler(Protocol):
+    """Server -> gateway messages a driver answers (its commands, its part of the config)."""
+
+    def wants(self, message: Command | ConfigUpdate) -> bool: ...
+
+    def handle(self, message: Command | ConfigUpdate) -> CommandReply | None:
+        """The reply to publish, or None when there is nothing to say."""
+
+
+class Driver(HealthSource, Protocol):
     name: str  # key of this driver in the Health message
 
     async def run(self) -> None:
@@ -85,12 +97,14 @@ class SharedResources:
 class DriverContext:
     gateway: str
     emit: ReadingSink
-    buses: Mapping[str, BusConfig]
+    buses: Mapping[str, Any]  # the config's ``buses:`` by id (drivers.modbus owns the model)
     profiles_dir: Path
     raise_incident: IncidentSink
     shared: SharedResources = field(default_factory=SharedResources)
     record_access: AccessSink | None = None  # None: this agent does not record access events
     state_dir: Path | None = None  # for drivers that keep local state (credential copy)
+    # A driver that takes commands or config from the server appends its handler here.
+    downlink_handlers: list[DownlinkHandler] = field(default_factory=list)
 
 
 # factory(all device configs of this type, context) -> drivers (a driver may serve many devices)

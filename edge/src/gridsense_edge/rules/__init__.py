@@ -1,7 +1,7 @@
 """Local rules. Each module here registers its config model and factory with ``RULES``."""
 
-from .base import RULES, IncidentEvent, Rule, RuleConfigBase
+from .base import RULES, Rule, RuleConfigBase
 
 RULES.load()
 
-__all__ = ["RULES", "IncidentEvent", "Rule", "RuleConfigBase"]
+__all__ = ["RULES", "Rule", "RuleConfigBase"]

@@ -1,16 +1,9 @@
-"""Local rules: pure functions of the readings they are fed, so they test without any I/O.
-
-A rule sees every accepted sample (with its device timestamp) and returns incident events:
-``active`` when its condition is met, ``cleared`` when it is over. Time inside a rule is the
-readings' own timestamps, never the wall clock at evaluation, so a replayed or delayed batch
-gives the same incidents as the live one.
-"""
+"""Local rules: pure functions of the readings they are fed, so they test without any I/O."""
 
 from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Generic, Protocol, TypeVar
 
@@ -18,21 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gridsense_protocol import AlarmState, Reading, Severity
 
+from ..events import IncidentEvent
 from ..plugins import PluginRegistry
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentEvent:
-    point: str
-    type: str
-    severity: Severity
-    state: AlarmState
-    ts: datetime  # device time of the reading that decided it
-    value: float
-    threshold: float | None
-    unit: str
-    message: str
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 class Rule(Protocol):

@@ -1,10 +1,4 @@
-"""``over_temperature``: a point stayed above ``threshold`` for ``min_duration_s``.
-
-Fires once (state ``active``) when the value has been above the threshold continuously for the
-minimum duration, measured on device timestamps; a dip to or below the threshold before that
-restarts the clock. Clears (state ``cleared``) only when the value falls below
-``threshold - hysteresis``, so a value hovering around the threshold does not flap.
-"""
+"""``over_temperature``: a point stayed above ``threshold`` for ``min_duration_s``."""
 
 from __future__ import annotations
 
@@ -17,7 +11,8 @@ from pydantic import Field
 from gridsense_protocol import AlarmState, Reading, Severity
 
 from ..configtypes import FiniteFloat
-from .base import RULES, IncidentEvent, PointRule, Rule, RuleConfigBase
+from ..events import IncidentEvent
+from .base import RULES, PointRule, Rule, RuleConfigBase
 
 
 class OverTemperatureConfig(RuleConfigBase):

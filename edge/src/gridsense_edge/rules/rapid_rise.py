@@ -1,10 +1,4 @@
-"""``rapid_rise``: a point's value climbs faster than ``rate_per_min`` over ``window_s``.
-
-The rate is the least-squares slope of the samples in the trailing window (device time), which
-a single noisy sample cannot fake the way a first/last difference can. It is only judged once
-the samples span at least half the window and number at least three. The incident clears when
-the rate falls to half the threshold or less (hysteresis, so a rate near the limit does not flap).
-"""
+"""``rapid_rise``: a point's value climbs faster than ``rate_per_min`` over ``window_s``."""
 
 from __future__ import annotations
 
@@ -17,7 +11,8 @@ from pydantic import Field
 from gridsense_protocol import AlarmState, Reading, Severity
 
 from ..configtypes import FiniteFloat
-from .base import RULES, IncidentEvent, PointRule, Rule, RuleConfigBase
+from ..events import IncidentEvent
+from .base import RULES, PointRule, Rule, RuleConfigBase
 
 MAX_SAMPLES = 1200  # per point: 20 minutes at 1 Hz; older samples are dropped first
 MIN_SAMPLES = 3

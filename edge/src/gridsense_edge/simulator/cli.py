@@ -1,12 +1,4 @@
-"""``gridsense-edge simulate modbus``: run simulated sensors from a scenario file until stopped.
-
-The demo and the end-to-end tests run the simulator as its own process, as a field bus would be:
-killing the edge agent must not take the sensors with it. The command prints one "ready" line
-(key=value, or JSON with ``--json``) once the link answers, so a launcher can wait for it, and it
-removes the link on SIGTERM/SIGINT.
-
-Exit codes: 0 stopped normally, 1 the simulator could not start, 2 the scenario is invalid.
-"""
+"""``gridsense-edge simulate modbus``: run simulated sensors from a scenario file until stopped."""
 
 from __future__ import annotations
 

@@ -1,13 +1,4 @@
 """Simulated Modbus RTU temperature sensors: a real pymodbus RTU server behind a null-modem relay.
-
-Tests and the demo need sensors that speak the same bytes a real XY-MD02 or PT100 transmitter
-does, so the edge's drivers run their real serial and decoding code. Values are encoded through
-the device profile's ``RegisterMap.encode`` — the simulator and the driver share one register
-map, so a profile change cannot make them drift apart silently.
-
-The server and the relay run on an asyncio loop in a background thread; the public methods are
-synchronous and thread-safe so a test can say ``with ModbusSensorSimulator(...) as sim:`` and
-change values or break the line while its client polls.
 """
 
 from __future__ import annotations
@@ -30,7 +21,12 @@ from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from gridsense_edge.profiles import ModbusProfile, RegisterMap, Table, load_modbus_profile
+from gridsense_edge.drivers.modbus.profiles import (
+    ModbusProfile,
+    RegisterMap,
+    Table,
+    load_modbus_profile,
+)
 from gridsense_edge.simulator.null_modem import FaultMode, NullModem, read_request
 
 log = logging.getLogger(__name__)

@@ -1,16 +1,4 @@
 """A software null-modem cable: two pseudo-terminals joined by a relay that understands Modbus RTU.
-
-Why two pty pairs and a relay rather than one pair: a single pair has exactly two ends, both
-taken (the pymodbus server and the client under test), which leaves nowhere to stand to break
-the line. Relaying between the two master ends puts this process in the middle of the wire,
-where the faults a real RS-485 bus produces — a sensor that stops answering, a corrupted CRC,
-a device failure, line noise — can be injected on whole frames. That is why the relay has to
-know where RTU frames begin and end, and why everything it does not recognise as a frame is
-passed on untouched, as a real cable would.
-
-The client end is published as a symlink (``--link``) so a pyserial client opens it exactly
-like ``/dev/ttyUSB0``. Every method except ``set_fault``/``fault`` must run on the event loop the
-relay is attached to.
 """
 
 from __future__ import annotations

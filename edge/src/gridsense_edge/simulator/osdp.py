@@ -1,17 +1,4 @@
 """Simulated OSDP readers: libosdp PeripheralDevices on one pseudo-terminal, as on one RS-485 bus.
-
-Each reader is a real libosdp peer (secure channel with its own key, the real wire format), so
-the edge agent's control panel is tested against the same code a field reader runs. The readers
-share the line the way a multi-drop bus does: every byte the control panel sends reaches every
-reader (each answers only its address), whatever a reader sends goes onto the one line.
-
-The "person at the door" is this class's methods: present a card, type a PIN, open, close or
-hold the door, press the exit button, tamper, go silent (a reader unplugged) and come back, or
-put garbage on the line. What the control panel commands (lock output, LED, buzzer) is recorded
-in ``commands`` and announced through ``on_command``, so tests and the bench see the lock act.
-
-The line is one pty pair (``null_modem._Pty``): the readers hold the master, the control panel
-opens the slave through the published symlink (``--link``) with pyserial, like /dev/ttyUSB0.
 """
 
 from __future__ import annotations
@@ -28,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..access.osdp_line import start_refresh
+from ..drivers.osdp.line import start_refresh
 from .null_modem import _Pty
 
 log = logging.getLogger(__name__)

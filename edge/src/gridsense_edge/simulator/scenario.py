@@ -1,11 +1,4 @@
-"""Scenario files for the Modbus simulator: which sensors exist, and what happens to them when.
-
-A demo has to show a boiler overheating, a sensor going quiet and a line getting noisy, in a
-repeatable order, without anyone at the keyboard. The scenario says that as data; this module
-validates it (errors name the file, the key and the line, like every other gridsense YAML) and
-turns it into a time-ordered stream of events that ``ScenarioPlayer`` applies to a running
-``ModbusSensorSimulator``.
-"""
+"""Scenario files for the Modbus simulator: which sensors exist, and what happens to them when."""
 
 from __future__ import annotations
 
@@ -21,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from gridsense_edge.profiles import load_modbus_profile
+from gridsense_edge.drivers.modbus.profiles import load_modbus_profile
 from gridsense_edge.simulator.modbus import (
     MAX_GARBAGE_BYTES,
     ModbusSensorSimulator,

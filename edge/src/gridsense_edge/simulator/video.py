@@ -1,14 +1,4 @@
-"""Render test videos with moving figures whose ground truth is known (tests and the demo).
-
-Figures are solid, saturated colour blocks on a low-saturation textured background, so the
-synthetic detectors in ``models/detectors/synthetic_detector.py`` (colour evidence per class)
-really find them in the decoded pixels, and motion gating sees them move. Each figure follows
-key frames (time -> box) with linear interpolation; ``ground_truth`` gives the box of every
-figure at any time, which is what the tests compare the pipeline's tracks against.
-
-OpenCV is imported inside the functions: the edge agent imports this package for the Modbus
-simulator too, and a gateway without cameras must not pay for OpenCV.
-"""
+"""Render test videos with moving figures whose ground truth is known (tests and the demo)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,185 @@
+"""One door's state, from what its reader reports: contact, request-to-exit, decisions, tamper."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from gridsense_protocol import AccessResult, AlarmState, Severity
+
+from ...events import IncidentEvent
+from .decisions import Decision
+
+
+@dataclass(frozen=True, slots=True)
+class DoorPolicy:
+    held_open_s: float = 30.0
+    unlock_s: float = 5.0
+    rex_window_s: float = 10.0
+    denied_burst: int = 5
+    denied_window_s: float = 120.0
+    forced_severity: Severity = Severity.MAJOR
+    held_severity: Severity = Severity.MINOR
+    denied_severity: Severity = Severity.MINOR
+    offline_severity: Severity = Severity.MAJOR
+
+
+@dataclass(frozen=True, slots=True)
+class DoorEvent:
+    result: AccessResult
+    ts: float
+    method: str = "door"
+    decision: Decision | None = None
+
+
+@dataclass
+class Step:
+    events: list[DoorEvent] = field(default_factory=list)
+    incidents: list[IncidentEvent] = field(default_factory=list)
+
+    def extend(self, other: Step) -> Step:
+        self.events.extend(other.events)
+        self.incidents.extend(other.incidents)
+        return self
+
+
+def _dt(now: float) -> datetime:
+    return datetime.fromtimestamp(now, UTC)
+
+
+class DoorStateMachine:
+    def __init__(self, point: str, door: str, policy: DoorPolicy) -> None:
+        self.point = point
+        self.door = door
+        self.policy = policy
+        self.is_open: bool | None = None  # unknown until the reader reports its inputs
+        self.opened_at: float | None = None
+        self.reader_online: bool | None = None
+        self.tampered = False
+        self._authorised_until = float("-inf")
+        self._forced = False
+        self._held = False
+        self._denials: deque[float] = deque(maxlen=max(policy.denied_burst, 1))
+        self._denied_active = False
+
+    @property
+    def state(self) -> str:
+        if self.reader_online is False:
+            return "reader_offline"
+        if self._forced:
+            return "forced_open"
+        if self._held:
+            return "held_open"
+        return {None: "unknown", True: "open", False: "closed"}[self.is_open]
+
+    def _incident(
+        self, kind: str, state: AlarmState, now: float, severity: Severity, value: float,
+        threshold: float | None, unit: str, message: str, **details: Any,
+    ) -> IncidentEvent:
+        return IncidentEvent(
+            point=self.point, type=kind, severity=severity, state=state, ts=_dt(now),
+            value=value, threshold=threshold, unit=unit, message=message,
+            details={"door": self.door, **details},
+        )
+
+    # ---- inputs ----
+
+    def decided(self, decision: Decision, method: str, now: float) -> Step:
+        if decision.granted:
+            self._authorised_until = now + self.policy.unlock_s
+            return Step([DoorEvent(AccessResult.GRANTED, now, method, decision)])
+        step = Step([DoorEvent(AccessResult.DENIED, now, method, decision)])
+        self._denials.append(now)
+        window = self.policy.denied_window_s
+        burst = self.policy.denied_burst
+        if (not self._denied_active and len(self._denials) >= burst
+                and now - self._denials[0] <= window):
+            self._denied_active = True
+            step.incidents.append(self._incident(
+                "repeated_denied", AlarmState.ACTIVE, now, self.policy.denied_severity,
+                float(len(self._denials)), float(burst), "",
+                f"{len(self._denials)} denials within {window:g} s at door {self.door}",
+                window_s=window))
+        return step
+
+    def request_to_exit(self, now: float) -> Step:
+        self._authorised_until = max(self._authorised_until, now + self.policy.rex_window_s)
+        return Step([DoorEvent(AccessResult.REQUEST_TO_EXIT, now, "rex")])
+
+    def contact(self, is_open: bool, now: float) -> Step:
+        previous, self.is_open = self.is_open, is_open
+        if previous is None or previous == is_open:
+            if previous is None and is_open:
+                self.opened_at = now
+            return Step()
+        if is_open:
+            self.opened_at = now
+            if now <= self._authorised_until:
+                self._authorised_until = float("-inf")  # one grant, one opening
+                return Step([DoorEvent(AccessResult.OPENED, now)])
+            self._forced = True
+            return Step(
+                [DoorEvent(AccessResult.FORCED_OPEN, now)],
+                [self._incident("door_forced", AlarmState.ACTIVE, now,
+                                self.policy.forced_severity, 1.0, None, "",
+                                f"door {self.door} opened without a grant or request-to-exit")],
+            )
+        step = Step([DoorEvent(AccessResult.CLOSED, now)])
+        open_s = now - self.opened_at if self.opened_at is not None else 0.0
+        if self._forced:
+            self._forced = False
+            step.incidents.append(self._incident(
+                "door_forced", AlarmState.CLEARED, now, self.policy.forced_severity, 0.0, None,
+                "", f"door {self.door} closed again", open_s=round(open_s, 1)))
+        if self._held:
+            self._held = False
+            step.incidents.append(self._incident(
+                "door_held_open", AlarmState.CLEARED, now, self.policy.held_severity,
+                round(open_s, 1), self.policy.held_open_s, "s", f"door {self.door} closed"))
+        self.opened_at = None
+        return step
+
+    def tamper(self, active: bool, now: float) -> Step:
+        changed = active != self.tampered
+        self.tampered = active
+        return Step([DoorEvent(AccessResult.TAMPER, now, "reader")] if changed and active else [])
+
+    def reader(self, online: bool, now: float) -> Step:
+        previous, self.reader_online = self.reader_online, online
+        if previous == online or (previous is None and online):
+            return Step()
+        if not online:
+            return Step(
+                [DoorEvent(AccessResult.READER_OFFLINE, now, "reader")],
+                [self._incident("reader_offline", AlarmState.ACTIVE, now,
+                                self.policy.offline_severity, 0.0, None, "",
+                                f"reader of door {self.door} stopped answering")],
+            )
+        step = Step([DoorEvent(AccessResult.READER_ONLINE, now, "reader")])
+        if previous is False:
+            step.incidents.append(self._incident(
+                "reader_offline", AlarmState.CLEARED, now, self.policy.offline_severity, 1.0,
+                None, "", f"reader of door {self.door} answers again"))
+        return step
+
+    def tick(self, now: float) -> Step:
+        step = Step()
+        if self.is_open and self.opened_at is not None and not self._held:
+            open_s = now - self.opened_at
+            if open_s > self.policy.held_open_s:
+                self._held = True
+                step.events.append(DoorEvent(AccessResult.HELD_OPEN, now))
+                step.incidents.append(self._incident(
+                    "door_held_open", AlarmState.ACTIVE, now, self.policy.held_severity,
+                    round(open_s, 1), self.policy.held_open_s, "s",
+                    f"door {self.door} open for more than {self.policy.held_open_s:g} s"))
+        if self._denied_active and now - self._denials[-1] > self.policy.denied_window_s:
+            self._denied_active = False
+            self._denials.clear()
+            step.incidents.append(self._incident(
+                "repeated_denied", AlarmState.CLEARED, now, self.policy.denied_severity, 0.0,
+                float(self.policy.denied_burst), "", f"no denial at door {self.door} for "
+                f"{self.policy.denied_window_s:g} s"))
+        return step

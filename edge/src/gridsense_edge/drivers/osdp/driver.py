@@ -1,0 +1,366 @@
+"""OSDP card readers (IEC 60839-11-5) on an RS-485 line: the gateway is the control panel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from gridsense_protocol import AlarmState, DriverHealth, DriverState, utc_now
+
+from ...backoff import backoff_delay
+from ...events import AccessRecord, IncidentEvent
+from ...logs import log_event
+from ..base import DRIVERS, Driver, DriverContext
+from .anomaly import AnomalyWatch, Score
+from .config import OsdpReaderConfig
+from .credentials import CredentialStore, credential_store
+from .decisions import Decision, decide
+from .door import DoorStateMachine, Step
+from .line import (
+    Keypad,
+    ReaderProfile,
+    SerialChannel,
+    card_number,
+    deny_commands,
+    grant_commands,
+    load_reader_profile,
+    read_key_file,
+    start_refresh,
+)
+from .sync import AccessSync
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.25  # held-open checks, online polling
+START_GRACE_S = 10.0  # a reader not online this long after start is reported offline
+RECOVER_BASE_S, RECOVER_CAP_S = 3.0, 30.0  # re-enable a lost reader (longer than an SC handshake)
+MAX_PENDING_EVENTS = 256  # libosdp thread -> event loop
+PORT_RETRY_CAP_S = 30.0
+
+
+@dataclass
+class _Reader:
+    config: OsdpReaderConfig
+    profile: ReaderProfile
+    key: bytes
+    door: DoorStateMachine
+    keypad: Keypad = field(default_factory=Keypad)
+    online: bool = False
+    sc: bool = False
+    seen_online: bool = False
+    recover_attempt: int = 0
+    recover_at: float = 0.0
+    power_fault: bool = False
+
+
+class OsdpBus:
+    """The control panel for every reader on one serial port."""
+
+    def __init__(self, port: str, readers: list[OsdpReaderConfig], context: DriverContext,
+                 store: CredentialStore) -> None:
+        self.name = f"osdp:{port}"
+        self.port = port
+        self.context = context
+        self.store = store
+        folder = context.profiles_dir
+        self.readers = [
+            _Reader(c, load_reader_profile(c.profile, folder), read_key_file(c.key_file),
+                    DoorStateMachine(c.point, c.door_id, c.policy()))
+            for c in readers
+        ]
+        bauds = {r.profile.baudrate for r in self.readers}
+        if len(bauds) > 1:
+            raise ValueError(f"readers on {port} disagree on the baud rate: {sorted(bauds)}")
+        self.baudrate = bauds.pop()
+        self.counters = dict.fromkeys(
+            ("cards", "pins", "granted", "denied", "events_dropped", "serial_errors",
+             "recoveries", "port_failures", "commands_failed", "bad_events"), 0)
+        self._pending: deque[tuple[int, dict[str, Any]]] = deque()
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._cp: Any = None
+        self._state = DriverState.STARTING
+        self._detail: str | None = None
+        self.counters.update(anomalies=0, anomaly_not_scored=0)
+        models = {c.anomaly_model for c in readers if c.anomaly_model is not None}
+        self._watches = {m: AnomalyWatch(m, self._anomalous, self.counters) for m in models}
+
+    # ---- health ----
+
+    def health(self) -> DriverHealth:
+        devices = {}
+        for reader in self.readers:
+            state = "online" if reader.online else "offline"
+            if reader.online and not reader.sc:
+                state = "online_no_secure_channel"
+            if reader.door.tampered:
+                state += ",tamper"
+            if reader.power_fault:
+                state += ",power_fault"
+            devices[reader.config.point] = f"{state},door={reader.door.state}"
+        online = sum(r.online for r in self.readers)
+        if self._state is not DriverState.STARTING:
+            self._state = (DriverState.OK if online == len(self.readers)
+                           else DriverState.DEGRADED if online else DriverState.DOWN)
+        return DriverHealth(state=self._state, detail=self._detail, counters=dict(self.counters),
+                            devices=devices)
+
+    # ---- run ----
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        attempt = 0
+        while True:
+            try:
+                channel = await asyncio.to_thread(
+                    SerialChannel, self.port, self.baudrate, self.counters)
+            except Exception as exc:
+                self.counters["port_failures"] += 1
+                self._detail = f"cannot open {self.port}: {exc}"
+                delay = backoff_delay(attempt, 1.0, PORT_RETRY_CAP_S)
+                attempt += 1
+                log_event(log, "osdp_port_unavailable", logging.WARNING, port=self.port,
+                          error=str(exc), retry_in_s=round(delay, 1))
+                await self._tick_doors_for(delay)
+                continue
+            attempt = 0
+            self._detail = None
+            try:
+                await self._serve(channel)
+            finally:
+                await self._stop_cp()
+                channel.close()
+
+    async def _tick_doors_for(self, seconds: float) -> None:
+        """While the port is missing, the readers are offline and doors still age."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self._poll_online(force_offline=True)
+            await asyncio.sleep(min(TICK_S * 4, max(end - time.monotonic(), 0)))
+
+    async def _serve(self, channel: SerialChannel) -> None:
+        import osdp
+
+        infos = [osdp.PDInfo(r.config.address, channel, scbk=r.key,
+                             flags=[osdp.LibFlag.EnforceSecure], name=r.config.point)
+                 for r in self.readers]
+        cp = osdp.ControlPanel(infos, log_level=osdp.LogLevel.Emergency)
+        # Straight to our callback: the wrapper's own per-PD queue.Queue is never drained.
+        cp.ctx.set_event_callback(self._on_osdp_event)
+        start_refresh(cp)
+        self._cp = cp
+        self._state = DriverState.DOWN
+        started = time.monotonic()
+        for reader in self.readers:
+            reader.recover_at = started + START_GRACE_S
+        log_event(log, "osdp_started", port=self.port, readers=len(self.readers),
+                  addresses=",".join(str(r.config.address) for r in self.readers))
+        while not channel.broken:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), TICK_S)
+            self._wake.clear()
+            self._drain()
+            self._poll_online(grace_until=started + START_GRACE_S)
+            now = time.time()
+            for reader in self.readers:
+                self._apply(reader, reader.door.tick(now))
+        log_event(log, "osdp_port_lost", logging.WARNING, port=self.port)
+
+    async def _stop_cp(self) -> None:
+        cp, self._cp = self._cp, None
+        if cp is not None:
+            with contextlib.suppress(RuntimeError):
+                await asyncio.to_thread(cp.stop)
+
+    # ---- libosdp thread -> event loop ----
+
+    def _on_osdp_event(self, pd: int, event: dict[str, Any]) -> int:
+        if len(self._pending) >= MAX_PENDING_EVENTS:
+            self.counters["events_dropped"] += 1
+            return 0
+        self._pending.append((pd, event))
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._wake.set)
+        return 0
+
+    def _drain(self) -> None:
+        import osdp
+
+        while self._pending:
+            index, event = self._pending.popleft()
+            if not 0 <= index < len(self.readers):
+                self.counters["bad_events"] += 1
+                continue
+            reader = self.readers[index]
+            kind = event.get("event")
+            try:
+                if kind == osdp.Event.CardRead:
+                    self._on_card(reader, card_number(event))
+                elif kind == osdp.Event.KeyPress:
+                    self._on_keys(reader, bytes(event.get("data", b"")))
+                elif kind == osdp.Event.Status:
+                    self._on_status(reader, int(event.get("type", -1)),
+                                    bytes(event.get("report", b"")))
+            except Exception as exc:  # one malformed event must not stop the door
+                self.counters["bad_events"] += 1
+                log_event(log, "osdp_event_failed", logging.ERROR, point=reader.config.point,
+                          error=repr(exc))
+
+    # ---- what readers report ----
+
+    def _on_card(self, reader: _Reader, number: str) -> None:
+        self.counters["cards"] += 1
+        self._decide(reader, "card", card=number)
+
+    def _on_keys(self, reader: _Reader, data: bytes) -> None:
+        for pin in reader.keypad.feed(data, time.monotonic()):
+            self.counters["pins"] += 1
+            self._decide(reader, "pin", pin=pin)
+
+    def _decide(self, reader: _Reader, method: str, card: str | None = None,
+                pin: str | None = None) -> None:
+        now = time.time()
+        config = reader.config
+        decision = decide(self.store, door=config.door_id, building=config.building, now=now,
+                          card=card, pin=pin)
+        if decision.granted:
+            self.counters["granted"] += 1
+        else:
+            self.counters["denied"] += 1
+        self._signal(reader, decision.granted)
+        log_event(log, "access_decision", point=config.point, door=config.door_id,
+                  method=method, granted=decision.granted, reason=decision.reason,
+                  credential=decision.credential, card=decision.hashed)
+        self._apply(reader, reader.door.decided(decision, method, now))
+        if decision.granted and config.anomaly_model is not None:
+            self._watches[config.anomaly_model].submit(
+                decision.credential, config.door_id, _utc(now), (reader, decision))
+
+    def _anomalous(self, score: Score, context: tuple[_Reader, Decision]) -> None:
+        reader, decision = context
+        config = reader.config
+        self.context.raise_incident(IncidentEvent(
+            point=config.point, type="access_anomaly", severity=config.anomaly_severity,
+            state=AlarmState.ACTIVE, ts=utc_now(), value=round(score.value, 4),
+            threshold=round(score.threshold, 4), unit="",
+            message=f"unusual access at door {config.door_id}: "
+                    f"{decision.credential or 'unknown credential'} at {score.hour:02d}h",
+            details={"door": config.door_id, "credential": decision.credential,
+                     "card": decision.hashed, "hour": score.hour,
+                     "score": round(score.value, 4), "threshold": round(score.threshold, 4),
+                     "known_credential": score.known_credential},
+        ))
+
+    def _on_status(self, reader: _Reader, report_type: int, report: bytes) -> None:
+        import osdp
+
+        now = time.time()
+        profile = reader.profile
+        if report_type == osdp.StatusReportType.Input:
+            contact = profile.inputs.door_contact
+            rex = profile.inputs.request_to_exit
+            if rex is not None and rex < len(report) and report[rex]:
+                self._apply(reader, reader.door.request_to_exit(now))
+            if contact < len(report):
+                is_open = report[contact] == profile.door_open_level
+                self._apply(reader, reader.door.contact(is_open, now))
+        elif report_type == osdp.StatusReportType.Local:
+            if report:
+                self._apply(reader, reader.door.tamper(bool(report[0]), now))
+            reader.power_fault = len(report) > 1 and bool(report[1])
+
+    def _poll_online(self, grace_until: float = 0.0, force_offline: bool = False) -> None:
+        cp = self._cp
+        online_mask = sc_mask = 0
+        if cp is not None and not force_offline:
+            online_mask, sc_mask = cp.status(), cp.sc_status()
+        mono, now = time.monotonic(), time.time()
+        for index, reader in enumerate(self.readers):
+            online = bool(online_mask & (1 << index))
+            reader.sc = bool(sc_mask & (1 << index))
+            if online != reader.online:
+                reader.online = online
+                if online:
+                    reader.seen_online, reader.recover_attempt = True, 0
+                log_event(log, "osdp_reader_online" if online else "osdp_reader_offline",
+                          logging.INFO if online else logging.WARNING,
+                          point=reader.config.point, address=reader.config.address,
+                          secure_channel=reader.sc)
+            if online or reader.seen_online or mono >= grace_until or force_offline:
+                self._apply(reader, reader.door.reader(online, now))
+            if not online and cp is not None and mono >= reader.recover_at:
+                self._recover(cp, reader, mono)
+
+    def _recover(self, cp: Any, reader: _Reader, mono: float) -> None:
+        """libosdp waits 300 s before retrying a lost reader; re-enabling restarts it now."""
+        address = reader.config.address
+        with contextlib.suppress(Exception):
+            cp.disable_pd(address)
+            cp.enable_pd(address)
+        self.counters["recoveries"] += 1
+        delay = backoff_delay(reader.recover_attempt, RECOVER_BASE_S, RECOVER_CAP_S)
+        reader.recover_attempt += 1
+        reader.recover_at = mono + delay
+
+    # ---- reader feedback: lock, LED, buzzer ----
+
+    def _submit(self, reader: _Reader, command: dict[str, Any]) -> None:
+        cp = self._cp
+        if cp is None or not reader.online:
+            self.counters["commands_failed"] += 1
+            return
+        try:
+            ok = cp.submit_command(reader.config.address, command)
+        except Exception:
+            ok = False
+        if not ok:
+            self.counters["commands_failed"] += 1
+
+    def _signal(self, reader: _Reader, granted: bool) -> None:
+        commands = (grant_commands(reader.profile, reader.config.unlock_s) if granted
+                    else deny_commands(reader.profile))
+        for command in commands:
+            self._submit(reader, command)
+
+    # ---- door step -> access log + incidents ----
+
+    def _apply(self, reader: _Reader, step: Step) -> None:
+        record = self.context.record_access
+        version = self.store.version
+        for event in step.events:
+            decision: Decision | None = event.decision
+            if record is not None:
+                record(AccessRecord(
+                    point=reader.config.point, door=reader.config.door_id, result=event.result,
+                    ts=_utc(event.ts), method=event.method,
+                    credential=decision.credential if decision else None,
+                    card=decision.hashed if decision and event.method == "card" else None,
+                    reason=decision.reason if decision else None,
+                    credentials_version=version if decision else None,
+                ))
+        for incident in step.incidents:
+            self.context.raise_incident(incident)
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+@DRIVERS.register(OsdpReaderConfig)
+def create(devices: list[OsdpReaderConfig], context: DriverContext) -> list[Driver]:
+    if context.state_dir is None:
+        raise ValueError("osdp_reader needs the agent's state folder for its credential copy")
+    store = credential_store(context.shared, context.state_dir)
+    context.downlink_handlers.append(AccessSync(store))
+    by_port: dict[str, list[OsdpReaderConfig]] = {}
+    for device in devices:
+        by_port.setdefault(device.port, []).append(device)
+    return [OsdpBus(port, readers, context, store) for port, readers in by_port.items()]

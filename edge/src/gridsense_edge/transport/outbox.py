@@ -1,0 +1,371 @@
+"""Where outgoing messages wait for the broker: on disk, in two lanes, until their PUBACK."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import os
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+from ..logs import log_event
+from .outbox_caps import ROW_OVERHEAD, Lane, LaneKeeper, OutboxLimits
+from .outbox_db import files_size, lock_state_dir, open_outbox_db
+
+__all__ = ["OutboundMessage", "Outbox", "OutboxLimits", "SqliteOutbox"]
+
+log = logging.getLogger(__name__)
+
+INCIDENT, BULK = 0, 1  # lane index: claimed in this order
+COMMIT_WINDOW_S = 0.5  # a bulk row is on disk at most this long after submit
+COMMIT_ROWS = 200  # ... or as soon as this many rows wait
+ACK_WINDOW_S = 1.0  # deletes of acknowledged rows may wait a little longer
+ACK_ROWS = 256
+RETRY_S = 2.0  # after a failed commit (disk full, I/O error)
+MAX_PENDING = 20_000  # rows held in memory while commits fail; beyond, the oldest bulk go
+FLAG_OFFLINE, FLAG_RETAIN = 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    topic: str
+    payload: bytes
+    # telemetry, incident, snapshot, access, health, status, cmd_result: lane, counters, logs
+    kind: str
+    event_id: str
+    seq: int
+    qos: int = 1
+    retain: bool = False
+    created: float = 0.0  # wall-clock time it was stored (seconds since the epoch)
+    offline: bool = False  # stored while the uplink was down
+
+    @property
+    def lane(self) -> int:
+        # A snapshot travels with its incident; access events are audit records: same lane,
+        # never evicted by telemetry.
+        return INCIDENT if self.kind in ("incident", "snapshot", "access") else BULK
+
+    @property
+    def size(self) -> int:
+        """What the row counts against its lane's cap."""
+        return len(self.payload) + len(self.topic) + ROW_OVERHEAD
+
+
+MessageFactory = Callable[[int], OutboundMessage]  # builds the message for a given seq
+
+
+class Outbox(Protocol):
+    on_stored: Callable[[], None]  # called after new rows are committed (wakes the uplink)
+    link_up: bool  # set by the uplink: rows stored while False are marked ``offline``,
+    # and what was stored while False is synced to disk when it turns True
+
+    def submit(self, make: MessageFactory) -> OutboundMessage:
+        """Assign the next seq, build the message with it, store it; never blocks on I/O
+        beyond a local commit, never raises for a full lane (it sheds and counts)."""
+
+    def claim(self, limit: int) -> list[OutboundMessage]:
+        """Up to ``limit`` committed messages not yet handed out: incidents first, seq order."""
+
+    def ack(self, message: OutboundMessage) -> None:
+        """The broker has it (PUBACK): delete it (batched)."""
+
+    def release(self, message: OutboundMessage) -> None:
+        """It was handed out but not sent: hand it out again, before newer ones."""
+
+    @property
+    def last_seq(self) -> int: ...
+
+    @property
+    def next_seq(self) -> int: ...
+
+    @property
+    def depth(self) -> int: ...
+
+    def stats(self) -> dict[str, int]: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _ranges(seqs: list[int]) -> list[tuple[int, int]]:
+    """Acks arrive almost in order: delete them as a few BETWEEN ranges, not row by row."""
+    out: list[tuple[int, int]] = []
+    for seq in sorted(seqs):
+        if out and seq == out[-1][1] + 1:
+            out[-1] = (out[-1][0], seq)
+        else:
+            out.append((seq, seq))
+    return out
+
+
+class SqliteOutbox:
+    def __init__(
+        self, state_dir: Path, limits: OutboxLimits | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.limits = limits or OutboxLimits()
+        self._clock = clock
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = lock_state_dir(self.state_dir)  # raises StateDirBusy
+        try:
+            self._conn, self._next = open_outbox_db(self.state_dir)
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+        self._lanes = (
+            Lane("incident", "incident_lane", self.limits.incident_max_bytes),
+            Lane("bulk", "bulk_lane", self.limits.bulk_max_bytes),
+        )
+        for lane in self._lanes:
+            rows, size = self._conn.execute(
+                f"SELECT count(*), coalesce(sum(length(payload) + length(topic)), 0) "
+                f"FROM {lane.table}"
+            ).fetchone()
+            lane.rows, lane.bytes = rows, size + rows * ROW_OVERHEAD
+        self._pending: list[OutboundMessage] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
+        self.on_stored: Callable[[], None] = lambda: None
+        self._link_up = False
+        self.counters: Counter[str] = Counter(
+            dict.fromkeys(("submitted", "acked", "released", "commits", "commit_errors",
+                           "dropped", "dropped_cap", "dropped_age", "dropped_disk",
+                           "dropped_incident_cap", "dropped_unstored", "dropped_telemetry",
+                           "dropped_health", "dropped_incident"), 0)
+        )
+        self._keeper = LaneKeeper(self._conn, *self._lanes, self.limits, self.state_dir,
+                                  clock, self.counters)
+        self._keeper.enforce()
+
+    # ---- the producer side ----
+
+    def submit(self, make: MessageFactory) -> OutboundMessage:
+        seq = self._next
+        message = make(seq)  # if building fails, the number is not used
+        if message.seq != seq:
+            raise ValueError(f"message built with seq {message.seq}, expected {seq}")
+        message = replace(message, created=self._clock(), offline=not self._link_up)
+        self._next = seq + 1
+        self._pending.append(message)
+        lane = self._lanes[message.lane]
+        lane.rows += 1
+        lane.bytes += message.size
+        self.counters["submitted"] += 1
+        if message.lane == INCIDENT:
+            self._commit(durable=True)
+        elif len(self._pending) >= COMMIT_ROWS:
+            self._commit()
+        else:
+            self._schedule(COMMIT_WINDOW_S)
+        return message
+
+    @property
+    def link_up(self) -> bool:
+        return self._link_up
+
+    @link_up.setter
+    def link_up(self, up: bool) -> None:
+        if up and not self._link_up:
+            self._commit()
+            try:  # a checkpoint fsyncs the WAL: the backlog is on stable storage before sending
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as exc:
+                self._keeper.log("outbox_sync_failed", logging.ERROR, error=repr(exc))
+        self._link_up = up
+
+    @property
+    def last_seq(self) -> int:
+        """The latest number assigned (0 before the first message): what status messages carry."""
+        return max(0, self._next - 1)
+
+    @property
+    def next_seq(self) -> int:
+        return self._next
+
+    @property
+    def depth(self) -> int:
+        """Messages not yet acknowledged by the broker (stored, pending, or in flight)."""
+        return sum(lane.rows for lane in self._lanes)
+
+    # ---- the uplink side ----
+
+    def claim(self, limit: int) -> list[OutboundMessage]:
+        out: list[OutboundMessage] = []
+        for lane in self._lanes:
+            while lane.released and len(out) < limit:
+                out.append(heapq.heappop(lane.released)[1])
+            room = limit - len(out)
+            if room <= 0:
+                break
+            rows = self._conn.execute(
+                f"SELECT seq, created, flags, qos, kind, event_id, topic, payload "
+                f"FROM {lane.table} WHERE seq > ? ORDER BY seq LIMIT ?", (lane.cursor, room)
+            ).fetchall()
+            for seq, created, flags, qos, kind, event_id, topic, payload in rows:
+                out.append(OutboundMessage(
+                    topic=topic, payload=payload, kind=kind, event_id=event_id, seq=seq,
+                    qos=qos, retain=bool(flags & FLAG_RETAIN), created=created,
+                    offline=bool(flags & FLAG_OFFLINE),
+                ))
+            if rows:
+                lane.cursor = rows[-1][0]
+        return out
+
+    def ack(self, message: OutboundMessage) -> None:
+        lane = self._lanes[message.lane]
+        lane.acked.append(message.seq)
+        lane.rows -= 1
+        lane.bytes -= message.size
+        self.counters["acked"] += 1
+        if sum(len(lane.acked) for lane in self._lanes) >= ACK_ROWS:
+            self._commit()
+        else:
+            self._schedule(ACK_WINDOW_S)
+
+    def release(self, message: OutboundMessage) -> None:
+        heapq.heappush(self._lanes[message.lane].released, (message.seq, message))
+        self.counters["released"] += 1
+
+    # ---- committing ----
+
+    def flush(self) -> None:
+        """Commit what is pending now (and run maintenance if it is due)."""
+        self._commit()
+
+    def maintain(self) -> None:
+        """Apply the age cap and the free-disk floor now (they run every few seconds anyway)."""
+        self._commit()
+        self._keeper.maintain(force=True)
+
+    def close(self) -> None:
+        self._commit()
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            log_event(log, "outbox_checkpoint_failed", logging.WARNING, error=repr(exc))
+        self._conn.close()
+        os.close(self._lock_fd)
+        log_event(log, "outbox_closed", next_seq=self._next, depth=self.depth)
+
+    def _schedule(self, delay: float) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no event loop: the owner calls flush()
+        when = loop.time() + delay
+        if self._timer is not None:
+            if self._deadline <= when:
+                return
+            self._timer.cancel()
+        self._deadline = when
+        self._timer = loop.call_at(when, self._commit)
+
+    def _commit(self, durable: bool = False) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        rows = self._pending
+        if rows or any(lane.acked for lane in self._lanes):
+            # Rows that may be sent right away are fsynced first (see the module docstring).
+            if not self._write(rows, durable or (self._link_up and bool(rows))):
+                self._bound_pending()
+                self._schedule(RETRY_S)
+                return
+            self._pending = []
+            for lane in self._lanes:
+                lane.acked.clear()
+            self.counters["commits"] += 1
+        self._keeper.enforce()
+        if rows:
+            self.on_stored()
+
+    def _write(self, rows: list[OutboundMessage], durable: bool) -> bool:
+        conn = self._conn
+        try:
+            if durable:
+                conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("BEGIN IMMEDIATE")
+            for index, lane in enumerate(self._lanes):
+                values = [
+                    (m.seq, m.created, (FLAG_OFFLINE if m.offline else 0)
+                     | (FLAG_RETAIN if m.retain else 0), m.qos, m.kind, m.event_id, m.topic,
+                     m.payload)
+                    for m in rows if m.lane == index
+                ]
+                if values:
+                    conn.executemany(
+                        f"INSERT INTO {lane.table} (seq, created, flags, qos, kind, event_id, "
+                        f"topic, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values,
+                    )
+                if lane.acked:
+                    conn.executemany(f"DELETE FROM {lane.table} WHERE seq BETWEEN ? AND ?",
+                                     _ranges(lane.acked))
+            if rows:
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (self._next,))
+            conn.execute("COMMIT")
+            return True
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self.counters["commit_errors"] += 1
+            self._keeper.log("outbox_commit_failed", logging.ERROR, error=repr(exc),
+                             pending=len(rows), retry_in_s=RETRY_S)
+            return False
+        finally:
+            if durable:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA synchronous = NORMAL")
+
+    def _bound_pending(self) -> None:
+        """Commits keep failing: memory stays bounded; the oldest bulk rows go first."""
+        excess = len(self._pending) - MAX_PENDING
+        if excess <= 0:
+            return
+        kept: list[OutboundMessage] = []
+        for message in self._pending:
+            if excess > 0 and message.lane == BULK:
+                excess -= 1
+                lane = self._lanes[BULK]
+                lane.rows -= 1
+                lane.bytes -= message.size
+                self._keeper.count_drop("unstored", message.kind)
+            else:
+                kept.append(message)
+        self._pending = kept
+
+    # ---- health ----
+
+    def stats(self) -> dict[str, int]:
+        """Depth per lane, age of the oldest unacknowledged message, bytes, drops."""
+        self._keeper.maintain()
+        oldest: float | None = self._pending[0].created if self._pending else None
+        for lane in self._lanes:
+            try:
+                row = self._conn.execute(
+                    f"SELECT created FROM {lane.table} ORDER BY seq LIMIT 1"
+                ).fetchone()
+            except sqlite3.Error:
+                row = None
+            if row is not None:
+                oldest = row[0] if oldest is None else min(oldest, row[0])
+        incidents, bulk = self._lanes
+        return {
+            "incident_depth": incidents.rows,
+            "bulk_depth": bulk.rows,
+            "incident_bytes": incidents.bytes,
+            "bulk_bytes": bulk.bytes,
+            "oldest_age_s": max(0, int(self._clock() - oldest)) if oldest is not None else 0,
+            "bytes_on_disk": files_size(self.state_dir),
+            "incident_lane_full": int(self._keeper.near_full),
+            "next_seq": self._next,
+            **self.counters,
+        }
