@@ -14,8 +14,8 @@ from gridsense_server.backoff import Backoff
 from gridsense_server.config import InfluxConfig
 from gridsense_server.counters import Counters
 from gridsense_server.directory import PointDirectory
-from gridsense_server.influx_writer import InfluxWriter
-from gridsense_server.line_protocol import LineFormatter, escape_tag, timestamp_ns
+from gridsense_server.timeseries.line_protocol import LineFormatter, escape_tag, timestamp_ns
+from gridsense_server.timeseries.writer import InfluxWriter
 
 from devservices import InfluxDB, free_port
 

@@ -9,7 +9,7 @@ from server_helpers import EdgePublisher, async_wait_until
 
 from gridsense_protocol import MAX_PAYLOAD_BYTES, Kind, encode, topic_for
 from gridsense_server.app import ServerApp
-from gridsense_server.line_protocol import timestamp_ns
+from gridsense_server.timeseries.line_protocol import timestamp_ns
 
 from devservices import InfluxDB, Mosquitto
 

@@ -41,7 +41,6 @@ from .directory import PointDirectory
 from .escalation.scheduler import EscalationScheduler
 from .gateways import GatewayService
 from .incidents import IncidentService
-from .influx_writer import InfluxWriter
 from .ingest.acks import AckLedger
 from .ingest.dispatcher import Dispatcher, Source
 from .ingest.handoff import Handoff
@@ -55,7 +54,8 @@ from .registry_io import read_any
 from .registry_store import apply_registry
 from .sequences import SequenceStore
 from .snapshots import SnapshotStore
-from .spool import DiskSpool
+from .timeseries.spool import DiskSpool
+from .timeseries.writer import InfluxWriter
 
 log = logging.getLogger(__name__)
 

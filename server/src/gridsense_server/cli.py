@@ -153,8 +153,8 @@ async def _run(app: ServerApp) -> int:
 
 
 def _check(config: ServerConfig, args: argparse.Namespace) -> int:
-    from .checker import CheckFailed, CheckOptions, format_text, run_check
     from .db import make_engine
+    from .timeseries.checker import CheckFailed, CheckOptions, format_text, run_check
 
     until = args.until or datetime.now(UTC)
     options = CheckOptions(since=args.since or until - timedelta(days=1), until=until,

@@ -37,10 +37,10 @@ from ..command_results import CommandResultService
 from ..counters import Counters
 from ..gateways import GatewayService
 from ..incidents import IncidentService
-from ..influx_writer import InfluxWriter
-from ..line_protocol import health_line
 from ..logs import kv
 from ..snapshots import SnapshotStore
+from ..timeseries.line_protocol import health_line
+from ..timeseries.writer import InfluxWriter
 from .acks import AckLedger, Delivery
 from .handoff import Handoff
 

@@ -23,10 +23,10 @@ import httpx
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from .config import ServerConfig
-from .db.models import Incident, IncidentEvent
+from ..config import ServerConfig
+from ..db.models import Incident, IncidentEvent
+from ..sequences import holes, ranges, summaries
 from .line_protocol import timestamp_ns
-from .sequences import holes, ranges, summaries
 
 MAX_LISTED = 1000  # gaps listed per gateway or point; the counts are always complete
 

@@ -32,7 +32,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from .logs import kv
+from ..logs import kv
 
 log = logging.getLogger(__name__)
 

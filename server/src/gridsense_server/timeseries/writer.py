@@ -27,16 +27,16 @@ from dataclasses import dataclass, field
 
 from gridsense_protocol import Reading
 
-from .backoff import Backoff
-from .config import InfluxConfig
-from .counters import Counters
-from .directory import PointDirectory
+from ..backoff import Backoff
+from ..config import InfluxConfig
+from ..counters import Counters
+from ..directory import PointDirectory
+from ..ingest.acks import Delivery
+from ..logs import kv
+from .batches import Batch
 from .influx_http import InfluxHttp
-from .ingest.acks import Delivery
 from .line_protocol import LineFormatter
-from .logs import kv
 from .spool import DiskSpool, SpooledBatch, SpoolKey
-from .write_buffer import Batch
 
 log = logging.getLogger(__name__)
 
