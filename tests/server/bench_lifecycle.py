@@ -33,9 +33,9 @@ from gridsense_server.escalation.policy import LifecycleConfig
 from gridsense_server.escalation.scheduler import EscalationScheduler
 from gridsense_server.escalation.steps import StepName
 from gridsense_server.notify.links import LinkSigner
-from gridsense_server.passwords import hash_password
-from gridsense_server.registry import RegistryFile, _context
-from gridsense_server.registry_store import apply_registry
+from gridsense_server.registry.passwords import hash_password
+from gridsense_server.registry.registry_file import RegistryFile, _context
+from gridsense_server.registry.store import apply_registry
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
 
@@ -119,7 +119,7 @@ def bench_scheduler(open_count: int, due: int) -> None:
     config = LifecycleConfig.model_validate(FAST)
     from lifecycle_support import HIERARCHY_YAML
 
-    from gridsense_server.registry import parse_registry
+    from gridsense_server.registry.registry_file import parse_registry
 
     with tempfile.TemporaryDirectory() as tmp:
         for backend, url, pg in _urls(Path(tmp)):

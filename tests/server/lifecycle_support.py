@@ -14,9 +14,9 @@ from gridsense_server.counters import Counters
 from gridsense_server.db import make_engine, make_session_factory, upgrade
 from gridsense_server.escalation.policy import LifecycleConfig
 from gridsense_server.incidents import IncidentService
-from gridsense_server.live import LiveHub
-from gridsense_server.registry import parse_registry
-from gridsense_server.registry_store import apply_registry
+from gridsense_server.live.hub import LiveHub
+from gridsense_server.registry.registry_file import parse_registry
+from gridsense_server.registry.store import apply_registry
 
 HIERARCHY_YAML = """\
 streets:

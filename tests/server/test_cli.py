@@ -15,7 +15,7 @@ import httpx
 import pytest
 from server_helpers import EdgePublisher, wait_until, write_server_config
 
-from gridsense_server.passwords import verify_password
+from gridsense_server.registry.passwords import verify_password
 
 from devservices import InfluxDB, Mosquitto, env_without_proxies
 

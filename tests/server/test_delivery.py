@@ -20,8 +20,8 @@ from gridsense_protocol import (
     new_event_id,
     utc_now,
 )
-from gridsense_server.access import Viewer
 from gridsense_server.app import ServerApp
+from gridsense_server.registry.viewers import Viewer
 
 from devservices import InfluxDB
 

@@ -14,13 +14,13 @@ from lifecycle_support import FAST, Clock, database, open_incident
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gridsense_server.access import Viewer, load_viewer
 from gridsense_server.counters import Counters
 from gridsense_server.db.models import Delivery, Incident
 from gridsense_server.escalation.policy import LifecycleConfig
 from gridsense_server.escalation.recipients import recipients
 from gridsense_server.escalation.scheduler import EscalationScheduler
 from gridsense_server.notify.links import LinkSigner
+from gridsense_server.registry.viewers import Viewer, load_viewer
 from gridsense_server.workorders import act, history
 
 CONFIG = LifecycleConfig.model_validate(FAST)

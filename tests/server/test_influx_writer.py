@@ -13,7 +13,7 @@ from gridsense_protocol import Reading
 from gridsense_server.backoff import Backoff
 from gridsense_server.config import InfluxConfig
 from gridsense_server.counters import Counters
-from gridsense_server.directory import PointDirectory
+from gridsense_server.registry.directory import PointDirectory
 from gridsense_server.timeseries.line_protocol import LineFormatter, escape_tag, timestamp_ns
 from gridsense_server.timeseries.writer import InfluxWriter
 

@@ -15,14 +15,14 @@ from lifecycle_support import Clock, database, open_incident
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from gridsense_server.access import Viewer
 from gridsense_server.counters import Counters
 from gridsense_server.db.models import Delivery, Grid, Staff
 from gridsense_server.escalation.policy import LifecycleConfig
 from gridsense_server.escalation.scheduler import EscalationScheduler
-from gridsense_server.live import LiveHub
+from gridsense_server.live.hub import LiveHub
 from gridsense_server.notify.dispatch import LEASE, DeliveryWorker
 from gridsense_server.notify.links import LinkSigner
+from gridsense_server.registry.viewers import Viewer
 
 LINKS = LinkSigner(b"0123456789abcdef0123", "http://gridsense.test", 3600)
 

@@ -37,7 +37,6 @@ from .config import ServerConfig
 from .counters import Counters
 from .db import make_engine, make_session_factory, upgrade
 from .db.engine import display_url
-from .directory import PointDirectory
 from .escalation.scheduler import EscalationScheduler
 from .gateways import GatewayService
 from .incidents import IncidentService
@@ -46,12 +45,13 @@ from .ingest.dispatcher import Dispatcher, Source
 from .ingest.handoff import Handoff
 from .ingest.mqtt_consumer import MqttConsumer
 from .ingest.settle import Settler
-from .live import LiveHub
+from .live.hub import LiveHub
 from .logs import kv
 from .notify.dispatch import DeliveryWorker
 from .notify.links import LinkSigner
-from .registry_io import read_any
-from .registry_store import apply_registry
+from .registry.directory import PointDirectory
+from .registry.import_export import read_any
+from .registry.store import apply_registry
 from .sequences import SequenceStore
 from .snapshots import SnapshotStore
 from .timeseries.spool import DiskSpool

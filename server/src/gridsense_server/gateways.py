@@ -22,7 +22,7 @@ from .counters import Counters
 from .db.models import Gateway, Incident
 from .db.retry import retry_transient
 from .escalation.policy import LifecycleConfig
-from .live import LiveHub
+from .live.hub import LiveHub
 from .logs import kv
 from .noise import gateway_came_back, gateway_went_offline
 from .schemas import IncidentView

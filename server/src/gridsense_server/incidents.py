@@ -32,7 +32,7 @@ from .counters import Counters
 from .db.models import FINAL_STATES, Incident, IncidentEvent, Point
 from .db.retry import retry_transient
 from .escalation.policy import LifecycleConfig
-from .live import LiveHub
+from .live.hub import LiveHub
 from .logs import kv
 from .noise import SilenceCache, Suppressor
 from .schemas import IncidentView

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ..db.models import Gateway, Point
 from ..db.models import Staff as StaffRow
-from ..passwords import verify_password
+from ..registry.passwords import verify_password
 from ..schemas import GatewayView, TokenRequest, TokenResponse
 from ..sequences import summaries
 from . import incident_routes, silence_routes

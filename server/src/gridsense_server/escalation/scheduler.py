@@ -28,7 +28,7 @@ from gridsense_protocol import utc_now
 from ..counters import Counters
 from ..db.models import EscalationStep, Incident
 from ..lifecycle import WAITING
-from ..live import LiveHub
+from ..live.hub import LiveHub
 from ..logs import kv
 from ..notify.links import LinkSigner
 from ..notify.outbox import Page, describe, enqueue, pages_for

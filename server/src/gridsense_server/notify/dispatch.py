@@ -32,7 +32,7 @@ from ..counters import Counters
 from ..db.models import Delivery
 from ..escalation.policy import LifecycleConfig
 from ..escalation.scheduler import BUSY_SHARE
-from ..live import LiveHub
+from ..live.hub import LiveHub
 from ..logs import kv
 from . import apprise_channel
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db.models import Delivery, Grid, Incident, Staff
-from ..escalation.recipients import grid_chain
+from ..registry.grids import grid_chain
 from .links import LinkSigner
 
 

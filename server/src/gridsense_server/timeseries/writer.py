@@ -30,9 +30,9 @@ from gridsense_protocol import Reading
 from ..backoff import Backoff
 from ..config import InfluxConfig
 from ..counters import Counters
-from ..directory import PointDirectory
 from ..ingest.acks import Delivery
 from ..logs import kv
+from ..registry.directory import PointDirectory
 from .batches import Batch
 from .influx_http import InfluxHttp
 from .line_protocol import LineFormatter

@@ -20,10 +20,10 @@ from typing import Any
 from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .db.models import Base, Community, Grid, Point, Roster, Staff, StaffGrid, Street
-from .logs import kv
+from ..db.models import Base, Community, Grid, Point, Roster, Staff, StaffGrid, Street
+from ..logs import kv
 from .passwords import hash_password, verify_password
-from .registry import RegistryFile
+from .registry_file import RegistryFile
 
 log = logging.getLogger(__name__)
 _CHUNK = 2000  # rows per statement: well under every driver's bound-parameter limit

@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from gridsense_protocol.yamlconfig import ConfigError
 
-from .db.models import Community, Grid, Point, Roster, Staff, StaffGrid, Street
-from .registry import RegistryFile, _context, load_registry_file
+from ..db.models import Community, Grid, Point, Roster, Staff, StaffGrid, Street
+from .registry_file import RegistryFile, _context, load_registry_file
 
 FILES = {
     "grids": ["street_id", "street_name", "community_id", "community_name", "grid_id",
