@@ -26,10 +26,10 @@ from lifecycle_support import FAST, Clock
 from sqlalchemy import insert
 
 from gridsense_protocol import new_event_id
+from gridsense_server.config import LifecycleConfig
 from gridsense_server.counters import Counters
 from gridsense_server.db import make_engine, make_session_factory, upgrade
 from gridsense_server.db.models import EscalationStep, Incident
-from gridsense_server.escalation.policy import LifecycleConfig
 from gridsense_server.escalation.scheduler import EscalationScheduler
 from gridsense_server.escalation.steps import StepName
 from gridsense_server.notify.links import LinkSigner

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridsense_protocol import Incident, Severity, utc_now
+from gridsense_server.config import LifecycleConfig
 from gridsense_server.counters import Counters
 from gridsense_server.db import make_engine, make_session_factory, upgrade
-from gridsense_server.escalation.policy import LifecycleConfig
 from gridsense_server.incidents import IncidentService
 from gridsense_server.live.hub import LiveHub
 from gridsense_server.registry.registry_file import parse_registry

@@ -14,9 +14,9 @@ from lifecycle_support import FAST, Clock, database, open_incident
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from gridsense_server.config import LifecycleConfig
 from gridsense_server.counters import Counters
 from gridsense_server.db.models import Delivery, Incident
-from gridsense_server.escalation.policy import LifecycleConfig
 from gridsense_server.escalation.recipients import recipients
 from gridsense_server.escalation.scheduler import EscalationScheduler
 from gridsense_server.notify.links import LinkSigner

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridsense_protocol import utc_now
+from gridsense_server.config import LifecycleConfig
 from gridsense_server.db.models import INCIDENT_STATES, EscalationStep, Incident
-from gridsense_server.escalation.policy import LifecycleConfig
 from gridsense_server.lifecycle import ACTIONS, Refused, allowed_actions, decide
 from gridsense_server.registry.viewers import Viewer
 from gridsense_server.workorders import act, history

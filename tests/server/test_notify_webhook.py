@@ -15,9 +15,9 @@ from lifecycle_support import Clock, database, open_incident
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from gridsense_server.config import LifecycleConfig
 from gridsense_server.counters import Counters
 from gridsense_server.db.models import Delivery, Grid, Staff
-from gridsense_server.escalation.policy import LifecycleConfig
 from gridsense_server.escalation.scheduler import EscalationScheduler
 from gridsense_server.live.hub import LiveHub
 from gridsense_server.notify.dispatch import LEASE, DeliveryWorker

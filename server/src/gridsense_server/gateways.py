@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridsense_protocol import Health, Status, utc_now
 
+from .config import LifecycleConfig
 from .counters import Counters
 from .db.models import Gateway, Incident
 from .db.retry import retry_transient
-from .escalation.policy import LifecycleConfig
 from .live.hub import LiveHub
 from .logs import kv
 from .noise import gateway_came_back, gateway_went_offline

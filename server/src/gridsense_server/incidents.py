@@ -28,10 +28,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from gridsense_protocol import AlarmState, Severity, new_event_id, utc_now
 from gridsense_protocol import Incident as IncidentMessage
 
+from .config import LifecycleConfig
 from .counters import Counters
 from .db.models import FINAL_STATES, Incident, IncidentEvent, Point
 from .db.retry import retry_transient
-from .escalation.policy import LifecycleConfig
 from .live.hub import LiveHub
 from .logs import kv
 from .noise import SilenceCache, Suppressor

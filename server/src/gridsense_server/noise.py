@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from gridsense_protocol import AlarmState, new_event_id
 
+from .config import LifecycleConfig
 from .db.models import FINAL_STATES, Incident, Point, Silence
-from .escalation.policy import LifecycleConfig
 from .lifecycle import LEVEL_FOR_SEVERITY
 from .workorders import on_opened
 

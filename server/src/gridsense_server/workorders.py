@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .config import LifecycleConfig
 from .db.models import Incident, IncidentTransition
-from .escalation.policy import LifecycleConfig
 from .escalation.steps import schedule_for_state
 from .lifecycle import LEVEL_FOR_SEVERITY, Refused, decide
 from .registry.viewers import Viewer

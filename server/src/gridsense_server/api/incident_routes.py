@@ -17,8 +17,8 @@ from sqlalchemy import and_, or_, select
 
 from gridsense_protocol import utc_now
 
+from ..config import LifecycleConfig
 from ..db.models import FINAL_STATES, INCIDENT_STATES, Incident
-from ..escalation.policy import LifecycleConfig
 from ..lifecycle import USER_ACTIONS, WAITING, Refused, allowed_actions
 from ..notify.links import LinkSigner
 from ..registry.grids import with_descendants

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridsense_protocol import utc_now
 
+from ..config import LifecycleConfig, PolicySpec
 from ..counters import Counters
 from ..db.models import EscalationStep, Incident
 from ..lifecycle import WAITING
@@ -34,7 +35,6 @@ from ..notify.links import LinkSigner
 from ..notify.outbox import Page, describe, enqueue, pages_for
 from ..schemas import IncidentView
 from ..workorders import SYSTEM, record, transition
-from .policy import LifecycleConfig, PolicySpec
 from .recipients import recipients
 from .steps import StepName, add_step, page_due
 
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 # Steps per transaction: fewer commits, yet short enough that ingest never waits long for the
 # SQLite write lock (or, on PostgreSQL, for the incident rows the steps lock).
 STEPS_PER_TRANSACTION = 8
-BUSY_SHARE = 0.25  # of each tick a pass may run: busy at most a fifth of the time
 Clock = Callable[[], datetime]
 
 
@@ -119,9 +118,7 @@ class EscalationScheduler:
     async def run(self) -> None:
         while True:
             try:
-                # A burst of due steps must not starve ingest of the CPU (the GIL): the
-                # scheduler takes at most about a third of the time, the pages a few seconds.
-                outcomes = await asyncio.to_thread(self.run_due, BUSY_SHARE * self.config.tick_s)
+                outcomes = await asyncio.to_thread(self.run_due, self.config.pass_budget_s)
                 self.publish(outcomes)
             except Exception:
                 self.counters.inc("escalation.errors")

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from ..config import LifecycleConfig, PolicySpec
 from ..db.models import EscalationStep, Incident
 from ..lifecycle import WAITING
-from .policy import LifecycleConfig, PolicySpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,10 +28,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridsense_protocol import utc_now
 
+from ..config import LifecycleConfig
 from ..counters import Counters
 from ..db.models import Delivery
-from ..escalation.policy import LifecycleConfig
-from ..escalation.scheduler import BUSY_SHARE
 from ..live.hub import LiveHub
 from ..logs import kv
 from . import apprise_channel
@@ -71,7 +70,7 @@ class DeliveryWorker:
                 # burst of pages never starves ingest of the CPU.
                 started = time.monotonic()
                 while (await self.process_due() >= self.batch
-                       and time.monotonic() - started < BUSY_SHARE * self.config.tick_s):
+                       and time.monotonic() - started < self.config.pass_budget_s):
                     pass
             except Exception:
                 self.counters.inc("notify.errors")
