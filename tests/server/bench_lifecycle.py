@@ -31,11 +31,11 @@ from gridsense_server.counters import Counters
 from gridsense_server.db import make_engine, make_session_factory, upgrade
 from gridsense_server.db.models import EscalationStep, Incident
 from gridsense_server.escalation.scheduler import EscalationScheduler
-from gridsense_server.escalation.steps import StepName
 from gridsense_server.notify.links import LinkSigner
 from gridsense_server.registry.passwords import hash_password
 from gridsense_server.registry.registry_file import RegistryFile, _context
 from gridsense_server.registry.store import apply_registry
+from gridsense_server.workorders.escalation_steps import StepName
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
 

@@ -13,10 +13,10 @@ from gridsense_protocol import Incident, Severity, utc_now
 from gridsense_server.config import LifecycleConfig
 from gridsense_server.counters import Counters
 from gridsense_server.db import make_engine, make_session_factory, upgrade
-from gridsense_server.incidents import IncidentService
 from gridsense_server.live.hub import LiveHub
 from gridsense_server.registry.registry_file import parse_registry
 from gridsense_server.registry.store import apply_registry
+from gridsense_server.workorders.incidents import IncidentService
 
 HIERARCHY_YAML = """\
 streets:

@@ -21,7 +21,7 @@ from gridsense_server.escalation.recipients import recipients
 from gridsense_server.escalation.scheduler import EscalationScheduler
 from gridsense_server.notify.links import LinkSigner
 from gridsense_server.registry.viewers import Viewer, load_viewer
-from gridsense_server.workorders import act, history
+from gridsense_server.workorders.transitions import act, history
 
 CONFIG = LifecycleConfig.model_validate(FAST)
 LINKS = LinkSigner(b"0123456789abcdef0123", "http://gridsense.test", 3600)

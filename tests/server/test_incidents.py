@@ -15,11 +15,11 @@ from gridsense_server.counters import Counters
 from gridsense_server.db import make_engine, make_session_factory, upgrade
 from gridsense_server.db.models import Incident as IncidentRow
 from gridsense_server.db.models import IncidentEvent
-from gridsense_server.incidents import IncidentService
 from gridsense_server.live.hub import LiveHub
 from gridsense_server.registry.registry_file import load_registry_file
 from gridsense_server.registry.store import apply_registry
 from gridsense_server.registry.viewers import Viewer
+from gridsense_server.workorders.incidents import IncidentService
 
 T0 = datetime(2024, 5, 1, 8, 0, 0, tzinfo=UTC)
 

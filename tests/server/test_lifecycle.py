@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from gridsense_protocol import utc_now
 from gridsense_server.config import LifecycleConfig
 from gridsense_server.db.models import INCIDENT_STATES, EscalationStep, Incident
-from gridsense_server.lifecycle import ACTIONS, Refused, allowed_actions, decide
 from gridsense_server.registry.viewers import Viewer
-from gridsense_server.workorders import act, history
+from gridsense_server.workorders.states import ACTIONS, Refused, allowed_actions, decide
+from gridsense_server.workorders.transitions import act, history
 
 CONFIG = LifecycleConfig()
 ROLES = ["worker", "leader", "duty_officer", "command_centre", "control"]

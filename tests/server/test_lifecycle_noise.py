@@ -22,9 +22,9 @@ from gridsense_server.config import LifecycleConfig
 from gridsense_server.counters import Counters
 from gridsense_server.db.models import Incident
 from gridsense_server.escalation.scheduler import EscalationScheduler
-from gridsense_server.noise import SilenceCache
 from gridsense_server.notify.links import LinkSigner
-from gridsense_server.workorders import history
+from gridsense_server.workorders.noise import SilenceCache
+from gridsense_server.workorders.transitions import history
 
 PASSWORDS = {"worker-g01": "demo", "control": "ctl"}
 

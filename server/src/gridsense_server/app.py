@@ -31,15 +31,14 @@ from . import __version__
 from .access_control.log import AccessLogService
 from .access_control.sync import CredentialSync
 from .api import ApiContext, TokenSigner, create_app, load_or_create_secret
-from .api.incident_routes import LifecycleApi
+from .api.incident_routes import IncidentActionContext
 from .command_results import CommandResultService
 from .config import ServerConfig
 from .counters import Counters
 from .db import make_engine, make_session_factory, upgrade
 from .db.engine import display_url
 from .escalation.scheduler import EscalationScheduler
-from .gateways import GatewayService
-from .incidents import IncidentService
+from .gateways.status import GatewayService
 from .ingest.acks import AckLedger
 from .ingest.dispatcher import Dispatcher, Source
 from .ingest.handoff import Handoff
@@ -53,9 +52,10 @@ from .registry.directory import PointDirectory
 from .registry.import_export import read_any
 from .registry.store import apply_registry
 from .sequences import SequenceStore
-from .snapshots import SnapshotStore
 from .timeseries.spool import DiskSpool
 from .timeseries.writer import InfluxWriter
+from .workorders.incidents import IncidentService
+from .workorders.snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class ServerApp:
         self.scheduler = EscalationScheduler(self.factory, config.lifecycle, links, self.counters,
                                              hub=self.hub, on_pages=self.notifier.wake)
         loop = asyncio.get_running_loop()
-        api.state.lifecycle = LifecycleApi(
+        api.state.incident_actions = IncidentActionContext(
             config.lifecycle, links,
             on_change=lambda: loop.call_soon_threadsafe(self.notifier.wake))
 

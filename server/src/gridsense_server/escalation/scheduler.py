@@ -28,15 +28,15 @@ from gridsense_protocol import utc_now
 from ..config import LifecycleConfig, PolicySpec
 from ..counters import Counters
 from ..db.models import EscalationStep, Incident
-from ..lifecycle import WAITING
 from ..live.hub import LiveHub
 from ..logs import kv
 from ..notify.links import LinkSigner
 from ..notify.outbox import Page, describe, enqueue, pages_for
-from ..schemas import IncidentView
-from ..workorders import SYSTEM, record, transition
+from ..workorders.escalation_steps import StepName, add_step, page_due
+from ..workorders.states import WAITING
+from ..workorders.transitions import SYSTEM, record, transition
+from ..workorders.views import IncidentView
 from .recipients import recipients
-from .steps import StepName, add_step, page_due
 
 log = logging.getLogger(__name__)
 # Steps per transaction: fewer commits, yet short enough that ingest never waits long for the

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..config import LifecycleConfig, PolicySpec
 from ..db.models import EscalationStep, Incident
-from ..lifecycle import WAITING
+from .states import WAITING
 
 
 @dataclass(frozen=True, slots=True)

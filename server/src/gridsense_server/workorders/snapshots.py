@@ -25,8 +25,8 @@ from pathlib import Path
 
 from gridsense_protocol import is_valid_id
 
-from .counters import Counters
-from .logs import kv
+from ..counters import Counters
+from ..logs import kv
 
 log = logging.getLogger(__name__)
 

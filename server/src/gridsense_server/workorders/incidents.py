@@ -28,16 +28,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from gridsense_protocol import AlarmState, Severity, new_event_id, utc_now
 from gridsense_protocol import Incident as IncidentMessage
 
-from .config import LifecycleConfig
-from .counters import Counters
-from .db.models import FINAL_STATES, Incident, IncidentEvent, Point
-from .db.retry import retry_transient
-from .live.hub import LiveHub
-from .logs import kv
+from ..config import LifecycleConfig
+from ..counters import Counters
+from ..db.models import FINAL_STATES, Incident, IncidentEvent, Point
+from ..db.retry import retry_transient
+from ..live.hub import LiveHub
+from ..logs import kv
+from ..sequences import record_sequences
 from .noise import SilenceCache, Suppressor
-from .schemas import IncidentView
-from .sequences import record_sequences
-from .workorders import on_opened, on_severity_raised
+from .transitions import on_opened, on_severity_raised
+from .views import IncidentView
 
 log = logging.getLogger(__name__)
 
