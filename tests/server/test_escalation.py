@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridsense_server.config import LifecycleConfig
 from gridsense_server.counters import Counters
-from gridsense_server.db.models import Delivery, Incident
+from gridsense_server.db.models import Incident, Notification
 from gridsense_server.escalation.recipients import recipients
 from gridsense_server.escalation.scheduler import EscalationScheduler
 from gridsense_server.notify.links import LinkSigner
@@ -40,7 +40,8 @@ def _scheduler(factory: sessionmaker[Session], clock: Clock) -> EscalationSchedu
 def _paged(factory: sessionmaker[Session], incident_id: str) -> list[tuple[str, str]]:
     with factory() as session:
         return [(r.recipient, r.step.partition("@")[0]) for r in session.scalars(
-            select(Delivery).where(Delivery.incident_id == incident_id).order_by(Delivery.id))]
+            select(Notification).where(Notification.incident_id == incident_id)
+            .order_by(Notification.id))]
 
 
 def test_unaccepted_incident_climbs_the_hierarchy_and_stops_on_accept(
@@ -145,7 +146,7 @@ def test_two_schedulers_at_once_page_each_step_once(factory: sessionmaker[Sessio
     with factory() as session:
         for incident_id in incidents:
             keys = [(r.step, r.loop, r.recipient, r.channel) for r in session.scalars(
-                select(Delivery).where(Delivery.incident_id == incident_id))]
+                select(Notification).where(Notification.incident_id == incident_id))]
             assert len(keys) == len(set(keys))
             escalations = [h for h in history(session, incident_id) if h.action == "escalate"]
             assert len(escalations) == 3

@@ -46,8 +46,8 @@ from .ingest.mqtt_consumer import MqttConsumer
 from .ingest.settle import Settler
 from .live.hub import LiveHub
 from .logs import kv
-from .notify.dispatch import DeliveryWorker
 from .notify.links import LinkSigner
+from .notify.sender import NotificationSender
 from .registry.directory import PointDirectory
 from .registry.import_export import read_any
 from .registry.store import apply_registry
@@ -89,7 +89,7 @@ class ServerApp:
         self.incidents = IncidentService(self.factory, self.hub, self.counters,
                                          late_after_s=config.incidents.late_after_s,
                                          lifecycle=config.lifecycle)
-        self.notifier = DeliveryWorker(self.factory, config.lifecycle, self.hub, self.counters)
+        self.notifier = NotificationSender(self.factory, config.lifecycle, self.hub, self.counters)
         self.scheduler: EscalationScheduler | None = None  # needs the secret: made by run()
         self.gateways = GatewayService(self.factory, self.counters, self.hub, config.lifecycle)
         self.commands = CommandResultService(self.factory, self.counters)

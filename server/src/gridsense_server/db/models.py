@@ -232,7 +232,7 @@ class EscalationStep(Base):
     # Never loaded (raises); declared so the unit of work inserts the incident before this row.
     incident: Mapped[Incident] = relationship(lazy="raise")
 
-class Delivery(Base):
+class Notification(Base):
     """One message to one recipient on one channel; the delivery log. The unique key makes a
     page idempotent: a step executed twice cannot page anyone twice."""
 

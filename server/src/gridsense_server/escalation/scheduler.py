@@ -31,7 +31,7 @@ from ..db.models import EscalationStep, Incident
 from ..live.hub import LiveHub
 from ..logs import kv
 from ..notify.links import LinkSigner
-from ..notify.outbox import Page, describe, enqueue, pages_for
+from ..notify.pages import Page, describe, enqueue, pages_for
 from ..workorders.escalation_steps import StepName, add_step, page_due
 from ..workorders.states import WAITING
 from ..workorders.transitions import SYSTEM, record, transition

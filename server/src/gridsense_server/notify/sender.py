@@ -30,7 +30,7 @@ from gridsense_protocol import utc_now
 
 from ..config import LifecycleConfig
 from ..counters import Counters
-from ..db.models import Delivery
+from ..db.models import Notification
 from ..live.hub import LiveHub
 from ..logs import kv
 from . import apprise_channel
@@ -44,7 +44,7 @@ RETRY_CAP_S = 300.0
 LEASE = timedelta(minutes=5)  # longer than any send (apprise's own timeouts are shorter)
 
 
-class DeliveryWorker:
+class NotificationSender:
     def __init__(self, factory: sessionmaker[Session], config: LifecycleConfig, hub: LiveHub,
                  counters: Counters, *, clock: Callable[[], datetime] = utc_now,
                  send: Sender = apprise_channel.send, batch: int = 200) -> None:
@@ -81,7 +81,7 @@ class DeliveryWorker:
         now = self.clock()
         rows, sent_recently = await asyncio.to_thread(self._claim, now)
         outcomes: dict[int, tuple[str, str | None]] = {}
-        by_target: dict[str, list[Delivery]] = defaultdict(list)
+        by_target: dict[str, list[Notification]] = defaultdict(list)
         for row in rows:
             if row.target is None:
                 delivered = self.hub.publish_user(row.recipient, {
@@ -100,7 +100,7 @@ class DeliveryWorker:
             await asyncio.to_thread(self._record, rows, outcomes, now)
         return len(rows)
 
-    async def _send_group(self, target: str, group: list[Delivery],
+    async def _send_group(self, target: str, group: list[Notification],
                           capacity: int) -> dict[int, tuple[str, str | None]]:
         if capacity <= 0:
             return {row.id: ("wait", None) for row in group}
@@ -120,19 +120,19 @@ class DeliveryWorker:
                     if error is None else ("error", error)
         return outcomes
 
-    def _claim(self, now: datetime) -> tuple[list[Delivery], dict[str, int]]:
+    def _claim(self, now: datetime) -> tuple[list[Notification], dict[str, int]]:
         with self.factory.begin() as session:
             candidates = list(session.scalars(
-                select(Delivery).where(Delivery.status.in_(CLAIMABLE),
-                                       Delivery.next_attempt_at <= now)
-                .order_by(Delivery.next_attempt_at, Delivery.id).limit(self.batch)
+                select(Notification).where(Notification.status.in_(CLAIMABLE),
+                                           Notification.next_attempt_at <= now)
+                .order_by(Notification.next_attempt_at, Notification.id).limit(self.batch)
             ))
             rows = []
             for row in candidates:
                 claimed = session.execute(
-                    update(Delivery).where(Delivery.id == row.id,
-                                           Delivery.status == row.status,
-                                           Delivery.next_attempt_at == row.next_attempt_at)
+                    update(Notification).where(Notification.id == row.id,
+                                               Notification.status == row.status,
+                                               Notification.next_attempt_at == row.next_attempt_at)
                     .values(status="sending", next_attempt_at=now + LEASE)
                 ).rowcount
                 if claimed == 1:
@@ -141,15 +141,15 @@ class DeliveryWorker:
             sent_recently: dict[str, int] = {}
             if targets:
                 sent_recently = dict(session.execute(
-                    select(Delivery.target, func.count())
-                    .where(Delivery.target.in_(targets), Delivery.status == "sent",
-                           Delivery.sent_at > now - WINDOW)
-                    .group_by(Delivery.target)
+                    select(Notification.target, func.count())
+                    .where(Notification.target.in_(targets), Notification.status == "sent",
+                           Notification.sent_at > now - WINDOW)
+                    .group_by(Notification.target)
                 ).all())  # type: ignore[arg-type]
             session.expunge_all()
             return rows, sent_recently
 
-    def _record(self, rows: list[Delivery], outcomes: dict[int, tuple[str, str | None]],
+    def _record(self, rows: list[Notification], outcomes: dict[int, tuple[str, str | None]],
                 now: datetime) -> None:
         with self.factory.begin() as session:
             for row in rows:
@@ -167,7 +167,8 @@ class DeliveryWorker:
                     values = {"status": "failed" if attempts >= limit else "retry",
                               "attempts": attempts, "error": (error or "")[:500],
                               "next_attempt_at": now + timedelta(seconds=delay)}
-                session.execute(update(Delivery).where(Delivery.id == row.id).values(**values))
+                session.execute(update(Notification).where(Notification.id == row.id)
+                                .values(**values))
                 self.counters.inc(f"notify.{values['status']}")
                 if values["status"] in ("retry", "failed") and outcome != "wait":
                     log.warning(kv("delivery_failed", delivery=row.id, incident=row.incident_id,
