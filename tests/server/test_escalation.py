@@ -52,12 +52,12 @@ def test_unaccepted_incident_climbs_the_hierarchy_and_stops_on_accept(
     scheduler = _scheduler(factory, clock)
     scheduler.run_due()
     scheduler.run_due()  # nothing due twice
-    assert _paged(factory, incident_id) == [("worker-g01", "a.0")]
+    assert _paged(factory, incident_id) == [("worker-g01", "page.0")]
     clock.advance(29)
     assert scheduler.run_due() == []
     clock.advance(2)
     assert len(scheduler.run_due()) == 1
-    assert _paged(factory, incident_id)[-1] == ("leader-g01", "a.1")
+    assert _paged(factory, incident_id)[-1] == ("leader-g01", "page.1")
     with factory() as session:
         incident = session.get(Incident, incident_id)
         assert incident is not None and incident.level == "community"
@@ -82,7 +82,7 @@ def test_unaccepted_incident_climbs_the_hierarchy_and_stops_on_accept(
         actions = [h.action for h in history(session, incident_id)]
     assert actions == ["open", "escalate", "escalate", "accept", "remind", "unaccept",
                        "escalate"]
-    assert _paged(factory, incident_id)[-1][1] == "a.0"
+    assert _paged(factory, incident_id)[-1][1] == "page.0"
 
 
 def test_a_progress_note_counts_as_activity(factory: sessionmaker[Session]) -> None:
@@ -172,7 +172,7 @@ def test_a_step_that_fails_does_not_hold_back_the_others_due_with_it(
     scheduler.run_due()
     assert [bool(_paged(factory, i)) for i in ids] == [True, False, True]
     assert scheduler.counters.get("escalation.errors") == 1
-    assert scheduler.counters.get("escalation.a") == 2
+    assert scheduler.counters.get("escalation.page") == 2
     monkeypatch.setattr(scheduler, "_perform", real)
     scheduler.run_due()
-    assert _paged(factory, ids[1]) == [("worker-g01", "a.0")]
+    assert _paged(factory, ids[1]) == [("worker-g01", "page.0")]

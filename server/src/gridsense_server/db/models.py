@@ -222,7 +222,7 @@ class EscalationStep(Base):
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
-    step: Mapped[str] = mapped_column(String(32))  # "r<round>.<phase>.<index>"
+    step: Mapped[str] = mapped_column(String(32))  # workorders/escalation_steps.py: StepName
     loop: Mapped[int] = mapped_column(Integer)
     due_at: Mapped[datetime] = mapped_column(UtcDateTime())
     status: Mapped[str] = mapped_column(String(16))  # pending | done | cancelled

@@ -50,7 +50,7 @@ class StepOutcome:
     incident: dict[str, Any]
     grid_id: str | None
     pages: int
-    kind: str = ""  # the step's kind (a, remind, unaccept); empty for an auto-resolve
+    kind: str = ""  # the step's kind (page, remind, unaccept); empty for an auto-resolve
 
 
 class EscalationScheduler:
@@ -193,7 +193,7 @@ class EscalationScheduler:
     def _perform(self, session: Session, incident: Incident, policy: PolicySpec, name: StepName,
                  loop: int, key: str, now: datetime,
                  recipients_now: dict[tuple[str | None, str], list[str]]) -> int:
-        if name.kind == "a" and incident.state in WAITING:
+        if name.kind == "page" and incident.state in WAITING:
             spec = policy.steps[name.index]
             people = sorted({u for target in spec.notify for u in
                              self._recipients(session, incident.grid_id, target, now,
@@ -234,9 +234,9 @@ class EscalationScheduler:
     def _next_page(session: Session, incident: Incident, policy: PolicySpec, name: StepName,
                    loop: int) -> None:
         if name.index + 1 < len(policy.steps):
-            nxt, nloop = StepName("a", name.index + 1, name.start), loop
+            nxt, nloop = StepName("page", name.index + 1, name.start), loop
         elif loop < policy.repeat:
-            nxt, nloop = StepName("a", 0, name.start), loop + 1
+            nxt, nloop = StepName("page", 0, name.start), loop + 1
         else:
             return
         add_step(session, incident.id, nxt, nloop, page_due(policy, nxt, nloop))
