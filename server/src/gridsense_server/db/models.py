@@ -164,12 +164,12 @@ class Incident(Base):
     value: Mapped[float | None] = mapped_column(Float)
     message: Mapped[str] = mapped_column(Text)
     first_event_id: Mapped[str] = mapped_column(String(ULID_LEN))
-    # Server time of the last work-order change; the lifecycle (issue 6) stamps it.
+    # Server time of the last work-order change; the work-order transitions stamp it.
     state_changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Opened by an event that arrived late (after an outage): shown to control, not paged.
     backfilled: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
-    # Lifecycle (issue 6): handling level from severity, SLA deadlines (server time; moved on
+    # Lifecycle: handling level from severity, SLA deadlines (server time; moved on
     # by the time spent deferred), who accepted, the incident this one reopens, and why it is
     # not paged (silence id, "gateway_offline"), if it is not.
     level: Mapped[str] = mapped_column(String(16), server_default="grid", default="grid")
