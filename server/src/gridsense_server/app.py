@@ -1,17 +1,7 @@
-"""Wire the server together and run it in ONE asyncio loop: ingest, writer, incidents, HTTP.
+"""Wire the server together and run it in one asyncio loop: ingest, writer, incidents, HTTP.
 
-Start-up order: migrations, registry, point directory, spool, writer, dispatcher, MQTT, HTTP.
-It never waits for MQTT or InfluxDB: both reconnect in the background, so the server starts
-(and serves the API) while either is down.
-
-Two MQTT sessions: "events" (incidents, snapshots, status, command results and access events
-— the database and the snapshot files; access events also go to InfluxDB) under the configured
-client id, and "telemetry" (readings and health — InfluxDB) under ``<client id>.telemetry``.
-Each has its own in-flight window and acks, so however InfluxDB fares, incidents keep flowing.
-
-Stopping: MQTT stops delivering, everything received is handed on and made durable (written,
-spooled, committed), sequence numbers are recorded, the acks go out, then MQTT disconnects.
-What could not be made durable in time stays unacknowledged: the broker redelivers it.
+Start-up never waits for MQTT or InfluxDB; the order and the two MQTT sessions are described
+in docs/architecture.md.
 """
 
 from __future__ import annotations

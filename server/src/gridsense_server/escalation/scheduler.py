@@ -1,11 +1,5 @@
 """Execute due escalation steps: durable rows, claimed idempotently, a few per transaction.
 
-Due steps are found through the (status, due_at) index. Executing one — claim it (pending →
-done, which only one process can do), page the recipients (delivery rows, unique per
-incident/step/loop/recipient/channel), write the history entry, schedule the next step — is
-all in the transaction of its group of ``STEPS_PER_TRANSACTION``: a server killed half-way has
-done none of the group and does all of it once after its restart; a second server process
-finds the steps already claimed; a step that fails is retried alone so its group still goes.
 The clock is injectable so tests can run an escalation in fake time.
 """
 

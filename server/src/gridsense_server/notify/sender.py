@@ -1,15 +1,7 @@
 """Send what is due in the delivery log: retries with backoff, per-target rate limits, digests.
 
-A row is claimed (pending/retry → sending) before it is sent, and recorded after: sent, retry
-(next attempt backed off with jitter) or failed after the channel's ``max_attempts``. A
-target (one robot, one mailbox) takes at most ``rate_per_min`` messages a minute, counted in
-the log itself; what does not fit becomes ONE digest message as soon as a slot is free. A
-burst of more than ``group_over`` messages to one target in one pass is grouped the same way. The
-``app`` channel is the person's WebSocket stream. A claim is a lease: ``sending`` with
-``next_attempt_at`` pushed ``LEASE`` ahead. A server killed while sending leaves rows in
-``sending``; once their lease has run out any server process retries them (an external channel
-may then see a message twice — apprise cannot tell whether the far end got it), while rows a
-live process is sending right now are left to it.
+A claim is a lease (``sending`` for ``LEASE``): rows left by a process that died while
+sending are retried once the lease has run out.
 """
 
 from __future__ import annotations

@@ -1,13 +1,6 @@
-"""Upsert a validated registry file into the database, in bulk.
+"""Upsert a validated registry file into the database, in bulk and idempotently.
 
-Idempotent: loading the same file twice changes nothing (a plain ``password:`` is re-hashed
-only when it no longer matches the stored hash). Rows absent from the file are kept — history
-(incidents) refers to them; removing a point or a staff member is an explicit admin action.
-A staff member's grid list is replaced by the file's, since the file is the authority on it.
-
-Each table is read once and written with one bulk INSERT and one bulk UPDATE, so 50,000 points
-and 5,000 staff load in seconds (give large registries ``password_hash:``: hashing a plain
-password with argon2 is deliberately slow).
+Rows absent from the file are kept (history refers to them).
 """
 
 from __future__ import annotations

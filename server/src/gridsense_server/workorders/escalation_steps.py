@@ -1,10 +1,7 @@
-"""Scheduling escalation steps as durable rows.
+"""Scheduling escalation steps as durable rows, in the caller's transaction.
 
-A step's name says what it is and when its phase began: ``page.<index>@<ms>`` (page while the
-incident waits for acceptance), ``remind@<ms>`` / ``unaccept@<ms>`` (the handler went quiet
-after accepting at <ms>). Only the next step of a phase
-exists as a row; executing it schedules the one after, in the same transaction. Every
-transition cancels the pending steps of the phase it ends, so a pending row is always current.
+A step's name says what it is and when its phase began: ``page.<index>@<ms>``,
+``remind@<ms>`` or ``unaccept@<ms>``.
 """
 
 from __future__ import annotations

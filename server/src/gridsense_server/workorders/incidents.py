@@ -1,15 +1,6 @@
-"""Turn edge Incident messages into work orders.
+"""Turn edge Incident messages into work orders: one open incident per (point, type).
 
-One open incident per (point, type): a repeat while it is open is appended to it (count + 1,
-last_seen_at = the latest DEVICE time), ``cleared`` sets the alarm to cleared but leaves the
-work order open for a person to close. Every event id is stored once (a unique column,
-committed — with the message's sequence number — before the message is acknowledged), so a
-replayed message — QoS 1 redelivery, an edge backfill — changes nothing and is never pushed
-live again.
-
-An event older than ``late_after_s`` on arrival (device time — it waited out an outage) is
-recorded as backfilled: pushed only to all-seeing viewers (control) as event "backfilled",
-never to a worker as if it were happening now.
+Every event id is stored once, so a replayed message changes nothing.
 """
 
 from __future__ import annotations
