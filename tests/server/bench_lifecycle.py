@@ -141,7 +141,7 @@ def bench_scheduler(open_count: int, due: int) -> None:
                     "accept_due_at": start, "resolve_due_at": start, "policy": "fast"})
                 # The first ``due`` are due now; the rest in an hour.
                 when = start if i < due else start + timedelta(hours=1)
-                steps.append({"incident_id": iid, "step": str(StepName("a", 1, when)),
+                steps.append({"incident_id": iid, "step": str(StepName("page", 1, when)),
                               "loop": 0, "due_at": when, "status": "pending"})
             with factory.begin() as session:
                 for n in range(0, open_count, 5000):

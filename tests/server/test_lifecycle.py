@@ -110,7 +110,7 @@ def test_no_sequence_of_actions_breaks_the_state_machine(
                 EscalationStep.incident_id == incident_id, EscalationStep.status == "pending"))
             kinds = {step.partition(".")[0].partition("@")[0] for step in pending}
             # Escalation runs only while someone should be acting: waiting, or handling.
-            allowed = {"new": {"a"}, "returned": {"a"}, "accepted": {"remind", "unaccept"}}
+            allowed = {"new": {"page"}, "returned": {"page"}, "accepted": {"remind", "unaccept"}}
             assert kinds <= allowed.get(incident.state, set())
 
 
