@@ -22,18 +22,18 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from gridsense_devtools.clock import Clock
-from gridsense_devtools.community import FAST, HIERARCHY_YAML
+from gridsense_devtools.community import FAST
 from gridsense_protocol import new_event_id
+from gridsense_server.config import LifecycleConfig
 from gridsense_server.counters import Counters
 from gridsense_server.db import make_engine, make_session_factory, upgrade
 from gridsense_server.db.models import EscalationStep, Incident
-from gridsense_server.escalation.policy import LifecycleConfig
 from gridsense_server.escalation.scheduler import EscalationScheduler
-from gridsense_server.escalation.steps import StepName
 from gridsense_server.notify.links import LinkSigner
-from gridsense_server.passwords import hash_password
-from gridsense_server.registry import RegistryFile, _context
-from gridsense_server.registry_store import apply_registry
+from gridsense_server.registry.passwords import hash_password
+from gridsense_server.registry.registry_file import RegistryFile, _context
+from gridsense_server.registry.store import apply_registry
+from gridsense_server.workorders.escalation_steps import StepName
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
 
@@ -115,7 +115,10 @@ def bench_registry(points: int, staff: int) -> None:
 
 def bench_scheduler(open_count: int, due: int) -> None:
     config = LifecycleConfig.model_validate(FAST)
+    from lifecycle_support import HIERARCHY_YAML
+
     from gridsense_server.registry import parse_registry
+    from gridsense_server.registry.registry_file import parse_registry
 
     with tempfile.TemporaryDirectory() as tmp:
         for backend, url, pg in _urls(Path(tmp)):
@@ -137,7 +140,7 @@ def bench_scheduler(open_count: int, due: int) -> None:
                     "accept_due_at": start, "resolve_due_at": start, "policy": "fast"})
                 # The first ``due`` are due now; the rest in an hour.
                 when = start if i < due else start + timedelta(hours=1)
-                steps.append({"incident_id": iid, "step": str(StepName("a", 1, when)),
+                steps.append({"incident_id": iid, "step": str(StepName("page", 1, when)),
                               "loop": 0, "due_at": when, "status": "pending"})
             with factory.begin() as session:
                 for n in range(0, open_count, 5000):

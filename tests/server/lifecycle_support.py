@@ -11,13 +11,13 @@ from gridsense_devtools.clock import Clock as Clock
 from gridsense_devtools.community import FAST as FAST
 from gridsense_devtools.community import HIERARCHY_YAML as HIERARCHY_YAML
 from gridsense_protocol import Incident, Severity, utc_now
+from gridsense_server.config import LifecycleConfig
 from gridsense_server.counters import Counters
 from gridsense_server.db import make_engine, make_session_factory, upgrade
-from gridsense_server.escalation.policy import LifecycleConfig
-from gridsense_server.incidents import IncidentService
-from gridsense_server.live import LiveHub
-from gridsense_server.registry import parse_registry
-from gridsense_server.registry_store import apply_registry
+from gridsense_server.live.hub import LiveHub
+from gridsense_server.registry.registry_file import parse_registry
+from gridsense_server.registry.store import apply_registry
+from gridsense_server.workorders.incidents import IncidentService
 
 
 def database(db_url: str) -> Iterator[sessionmaker[Session]]:

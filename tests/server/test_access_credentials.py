@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridsense_protocol import MAX_PAYLOAD_BYTES, Command, encode, utc_now
 from gridsense_protocol.access_hash import keyed_hash
-from gridsense_server.access import Viewer
 from gridsense_server.access_control import credentials as creds
 from gridsense_server.access_control.parts import split
 from gridsense_server.access_control.sync import CredentialSync
@@ -25,8 +24,9 @@ from gridsense_server.counters import Counters
 from gridsense_server.db import make_engine, make_session_factory, upgrade
 from gridsense_server.db.access_models import AccessSite, Credential, GatewayCredentials
 from gridsense_server.db.models import Community
-from gridsense_server.registry import parse_registry
-from gridsense_server.registry_store import apply_registry
+from gridsense_server.registry.registry_file import parse_registry
+from gridsense_server.registry.store import apply_registry
+from gridsense_server.registry.viewers import Viewer
 
 CSV = """id,holder,card,pin,valid_from,valid_until,doors,buildings
 r-001,张伟,00100200,,,,b1-main;b1-back,

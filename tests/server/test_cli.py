@@ -17,7 +17,7 @@ from server_helpers import EdgePublisher, wait_until, write_server_config
 
 from gridsense_devtools.processes import env_without_proxies, spawn
 from gridsense_devtools.services import InfluxDB, Mosquitto
-from gridsense_server.passwords import verify_password
+from gridsense_server.registry.passwords import verify_password
 
 BIN = Path(sys.executable).with_name("gridsense-server")
 

@@ -21,8 +21,8 @@ from gridsense_protocol import (
     new_event_id,
     utc_now,
 )
-from gridsense_server.access import Viewer
 from gridsense_server.app import ServerApp
+from gridsense_server.registry.viewers import Viewer
 
 T0 = datetime(2024, 5, 1, 8, 0, 0, tzinfo=UTC)
 WORKER = Viewer("worker-g01", "worker", frozenset({"g01", "g01-a"}))

@@ -14,14 +14,14 @@ from lifecycle_support import FAST, Clock, database, open_incident
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gridsense_server.access import Viewer, load_viewer
+from gridsense_server.config import LifecycleConfig
 from gridsense_server.counters import Counters
-from gridsense_server.db.models import Delivery, Incident
-from gridsense_server.escalation.policy import LifecycleConfig
+from gridsense_server.db.models import Incident, Notification
 from gridsense_server.escalation.recipients import recipients
 from gridsense_server.escalation.scheduler import EscalationScheduler
 from gridsense_server.notify.links import LinkSigner
-from gridsense_server.workorders import act, history
+from gridsense_server.registry.viewers import Viewer, load_viewer
+from gridsense_server.workorders.transitions import act, history
 
 CONFIG = LifecycleConfig.model_validate(FAST)
 LINKS = LinkSigner(b"0123456789abcdef0123", "http://gridsense.test", 3600)
@@ -40,7 +40,8 @@ def _scheduler(factory: sessionmaker[Session], clock: Clock) -> EscalationSchedu
 def _paged(factory: sessionmaker[Session], incident_id: str) -> list[tuple[str, str]]:
     with factory() as session:
         return [(r.recipient, r.step.partition("@")[0]) for r in session.scalars(
-            select(Delivery).where(Delivery.incident_id == incident_id).order_by(Delivery.id))]
+            select(Notification).where(Notification.incident_id == incident_id)
+            .order_by(Notification.id))]
 
 
 def test_unaccepted_incident_climbs_the_hierarchy_and_stops_on_accept(
@@ -51,12 +52,12 @@ def test_unaccepted_incident_climbs_the_hierarchy_and_stops_on_accept(
     scheduler = _scheduler(factory, clock)
     scheduler.run_due()
     scheduler.run_due()  # nothing due twice
-    assert _paged(factory, incident_id) == [("worker-g01", "a.0")]
+    assert _paged(factory, incident_id) == [("worker-g01", "page.0")]
     clock.advance(29)
     assert scheduler.run_due() == []
     clock.advance(2)
     assert len(scheduler.run_due()) == 1
-    assert _paged(factory, incident_id)[-1] == ("leader-g01", "a.1")
+    assert _paged(factory, incident_id)[-1] == ("leader-g01", "page.1")
     with factory() as session:
         incident = session.get(Incident, incident_id)
         assert incident is not None and incident.level == "community"
@@ -81,7 +82,7 @@ def test_unaccepted_incident_climbs_the_hierarchy_and_stops_on_accept(
         actions = [h.action for h in history(session, incident_id)]
     assert actions == ["open", "escalate", "escalate", "accept", "remind", "unaccept",
                        "escalate"]
-    assert _paged(factory, incident_id)[-1][1] == "a.0"
+    assert _paged(factory, incident_id)[-1][1] == "page.0"
 
 
 def test_a_progress_note_counts_as_activity(factory: sessionmaker[Session]) -> None:
@@ -145,7 +146,7 @@ def test_two_schedulers_at_once_page_each_step_once(factory: sessionmaker[Sessio
     with factory() as session:
         for incident_id in incidents:
             keys = [(r.step, r.loop, r.recipient, r.channel) for r in session.scalars(
-                select(Delivery).where(Delivery.incident_id == incident_id))]
+                select(Notification).where(Notification.incident_id == incident_id))]
             assert len(keys) == len(set(keys))
             escalations = [h for h in history(session, incident_id) if h.action == "escalate"]
             assert len(escalations) == 3
@@ -171,7 +172,7 @@ def test_a_step_that_fails_does_not_hold_back_the_others_due_with_it(
     scheduler.run_due()
     assert [bool(_paged(factory, i)) for i in ids] == [True, False, True]
     assert scheduler.counters.get("escalation.errors") == 1
-    assert scheduler.counters.get("escalation.a") == 2
+    assert scheduler.counters.get("escalation.page") == 2
     monkeypatch.setattr(scheduler, "_perform", real)
     scheduler.run_due()
-    assert _paged(factory, ids[1]) == [("worker-g01", "a.0")]
+    assert _paged(factory, ids[1]) == [("worker-g01", "page.0")]

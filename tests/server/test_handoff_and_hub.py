@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from gridsense_server.access import Viewer
 from gridsense_server.counters import Counters
 from gridsense_server.ingest.handoff import Handoff
-from gridsense_server.live import LiveHub
+from gridsense_server.live.hub import LiveHub
+from gridsense_server.registry.viewers import Viewer
 
 
 async def test_a_full_handoff_blocks_the_producer_until_the_loop_takes_items() -> None:

@@ -10,16 +10,16 @@ from server_helpers import TEN_YEARS_S, EdgePublisher, async_wait_until
 from sqlalchemy import func, select
 
 from gridsense_protocol import AlarmState, Incident, Severity
-from gridsense_server.access import Viewer
 from gridsense_server.app import ServerApp
 from gridsense_server.counters import Counters
 from gridsense_server.db import make_engine, make_session_factory, upgrade
 from gridsense_server.db.models import Incident as IncidentRow
 from gridsense_server.db.models import IncidentEvent
-from gridsense_server.incidents import IncidentService
-from gridsense_server.live import LiveHub
-from gridsense_server.registry import load_registry_file
-from gridsense_server.registry_store import apply_registry
+from gridsense_server.live.hub import LiveHub
+from gridsense_server.registry.registry_file import load_registry_file
+from gridsense_server.registry.store import apply_registry
+from gridsense_server.registry.viewers import Viewer
+from gridsense_server.workorders.incidents import IncidentService
 
 T0 = datetime(2024, 5, 1, 8, 0, 0, tzinfo=UTC)
 

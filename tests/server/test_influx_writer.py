@@ -11,13 +11,19 @@ from server_helpers import async_wait_until
 
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.services import InfluxDB
-from gridsense_protocol import Reading
+from gridsense_protocol import AccessEvent, AccessResult, Reading
+from gridsense_server.access_control.log import access_line
 from gridsense_server.backoff import Backoff
 from gridsense_server.config import InfluxConfig
 from gridsense_server.counters import Counters
-from gridsense_server.directory import PointDirectory
-from gridsense_server.influx_writer import InfluxWriter
-from gridsense_server.line_protocol import LineFormatter, escape_tag, timestamp_ns
+from gridsense_server.registry.directory import PointDirectory
+from gridsense_server.timeseries.line_protocol import (
+    LineFormatter,
+    escape_tag,
+    grid_tag,
+    timestamp_ns,
+)
+from gridsense_server.timeseries.writer import InfluxWriter
 
 T0 = datetime(2024, 5, 1, 8, 0, 0, 123456, tzinfo=UTC)
 
@@ -43,7 +49,8 @@ def test_escape_tag_follows_line_protocol_rules() -> None:
     assert escape_tag("a b,c=d") == r"a\ b\,c\=d"
     assert escape_tag("line\nbreak") == r"line\ break"
     assert escape_tag("ends\\") == "ends\\\\"
-    assert escape_tag("") == "unknown"
+    assert grid_tag("g 01") == r"g\ 01"
+    assert grid_tag(None) == grid_tag("") == "unknown"
 
 
 def test_lines_carry_edge_timestamps_in_ns_and_sorted_tags() -> None:
@@ -83,6 +90,28 @@ async def test_batches_by_size_and_writes_every_reading_with_its_tags(
     assert {r["gateway"] for r in rows} == {"gw-01"}
     [unknown] = [r for r in rows if r["point"] == "gw-09.unregistered"]
     assert unknown["grid"] == "unknown"
+
+
+async def test_an_access_event_at_a_point_with_no_grid_is_tagged_unknown_like_a_reading(
+    influx: tuple[InfluxDB, str],
+) -> None:
+    server, database = influx
+    counters = Counters()
+    writer = make_writer(server.url, database, counters)
+    event = AccessEvent(gateway="gw-09", seq=1, ts=T0, point="gw-09.reader", door="b9-main",
+                        result=AccessResult.GRANTED, method="card")
+    await writer.start()
+    try:
+        writer.add_lines([access_line(event, None)])
+        writer.add_readings("gw-09", readings("gw-09.reader", 1))
+        await writer.flush()
+    finally:
+        await writer.stop()
+    assert counters.get("influx.rejected_batches") == 0
+    [access] = server.points('SELECT "count", "grid", "door" FROM "access"', database)
+    assert (access["grid"], access["door"], access["count"]) == ("unknown", "b9-main", 1)
+    [reading] = server.points("SELECT value, grid FROM temperature", database)
+    assert reading["grid"] == "unknown"
 
 
 async def test_tag_values_with_spaces_commas_and_equals_round_trip(

@@ -10,7 +10,7 @@ from server_helpers import EdgePublisher, async_wait_until
 from gridsense_devtools.services import InfluxDB, Mosquitto
 from gridsense_protocol import MAX_PAYLOAD_BYTES, Kind, encode, topic_for
 from gridsense_server.app import ServerApp
-from gridsense_server.line_protocol import timestamp_ns
+from gridsense_server.timeseries.line_protocol import timestamp_ns
 
 T0 = datetime(2024, 5, 1, 8, 0, 0, 250000, tzinfo=UTC)
 

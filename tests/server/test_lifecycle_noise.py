@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridsense_protocol import AlarmState, Severity
 from gridsense_server.app import ServerApp
+from gridsense_server.config import LifecycleConfig
 from gridsense_server.counters import Counters
 from gridsense_server.db.models import Incident
-from gridsense_server.escalation.policy import LifecycleConfig
 from gridsense_server.escalation.scheduler import EscalationScheduler
-from gridsense_server.noise import SilenceCache
 from gridsense_server.notify.links import LinkSigner
-from gridsense_server.workorders import history
+from gridsense_server.workorders.noise import SilenceCache
+from gridsense_server.workorders.transitions import history
 
 PASSWORDS = {"worker-g01": "demo", "control": "ctl"}
 

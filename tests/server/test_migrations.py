@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from gridsense_server.db import make_engine, make_session_factory
 from gridsense_server.db.migrate import current_revision, downgrade, upgrade
-from gridsense_server.db.models import Base, Incident
+from gridsense_server.db.models import Base, EscalationStep, Incident, Notification
 
-HEAD = "0005"
+HEAD = "0006"
 TABLES_0001 = {
     "streets", "communities", "grids", "points", "staff", "staff_grids", "incidents",
     "incident_events", "gateways",
@@ -104,5 +104,38 @@ def test_one_open_incident_per_point_and_type_is_enforced_by_the_database(db_url
             stored = session.get(Incident, "01J00000000000000000000002")
             assert stored is not None and stored.opened_at == NOW  # UTC-aware on both DBs
             assert stored.backfilled is False
+    finally:
+        engine.dispose()
+
+
+def test_0006_renames_the_paging_steps_of_existing_rows_and_back(db_url: str) -> None:
+    """Steps stored as ``a.<index>@<ms>`` become ``page.<index>@<ms>`` in both tables that key
+    on them; other kinds are left alone, and the downgrade restores the old names."""
+    engine = make_engine(db_url)
+    factory = make_session_factory(engine)
+    incident_id = "01J00000000000000000000001"
+    try:
+        upgrade(engine, "0005")
+        with factory.begin() as session:
+            session.add(_incident(incident_id, "new"))
+            for step in ("a.1@1733000000000", "remind@1733000000000"):
+                session.add(EscalationStep(incident_id=incident_id, step=step, loop=0,
+                                           due_at=NOW, status="pending"))
+            session.add(Notification(incident_id=incident_id, step="a.1@1733000000000", loop=0,
+                                     recipient="worker-g01", channel="app", title="t", body="b",
+                                     status="sent", attempts=1, next_attempt_at=NOW,
+                                     created_at=NOW))
+
+        def steps() -> tuple[list[str], list[str]]:
+            with factory() as session:
+                return (sorted(session.scalars(select(EscalationStep.step))),
+                        list(session.scalars(select(Notification.step))))
+
+        upgrade(engine)
+        assert steps() == (["page.1@1733000000000", "remind@1733000000000"],
+                           ["page.1@1733000000000"])
+        downgrade(engine, "0005")
+        assert steps() == (["a.1@1733000000000", "remind@1733000000000"],
+                           ["a.1@1733000000000"])
     finally:
         engine.dispose()

@@ -15,14 +15,14 @@ from lifecycle_support import Clock, database, open_incident
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from gridsense_server.access import Viewer
+from gridsense_server.config import LifecycleConfig
 from gridsense_server.counters import Counters
-from gridsense_server.db.models import Delivery, Grid, Staff
-from gridsense_server.escalation.policy import LifecycleConfig
+from gridsense_server.db.models import Grid, Notification, Staff
 from gridsense_server.escalation.scheduler import EscalationScheduler
-from gridsense_server.live import LiveHub
-from gridsense_server.notify.dispatch import LEASE, DeliveryWorker
+from gridsense_server.live.hub import LiveHub
 from gridsense_server.notify.links import LinkSigner
+from gridsense_server.notify.sender import LEASE, NotificationSender
+from gridsense_server.registry.viewers import Viewer
 
 LINKS = LinkSigner(b"0123456789abcdef0123", "http://gridsense.test", 3600)
 
@@ -97,7 +97,7 @@ class Rig:
         self.clock = Clock()
         self.scheduler = EscalationScheduler(factory, self.config, LINKS, Counters(),
                                              clock=self.clock)
-        self.worker = DeliveryWorker(factory, self.config, hub or LiveHub(Counters()),
+        self.worker = NotificationSender(factory, self.config, hub or LiveHub(Counters()),
                                      Counters(), clock=self.clock)
 
     def open(self, count: int = 1, first_seq: int = 1) -> list[str]:
@@ -111,7 +111,7 @@ class Rig:
 def _statuses(factory: sessionmaker[Session]) -> list[tuple[str, int]]:
     with factory() as session:
         return [(r.status, r.attempts) for r in session.scalars(
-            select(Delivery).where(Delivery.channel != "app").order_by(Delivery.id))]
+            select(Notification).where(Notification.channel != "app").order_by(Notification.id))]
 
 
 async def test_webhook_delivery_with_retries_and_a_signed_link(
@@ -156,7 +156,7 @@ async def test_a_dead_channel_gives_up_after_max_attempts(
         rig.clock.advance(10)
     assert _statuses(factory) == [("failed", 2)]
     with factory() as session:
-        assert "refused" in (session.scalars(select(Delivery.error)).one() or "")
+        assert "refused" in (session.scalars(select(Notification.error)).one() or "")
 
 
 async def test_group_robot_rate_limit_turns_overflow_into_one_digest(
@@ -194,7 +194,7 @@ async def test_a_send_claimed_by_a_process_that_died_is_retried_after_its_lease(
     one) leaves it alone while the lease runs — it may be a live peer sending it — then sends it."""
     rig = Rig(factory, receiver, "hook")
     rig.open()
-    dead = DeliveryWorker(factory, rig.config, LiveHub(Counters()), Counters(), clock=rig.clock)
+    dead = NotificationSender(factory, rig.config, LiveHub(Counters()), Counters(), clock=rig.clock)
     rows, _ = dead._claim(rig.clock())  # claimed, then the process is gone before sending
     assert len(rows) == 1 and _statuses(factory) == [("sending", 0)]
     await rig.worker.process_due()

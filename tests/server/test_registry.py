@@ -10,13 +10,13 @@ from server_helpers import REGISTRY_YAML
 from sqlalchemy import func, select
 
 from gridsense_protocol.yamlconfig import ConfigError
-from gridsense_server.access import Viewer, load_viewer, owns_point
 from gridsense_server.db import make_engine, make_session_factory, upgrade
 from gridsense_server.db.models import Grid, Point, Staff, StaffGrid
-from gridsense_server.directory import PointDirectory
-from gridsense_server.passwords import verify_password
-from gridsense_server.registry import load_registry_file, parse_registry
-from gridsense_server.registry_store import apply_registry
+from gridsense_server.registry.directory import PointDirectory
+from gridsense_server.registry.passwords import verify_password
+from gridsense_server.registry.registry_file import load_registry_file, parse_registry
+from gridsense_server.registry.store import apply_registry
+from gridsense_server.registry.viewers import Viewer, load_viewer, owns_point
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_point_directory_maps_points_to_grids(factory, registry_file: Path) -> N
 
 
 def test_password_hash_is_taken_as_is(factory) -> None:
-    from gridsense_server.passwords import hash_password
+    from gridsense_server.registry.passwords import hash_password
 
     given = hash_password("s3cret")
     text = REGISTRY_YAML.replace("    password: ctl\n", f"    password_hash: '{given}'\n")

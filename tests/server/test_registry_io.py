@@ -15,9 +15,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from gridsense_protocol.yamlconfig import ConfigError
 from gridsense_server.cli import main
 from gridsense_server.db import make_engine, make_session_factory, upgrade
-from gridsense_server.registry import load_registry_file, parse_registry
-from gridsense_server.registry_io import export_document, read_csv_folder, write_csv, write_yaml
-from gridsense_server.registry_store import apply_registry
+from gridsense_server.registry.import_export import (
+    export_document,
+    read_csv_folder,
+    write_csv,
+    write_yaml,
+)
+from gridsense_server.registry.registry_file import load_registry_file, parse_registry
+from gridsense_server.registry.store import apply_registry
 
 
 @pytest.fixture

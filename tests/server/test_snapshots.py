@@ -12,7 +12,7 @@ from server_helpers import EdgePublisher, async_wait_until
 from gridsense_protocol import Kind, tag_snapshot, topic_for
 from gridsense_server.app import ServerApp
 from gridsense_server.counters import Counters
-from gridsense_server.snapshots import SnapshotStore
+from gridsense_server.workorders.snapshots import SnapshotStore
 
 PASSWORDS = {"worker-g01": "demo", "worker-g02": "demo2", "control": "ctl"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gridsense_server.spool import DiskSpool
+from gridsense_server.timeseries.spool import DiskSpool
 
 
 def body(n: int) -> bytes:
@@ -110,7 +110,8 @@ def test_a_second_process_cannot_open_a_spool_in_use(tmp_path: Path) -> None:
     import sys
 
     spool = DiskSpool(tmp_path, max_bytes=1_000_000)
-    probe = ("import sys; from pathlib import Path; from gridsense_server.spool import DiskSpool\n"
+    probe = ("import sys; from pathlib import Path\n"
+             "from gridsense_server.timeseries.spool import DiskSpool\n"
              "try:\n    DiskSpool(Path(sys.argv[1]), 1000)\nexcept RuntimeError as e:\n"
              "    print(e); sys.exit(3)\n")
     result = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True,

@@ -16,10 +16,10 @@ from gridsense_protocol import Reading
 from gridsense_server.backoff import Backoff
 from gridsense_server.config import InfluxConfig
 from gridsense_server.counters import Counters
-from gridsense_server.directory import PointDirectory
-from gridsense_server.influx_writer import InfluxWriter
 from gridsense_server.ingest.acks import AckLedger, AckToken, Delivery
-from gridsense_server.spool import DiskSpool
+from gridsense_server.registry.directory import PointDirectory
+from gridsense_server.timeseries.spool import DiskSpool
+from gridsense_server.timeseries.writer import InfluxWriter
 
 T0 = datetime(2024, 5, 1, 8, 0, 0, tzinfo=UTC)
 

@@ -2,7 +2,8 @@
 
 Both the gateway config and the server's files are YAML (and the server pushes gateway config
 over the ``config`` topic), so the one way to say "this key on this line is wrong" lives here.
-Pure: callers read the file and pass its text.
+Parsing and validation work on text; ``load_yaml_file`` is the one helper that reads a file
+(and turns a missing or unreadable file into the same kind of error).
 """
 
 from __future__ import annotations

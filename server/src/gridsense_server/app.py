@@ -1,17 +1,7 @@
-"""Wire the server together and run it in ONE asyncio loop: ingest, writer, incidents, HTTP.
+"""Wire the server together and run it in one asyncio loop: ingest, writer, incidents, HTTP.
 
-Start-up order: migrations, registry, point directory, spool, writer, dispatcher, MQTT, HTTP.
-It never waits for MQTT or InfluxDB: both reconnect in the background, so the server starts
-(and serves the API) while either is down.
-
-Two MQTT sessions: "events" (incidents, snapshots, status, command results and access events
-— the database and the snapshot files; access events also go to InfluxDB) under the configured
-client id, and "telemetry" (readings and health — InfluxDB) under ``<client id>.telemetry``.
-Each has its own in-flight window and acks, so however InfluxDB fares, incidents keep flowing.
-
-Stopping: MQTT stops delivering, everything received is handed on and made durable (written,
-spooled, committed), sequence numbers are recorded, the acks go out, then MQTT disconnects.
-What could not be made durable in time stays unacknowledged: the broker redelivers it.
+Start-up never waits for MQTT or InfluxDB; the order and the two MQTT sessions are described
+in docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -31,31 +21,31 @@ from . import __version__
 from .access_control.log import AccessLogService
 from .access_control.sync import CredentialSync
 from .api import ApiContext, TokenSigner, create_app, load_or_create_secret
-from .api.incident_routes import LifecycleApi
+from .api.incident_routes import IncidentActionContext
 from .command_results import CommandResultService
 from .config import ServerConfig
 from .counters import Counters
 from .db import make_engine, make_session_factory, upgrade
 from .db.engine import display_url
-from .directory import PointDirectory
 from .escalation.scheduler import EscalationScheduler
-from .gateways import GatewayService
-from .incidents import IncidentService
-from .influx_writer import InfluxWriter
+from .gateways.status import GatewayService
 from .ingest.acks import AckLedger
 from .ingest.dispatcher import Dispatcher, Source
 from .ingest.handoff import Handoff
 from .ingest.mqtt_consumer import MqttConsumer
 from .ingest.settle import Settler
-from .live import LiveHub
+from .live.hub import LiveHub
 from .logs import kv
-from .notify.dispatch import DeliveryWorker
 from .notify.links import LinkSigner
-from .registry_io import read_any
-from .registry_store import apply_registry
+from .notify.sender import NotificationSender
+from .registry.directory import PointDirectory
+from .registry.import_export import read_any
+from .registry.store import apply_registry
 from .sequences import SequenceStore
-from .snapshots import SnapshotStore
-from .spool import DiskSpool
+from .timeseries.spool import DiskSpool
+from .timeseries.writer import InfluxWriter
+from .workorders.incidents import IncidentService
+from .workorders.snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +79,7 @@ class ServerApp:
         self.incidents = IncidentService(self.factory, self.hub, self.counters,
                                          late_after_s=config.incidents.late_after_s,
                                          lifecycle=config.lifecycle)
-        self.notifier = DeliveryWorker(self.factory, config.lifecycle, self.hub, self.counters)
+        self.notifier = NotificationSender(self.factory, config.lifecycle, self.hub, self.counters)
         self.scheduler: EscalationScheduler | None = None  # needs the secret: made by run()
         self.gateways = GatewayService(self.factory, self.counters, self.hub, config.lifecycle)
         self.commands = CommandResultService(self.factory, self.counters)
@@ -154,7 +144,7 @@ class ServerApp:
         self.scheduler = EscalationScheduler(self.factory, config.lifecycle, links, self.counters,
                                              hub=self.hub, on_pages=self.notifier.wake)
         loop = asyncio.get_running_loop()
-        api.state.lifecycle = LifecycleApi(
+        api.state.incident_actions = IncidentActionContext(
             config.lifecycle, links,
             on_change=lambda: loop.call_soon_threadsafe(self.notifier.wake))
 

@@ -1,7 +1,8 @@
-"""Capped exponential backoff with full jitter, for every reconnect and retry loop.
+"""Capped exponential backoff with equal jitter, for every reconnect and retry loop.
 
 Jitter keeps a fleet of clients from reconnecting in lock-step after a broker or database
-restart (the thundering herd).
+restart (the thundering herd); equal jitter (half the delay fixed, half random) rather than
+full jitter so that a retry never comes almost at once after a failure.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from .access_control import cli as access_cli
 from .config import ServerConfig, load_server_config
 from .db.engine import display_url
 from .logs import kv, setup_logging
-from .passwords import hash_password
+from .registry.passwords import hash_password
 
 if TYPE_CHECKING:
     from .app import ServerApp
@@ -153,8 +153,8 @@ async def _run(app: ServerApp) -> int:
 
 
 def _check(config: ServerConfig, args: argparse.Namespace) -> int:
-    from .checker import CheckFailed, CheckOptions, format_text, run_check
     from .db import make_engine
+    from .timeseries.checker import CheckFailed, CheckOptions, format_text, run_check
 
     until = args.until or datetime.now(UTC)
     options = CheckOptions(since=args.since or until - timedelta(days=1), until=until,
@@ -173,7 +173,7 @@ def _check(config: ServerConfig, args: argparse.Namespace) -> int:
 
 
 def _export_registry(app: ServerApp, fmt: str, path: Path) -> int:
-    from .registry_io import export_document, write_csv, write_yaml
+    from .registry.import_export import export_document, write_csv, write_yaml
 
     app.migrate()
     with app.factory() as session:

@@ -1,11 +1,5 @@
 """Residents' credentials per community: create, change, revoke, import from CSV, and the
-versioned changes the gateways sync.
-
-Every change bumps the community's version (``access_sites.version``) and stamps the changed
-row with it, so "what changed since version N" is one indexed query. Card numbers and PINs are
-hashed here, on the way in, with the community's secret (HMAC-SHA256, 16 hex digits — the same
-function as the gateway's ``card_hash``); only the last four card digits are kept for people to
-recognise a card. Nothing in this module logs a number or a PIN.
+versioned changes the gateways sync. Numbers and PINs are hashed on the way in, never logged.
 """
 
 from __future__ import annotations

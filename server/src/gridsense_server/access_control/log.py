@@ -21,9 +21,9 @@ from gridsense_protocol import AccessEvent, utc_now
 from ..counters import Counters
 from ..db.access_models import AccessLogEntry
 from ..db.retry import retry_transient
-from ..line_protocol import escape_tag, timestamp_ns
 from ..logs import kv
 from ..sequences import record_sequences
+from ..timeseries.line_protocol import escape_tag, grid_tag, timestamp_ns
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def _field_string(value: str) -> str:
 def access_line(message: AccessEvent, grid: str | None) -> str:
     """``access,door=..,gateway=..,grid=..,point=..,result=.. count=1i,method="card",... <ns>``"""
     tags = (f"access,door={escape_tag(message.door)},gateway={escape_tag(message.gateway)},"
-            f"grid={escape_tag(grid or '')},point={escape_tag(message.point)},"
+            f"grid={grid_tag(grid)},point={escape_tag(message.point)},"
             f"result={escape_tag(message.result.value)}")
     fields = [f"count=1i,method={_field_string(message.method)}",
               f"offline={'true' if message.offline else 'false'}"]

@@ -19,12 +19,12 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..access import Viewer
 from ..access_control import credentials as creds
 from ..access_control.log import AccessLogService, AccessQuery
 from ..access_control.sync import CredentialSync
 from ..db.access_models import AccessLogEntry
 from ..db.models import Grid
+from ..registry.viewers import Viewer
 from .deps import Context, CurrentViewer
 
 router = APIRouter(tags=["access"])

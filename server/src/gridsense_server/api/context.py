@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..counters import Counters
-from ..live import LiveHub
+from ..live.hub import LiveHub
 from .tokens import TokenSigner
 
 

@@ -10,8 +10,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..access import Viewer, load_viewer
 from ..db.models import Incident, IncidentEvent
+from ..registry.viewers import Viewer, load_viewer
 from .context import ApiContext
 
 _bearer = HTTPBearer(auto_error=False, description="token from POST /api/v1/auth/token")

@@ -17,38 +17,39 @@ from sqlalchemy import and_, or_, select
 
 from gridsense_protocol import utc_now
 
-from ..access import Viewer, with_descendants
+from ..config import LifecycleConfig
 from ..db.models import FINAL_STATES, INCIDENT_STATES, Incident
-from ..escalation.policy import LifecycleConfig
-from ..lifecycle import USER_ACTIONS, WAITING, Refused, allowed_actions
 from ..notify.links import LinkSigner
-from ..schemas import (
+from ..registry.grids import with_descendants
+from ..registry.viewers import Viewer
+from ..workorders.states import USER_ACTIONS, WAITING, Refused, allowed_actions
+from ..workorders.transitions import act, check_grid, history
+from ..workorders.views import (
     ActionRequest,
     ActionResult,
     IncidentDetail,
     IncidentView,
     TransitionView,
 )
-from ..workorders import act, check_grid, history
 from .deps import Context, CurrentViewer, visible_incident
 
 router = APIRouter()
 
 
 @dataclass
-class LifecycleApi:
-    """What the action endpoints need beyond the ApiContext (set on ``app.state.lifecycle``)."""
+class IncidentActionContext:
+    """What the action endpoints need beyond the ApiContext (``app.state.incident_actions``)."""
 
     config: LifecycleConfig
     links: LinkSigner
     on_change: Callable[[], None] = lambda: None  # wake the scheduler and the notifier
 
 
-def _lifecycle(request: Request) -> LifecycleApi:
-    lifecycle = getattr(request.app.state, "lifecycle", None)
-    if lifecycle is None:
+def _action_context(request: Request) -> IncidentActionContext:
+    actions = getattr(request.app.state, "incident_actions", None)
+    if actions is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "lifecycle not configured")
-    return lifecycle
+    return actions
 
 
 StateFilter = Annotated[
@@ -130,7 +131,7 @@ def act_on_incident(
     request: Request,
 ) -> ActionResult:
     """accept, note, resolve, verify (``passed: false`` = rework), return, defer, invalidate."""
-    lifecycle = _lifecycle(request)
+    lifecycle = _action_context(request)
     try:
         with context.factory.begin() as session:
             incident, entry = act(session, incident_id, viewer, action, lifecycle.config,
@@ -154,10 +155,10 @@ def act_on_incident(
 def open_link(incident_id: str, u: str, e: int, s: str, request: Request,
               context: Context) -> RedirectResponse:
     """A signed link from a message: valid and unexpired → the incident on the web page."""
-    if not _lifecycle(request).links.verify(incident_id, u, e, s, utc_now()):
+    if not _action_context(request).links.verify(incident_id, u, e, s, utc_now()):
         context.counters.inc("api.bad_links")
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this link is invalid or has expired")
     return RedirectResponse(f"/#incident={incident_id}", status_code=303)
 
 
-__all__ = ["LifecycleApi", "check_grid", "router"]
+__all__ = ["IncidentActionContext", "check_grid", "router"]

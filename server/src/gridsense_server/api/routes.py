@@ -10,11 +10,12 @@ from sqlalchemy import select
 
 from ..db.models import Gateway, Point
 from ..db.models import Staff as StaffRow
-from ..passwords import verify_password
-from ..schemas import GatewayView, TokenRequest, TokenResponse
+from ..gateways.views import GatewayView
+from ..registry.passwords import verify_password
 from ..sequences import summaries
 from . import incident_routes, silence_routes
 from .deps import Context, CurrentViewer
+from .tokens import TokenRequest, TokenResponse
 
 router = APIRouter()
 router.include_router(incident_routes.router)

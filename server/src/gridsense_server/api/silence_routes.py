@@ -16,7 +16,7 @@ from sqlalchemy import select
 from gridsense_protocol import new_event_id, utc_now
 
 from ..db.models import Silence
-from ..lifecycle import SUPERVISORS
+from ..workorders.states import SUPERVISORS
 from .deps import Context, CurrentViewer
 
 router = APIRouter()

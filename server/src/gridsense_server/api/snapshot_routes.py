@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import FileResponse
 
-from ..snapshots import SnapshotStore
+from ..workorders.snapshots import SnapshotStore
 from .deps import Context, CurrentViewer, visible_incident
 
 router = APIRouter()

@@ -12,7 +12,7 @@ import logging
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from ..live import Subscription
+from ..live.hub import Subscription
 from ..logs import kv
 from .context import ApiContext
 from .deps import viewer_for_token

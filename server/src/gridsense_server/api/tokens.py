@@ -16,6 +16,8 @@ import secrets
 import time
 from pathlib import Path
 
+from pydantic import BaseModel
+
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -77,3 +79,14 @@ def load_or_create_secret(path: Path) -> bytes:
     if not secret:
         raise ValueError(f"{path}: the token secret file is empty")
     return secret
+
+
+class TokenRequest(BaseModel):
+    username: str
+    password: str
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int

@@ -1,4 +1,4 @@
-"""Access control tables (issue 4): credentials per community, their sync version, the log.
+"""Access control tables: credentials per community, their sync version, the log.
 
 On the same ``Base`` as db/models.py; migration 0004 creates them. Card numbers are never
 stored in clear: ``card_hash`` is HMAC-SHA256(community secret, number) truncated to 16 hex

@@ -1,13 +1,7 @@
 """Engine and sessions for SQLite or PostgreSQL, chosen by the URL.
 
-SQLite has one writer at a time, and a writer that finds the lock taken sleeps in SQLite's
-busy handler (1, 2, 5, 10 … 100 ms between attempts). A thread that commits and begins its next
-write transaction at once — the escalation scheduler runs one transaction per step, back to
-back — therefore wins nearly every race, and ingest waited in those sleeps for up to seconds
-(incident → WebSocket p99 > 1 s with new incidents paging). So the threads of this process take
-turns for the write lock in arrival order (``WriterTurns``): a writer waits at most for the
-transactions queued before it, and wakes the moment the previous one commits. Other processes
-on the same file still meet SQLite's own busy handler.
+On SQLite the threads of this process take turns for the write lock in arrival order
+(``WriterTurns``); docs/architecture.md says why.
 """
 
 from __future__ import annotations

@@ -164,12 +164,12 @@ class Incident(Base):
     value: Mapped[float | None] = mapped_column(Float)
     message: Mapped[str] = mapped_column(Text)
     first_event_id: Mapped[str] = mapped_column(String(ULID_LEN))
-    # Server time of the last work-order change; the lifecycle (issue 6) stamps it.
+    # Server time of the last work-order change; the work-order transitions stamp it.
     state_changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Opened by an event that arrived late (after an outage): shown to control, not paged.
     backfilled: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
-    # Lifecycle (issue 6): handling level from severity, SLA deadlines (server time; moved on
+    # Lifecycle: handling level from severity, SLA deadlines (server time; moved on
     # by the time spent deferred), who accepted, the incident this one reopens, and why it is
     # not paged (silence id, "gateway_offline"), if it is not.
     level: Mapped[str] = mapped_column(String(16), server_default="grid", default="grid")
@@ -222,7 +222,7 @@ class EscalationStep(Base):
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     incident_id: Mapped[str] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
-    step: Mapped[str] = mapped_column(String(32))  # "r<round>.<phase>.<index>"
+    step: Mapped[str] = mapped_column(String(32))  # workorders/escalation_steps.py: StepName
     loop: Mapped[int] = mapped_column(Integer)
     due_at: Mapped[datetime] = mapped_column(UtcDateTime())
     status: Mapped[str] = mapped_column(String(16))  # pending | done | cancelled
@@ -232,7 +232,7 @@ class EscalationStep(Base):
     # Never loaded (raises); declared so the unit of work inserts the incident before this row.
     incident: Mapped[Incident] = relationship(lazy="raise")
 
-class Delivery(Base):
+class Notification(Base):
     """One message to one recipient on one channel; the delivery log. The unique key makes a
     page idempotent: a step executed twice cannot page anyone twice."""
 

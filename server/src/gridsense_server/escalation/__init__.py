@@ -1,1 +1,1 @@
-"""Escalation up the grid hierarchy: policies as data, durable steps, recipients by role."""
+"""Escalation up the grid hierarchy: due steps executed, recipients found by role."""

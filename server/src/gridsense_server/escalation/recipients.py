@@ -14,22 +14,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db.models import Grid, Roster, Staff, StaffGrid
+from ..db.models import Roster, Staff, StaffGrid
+from ..registry.grids import grid_chain
 
 ROLE_OF_TARGET = {"workers": "worker", "leader": "leader", "duty_officer": "duty_officer",
                   "command_centre": "command_centre", "control": "control"}
-
-
-def grid_chain(session: Session, grid_id: str | None) -> list[Grid]:
-    """The grid and its parents, nearest first."""
-    chain: list[Grid] = []
-    while grid_id is not None and len(chain) < 16:
-        grid = session.get(Grid, grid_id)
-        if grid is None:
-            break
-        chain.append(grid)
-        grid_id = grid.parent_id
-    return chain
 
 
 def on_duty(roster: Roster, local: time) -> bool:

@@ -1,11 +1,5 @@
 """Execute due escalation steps: durable rows, claimed idempotently, a few per transaction.
 
-Due steps are found through the (status, due_at) index. Executing one — claim it (pending →
-done, which only one process can do), page the recipients (delivery rows, unique per
-incident/step/loop/recipient/channel), write the history entry, schedule the next step — is
-all in the transaction of its group of ``STEPS_PER_TRANSACTION``: a server killed half-way has
-done none of the group and does all of it once after its restart; a second server process
-finds the steps already claimed; a step that fails is retried alone so its group still goes.
 The clock is injectable so tests can run an escalation in fake time.
 """
 
@@ -25,24 +19,23 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridsense_protocol import utc_now
 
+from ..config import LifecycleConfig, PolicySpec
 from ..counters import Counters
 from ..db.models import EscalationStep, Incident
-from ..lifecycle import WAITING
-from ..live import LiveHub
+from ..live.hub import LiveHub
 from ..logs import kv
 from ..notify.links import LinkSigner
-from ..notify.outbox import Page, describe, enqueue, pages_for
-from ..schemas import IncidentView
-from ..workorders import SYSTEM, record, transition
-from .policy import LifecycleConfig, PolicySpec
+from ..notify.pages import Page, describe, enqueue, pages_for
+from ..workorders.escalation_steps import StepName, add_step, page_due
+from ..workorders.states import WAITING
+from ..workorders.transitions import SYSTEM, record, transition
+from ..workorders.views import IncidentView
 from .recipients import recipients
-from .steps import StepName, add_step, page_due
 
 log = logging.getLogger(__name__)
 # Steps per transaction: fewer commits, yet short enough that ingest never waits long for the
 # SQLite write lock (or, on PostgreSQL, for the incident rows the steps lock).
 STEPS_PER_TRANSACTION = 8
-BUSY_SHARE = 0.25  # of each tick a pass may run: busy at most a fifth of the time
 Clock = Callable[[], datetime]
 
 
@@ -51,7 +44,7 @@ class StepOutcome:
     incident: dict[str, Any]
     grid_id: str | None
     pages: int
-    kind: str = ""  # the step's kind (a, remind, unaccept); empty for an auto-resolve
+    kind: str = ""  # the step's kind (page, remind, unaccept); empty for an auto-resolve
 
 
 class EscalationScheduler:
@@ -119,9 +112,7 @@ class EscalationScheduler:
     async def run(self) -> None:
         while True:
             try:
-                # A burst of due steps must not starve ingest of the CPU (the GIL): the
-                # scheduler takes at most about a third of the time, the pages a few seconds.
-                outcomes = await asyncio.to_thread(self.run_due, BUSY_SHARE * self.config.tick_s)
+                outcomes = await asyncio.to_thread(self.run_due, self.config.pass_budget_s)
                 self.publish(outcomes)
             except Exception:
                 self.counters.inc("escalation.errors")
@@ -196,7 +187,7 @@ class EscalationScheduler:
     def _perform(self, session: Session, incident: Incident, policy: PolicySpec, name: StepName,
                  loop: int, key: str, now: datetime,
                  recipients_now: dict[tuple[str | None, str], list[str]]) -> int:
-        if name.kind == "a" and incident.state in WAITING:
+        if name.kind == "page" and incident.state in WAITING:
             spec = policy.steps[name.index]
             people = sorted({u for target in spec.notify for u in
                              self._recipients(session, incident.grid_id, target, now,
@@ -237,9 +228,9 @@ class EscalationScheduler:
     def _next_page(session: Session, incident: Incident, policy: PolicySpec, name: StepName,
                    loop: int) -> None:
         if name.index + 1 < len(policy.steps):
-            nxt, nloop = StepName("a", name.index + 1, name.start), loop
+            nxt, nloop = StepName("page", name.index + 1, name.start), loop
         elif loop < policy.repeat:
-            nxt, nloop = StepName("a", 0, name.start), loop + 1
+            nxt, nloop = StepName("page", 0, name.start), loop + 1
         else:
             return
         add_step(session, incident.id, nxt, nloop, page_due(policy, nxt, nloop))

@@ -35,12 +35,12 @@ from ..access_control.log import AccessLogService, access_line
 from ..backoff import Backoff
 from ..command_results import CommandResultService
 from ..counters import Counters
-from ..gateways import GatewayService
-from ..incidents import IncidentService
-from ..influx_writer import InfluxWriter
-from ..line_protocol import health_line
+from ..gateways.status import GatewayService
 from ..logs import kv
-from ..snapshots import SnapshotStore
+from ..timeseries.line_protocol import health_line
+from ..timeseries.writer import InfluxWriter
+from ..workorders.incidents import IncidentService
+from ..workorders.snapshots import SnapshotStore
 from .acks import AckLedger, Delivery
 from .handoff import Handoff
 

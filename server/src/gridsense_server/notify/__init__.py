@@ -1,1 +1,1 @@
-"""Notifications: the delivery log (durable outbox), channels, rate limits, signed links."""
+"""Notifications: the delivery log, its sender, channels, rate limits, signed links."""

@@ -1,4 +1,4 @@
-"""Incident lifecycle: history, SLA clocks, escalation steps, deliveries, silences (issue 6).
+"""Incident lifecycle: history, SLA clocks, escalation steps, deliveries, silences.
 
 Revision ID: 0003
 Revises: 0002

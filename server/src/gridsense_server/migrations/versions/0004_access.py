@@ -1,4 +1,4 @@
-"""Access control: credentials, their sync versions, the access log (issue 4).
+"""Access control: credentials, their sync versions, the access log.
 
 Revision ID: 0004
 Revises: 0003

@@ -1,7 +1,8 @@
-"""Incident snapshots (issue 5): no schema change.
+"""Incident snapshots: no schema change.
 
-Snapshots are stored as files (gridsense_server/snapshots.py says why) and found through the
-event ids that incident_events already holds, so this revision only keeps the chain in order.
+Snapshots are stored as files (gridsense_server/workorders/snapshots.py says why) and found
+through the event ids that incident_events already holds, so this revision only keeps the chain
+in order.
 
 Revision ID: 0005
 Revises: 0004

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .ingest.acks import Delivery
+from ..ingest.acks import Delivery
 from .spool import SpoolKey
 
 

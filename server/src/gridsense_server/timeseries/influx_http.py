@@ -14,9 +14,9 @@ from enum import Enum
 
 import httpx
 
-from .config import InfluxConfig
-from .counters import Counters
-from .logs import kv
+from ..config import InfluxConfig
+from ..counters import Counters
+from ..logs import kv
 
 log = logging.getLogger(__name__)
 

@@ -1,15 +1,7 @@
 """Send what is due in the delivery log: retries with backoff, per-target rate limits, digests.
 
-A row is claimed (pending/retry → sending) before it is sent, and recorded after: sent, retry
-(next attempt backed off with jitter) or failed after the channel's ``max_attempts``. A
-target (one robot, one mailbox) takes at most ``rate_per_min`` messages a minute, counted in
-the log itself; what does not fit becomes ONE digest message as soon as a slot is free. A
-burst of more than ``group_over`` messages to one target in one pass is grouped the same way. The
-``app`` channel is the person's WebSocket stream. A claim is a lease: ``sending`` with
-``next_attempt_at`` pushed ``LEASE`` ahead. A server killed while sending leaves rows in
-``sending``; once their lease has run out any server process retries them (an external channel
-may then see a message twice — apprise cannot tell whether the far end got it), while rows a
-live process is sending right now are left to it.
+A claim is a lease (``sending`` for ``LEASE``): rows left by a process that died while
+sending are retried once the lease has run out.
 """
 
 from __future__ import annotations
@@ -28,11 +20,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridsense_protocol import utc_now
 
+from ..config import LifecycleConfig
 from ..counters import Counters
-from ..db.models import Delivery
-from ..escalation.policy import LifecycleConfig
-from ..escalation.scheduler import BUSY_SHARE
-from ..live import LiveHub
+from ..db.models import Notification
+from ..live.hub import LiveHub
 from ..logs import kv
 from . import apprise_channel
 
@@ -45,7 +36,7 @@ RETRY_CAP_S = 300.0
 LEASE = timedelta(minutes=5)  # longer than any send (apprise's own timeouts are shorter)
 
 
-class DeliveryWorker:
+class NotificationSender:
     def __init__(self, factory: sessionmaker[Session], config: LifecycleConfig, hub: LiveHub,
                  counters: Counters, *, clock: Callable[[], datetime] = utc_now,
                  send: Sender = apprise_channel.send, batch: int = 200) -> None:
@@ -71,7 +62,7 @@ class DeliveryWorker:
                 # burst of pages never starves ingest of the CPU.
                 started = time.monotonic()
                 while (await self.process_due() >= self.batch
-                       and time.monotonic() - started < BUSY_SHARE * self.config.tick_s):
+                       and time.monotonic() - started < self.config.pass_budget_s):
                     pass
             except Exception:
                 self.counters.inc("notify.errors")
@@ -82,7 +73,7 @@ class DeliveryWorker:
         now = self.clock()
         rows, sent_recently = await asyncio.to_thread(self._claim, now)
         outcomes: dict[int, tuple[str, str | None]] = {}
-        by_target: dict[str, list[Delivery]] = defaultdict(list)
+        by_target: dict[str, list[Notification]] = defaultdict(list)
         for row in rows:
             if row.target is None:
                 delivered = self.hub.publish_user(row.recipient, {
@@ -101,7 +92,7 @@ class DeliveryWorker:
             await asyncio.to_thread(self._record, rows, outcomes, now)
         return len(rows)
 
-    async def _send_group(self, target: str, group: list[Delivery],
+    async def _send_group(self, target: str, group: list[Notification],
                           capacity: int) -> dict[int, tuple[str, str | None]]:
         if capacity <= 0:
             return {row.id: ("wait", None) for row in group}
@@ -121,19 +112,19 @@ class DeliveryWorker:
                     if error is None else ("error", error)
         return outcomes
 
-    def _claim(self, now: datetime) -> tuple[list[Delivery], dict[str, int]]:
+    def _claim(self, now: datetime) -> tuple[list[Notification], dict[str, int]]:
         with self.factory.begin() as session:
             candidates = list(session.scalars(
-                select(Delivery).where(Delivery.status.in_(CLAIMABLE),
-                                       Delivery.next_attempt_at <= now)
-                .order_by(Delivery.next_attempt_at, Delivery.id).limit(self.batch)
+                select(Notification).where(Notification.status.in_(CLAIMABLE),
+                                           Notification.next_attempt_at <= now)
+                .order_by(Notification.next_attempt_at, Notification.id).limit(self.batch)
             ))
             rows = []
             for row in candidates:
                 claimed = session.execute(
-                    update(Delivery).where(Delivery.id == row.id,
-                                           Delivery.status == row.status,
-                                           Delivery.next_attempt_at == row.next_attempt_at)
+                    update(Notification).where(Notification.id == row.id,
+                                               Notification.status == row.status,
+                                               Notification.next_attempt_at == row.next_attempt_at)
                     .values(status="sending", next_attempt_at=now + LEASE)
                 ).rowcount
                 if claimed == 1:
@@ -142,15 +133,15 @@ class DeliveryWorker:
             sent_recently: dict[str, int] = {}
             if targets:
                 sent_recently = dict(session.execute(
-                    select(Delivery.target, func.count())
-                    .where(Delivery.target.in_(targets), Delivery.status == "sent",
-                           Delivery.sent_at > now - WINDOW)
-                    .group_by(Delivery.target)
+                    select(Notification.target, func.count())
+                    .where(Notification.target.in_(targets), Notification.status == "sent",
+                           Notification.sent_at > now - WINDOW)
+                    .group_by(Notification.target)
                 ).all())  # type: ignore[arg-type]
             session.expunge_all()
             return rows, sent_recently
 
-    def _record(self, rows: list[Delivery], outcomes: dict[int, tuple[str, str | None]],
+    def _record(self, rows: list[Notification], outcomes: dict[int, tuple[str, str | None]],
                 now: datetime) -> None:
         with self.factory.begin() as session:
             for row in rows:
@@ -168,7 +159,8 @@ class DeliveryWorker:
                     values = {"status": "failed" if attempts >= limit else "retry",
                               "attempts": attempts, "error": (error or "")[:500],
                               "next_attempt_at": now + timedelta(seconds=delay)}
-                session.execute(update(Delivery).where(Delivery.id == row.id).values(**values))
+                session.execute(update(Notification).where(Notification.id == row.id)
+                                .values(**values))
                 self.counters.inc(f"notify.{values['status']}")
                 if values["status"] in ("retry", "failed") and outcome != "wait":
                     log.warning(kv("delivery_failed", delivery=row.id, incident=row.incident_id,

@@ -1,22 +1,7 @@
 """The disk spool: line-protocol batches InfluxDB has not taken yet, in append-only segments.
 
-Chosen over SQLite (WAL) by measurement: appending 5,000-line batches with an fsync each, plain
-segment files reached ~640 MB/s (~430 MB/s zlib-compressed) where SQLite reached ~180 MB/s;
-for small batches both were alike (~7,000 fsync'd appends/s). Records are compressed with
-zlib level 1 — line protocol repeats its tags, so a record is ~10-25x smaller and the same cap
-holds that many more hours of outage.
-
-Layout: ``<dir>/<index>.seg``; a record is a header (magic, compressed length, CRC-32, line
-count) and the compressed body. ``<dir>/cursor`` holds (segment, offset) of the next record
-to send, rewritten after every record InfluxDB took; it is not fsync'd — after an OS crash a
-few records are sent twice, which InfluxDB's point identity absorbs.
-
-Full (``max_bytes``): the OLDEST segment is deleted — its readings are lost, and the caller
-counts and logs them loudly. Recent data is worth more, and it is what a person looks at first.
-
-Crash safety: the writer acknowledges messages only after ``sync()`` (fsync), so only records
-nobody was told about can be torn; opening the spool cuts a torn or corrupt tail off the last
-segment. Every method takes a lock: the writer calls them from worker threads.
+When full, the oldest segment goes. Every method takes a lock: the writer calls them from
+worker threads. Layout and crash safety: docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -32,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from .logs import kv
+from ..logs import kv
 
 log = logging.getLogger(__name__)
 

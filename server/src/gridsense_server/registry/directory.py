@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from .db.models import Point
+from ..db.models import Point
 
 
 class PointDirectory:

@@ -1,10 +1,7 @@
 """The registry file: streets → communities → grids → micro-grids, points and staff.
 
-Validation checks the file against itself — duplicate ids, a point or staff member naming a
-grid the file does not define — and every error names ``file:line: key.path`` like any other
-config error. Cross-references are checked while pydantic walks the document (fields in
-definition order: streets before points before staff), with the ids seen so far kept in the
-validation context; that is what lets an error point at the exact offending line.
+Cross-references are checked while pydantic walks the document, so an error names
+``file:line: key.path``.
 """
 
 from __future__ import annotations

@@ -1,17 +1,7 @@
 """Readings into InfluxDB line protocol, written over the v1 ``/write`` API — or spooled to disk.
 
-Lines gather until ``batch_size`` lines, a quarter of the in-flight window's messages, or
-``flush_interval_s``; then they are sealed into a batch (a message's readings are never split).
-Sealed batches wait in memory, oldest first, and one sender task writes them in order,
-several small batches per request up to ``batch_size`` lines.
-
-A batch is durable — and the messages it carries may be acknowledged — as soon as InfluxDB
-took it OR it is synced to the disk spool. The spool takes every batch InfluxDB has not taken
-within ``spool_after_s`` (down, slow, or still catching up), so memory stays bounded whatever
-the outage and incidents never wait for InfluxDB. The spool holds batches older than any in
-memory, and the sender empties it first: InfluxDB receives everything in the order it came.
-Without a spool, a batch is acknowledged only once written; the broker's in-flight limit
-then bounds memory, and the broker keeps the rest.
+A batch is durable, and its messages may be acknowledged, once InfluxDB took it or it is
+synced to the spool.
 """
 
 from __future__ import annotations
@@ -27,16 +17,16 @@ from dataclasses import dataclass, field
 
 from gridsense_protocol import Reading
 
-from .backoff import Backoff
-from .config import InfluxConfig
-from .counters import Counters
-from .directory import PointDirectory
+from ..backoff import Backoff
+from ..config import InfluxConfig
+from ..counters import Counters
+from ..ingest.acks import Delivery
+from ..logs import kv
+from ..registry.directory import PointDirectory
+from .batches import Batch
 from .influx_http import InfluxHttp
-from .ingest.acks import Delivery
 from .line_protocol import LineFormatter
-from .logs import kv
 from .spool import DiskSpool, SpooledBatch, SpoolKey
-from .write_buffer import Batch
 
 log = logging.getLogger(__name__)
 

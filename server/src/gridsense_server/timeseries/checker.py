@@ -1,16 +1,5 @@
-"""``gridsense-server check``: did everything arrive, once? Gaps and duplicates, from the records.
-
-- Per gateway, from the database: the sequence numbers received (first..last), the holes
-  between them (messages the server never got) and how many messages were received again.
-  Sequence numbers cover the gateway's whole recorded history, not only ``--since``.
-- Per point, from InfluxDB (InfluxQL over ``/query``): readings in [since, until] and every gap
-  between consecutive readings longer than ``max_gap_s`` — computed by InfluxDB itself
-  (``elapsed()`` in a subquery), so a day of 1 Hz data costs one small answer per point. The
-  stretches before the first and after the last reading are not gaps (``since`` is often just
-  before the stream started; the stream may have been stopped on purpose): the report shows
-  each point's last reading and how long before ``until`` it was, for a person to judge.
-- Incidents opened since ``since``: event ids stored more than once and incidents opened more
-  than once for the same first event (both impossible by construction; checked all the same).
+"""``gridsense-server check``: did everything arrive, once? Gaps and duplicates, from the records
+(sequence numbers in the database, readings in InfluxDB, incident event ids).
 """
 
 from __future__ import annotations
@@ -23,10 +12,10 @@ import httpx
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from .config import ServerConfig
-from .db.models import Incident, IncidentEvent
+from ..config import ServerConfig
+from ..db.models import Incident, IncidentEvent
+from ..sequences import holes, ranges, summaries
 from .line_protocol import timestamp_ns
-from .sequences import holes, ranges, summaries
 
 MAX_LISTED = 1000  # gaps listed per gateway or point; the counts are always complete
 

@@ -1,17 +1,6 @@
 """Incident snapshots (JPEGs from cameras): files on disk, capped, oldest evicted when full.
 
-Why files and not database rows: a snapshot is a write-once blob of up to 1 MB that is read
-by event id and never queried; in PostgreSQL it would bloat the tables, the WAL and every
-backup of what is otherwise a small work-order database, while a file costs one fsync to
-store and one read to serve. The relation to the incident is the event id, which the incident
-tables already hold, so no table is needed — and a snapshot that arrives before its incident
-row (they travel as two MQTT messages) is simply waiting for its incident, nothing to fix up.
-
-Layout: ``<dir>/<gateway>/<event id>.jpg``, written to a temporary name, fsynced, renamed
-(a crash never leaves half a JPEG), then the folder is fsynced: durable before the message is
-acknowledged. A redelivered snapshot overwrites the same file with the same bytes.
-Cap: ``max_bytes`` in total; when a new file takes it over, the oldest files (by time stored)
-go first, and each eviction is counted and logged. Blocking: call from a worker thread.
+Blocking: call from a worker thread.
 """
 
 from __future__ import annotations
@@ -25,8 +14,8 @@ from pathlib import Path
 
 from gridsense_protocol import is_valid_id
 
-from .counters import Counters
-from .logs import kv
+from ..counters import Counters
+from ..logs import kv
 
 log = logging.getLogger(__name__)
 

@@ -1,15 +1,6 @@
-"""Turn edge Incident messages into work orders.
+"""Turn edge Incident messages into work orders: one open incident per (point, type).
 
-One open incident per (point, type): a repeat while it is open is appended to it (count + 1,
-last_seen_at = the latest DEVICE time), ``cleared`` sets the alarm to cleared but leaves the
-work order open for a person to close. Every event id is stored once (a unique column,
-committed — with the message's sequence number — before the message is acknowledged), so a
-replayed message — QoS 1 redelivery, an edge backfill — changes nothing and is never pushed
-live again.
-
-An event older than ``late_after_s`` on arrival (device time — it waited out an outage) is
-recorded as backfilled: pushed only to all-seeing viewers (control) as event "backfilled",
-never to a worker as if it were happening now.
+Every event id is stored once, so a replayed message changes nothing.
 """
 
 from __future__ import annotations
@@ -28,16 +19,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from gridsense_protocol import AlarmState, Severity, new_event_id, utc_now
 from gridsense_protocol import Incident as IncidentMessage
 
-from .counters import Counters
-from .db.models import FINAL_STATES, Incident, IncidentEvent, Point
-from .db.retry import retry_transient
-from .escalation.policy import LifecycleConfig
-from .live import LiveHub
-from .logs import kv
+from ..config import LifecycleConfig
+from ..counters import Counters
+from ..db.models import FINAL_STATES, Incident, IncidentEvent, Point
+from ..db.retry import retry_transient
+from ..live.hub import LiveHub
+from ..logs import kv
+from ..sequences import record_sequences
 from .noise import SilenceCache, Suppressor
-from .schemas import IncidentView
-from .sequences import record_sequences
-from .workorders import on_opened, on_severity_raised
+from .transitions import on_opened, on_severity_raised
+from .views import IncidentView
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from gridsense_protocol import AlarmState, new_event_id
 
-from .db.models import FINAL_STATES, Incident, Point, Silence
-from .escalation.policy import LifecycleConfig
-from .lifecycle import LEVEL_FOR_SEVERITY
-from .workorders import on_opened
+from ..config import LifecycleConfig
+from ..db.models import FINAL_STATES, Incident, Point, Silence
+from .states import LEVEL_FOR_SEVERITY
+from .transitions import on_opened
 
 GATEWAY_OFFLINE = "gateway_offline"
 

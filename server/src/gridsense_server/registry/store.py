@@ -1,13 +1,6 @@
-"""Upsert a validated registry file into the database, in bulk.
+"""Upsert a validated registry file into the database, in bulk and idempotently.
 
-Idempotent: loading the same file twice changes nothing (a plain ``password:`` is re-hashed
-only when it no longer matches the stored hash). Rows absent from the file are kept — history
-(incidents) refers to them; removing a point or a staff member is an explicit admin action.
-A staff member's grid list is replaced by the file's, since the file is the authority on it.
-
-Each table is read once and written with one bulk INSERT and one bulk UPDATE, so 50,000 points
-and 5,000 staff load in seconds (give large registries ``password_hash:``: hashing a plain
-password with argon2 is deliberately slow).
+Rows absent from the file are kept (history refers to them).
 """
 
 from __future__ import annotations
@@ -20,10 +13,10 @@ from typing import Any
 from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .db.models import Base, Community, Grid, Point, Roster, Staff, StaffGrid, Street
-from .logs import kv
+from ..db.models import Base, Community, Grid, Point, Roster, Staff, StaffGrid, Street
+from ..logs import kv
 from .passwords import hash_password, verify_password
-from .registry import RegistryFile
+from .registry_file import RegistryFile
 
 log = logging.getLogger(__name__)
 _CHUNK = 2000  # rows per statement: well under every driver's bound-parameter limit

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .db.models import Grid, Point, Roster, Staff, StaffGrid
-from .registry import ALL_SEEING_ROLES
+from ..db.models import Point, Roster, Staff, StaffGrid
+from .grids import with_descendants
+from .registry_file import ALL_SEEING_ROLES
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,17 +25,6 @@ class Viewer:
         if self.grids is None:
             return True
         return grid_id is not None and grid_id in self.grids
-
-
-def with_descendants(session: Session, grids: set[str]) -> frozenset[str]:
-    """The grids plus their micro-grids (and deeper levels, should the registry grow them)."""
-    result = set(grids)
-    frontier = set(grids)
-    while frontier:
-        children = set(session.scalars(select(Grid.id).where(Grid.parent_id.in_(frontier))))
-        frontier = children - result
-        result |= frontier
-    return frozenset(result)
 
 
 def load_viewer(session: Session, username: str) -> Viewer | None:

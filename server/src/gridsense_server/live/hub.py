@@ -14,8 +14,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .access import Viewer
-from .counters import Counters
+from ..counters import Counters
+from ..registry.viewers import Viewer
 
 DEFAULT_QUEUE_SIZE = 1000
 

@@ -1,17 +1,6 @@
 """Registry import and export: the YAML registry file, or a folder of CSV files.
 
-CSV layout (UTF-8, header row; lists space-separated; contacts as ``name=url`` pairs
-separated by spaces):
-
-- ``grids.csv``   street_id, street_name, community_id, community_name, grid_id, grid_name,
-  parent_id (empty for a grid, the grid's id for a micro-grid), contacts
-- ``points.csv``  id, gateway, grid, name, location
-- ``staff.csv``   username, name, role, grids, communities, streets, contacts, password_hash
-- ``rosters.csv`` id, grid, role, starts, ends, staff
-
-An import is validated like the YAML file (same model, same cross-references); an error names
-``file:row: column``. Export writes what the database holds (password hashes, never
-passwords), in a form import reads back unchanged.
+The CSV layout is in docs/operations.md; an import error names ``file:row: column``.
 """
 
 from __future__ import annotations
@@ -27,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from gridsense_protocol.yamlconfig import ConfigError
 
-from .db.models import Community, Grid, Point, Roster, Staff, StaffGrid, Street
-from .registry import RegistryFile, _context, load_registry_file
+from ..db.models import Community, Grid, Point, Roster, Staff, StaffGrid, Street
+from .registry_file import RegistryFile, _context, load_registry_file
 
 FILES = {
     "grids": ["street_id", "street_name", "community_id", "community_name", "grid_id",

@@ -1,10 +1,7 @@
-"""Scheduling escalation steps as durable rows.
+"""Scheduling escalation steps as durable rows, in the caller's transaction.
 
-A step's name says what it is and when its phase began: ``a.<index>@<ms>`` (page while the
-incident waits for acceptance), ``remind@<ms>`` / ``unaccept@<ms>`` (the handler went quiet
-after accepting at <ms>). Only the next step of a phase
-exists as a row; executing it schedules the one after, in the same transaction. Every
-transition cancels the pending steps of the phase it ends, so a pending row is always current.
+A step's name says what it is and when its phase began: ``page.<index>@<ms>``,
+``remind@<ms>`` or ``unaccept@<ms>``.
 """
 
 from __future__ import annotations
@@ -15,20 +12,20 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from ..config import LifecycleConfig, PolicySpec
 from ..db.models import EscalationStep, Incident
-from ..lifecycle import WAITING
-from .policy import LifecycleConfig, PolicySpec
+from .states import WAITING
 
 
 @dataclass(frozen=True, slots=True)
 class StepName:
-    kind: str  # a | remind | unaccept
+    kind: str  # page | remind | unaccept
     index: int
     start: datetime  # when the phase began (server time, millisecond precision)
 
     def __str__(self) -> str:
         ms = int(self.start.timestamp() * 1000)
-        return f"a.{self.index}@{ms}" if self.kind == "a" else f"{self.kind}@{ms}"
+        return f"page.{self.index}@{ms}" if self.kind == "page" else f"{self.kind}@{ms}"
 
     @classmethod
     def parse(cls, text: str) -> StepName:
@@ -74,7 +71,7 @@ def schedule_for_state(session: Session, incident: Incident, config: LifecycleCo
         incident.policy, policy = config.policy_for(incident.type, incident.severity)
     start = _ms(now)
     if incident.state in WAITING:
-        name = StepName("a", 0, start)
+        name = StepName("page", 0, start)
         add_step(session, incident.id, name, 0, page_due(policy, name, 0))
     elif incident.state == "accepted" and policy.remind_after_s is not None:
         add_step(session, incident.id, StepName("remind", 0, start), 0,

@@ -18,14 +18,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridsense_protocol import Health, Status, utc_now
 
-from .counters import Counters
-from .db.models import Gateway, Incident
-from .db.retry import retry_transient
-from .escalation.policy import LifecycleConfig
-from .live import LiveHub
-from .logs import kv
-from .noise import gateway_came_back, gateway_went_offline
-from .schemas import IncidentView
+from ..config import LifecycleConfig
+from ..counters import Counters
+from ..db.models import Gateway, Incident
+from ..db.retry import retry_transient
+from ..live.hub import LiveHub
+from ..logs import kv
+from ..workorders.noise import gateway_came_back, gateway_went_offline
+from ..workorders.views import IncidentView
 
 log = logging.getLogger(__name__)
 _MAX_TRACKED = 100_000  # bound on gateways remembered between flushes

@@ -12,8 +12,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db.models import Delivery, Grid, Incident, Staff
-from ..escalation.recipients import grid_chain
+from ..db.models import Grid, Incident, Notification, Staff
+from ..registry.grids import grid_chain
 from .links import LinkSigner
 
 
@@ -60,8 +60,9 @@ def enqueue(session: Session, incident: Incident, step: str, loop: int, pages: l
             title: str, text: str, links: LinkSigner, now: datetime) -> list[Page]:
     """Insert the deliveries not already logged; returns the new ones."""
     existing: set[tuple[str, str]] = set(session.execute(  # type: ignore[arg-type]
-        select(Delivery.recipient, Delivery.channel).where(
-            Delivery.incident_id == incident.id, Delivery.step == step, Delivery.loop == loop)
+        select(Notification.recipient, Notification.channel).where(
+            Notification.incident_id == incident.id, Notification.step == step,
+            Notification.loop == loop)
     ))
     added = []
     for page in pages:
@@ -70,7 +71,7 @@ def enqueue(session: Session, incident: Incident, step: str, loop: int, pages: l
         existing.add((page.recipient, page.channel))
         user = page.recipient.removeprefix("grid:")
         body = f"{text}\n{links.link(incident.id, user, now)}"
-        session.add(Delivery(
+        session.add(Notification(
             incident_id=incident.id, step=step, loop=loop, recipient=page.recipient,
             channel=page.channel, target=page.target, title=title[:200], body=body,
             status="pending", attempts=0, next_attempt_at=now, created_at=now,

@@ -1,4 +1,4 @@
-"""The JSON shapes the API and the live stream send, one definition for both."""
+"""Incidents as the API and the live stream send them, one definition for both."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from pydantic import BaseModel, Field
 
 from gridsense_protocol import utc_now
 
-from .db.models import Gateway, Incident, IncidentTransition
-from .sequences import SequenceSummary
+from ..db.models import Incident, IncidentTransition
 
 
 class IncidentView(BaseModel):
@@ -99,36 +98,3 @@ class ActionRequest(BaseModel):
 class ActionResult(BaseModel):
     incident: IncidentView
     transition: TransitionView
-
-
-class GatewayView(BaseModel):
-    id: str
-    state: str  # online | offline
-    last_seen_at: datetime | None
-    health: dict[str, Any] | None  # the last Health message, as sent
-    seq_last: int | None  # highest sequence number received
-    seq_gaps: int  # holes in the received sequence numbers (messages never received)
-    seq_missing: int  # sequence numbers in those holes
-    seq_redelivered: int  # messages received again after being recorded
-
-    @classmethod
-    def of(cls, gateway: Gateway, sequences: SequenceSummary | None) -> GatewayView:
-        return cls(
-            id=gateway.id, state=gateway.state, last_seen_at=gateway.last_seen_at,
-            health=gateway.last_health,
-            seq_last=sequences.last if sequences else None,
-            seq_gaps=sequences.gaps if sequences else 0,
-            seq_missing=sequences.missing if sequences else 0,
-            seq_redelivered=gateway.seq_redelivered or 0,
-        )
-
-
-class TokenRequest(BaseModel):
-    username: str
-    password: str
-
-
-class TokenResponse(BaseModel):
-    access_token: str
-    token_type: str = "bearer"
-    expires_in: int

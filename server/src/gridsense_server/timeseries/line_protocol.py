@@ -23,13 +23,19 @@ def escape_tag(value: str) -> str:
     """Escape a tag key or value: commas, equals signs and spaces get a backslash.
 
     Newlines cannot be escaped in line protocol at all; they become escaped spaces. A trailing
-    lone backslash would escape the separator after it, so it is doubled. An empty tag value is
-    not allowed, so it becomes ``unknown``.
+    lone backslash would escape the separator after it, so it is doubled.
     """
     escaped = value.translate(_TAG_ESCAPES)
     if escaped.endswith("\\") and not escaped.endswith(("\\,", "\\=", "\\ ")):
         escaped += "\\"
-    return escaped or UNKNOWN_GRID
+    return escaped
+
+
+def grid_tag(grid: str | None) -> str:
+    """The ``grid`` tag of every series: a point with no grid is tagged ``unknown``, because
+    InfluxDB rejects an empty tag value (and a missing tag would hide the point from
+    ``grid``-grouped queries)."""
+    return escape_tag(grid) if grid else UNKNOWN_GRID
 
 
 def escape_measurement(value: str) -> str:
@@ -49,10 +55,10 @@ class LineFormatter:
         self._grid_of = grid_of
         self._prefixes: dict[tuple[str, str, str], str] = {}
 
-    def prefix(self, metric: str, gateway: str, point: str, grid: str) -> str:
+    def prefix(self, metric: str, gateway: str, point: str, grid: str | None) -> str:
         return (
             f"{escape_measurement(metric)},gateway={escape_tag(gateway)},"
-            f"grid={escape_tag(grid)},point={escape_tag(point)} value="
+            f"grid={grid_tag(grid)},point={escape_tag(point)} value="
         )
 
     def forget_prefixes(self) -> None:
@@ -72,7 +78,7 @@ class LineFormatter:
                 if grid is None:
                     # Not cached: once the point is registered it gets its grid.
                     unknown.append(reading.point)
-                    prefix = self.prefix(reading.metric, gateway, reading.point, UNKNOWN_GRID)
+                    prefix = self.prefix(reading.metric, gateway, reading.point, None)
                 else:
                     if len(prefixes) >= _PREFIX_CACHE_LIMIT:
                         prefixes.clear()  # bounded, whatever the number of series

@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .access import Viewer
-from .db.models import Incident, IncidentTransition
-from .escalation.policy import LifecycleConfig
-from .escalation.steps import schedule_for_state
-from .lifecycle import LEVEL_FOR_SEVERITY, Refused, decide
+from ..config import LifecycleConfig
+from ..db.models import Incident, IncidentTransition
+from ..registry.viewers import Viewer
+from .escalation_steps import schedule_for_state
+from .states import LEVEL_FOR_SEVERITY, Refused, decide
 
 SYSTEM = "system"
 

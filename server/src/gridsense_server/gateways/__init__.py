@@ -1,0 +1,1 @@
+"""Gateways: online/offline status, health and the views of them."""

@@ -1,0 +1,1 @@
+"""Live updates: incident changes pushed to WebSocket subscribers."""

@@ -1,0 +1,1 @@
+"""The registry: streets, communities, grids, points and staff; who sees what."""

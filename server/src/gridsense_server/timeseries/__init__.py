@@ -1,0 +1,1 @@
+"""Time series: readings, health and access lines written to InfluxDB, spooled while it is away."""
