@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from gridsense_devtools.clock import Clock
-from gridsense_devtools.community import FAST
+from gridsense_devtools.community import FAST, HIERARCHY_YAML
 from gridsense_protocol import new_event_id
 from gridsense_server.config import LifecycleConfig
 from gridsense_server.counters import Counters
@@ -115,9 +115,6 @@ def bench_registry(points: int, staff: int) -> None:
 
 def bench_scheduler(open_count: int, due: int) -> None:
     config = LifecycleConfig.model_validate(FAST)
-    from lifecycle_support import HIERARCHY_YAML
-
-    from gridsense_server.registry import parse_registry
     from gridsense_server.registry.registry_file import parse_registry
 
     with tempfile.TemporaryDirectory() as tmp:
