@@ -23,10 +23,11 @@ import httpx
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from .acks import holes
 from .config import ServerConfig
 from .db.models import Incident, IncidentEvent
+from .db.sequences import ranges, summaries
 from .line_protocol import timestamp_ns
-from .sequences import holes, ranges, summaries
 
 MAX_LISTED = 1000  # gaps listed per gateway or point; the counts are always complete
 

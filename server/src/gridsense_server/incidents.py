@@ -31,12 +31,12 @@ from gridsense_protocol import Incident as IncidentMessage
 from .counters import Counters
 from .db.models import FINAL_STATES, Incident, IncidentEvent, Point
 from .db.retry import retry_transient
+from .db.sequences import record_sequences
 from .escalation.policy import LifecycleConfig
 from .live import LiveHub
 from .logs import kv
 from .noise import SilenceCache, Suppressor
 from .schemas import IncidentView
-from .sequences import record_sequences
 from .workorders import on_opened, on_severity_raised
 
 log = logging.getLogger(__name__)

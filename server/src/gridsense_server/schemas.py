@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from gridsense_protocol import utc_now
 
 from .db.models import Gateway, Incident, IncidentTransition
-from .sequences import SequenceSummary
+from .db.sequences import SequenceSummary
 
 
 class IncidentView(BaseModel):

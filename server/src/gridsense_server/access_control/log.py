@@ -21,9 +21,9 @@ from gridsense_protocol import AccessEvent, utc_now
 from ..counters import Counters
 from ..db.access_models import AccessLogEntry
 from ..db.retry import retry_transient
+from ..db.sequences import record_sequences
 from ..line_protocol import escape_tag, timestamp_ns
 from ..logs import kv
-from ..sequences import record_sequences
 
 log = logging.getLogger(__name__)
 
