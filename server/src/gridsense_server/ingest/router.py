@@ -181,11 +181,10 @@ class Router:
                 readings = 0
                 for message in batch:
                     decoded = message.decoded
-                    route = routes.get(type(decoded)) if decoded is not None else None
-                    if route is None:  # invalid (counted by the bridge), or not subscribed
+                    route = routes.get(type(decoded))
+                    if route is None or decoded is None:  # invalid (counted by the bridge)
                         ledger.register(message, NO_EFFECTS)
                         continue
-                    assert decoded is not None
                     kinds[decoded.kind.value] += 1
                     if route.touches_gateway:
                         touch(decoded.gateway, decoded.ts)
