@@ -4,7 +4,9 @@ See docs/architecture.md (ingest) for the whole journey."""
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import math
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -169,8 +171,22 @@ class SettledRanges:
         ranges = self._by_gateway.setdefault(gateway, [])
         if ranges and ranges[-1][1] + 1 == seq:  # the usual case: the next one, in order
             ranges[-1] = (ranges[-1][0], seq)
+            return
+        # Out of order (the two sessions interleave a gateway's seqs): touch the neighbours
+        # only, so a gateway with many lasting gaps costs no more per message.
+        i = bisect.bisect_right(ranges, (seq, math.inf))  # the first range starting after seq
+        if i and ranges[i - 1][1] >= seq:
+            return  # settled already (a redelivery)
+        joins_before = i > 0 and ranges[i - 1][1] + 1 == seq
+        joins_after = i < len(ranges) and ranges[i][0] == seq + 1
+        if joins_before and joins_after:
+            ranges[i - 1 : i + 1] = [(ranges[i - 1][0], ranges[i][1])]
+        elif joins_before:
+            ranges[i - 1] = (ranges[i - 1][0], seq)
+        elif joins_after:
+            ranges[i] = (seq, ranges[i][1])
         else:
-            self._by_gateway[gateway] = merge([*ranges, (seq, seq)])
+            ranges.insert(i, (seq, seq))
 
     def settled_ranges(self, gateway: str) -> list[Range]:
         return list(self._by_gateway.get(gateway, ()))
