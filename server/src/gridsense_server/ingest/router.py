@@ -55,7 +55,7 @@ BATCH = 1000
 # After a short batch, let messages gather before waking again: one wake-up per message
 # would make the paho thread and the loop trade the GIL for every message.
 COALESCE_S = 0.002
-INCIDENT_BATCH = 200
+ROW_BATCH = 200  # incidents or access events per transaction
 SNAPSHOT_QUEUE_SIZE = 16  # snapshots are up to 1 MB each: a short queue bounds their memory
 
 
@@ -108,7 +108,7 @@ class Router:
             Telemetry: Route(Effects(INFLUX_LINES), write=self._write_readings),
             Incident: Route(Effects(INCIDENT_ROWS), worker=self._worker(
                 "incidents", INCIDENT_ROWS, s.incidents.handle_batch,
-                batch_size=INCIDENT_BATCH, warm_up=s.incidents.warm_up)),
+                batch_size=ROW_BATCH, warm_up=s.incidents.warm_up)),
             Health: Route(Effects(INFLUX_LINES, GATEWAY_ROW), write=self._write_health,
                           worker=state),
             Status: Route(Effects(GATEWAY_ROW), worker=state),
@@ -119,7 +119,7 @@ class Router:
             routes[AccessEvent] = Route(
                 Effects(INFLUX_LINES, ACCESS_LOG_ROWS), write=self._write_access,
                 worker=self._worker("access", ACCESS_LOG_ROWS, s.access.record_batch,
-                                    batch_size=INCIDENT_BATCH))
+                                    batch_size=ROW_BATCH))
         if s.snapshots is not None:
             # Stored under its event id: it may come before or after its incident row.
             routes[Snapshot] = Route(Effects(SNAPSHOT_FILE), touches_gateway=False,
