@@ -10,16 +10,24 @@ from pathlib import Path
 
 import pytest
 from fastapi import HTTPException
-from server_helpers import REGISTRY_YAML
+from server_helpers import REGISTRY_YAML, async_wait_until
 from sqlalchemy.orm import Session, sessionmaker
 
-from gridsense_protocol import MAX_PAYLOAD_BYTES, Command, encode, utc_now
+from gridsense_protocol import (
+    MAX_PAYLOAD_BYTES,
+    Command,
+    CommandResult,
+    Kind,
+    encode,
+    new_event_id,
+    topic_for,
+    utc_now,
+)
 from gridsense_protocol.access_hash import keyed_hash
 from gridsense_server.access_control import credentials as creds
 from gridsense_server.access_control.parts import split
 from gridsense_server.access_control.sync import CredentialSync
 from gridsense_server.api.access_routes import _manager, managed_communities
-from gridsense_server.config import MqttConfig
 from gridsense_server.counters import Counters
 from gridsense_server.db import make_engine, make_session_factory, upgrade
 from gridsense_server.db.access_models import AccessSite, Credential, GatewayCredentials
@@ -33,6 +41,17 @@ r-001,张伟,00100200,,,,b1-main;b1-back,
 r-002,李娜,,4711,2026-01-01T00:00:00+08:00,2027-01-01T00:00:00+08:00,,b1
 r-003,王芳,300400,2468,,,*,
 """
+
+
+class Publications:
+    """Stands in for the MQTT bridge: what credential sync hands it to publish."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bool]] = []
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> bool:
+        self.sent.append((topic, payload, retain))
+        return True
 
 
 @pytest.fixture
@@ -160,13 +179,13 @@ def test_a_large_community_goes_in_parts_each_within_the_payload_limit(
 
 def test_confirmed_versions_survive_a_restart(db_url: str, factory: sessionmaker[Session],
                                               ) -> None:
-    sync = CredentialSync(MqttConfig(), factory, Counters())
+    sync = CredentialSync(factory, Counters(), Publications())
     assert sync.confirmed("gw-01") == 0
     sync._confirm("gw-01", 7)
     sync._confirm("gw-01", 9)
     engine = make_engine(db_url)  # a fresh process's view: nothing kept in memory
     try:
-        again = CredentialSync(MqttConfig(), make_session_factory(engine), Counters())
+        again = CredentialSync(make_session_factory(engine), Counters(), Publications())
         assert again.confirmed("gw-01") == 9
         with again.factory() as session:
             row = session.get(GatewayCredentials, "gw-01")
@@ -203,7 +222,7 @@ def test_after_a_restart_gateways_behind_their_community_are_probed(
 ) -> None:
     """What was pushed before a restart is not in memory, and a gateway's answer may have been
     lost while the server was down: the first look at the versions probes whoever is behind."""
-    sync = CredentialSync(MqttConfig(), factory, Counters())
+    sync = CredentialSync(factory, Counters(), Publications())
     with factory() as session:
         gateways = creds.gateways_of(session, "ly")
     assert len(gateways) >= 2
@@ -212,3 +231,32 @@ def test_after_a_restart_gateways_behind_their_community_are_probed(
     sync._find_lagging({"ly": 5})
     assert gateways[0] not in sync._pushed
     assert all(sync._pushed[g][:2] == ("ly", 5) for g in gateways[1:])
+
+
+async def test_a_result_from_ingest_confirms_and_a_gateway_asking_gets_what_it_misses(
+    factory: sessionmaker[Session],
+) -> None:
+    """Results reach the sync from ingest (decoded, stored), not through a client of its own."""
+    with factory.begin() as session:
+        creds.upsert(session, "ly", creds.parse_csv(CSV))
+        gateway = creds.gateways_of(session, "ly")[0]
+    publications = Publications()
+    sync = CredentialSync(factory, Counters(), publications)
+    await sync.start()
+    try:
+        def answer(version: int, **result: object) -> CommandResult:
+            return CommandResult(gateway=gateway, seq=version + 1, ts=utc_now(),
+                                 id=new_event_id(), command_id=new_event_id(), ok=True,
+                                 result={"credentials_version": version, **result})
+
+        sync.result_received(answer(0, sync="needed"))
+        await async_wait_until(lambda: len(publications.sent) >= 2, 10, "the push")
+        (command_topic, command, _), (config_topic, _, retained) = publications.sent
+        assert command_topic == topic_for(gateway, Kind.CMD)
+        assert json.loads(command)["args"]["mode"] == "snapshot"
+        assert config_topic == topic_for(gateway, Kind.CONFIG) and retained
+        sync.result_received(answer(1))
+        await async_wait_until(lambda: sync.confirmed(gateway) == 1, 10, "the confirmation")
+        assert len(publications.sent) == 2  # confirmed: nothing more to send
+    finally:
+        await sync.stop()

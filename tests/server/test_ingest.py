@@ -79,7 +79,7 @@ async def test_the_server_starts_with_the_broker_down_and_connects_when_it_comes
 ) -> None:
     mosquitto.stop()
     app = await start_server(wait_mqtt=False)
-    assert app.consumers and not any(c.connected.is_set() for c in app.consumers)
+    assert not any(b.connected.is_set() for b in app.bridges)
     await async_wait_until(lambda: app.counters.get("mqtt.connect_failures") >= 1)
     mosquitto.start()
     await async_wait_until(app.mqtt_subscribed, 60, "subscribed after broker start")
@@ -94,9 +94,9 @@ async def test_the_server_starts_with_the_broker_down_and_connects_when_it_comes
 async def test_a_broker_restart_is_survived(
     running_server: ServerApp, mosquitto: Mosquitto, influx: tuple[InfluxDB, str]
 ) -> None:
-    consumers = running_server.consumers
+    bridges = running_server.bridges
     mosquitto.stop()
-    await async_wait_until(lambda: not any(c.connected.is_set() for c in consumers),
+    await async_wait_until(lambda: not any(b.connected.is_set() for b in bridges),
                            what="disconnect seen")
     mosquitto.start()
     await async_wait_until(running_server.mqtt_subscribed, 60, "re-subscribed after restart")

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from gridsense_server.acks import holes, merge, to_ranges
 from gridsense_server.db import make_engine, make_session_factory, upgrade
 from gridsense_server.db.models import GatewaySequence
-from gridsense_server.sequences import SequenceStore, holes, merge, ranges, summaries, to_ranges
+from gridsense_server.db.sequences import SequenceStore, ranges, summaries
 
 
 @pytest.fixture

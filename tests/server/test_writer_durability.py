@@ -13,10 +13,10 @@ from server_helpers import async_wait_until
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.services import InfluxDB
 from gridsense_protocol import Reading
+from gridsense_server.acks import INFLUX_LINES, AckLedger, AckToken, Effects, InboundMessage
 from gridsense_server.backoff import Backoff
 from gridsense_server.config import InfluxConfig
 from gridsense_server.counters import Counters
-from gridsense_server.ingest.acks import AckLedger, AckToken, Delivery
 from gridsense_server.registry.directory import PointDirectory
 from gridsense_server.timeseries.spool import DiskSpool
 from gridsense_server.timeseries.writer import InfluxWriter
@@ -32,14 +32,14 @@ class Acks:
         self.ledger = AckLedger(self.acked.extend, lambda: 1, self._settle)
         self._mid = 0
 
-    def _settle(self, delivery: Delivery) -> None:
-        self.ledger.settled(delivery)
+    def _settle(self, message: InboundMessage) -> None:
+        self.ledger.settled(message)
 
-    def delivery(self) -> Delivery:
+    def delivery(self) -> InboundMessage:
         self._mid += 1
-        delivery = Delivery(None, (1, self._mid, 1))
-        self.ledger.register(delivery, 1)
-        return delivery
+        message = InboundMessage(None, (1, self._mid, 1))
+        self.ledger.register(message, Effects(INFLUX_LINES))
+        return message
 
 
 def readings(point: str, n: int, start: float, offset_s: int = 0) -> list[Reading]:

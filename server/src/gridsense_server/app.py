@@ -1,7 +1,7 @@
 """Wire the server together and run it in one asyncio loop: ingest, writer, incidents, HTTP.
 
-Start-up never waits for MQTT or InfluxDB; the order and the two MQTT sessions are described
-in docs/architecture.md.
+It starts without waiting for MQTT or InfluxDB (both reconnect in the background); the MQTT
+sessions and the stopping order are described in docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -20,19 +20,20 @@ from gridsense_protocol import Kind
 from . import __version__
 from .access_control.log import AccessLogService
 from .access_control.sync import CredentialSync
+from .acks import AckLedger
 from .api import ApiContext, TokenSigner, create_app, load_or_create_secret
 from .api.incident_routes import IncidentActionContext
-from .command_results import CommandResultService
 from .config import ServerConfig
 from .counters import Counters
 from .db import make_engine, make_session_factory, upgrade
 from .db.engine import display_url
+from .db.sequences import SequenceStore
 from .escalation.scheduler import EscalationScheduler
 from .gateways.status import GatewayService
-from .ingest.acks import AckLedger
-from .ingest.dispatcher import Dispatcher, Source
+from .ingest.bridge import MqttBridge
+from .ingest.command_results import CommandResultService
 from .ingest.handoff import Handoff
-from .ingest.mqtt_consumer import MqttConsumer
+from .ingest.router import Router, Services, Source
 from .ingest.settle import Settler
 from .live.hub import LiveHub
 from .logs import kv
@@ -41,7 +42,6 @@ from .notify.sender import NotificationSender
 from .registry.directory import PointDirectory
 from .registry.import_export import read_any
 from .registry.store import apply_registry
-from .sequences import SequenceStore
 from .timeseries.spool import DiskSpool
 from .timeseries.writer import InfluxWriter
 from .workorders.incidents import IncidentService
@@ -82,12 +82,20 @@ class ServerApp:
         self.notifier = NotificationSender(self.factory, config.lifecycle, self.hub, self.counters)
         self.scheduler: EscalationScheduler | None = None  # needs the secret: made by run()
         self.gateways = GatewayService(self.factory, self.counters, self.hub, config.lifecycle)
-        self.commands = CommandResultService(self.factory, self.counters)
         self.access_log = AccessLogService(self.factory, self.counters, self.directory.grid_of)
-        self.access_sync = CredentialSync(config.mqtt, self.factory, self.counters)
+        # Two sessions, each with its own in-flight window and acks, so however InfluxDB
+        # fares, incidents keep flowing; the events session also publishes commands.
+        self.bridges = [
+            MqttBridge(config.mqtt, self.counters, client_id=config.mqtt.client_id,
+                       kinds=EVENT_KINDS),
+            MqttBridge(config.mqtt, self.counters, client_id=f"{config.mqtt.client_id}.telemetry",
+                       kinds=TELEMETRY_KINDS),
+        ]
+        self.access_sync = CredentialSync(self.factory, self.counters, self.bridges[0])
+        self.commands = CommandResultService(self.factory, self.counters,
+                                             on_result=self.access_sync.result_received)
         self.sequences = SequenceStore(self.factory)
         self.settler = Settler(self.sequences, self.counters)
-        self.consumers: list[MqttConsumer] = []
         self.ledgers: list[AckLedger] = []
         self.http_url: str | None = None
         self.ready = asyncio.Event()
@@ -104,14 +112,13 @@ class ServerApp:
         return stats
 
     def mqtt_subscribed(self) -> bool:
-        return bool(self.consumers) and all(c.subscribed.is_set() for c in self.consumers)
+        return all(b.subscribed.is_set() for b in self.bridges)
 
     def gauges(self) -> dict[str, Any]:
         spool = self.spool
         return {
             "version": __version__,
-            "mqtt.connected": bool(self.consumers)
-            and all(c.connected.is_set() for c in self.consumers),
+            "mqtt.connected": all(b.connected.is_set() for b in self.bridges),
             "ingest.unacked": sum(len(ledger) for ledger in self.ledgers),
             "influx.buffered_lines": self.writer.buffered_lines,
             "influx.spool_lines": spool.lines if spool is not None else 0,
@@ -152,17 +159,16 @@ class ServerApp:
             max_bytes = int(config.influxdb.spool_max_mb * 1024 * 1024)
             self.spool = await asyncio.to_thread(DiskSpool, config.spool_dir, max_bytes)
             self.writer.spool = self.spool
-        sources = [self._session(config.mqtt.client_id, EVENT_KINDS),
-                   self._session(f"{config.mqtt.client_id}.telemetry", TELEMETRY_KINDS)]
-        dispatcher = Dispatcher(sources, self.writer, self.incidents, self.gateways,
-                                self.commands, self.counters, snapshots=self.snapshots,
-                                access=self.access_log)
+        sources = [self._session(bridge) for bridge in self.bridges]
+        router = Router(sources, Services(self.writer, self.incidents, self.gateways,
+                                          self.commands, snapshots=self.snapshots,
+                                          access=self.access_log), self.counters)
         await self.writer.start()
         self.settler.start()
-        dispatcher.start()
+        router.start()
         await self.access_sync.start()
-        for consumer in self.consumers:
-            consumer.start()
+        for bridge, source in zip(self.bridges, sources, strict=True):
+            bridge.start(source.handoff)
         background = [
             asyncio.create_task(self.gateways.run_flusher(GATEWAY_SEEN_FLUSH_S)),
             asyncio.create_task(self._refresh_directory()),
@@ -188,7 +194,7 @@ class ServerApp:
             http.should_exit = True
             with contextlib.suppress(Exception):
                 await serving
-            await self._stop_ingest(dispatcher)
+            await self._stop_ingest(router)
             await self.access_sync.stop()
             for task in background:
                 task.cancel()
@@ -201,31 +207,28 @@ class ServerApp:
                                              self.counters.snapshot().items()
                                              if k.startswith(("ingest.", "influx."))}))
 
-    def _session(self, client_id: str, kinds: tuple[Kind, ...]) -> Source:
+    def _session(self, bridge: MqttBridge) -> Source:
         # The hand-off holds a whole window, so paho's thread never waits on the loop.
         handoff: Handoff[Any] = Handoff(self.config.mqtt.receive_maximum,
                                         asyncio.get_running_loop())
-        consumer = MqttConsumer(self.config.mqtt, handoff, self.counters, client_id=client_id,
-                                kinds=kinds)
-        ledger = AckLedger(consumer.ack, lambda: consumer.generation, self.settler.submit)
-        self.consumers.append(consumer)
+        ledger = AckLedger(bridge.ack, lambda: bridge.generation, self.settler.submit)
         self.ledgers.append(ledger)
         return Source(handoff, ledger)
 
-    async def _stop_ingest(self, dispatcher: Dispatcher) -> None:
+    async def _stop_ingest(self, router: Router) -> None:
         """Stop taking messages, make what was taken durable, ack it, then disconnect."""
-        for consumer in self.consumers:
-            consumer.pause_reading()
-        drained = await dispatcher.drain(STOP_DRAIN_S)
+        for bridge in self.bridges:
+            bridge.pause_reading()
+        drained = await router.drain(STOP_DRAIN_S)
         await self.writer.stop(flush_timeout=STOP_DRAIN_S)
         if drained:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(STOP_DRAIN_S):
                     await self.settler.drain()
         await self.settler.stop()
-        await dispatcher.stop()
-        for consumer in self.consumers:
-            await asyncio.to_thread(consumer.stop)
+        await router.stop()
+        for bridge in self.bridges:
+            await asyncio.to_thread(bridge.stop)
         log.info(kv("ingest_stopped", unacked=sum(len(ledger) for ledger in self.ledgers)))
 
     async def _announce(self, http: uvicorn.Server, serving: asyncio.Task[None]) -> None:

@@ -21,8 +21,8 @@ from gridsense_protocol import AccessEvent, utc_now
 from ..counters import Counters
 from ..db.access_models import AccessLogEntry
 from ..db.retry import retry_transient
+from ..db.sequences import record_sequences
 from ..logs import kv
-from ..sequences import record_sequences
 from ..timeseries.line_protocol import escape_tag, grid_tag, timestamp_ns
 
 log = logging.getLogger(__name__)

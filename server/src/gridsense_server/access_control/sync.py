@@ -1,20 +1,7 @@
-"""Credential sync, server side: push changes to a community's gateways the moment they happen.
-
-Per gateway the server remembers, in the database (``access_gateway_versions``, so a server
-restart does not turn the next change into snapshots for every gateway), the credentials version
-it last confirmed (from its ``cmd/result``). A change (API, CSV import) publishes, to every
-gateway with points in the community, an ``access_sync`` command with the delta from that
-gateway's version (a snapshot when the version is unknown, too old, or the delta is large), and
-a retained ``config`` naming the new version. A gateway that comes back later reads the retained
-config, answers with its own version, and gets what it misses. A transfer larger than one
-message goes as numbered parts (parts.py); a gateway missing some (lost, or restarted mid-
-transfer) names them and gets only those again; a transfer not confirmed within ``STALL_S`` has
-its config re-published, which makes the gateway say where it stands. Commands go out QoS 1 into
-the gateway's persistent session, so a gateway offline for a while still finds them queued. See
-edge access/sync.py.
-
-paho runs its network loop in its own thread; received results hop to the event loop, and the
-database work runs in worker threads. Reconnects are paho's, with capped jittered backoff.
+"""Credential sync, server side: push changes to a community's gateways the moment they happen,
+as ``access_sync`` commands (deltas from each gateway's confirmed version, or snapshots) and a
+retained ``config``; the gateways' ``cmd/result`` answers confirm or ask again. The whole story
+is in docs/architecture.md (access control).
 """
 
 from __future__ import annotations
@@ -22,30 +9,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import random
 import time
-from typing import Any
+from typing import Any, Protocol
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridsense_protocol import (
     MAX_PAYLOAD_BYTES,
     Command,
+    CommandResult,
     ConfigUpdate,
     Envelope,
-    Kind,
     encode,
-    subscription,
     topic_for,
     utc_now,
 )
 
-from ..config import MqttConfig
 from ..counters import Counters
 from ..db.access_models import AccessSite, GatewayCredentials
 from ..logs import kv
@@ -55,7 +37,6 @@ from .parts import split
 log = logging.getLogger(__name__)
 
 COMMAND = "access_sync"
-RESULTS_TOPIC = subscription(Kind.CMD_RESULT)
 MAX_PENDING = 1000  # communities/gateways waiting for a push (a bound; duplicates merge)
 RESYNC_S = 15.0  # versions changed by someone else (CLI import, another server process)
 STALL_S = 60.0  # a pushed version not confirmed by then: ask the gateway where it stands
@@ -63,43 +44,31 @@ STALL_S = 60.0  # a pushed version not confirmed by then: ask the gateway where 
 Job = tuple[str, str, dict[str, Any] | None]  # (kind, gateway or community, details)
 
 
+class Publisher(Protocol):
+    """Where commands go out: the server's MQTT bridge (QoS 1, thread-safe)."""
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> bool: ...
+
+
 class CredentialSync:
-    def __init__(self, config: MqttConfig, factory: sessionmaker[Session],
-                 counters: Counters) -> None:
-        self.config = config
+    def __init__(self, factory: sessionmaker[Session], counters: Counters,
+                 publisher: Publisher) -> None:
         self.factory = factory
         self.counters = counters
+        self.publisher = publisher
         self._pushed: dict[str, tuple[str, int, float]] = {}  # gateway -> community, version, t
         self._seq = itertools.count(int(time.time() * 1000))  # server->edge: increasing
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: asyncio.Queue[Job] | None = None
-        self._client: mqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
         self._seen_versions: dict[str, int] | None = None  # community -> version last seen
-        self.connected = False
 
     # ---- lifecycle ----
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._pending = asyncio.Queue(MAX_PENDING)
-        client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                             client_id=f"{self.config.client_id}.access-sync",
-                             protocol=MQTTProtocolVersion.MQTTv5)
-        if self.config.username is not None:
-            password = None
-            if self.config.password_file is not None:
-                password = self.config.password_file.read_text(encoding="utf-8").strip()
-            client.username_pw_set(self.config.username, password)
-        client.reconnect_delay_set(1, 30)
-        client.max_queued_messages_set(MAX_PENDING)  # while the broker is away: a bound
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.connect_async(self.config.host, self.config.port, keepalive=30)
-        client.loop_start()
-        self._client = client
         self._task = asyncio.create_task(self._worker(), name="credential-sync")
         self._watch = asyncio.create_task(self._watch_versions(), name="credential-versions")
 
@@ -109,9 +78,6 @@ class CredentialSync:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        if self._client is not None:
-            self._client.disconnect()
-            await asyncio.to_thread(self._client.loop_stop)
 
     # ---- triggers ----
 
@@ -265,7 +231,7 @@ class CredentialSync:
                 return
             payloads.append((command, payload))
         for command, payload in payloads:
-            self._client_publish(command, payload)
+            self._publish(command, payload)
         self._publish_config(gateway, community, changes.version)
         self._pushed[gateway] = (community, changes.version, time.monotonic())
         mode = parts[0]["mode"]
@@ -284,51 +250,27 @@ class CredentialSync:
                               version=version,
                               body={"access": {"community": community,
                                                "credentials_version": version}})
-        self._client_publish(config, encode(config), retain=True)
+        self._publish(config, encode(config), retain=True)
 
-    def _client_publish(self, message: Envelope, payload: bytes, retain: bool = False) -> None:
-        assert self._client is not None
-        self._client.publish(topic_for(message.gateway, message.kind), payload, qos=1,
-                             retain=retain)
+    def _publish(self, message: Envelope, payload: bytes, retain: bool = False) -> None:
+        if not self.publisher.publish(topic_for(message.gateway, message.kind), payload,
+                                      retain=retain):
+            self.counters.inc("access_sync.not_published")
 
-    # ---- results (paho thread -> loop) ----
+    # ---- results (from ingest, on the event loop) ----
 
-    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: object,
-                    _p: object) -> None:
-        if getattr(reason, "is_failure", False):
-            log.error(kv("access_sync_connect_refused", reason=str(reason)))
-            return
-        self.connected = True
-        client.subscribe(RESULTS_TOPIC, qos=1)
-        log.info(kv("access_sync_connected", broker=f"{self.config.host}:{self.config.port}"))
-
-    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: object,
-                       _p: object) -> None:
-        self.connected = False
-        log.warning(kv("access_sync_disconnected", reason=str(reason)))
-
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        try:
-            document = json.loads(msg.payload)
-            gateway = str(document["gateway"])
-            result = document.get("result") or {}
-            version = result.get("credentials_version")
-        except (ValueError, KeyError, TypeError):
-            return  # not ours to judge: ingest validates and counts cmd/result
+    def result_received(self, message: CommandResult) -> None:
+        """A gateway's answer, stored by ingest: note its version; resend what it asks for."""
+        result = message.result or {}
+        version = result.get("credentials_version")
         if not isinstance(version, int):
-            return
-        transfer = result.get("transfer")
-        loop = self._loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._enqueue, "confirm", gateway,
-                                          {"version": version})
-        if not document.get("ok", True) or result.get("sync") == "needed":
+            return  # not an answer to credential sync
+        self._enqueue("confirm", message.gateway, {"version": version})
+        if not message.ok or result.get("sync") == "needed":
+            transfer = result.get("transfer")
             resume = transfer if isinstance(transfer, dict) and transfer.get("missing") else None
             # jitter: a crowd of gateways reconnecting after a broker restart spreads out
             delay = random.uniform(0.0, 0.2)
             loop = self._loop
             if loop is not None:
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(
-                        loop.call_later, delay, self._enqueue, "gateway", gateway, resume)
+                loop.call_later(delay, self._enqueue, "gateway", message.gateway, resume)

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from ..db.models import Gateway, Point
 from ..db.models import Staff as StaffRow
+from ..db.sequences import summaries
 from ..gateways.views import GatewayView
 from ..registry.passwords import verify_password
-from ..sequences import summaries
 from . import incident_routes, silence_routes
 from .deps import Context, CurrentViewer
 from .tokens import TokenRequest, TokenResponse

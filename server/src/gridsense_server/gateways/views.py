@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..db.models import Gateway
-from ..sequences import SequenceSummary
+from ..db.sequences import SequenceSummary
 
 
 class GatewayView(BaseModel):

@@ -1,2 +1,2 @@
-"""MQTT ingest: paho network thread → bounded hand-off → asyncio dispatcher → durable effects
-→ sequence record → acknowledgement. Import the modules themselves (acks, dispatcher, ...)."""
+"""MQTT ingest: bridge (paho's thread) → bounded hand-off → router → effects made durable by
+the writer and the workers → settler (sequence record) → acknowledgement. Import the modules."""

@@ -1,11 +1,6 @@
-"""A bounded hand-off from paho's network thread to the asyncio loop.
-
-The producer (paho thread) blocks while the hand-off is full. Sized to the session's Receive
-Maximum it never fills — the broker sends no more than that many unacknowledged messages, and
-acks follow durable effects — so it is the second bound on memory, should a broker ignore the
-first. The loop is woken only when it is waiting, so a busy consumer costs the producer no
-system call per message.
-"""
+"""A bounded hand-off from paho's network thread to the asyncio loop: the producer blocks
+while it is full, and the loop is woken only when it waits (a busy loop costs the producer no
+system call per message)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
 """The last durable step before an ack: record the sequence numbers of messages whose effects
-are durable, then let their ledgers release the acks.
-
-Deliveries that became durable while the previous transaction ran are recorded together, so
-the cost is one short transaction per round, whatever the message rate (group commit). The
-set waiting here is bounded by the sessions' Receive Maximum: the broker sends no more until
-these are acknowledged. A database outage therefore stops acks, and with them ingest — it
-never loses a message.
+are durable (one transaction per round: group commit), note them as settled, then let their
+ledgers release the acks. A database outage stops acks, and with them ingest; it loses nothing.
 """
 
 from __future__ import annotations
@@ -16,11 +11,11 @@ import logging
 
 from sqlalchemy.exc import DBAPIError
 
+from ..acks import InboundMessage, SettledRanges
 from ..backoff import Backoff
 from ..counters import Counters
+from ..db.sequences import SequenceStore
 from ..logs import kv
-from ..sequences import SequenceStore
-from .acks import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +24,28 @@ class Settler:
     def __init__(self, store: SequenceStore, counters: Counters) -> None:
         self.store = store
         self.counters = counters
-        self._waiting: list[Delivery] = []
+        self.ranges = SettledRanges()
+        self._waiting: list[InboundMessage] = []
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
 
-    def submit(self, delivery: Delivery) -> None:
-        self._waiting.append(delivery)
+    def submit(self, message: InboundMessage) -> None:
+        """A message whose effects are all durable: record its seq unless an effect did."""
+        if not message.needs_recording:
+            self._settled(message)
+            return
+        self._waiting.append(message)
         self._idle.clear()
         self._ready.set()
+
+    def _settled(self, message: InboundMessage) -> None:
+        sequence = message.sequence
+        if sequence is not None and not message.lost:
+            self.ranges.add(*sequence)
+        assert message.ledger is not None
+        message.ledger.settled(message)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ingest-settler")
@@ -64,14 +71,13 @@ class Settler:
             batch, self._waiting = self._waiting, []
             if batch:
                 await self._record(batch)
-                for delivery in batch:
-                    assert delivery.ledger is not None
-                    delivery.ledger.settled(delivery)
+                for message in batch:
+                    self._settled(message)
             if not self._waiting:
                 self._idle.set()
 
-    async def _record(self, batch: list[Delivery]) -> None:
-        received = [seq for d in batch if (seq := d.sequence) is not None]
+    async def _record(self, batch: list[InboundMessage]) -> None:
+        received = [seq for m in batch if (seq := m.sequence) is not None]
         backoff = Backoff(initial_s=0.2, cap_s=10.0)
         while True:
             try:

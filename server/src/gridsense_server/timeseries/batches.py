@@ -10,14 +10,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from ..ingest.acks import Delivery
+from ..acks import INFLUX_LINES, InboundMessage
 from .spool import SpoolKey
 
 
 @dataclass(eq=False, slots=True)
 class Batch:
     lines: list[str]
-    deliveries: list[Delivery] = field(default_factory=list)
+    deliveries: list[InboundMessage] = field(default_factory=list)
     sealed_at: float = field(default_factory=time.monotonic)
     spool_key: SpoolKey | None = None  # set once the batch is in the disk spool
     durable: bool = False
@@ -35,7 +35,7 @@ class Batch:
         self.durable = True
         deliveries, self.deliveries = self.deliveries, []
         for delivery in deliveries:
-            delivery.part_done()
+            delivery.done(INFLUX_LINES)
 
     def __len__(self) -> int:
         return len(self.lines)

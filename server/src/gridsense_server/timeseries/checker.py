@@ -12,9 +12,10 @@ import httpx
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from ..acks import holes
 from ..config import ServerConfig
 from ..db.models import Incident, IncidentEvent
-from ..sequences import holes, ranges, summaries
+from ..db.sequences import ranges, summaries
 from .line_protocol import timestamp_ns
 
 MAX_LISTED = 1000  # gaps listed per gateway or point; the counts are always complete

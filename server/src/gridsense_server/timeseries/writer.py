@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 from gridsense_protocol import Reading
 
+from ..acks import InboundMessage
 from ..backoff import Backoff
 from ..config import InfluxConfig
 from ..counters import Counters
-from ..ingest.acks import Delivery
 from ..logs import kv
 from ..registry.directory import PointDirectory
 from .batches import Batch
@@ -72,7 +72,7 @@ class InfluxWriter:
         self._seal_deliveries = max(1, seal_deliveries)
         self._backoff = backoff or Backoff(initial_s=0.2, cap_s=10.0)
         self._pending: list[str] = []
-        self._pending_deliveries: list[Delivery] = []
+        self._pending_deliveries: list[InboundMessage] = []
         self._fresh: deque[Batch] = deque()  # sealed, in memory, oldest first
         self._fresh_lines = 0
         self._warned_unknown: set[str] = set()
@@ -89,14 +89,14 @@ class InfluxWriter:
     # -- hot path (called from the asyncio loop) -------------------------------------------
 
     def add_readings(self, gateway: str, readings: Iterable[Reading],
-                     delivery: Delivery | None = None) -> None:
+                     delivery: InboundMessage | None = None) -> None:
         lines, unknown = self.formatter.format(gateway, readings)
         if unknown:
             self._count_unknown(gateway, unknown)
         self.add_lines(lines, delivery)
 
-    def add_lines(self, lines: list[str], delivery: Delivery | None = None) -> None:
-        """Queue lines; ``delivery.part_done()`` is called once they are durable."""
+    def add_lines(self, lines: list[str], delivery: InboundMessage | None = None) -> None:
+        """Queue lines; ``delivery.done(INFLUX_LINES)`` is called once they are durable."""
         self._pending.extend(lines)
         if delivery is not None:
             self._pending_deliveries.append(delivery)

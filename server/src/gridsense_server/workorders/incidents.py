@@ -23,9 +23,9 @@ from ..config import LifecycleConfig
 from ..counters import Counters
 from ..db.models import FINAL_STATES, Incident, IncidentEvent, Point
 from ..db.retry import retry_transient
+from ..db.sequences import record_sequences
 from ..live.hub import LiveHub
 from ..logs import kv
-from ..sequences import record_sequences
 from .noise import SilenceCache, Suppressor
 from .transitions import on_opened, on_severity_raised
 from .views import IncidentView

@@ -1,23 +1,6 @@
-"""The MQTT side of ingest: one paho-mqtt (MQTT 5) session in a network thread of its own.
-
-paho is several times faster than the asyncio wrappers at receiving, so the hot path stays in
-its thread: each message is decoded and validated there, then handed to the asyncio loop
-through a bounded Handoff as a ``Delivery``. Invalid messages are counted per reason, logged
-with gateway, topic and reason, and dropped (and acknowledged: redelivering them would not
-make them valid); nothing a gateway sends can stop the consumer.
-
-Acknowledgements are manual: a message is acked only once its effect is durable (see acks.py).
-paho is not thread-safe for sending — from another thread ``ack()`` may write to the socket
-while the network thread does — so every paho call happens on this thread: the loop hands
-acks over through a deque and wakes the thread through a socket pair, and the thread runs
-paho's documented external-loop API (``loop_read``/``loop_write``/``loop_misc``) around one
-``select`` that also watches that socket pair. The session is persistent (clean_start False,
-a session expiry) with a stable client id, so the broker queues QoS 1 messages while the
-server is down; its Receive Maximum bounds the unacknowledged messages in flight.
-
-Subscriptions are plain by default, or shared (``mqtt.shared``) to split the load across server
-processes; the retained status topic is always plain: a broker never delivers retained
-messages to shared subscriptions.
+"""The server's one MQTT client module: a paho (MQTT 5) session per bridge, run in a network
+thread of its own, handing decoded messages to the asyncio loop through a bounded hand-off and
+sending acks and publications queued by the loop (paho is not thread-safe for sending).
 """
 
 from __future__ import annotations
@@ -38,11 +21,11 @@ from paho.mqtt.properties import Properties
 from gridsense_protocol import Envelope, Kind, ProtocolError, Snapshot, decode, shared_subscription
 from gridsense_protocol import subscription as plain_subscription
 
+from ..acks import AckToken, InboundMessage
 from ..backoff import Backoff
 from ..config import MqttConfig
 from ..counters import Counters
 from ..logs import kv
-from .acks import AckToken, Delivery
 from .classify import invalid_reason
 from .handoff import Handoff
 
@@ -54,6 +37,11 @@ KEEPALIVE_S = 30
 MAX_PACKET_BYTES = 2 * 1024 * 1024
 _HANDOFF_WAIT_S = 1.0
 _SELECT_TIMEOUT_S = 1.0  # keepalive pings are sent from loop_misc between selects
+# Publications waiting for the network thread, and QoS 1 ones paho holds while the broker is
+# away: a bound, not a working size (the server publishes a few commands, not a stream).
+MAX_OUTGOING = 1000
+
+Publication = tuple[str, bytes, bool]  # topic, payload, retain (always QoS 1)
 
 
 def _log_sampled(n: int) -> bool:
@@ -61,19 +49,20 @@ def _log_sampled(n: int) -> bool:
     return n <= 10 or n % 1000 == 0
 
 
-class MqttConsumer:
+class MqttBridge:
+    """One persistent MQTT session: subscribes to ``kinds``, acks manually, publishes."""
+
     def __init__(
         self,
         config: MqttConfig,
-        handoff: Handoff[Delivery],
         counters: Counters,
         *,
         client_id: str,
         kinds: tuple[Kind, ...],
     ) -> None:
         self.config = config
-        self.handoff = handoff
         self.counters = counters
+        self.handoff: Handoff[InboundMessage] | None = None  # given by start()
         self.client_id = client_id
         self.kinds = kinds
         self.connected = threading.Event()
@@ -85,9 +74,11 @@ class MqttConsumer:
         self._reading = threading.Event()
         self._reading.set()
         self._acks: deque[AckToken] = deque()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self._outgoing: deque[Publication] = deque()
+        # Wakes the network thread's select for acks and publications; made by start(), so
+        # a bridge that never runs (the CLI's other verbs) holds no sockets.
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._invalid_seen: Counter[tuple[str, str]] = Counter()
         self._client = self._make_client()
@@ -102,6 +93,9 @@ class MqttConsumer:
             if self.config.password_file is not None:
                 password = self.config.password_file.read_text(encoding="utf-8").strip()
             client.username_pw_set(self.config.username, password)
+        # TLS goes here, before the first connect: the CA file, the client certificate and
+        # key, and the check of the broker's name (client.tls_set / tls_insecure_set).
+        client.max_queued_messages_set(MAX_OUTGOING)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
@@ -123,6 +117,15 @@ class MqttConsumer:
         self._acks.extend(tokens)
         self._wake()
 
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> bool:
+        """Queue a QoS 1 publication (thread-safe); False when too many are waiting."""
+        if len(self._outgoing) >= MAX_OUTGOING:
+            self.counters.inc("mqtt.publish_dropped")
+            return False
+        self._outgoing.append((topic, payload, retain))
+        self._wake()
+        return True
+
     def pause_reading(self) -> None:
         """Stop taking new messages (shutdown); acks still go out."""
         self._reading.clear()
@@ -133,24 +136,32 @@ class MqttConsumer:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, handoff: Handoff[InboundMessage]) -> None:
+        self.handoff = handoff
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         self._thread = threading.Thread(target=self._run, name=f"mqtt-{self.client_id}",
                                         daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Send the acks queued so far, disconnect (the session stays on the broker)."""
+        """Send the acks and publications queued so far, disconnect (the session stays on the
+        broker)."""
         self._stop.set()
         self._wake()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        self._wake_r.close()
-        self._wake_w.close()
+        for wake in (self._wake_r, self._wake_w):
+            if wake is not None:
+                wake.close()
+        self._wake_r = self._wake_w = None
 
     def _wake(self) -> None:
         with contextlib.suppress(BlockingIOError, OSError):
-            self._wake_w.send(b"\0")
+            if self._wake_w is not None:
+                self._wake_w.send(b"\0")
 
     def _run(self) -> None:
         """Connect, pump, and on any loss reconnect with capped jittered backoff."""
@@ -175,6 +186,7 @@ class MqttConsumer:
             rc = self._pump(backoff)
             if self._stop.is_set() and rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self._send_acks()
+                self._send_publications()
                 self._client.disconnect()  # writes the queued acks, then DISCONNECT
             self.connected.clear()
             self.subscribed.clear()
@@ -192,8 +204,11 @@ class MqttConsumer:
         if sock is None:
             return MQTTErrorCode.MQTT_ERR_NO_CONN
         wake = self._wake_r
+        assert wake is not None
         while not self._stop.is_set():
             self._send_acks()
+            if self.connected.is_set():
+                self._send_publications()
             readers = [sock, wake] if self._reading.is_set() else [wake]
             writers = [sock] if client.want_write() else []
             try:
@@ -235,6 +250,16 @@ class MqttConsumer:
             self.counters.inc("mqtt.acks", sent)
         if stale:
             self.counters.inc("mqtt.acks_stale", stale)
+
+    def _send_publications(self) -> None:
+        outgoing = self._outgoing
+        while outgoing:
+            topic, payload, retain = outgoing.popleft()
+            info = self._client.publish(topic, payload, qos=1, retain=retain)
+            if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+                self.counters.inc("mqtt.publish_dropped")
+            else:
+                self.counters.inc("mqtt.published")
 
     # -- paho callbacks (network thread) -------------------------------------------------------
 
@@ -281,14 +306,7 @@ class MqttConsumer:
             # A bug in our own code must not kill paho's thread (and with it, all ingest).
             self.counters.inc("ingest.errors")
             log.exception(kv("ingest_error", client_id=self.client_id, mid=msg.mid))
-        if isinstance(message, Snapshot):
-            # A JPEG has no envelope: its seq comes from its comment (None: not recorded).
-            delivery = Delivery(None, token)
-            delivery.message = message  # type: ignore[assignment]
-            delivery.sequence = (message.gateway, message.seq) if message.seq is not None else None
-            self._hand_off(delivery)
-            return
-        self._hand_off(Delivery(message, token))
+        self._hand_off(InboundMessage(message, token))
 
     def _decode(self, topic: str, payload: bytes) -> Envelope | Snapshot | None:
         try:
@@ -307,11 +325,12 @@ class MqttConsumer:
             return None
         return message
 
-    def _hand_off(self, delivery: Delivery) -> None:
+    def _hand_off(self, message: InboundMessage) -> None:
         # With the hand-off at least as large as the Receive Maximum this never waits; it is
         # the second bound should the broker ignore ours.
+        assert self.handoff is not None
         waited = False
-        while not self.handoff.put(delivery, _HANDOFF_WAIT_S):
+        while not self.handoff.put(message, _HANDOFF_WAIT_S):
             if not waited:
                 waited = True
                 self.counters.inc("ingest.backpressure_waits")

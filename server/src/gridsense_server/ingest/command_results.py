@@ -1,13 +1,10 @@
-"""Store what gateways answer to commands (``cmd/result``), once per event id.
-
-The server sends commands elsewhere (credential sync: ``access_control/sync.py``, which also
-reads the results it needs); every result is stored here so every message that consumes a
-sequence number at the edge has a durable effect (and no gap in the checker).
-"""
+"""Store what gateways answer to commands (``cmd/result``), once per event id, then hand each
+result to whoever sent the command (the wiring names them: credential sync)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -16,22 +13,25 @@ from sqlalchemy.orm import Session, sessionmaker
 from gridsense_protocol import CommandResult as CommandResultMessage
 from gridsense_protocol import utc_now
 
-from .counters import Counters
-from .db.models import CommandResult
-from .db.retry import retry_transient
-from .logs import kv
-from .sequences import record_sequences
+from ..counters import Counters
+from ..db.models import CommandResult
+from ..db.retry import retry_transient
+from ..db.sequences import record_sequences
+from ..logs import kv
 
 log = logging.getLogger(__name__)
 
 
 class CommandResultService:
-    def __init__(self, factory: sessionmaker[Session], counters: Counters) -> None:
+    def __init__(self, factory: sessionmaker[Session], counters: Counters, *,
+                 on_result: Callable[[CommandResultMessage], None] | None = None) -> None:
         self.factory = factory
         self.counters = counters
+        self.on_result = on_result  # on the event loop, after the result is stored
 
     async def record(self, message: CommandResultMessage) -> bool:
-        """True when stored, False for an event id already stored (a replay)."""
+        """True when stored, False for an event id already stored (a replay). A replay is
+        handed on as well: the sender's reaction is idempotent, and it may have missed it."""
         stored = await retry_transient(lambda: self._record(message), self.counters,
                                        "command_results")
         self.counters.inc("command_results.stored" if stored else
@@ -39,6 +39,13 @@ class CommandResultService:
         log.info(kv("command_result" if stored else "command_result_duplicate",
                     gateway=message.gateway, event=message.id, command=message.command_id,
                     ok=message.ok))
+        if self.on_result is not None:
+            try:
+                self.on_result(message)
+            except Exception:  # the result is stored: the sender's trouble is not ingest's
+                self.counters.inc("command_results.listener_errors")
+                log.exception(kv("command_result_listener_failed", gateway=message.gateway,
+                                 event=message.id))
         return stored
 
     def _record(self, message: CommandResultMessage) -> bool:

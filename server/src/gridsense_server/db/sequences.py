@@ -1,20 +1,11 @@
 """Which sequence numbers each gateway's messages carried: durable ranges, gaps, redeliveries.
 
-The edge numbers every message that goes through its outbox (telemetry, incident, health,
-cmd/result) without holes, so a hole here means a message that never arrived. Status messages
-reuse the latest seq and are not recorded. A seq is recorded only after its message's effect
-is durable and before the message is acknowledged, so "recorded" implies "stored" and a
-message the broker still holds is never counted as received.
-
-Ranges are merged on insert (a gateway without gaps is one row). A round records many
-gateways with a handful of set-based statements (cost grows with the rows changed, not with
-round trips per gateway). The gateways' rows are locked first, so server processes sharing the
-load never interleave a merge; on SQLite the first statement (an insert) takes the write lock.
+A seq is recorded after its message's effect is durable and before the message is acknowledged;
+ranges are merged on insert (a gateway without gaps is one row).
 """
 
 from __future__ import annotations
 
-import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,37 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridsense_protocol import utc_now
 
-from .db.models import Gateway, GatewaySequence
-
-Range = tuple[int, int]
-
-
-def to_ranges(numbers: Iterable[int]) -> list[Range]:
-    """Sorted, merged inclusive ranges of the distinct numbers."""
-    ranges: list[Range] = []
-    for n in sorted(set(numbers)):
-        if ranges and n == ranges[-1][1] + 1:
-            ranges[-1] = (ranges[-1][0], n)
-        else:
-            ranges.append((n, n))
-    return ranges
-
-
-def merge(ranges: Iterable[Range]) -> list[Range]:
-    """Union of inclusive ranges, adjacent ones joined."""
-    merged: list[Range] = []
-    for first, last in sorted(ranges):
-        if merged and first <= merged[-1][1] + 1:
-            if last > merged[-1][1]:
-                merged[-1] = (merged[-1][0], last)
-        else:
-            merged.append((first, last))
-    return merged
-
-
-def holes(ranges: list[Range]) -> list[Range]:
-    """The missing ranges between sorted, merged ranges."""
-    return [(a[1] + 1, b[0] - 1) for a, b in itertools.pairwise(ranges)]
+from ..acks import Range, merge, to_ranges
+from .models import Gateway, GatewaySequence
 
 
 @dataclass(frozen=True, slots=True)
