@@ -35,7 +35,7 @@ class Acks:
     def _settle(self, message: InboundMessage) -> None:
         self.ledger.settled(message)
 
-    def delivery(self) -> InboundMessage:
+    def message(self) -> InboundMessage:
         self._mid += 1
         message = InboundMessage(None, (1, self._mid, 1))
         self.ledger.register(message, Effects(INFLUX_LINES))
@@ -70,7 +70,7 @@ async def test_without_a_spool_readings_are_acked_only_once_influx_took_them(
     try:
         for m in range(5):
             writer.add_readings("gw-01", readings("gw-01.boiler", 3, 10.0 * m, 3 * m),
-                                acks.delivery())
+                                acks.message())
         await async_wait_until(lambda: counters.get("influx.connect_errors") >= 3)
         assert acks.acked == []  # InfluxDB has nothing: nothing is acknowledged
         server = InfluxDB(tmp_path / "influx", port).start()
@@ -99,7 +99,7 @@ async def test_influx_down_readings_are_spooled_acked_and_written_in_order_later
         # write, so the stored values show the order in which the spool gave them back.
         for m in range(6):
             writer.add_readings("gw-01", readings("gw-01.boiler", 5, 100.0 + m, 0),
-                                acks.delivery())
+                                acks.message())
         await async_wait_until(lambda: len(acks.acked) == 6, 30, "spooled and acknowledged")
         assert counters.get("influx.spooled_lines") == 30
         assert spool.lines == 30 and writer.buffered_lines == 0  # on disk, not in memory
@@ -127,13 +127,13 @@ async def test_a_paused_influx_does_not_hold_acks_and_the_backlog_lands_when_it_
     writer = make_writer(server.url, "paused", counters, spool, request_timeout_s=2.0)
     await writer.start()
     try:
-        writer.add_readings("gw-01", readings("gw-01.boiler", 4, 1.0), acks.delivery())
+        writer.add_readings("gw-01", readings("gw-01.boiler", 4, 1.0), acks.message())
         await writer.flush()
         assert counters.get("influx.spooled_lines") == 0  # healthy: straight to InfluxDB
         server.pause()
         for m in range(1, 8):
             writer.add_readings("gw-01", readings("gw-01.boiler", 4, 1.0, 4 * m),
-                                acks.delivery())
+                                acks.message())
         await async_wait_until(lambda: len(acks.acked) == 8, 30, "acks while InfluxDB hangs")
         assert counters.get("influx.spooled_lines") > 0
         server.resume()
@@ -158,7 +158,7 @@ async def test_stopping_spools_what_influx_has_not_taken_and_the_next_start_send
     writer = make_writer(f"http://127.0.0.1:{port}", "restart", counters, spool,
                          spool_after_s=60)
     await writer.start()
-    writer.add_readings("gw-01", readings("gw-01.boiler", 3, 7.0), acks.delivery())
+    writer.add_readings("gw-01", readings("gw-01.boiler", 3, 7.0), acks.message())
     await writer.stop(flush_timeout=0.5)
     spool.close()
     assert len(acks.acked) == 1 and counters.get("influx.spooled_lines") == 3
@@ -182,7 +182,7 @@ async def test_stopping_without_a_spool_leaves_unwritten_readings_unacknowledged
     acks = Acks()
     writer = make_writer(f"http://127.0.0.1:{free_port()}", "nowhere", counters)
     await writer.start()
-    writer.add_readings("gw-01", readings("gw-01.boiler", 3, 7.0), acks.delivery())
+    writer.add_readings("gw-01", readings("gw-01.boiler", 3, 7.0), acks.message())
     await writer.stop(flush_timeout=0.5)
     assert acks.acked == []  # the broker keeps them and redelivers after the restart
     assert counters.get("influx.unwritten_at_shutdown_lines") == 3

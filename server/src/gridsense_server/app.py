@@ -75,7 +75,7 @@ class ServerApp:
         self.spool: DiskSpool | None = None  # opened by run(): the CLI's other verbs need none
         self.snapshots: SnapshotStore | None = None  # opened by run() as well
         self.writer = InfluxWriter(config.influxdb, self.directory, self.counters,
-                                   seal_deliveries=max(1, config.mqtt.receive_maximum // 4))
+                                   seal_messages=max(1, config.mqtt.receive_maximum // 4))
         self.incidents = IncidentService(self.factory, self.hub, self.counters,
                                          late_after_s=config.incidents.late_after_s,
                                          lifecycle=config.lifecycle)

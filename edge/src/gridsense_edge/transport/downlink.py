@@ -14,13 +14,13 @@ from ..logs import log_event
 
 log = logging.getLogger(__name__)
 
-DownlinkHandler = Callable[[Command | ConfigUpdate], None]
+DownlinkCallback = Callable[[Command | ConfigUpdate], None]
 
 
 class Downlink:
     def __init__(self, gateway: str, counters: dict[str, int]) -> None:
         self.topics = [topic_for(gateway, Kind.CONFIG), topic_for(gateway, Kind.CMD)]
-        self.on_message: DownlinkHandler | None = None
+        self.on_message: DownlinkCallback | None = None
         self.counters = counters  # the uplink's: health shows them as mqtt_downlink_*
         for name in ("downlink_received", "downlink_invalid", "downlink_errors"):
             counters.setdefault(name, 0)

@@ -31,6 +31,7 @@ from gridsense_protocol import (
 from ..counters import Counters
 from ..db.access_models import AccessSite, GatewayCredentials
 from ..logs import kv
+from ..tasks import cancel_and_wait
 from . import credentials as creds
 from .parts import split
 
@@ -73,11 +74,7 @@ class CredentialSync:
         self._watch = asyncio.create_task(self._watch_versions(), name="credential-versions")
 
     async def stop(self) -> None:
-        for task in (self._task, self._watch):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait((self._task, self._watch))
 
     # ---- triggers ----
 

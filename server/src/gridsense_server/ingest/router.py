@@ -5,7 +5,6 @@ the InfluxDB writer directly, the database and the disk through one worker each.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -41,6 +40,7 @@ from ..backoff import Backoff
 from ..counters import Counters
 from ..gateways.status import GatewayService
 from ..logs import kv
+from ..tasks import cancel_and_wait
 from ..timeseries.line_protocol import health_line
 from ..timeseries.writer import InfluxWriter
 from ..workorders.incidents import IncidentService
@@ -162,11 +162,7 @@ class Router:
             return False
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
 
     async def _route_loop(self, source: Source) -> None:

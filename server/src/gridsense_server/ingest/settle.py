@@ -6,7 +6,6 @@ ledgers release the acks. A database outage stops acks, and with them ingest; it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from sqlalchemy.exc import DBAPIError
@@ -16,6 +15,7 @@ from ..backoff import Backoff
 from ..counters import Counters
 from ..db.sequences import SequenceStore
 from ..logs import kv
+from ..tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +55,8 @@ class Settler:
         await self._idle.wait()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait([self._task])
+        self._task = None
 
     def __len__(self) -> int:
         return len(self._waiting)

@@ -1,7 +1,7 @@
-"""A sealed batch of line-protocol lines and the deliveries whose readings it carries.
+"""A sealed batch of line-protocol lines and the inbound messages whose readings it carries.
 
 A batch becomes durable once — written to InfluxDB or synced to the disk spool, whichever
-comes first — and only then are its deliveries told (which lets their acks go out). A
+comes first — and only then are its messages told (which lets their acks go out). A
 message's readings are never split across batches, so one batch settles a whole message.
 """
 
@@ -17,7 +17,7 @@ from .spool import SpoolKey
 @dataclass(eq=False, slots=True)
 class Batch:
     lines: list[str]
-    deliveries: list[InboundMessage] = field(default_factory=list)
+    messages: list[InboundMessage] = field(default_factory=list)
     sealed_at: float = field(default_factory=time.monotonic)
     spool_key: SpoolKey | None = None  # set once the batch is in the disk spool
     durable: bool = False
@@ -29,13 +29,13 @@ class Batch:
         return self._body
 
     def make_durable(self) -> None:
-        """Tell the deliveries (once) that these readings are safe."""
+        """Tell the messages (once) that these readings are safe."""
         if self.durable:
             return
         self.durable = True
-        deliveries, self.deliveries = self.deliveries, []
-        for delivery in deliveries:
-            delivery.done(INFLUX_LINES)
+        messages, self.messages = self.messages, []
+        for message in messages:
+            message.done(INFLUX_LINES)
 
     def __len__(self) -> int:
         return len(self.lines)

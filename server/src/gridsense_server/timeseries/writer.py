@@ -23,6 +23,7 @@ from ..config import InfluxConfig
 from ..counters import Counters
 from ..logs import kv
 from ..registry.directory import PointDirectory
+from ..tasks import cancel_and_wait
 from .batches import Batch
 from .influx_http import InfluxHttp
 from .line_protocol import LineFormatter
@@ -30,7 +31,7 @@ from .spool import DiskSpool, SpooledBatch, SpoolKey
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SEAL_DELIVERIES = 250
+DEFAULT_SEAL_MESSAGES = 250
 
 
 @dataclass(slots=True)
@@ -60,7 +61,7 @@ class InfluxWriter:
         counters: Counters,
         *,
         spool: DiskSpool | None = None,
-        seal_deliveries: int = DEFAULT_SEAL_DELIVERIES,
+        seal_messages: int = DEFAULT_SEAL_MESSAGES,
         backoff: Backoff | None = None,
         request_timeout_s: float = 30.0,
     ) -> None:
@@ -69,10 +70,10 @@ class InfluxWriter:
         self.formatter = LineFormatter(directory.grid_of)
         self.http = InfluxHttp(config, counters, request_timeout_s)
         self.spool = spool
-        self._seal_deliveries = max(1, seal_deliveries)
+        self._seal_messages = max(1, seal_messages)
         self._backoff = backoff or Backoff(initial_s=0.2, cap_s=10.0)
         self._pending: list[str] = []
-        self._pending_deliveries: list[InboundMessage] = []
+        self._pending_messages: list[InboundMessage] = []
         self._fresh: deque[Batch] = deque()  # sealed, in memory, oldest first
         self._fresh_lines = 0
         self._warned_unknown: set[str] = set()
@@ -89,19 +90,19 @@ class InfluxWriter:
     # -- hot path (called from the asyncio loop) -------------------------------------------
 
     def add_readings(self, gateway: str, readings: Iterable[Reading],
-                     delivery: InboundMessage | None = None) -> None:
+                     message: InboundMessage | None = None) -> None:
         lines, unknown = self.formatter.format(gateway, readings)
         if unknown:
             self._count_unknown(gateway, unknown)
-        self.add_lines(lines, delivery)
+        self.add_lines(lines, message)
 
-    def add_lines(self, lines: list[str], delivery: InboundMessage | None = None) -> None:
-        """Queue lines; ``delivery.done(INFLUX_LINES)`` is called once they are durable."""
+    def add_lines(self, lines: list[str], message: InboundMessage | None = None) -> None:
+        """Queue lines; ``message.done(INFLUX_LINES)`` is called once they are durable."""
         self._pending.extend(lines)
-        if delivery is not None:
-            self._pending_deliveries.append(delivery)
+        if message is not None:
+            self._pending_messages.append(message)
         if (len(self._pending) >= self.config.batch_size
-                or len(self._pending_deliveries) >= self._seal_deliveries):
+                or len(self._pending_messages) >= self._seal_messages):
             self._seal()
 
     def _count_unknown(self, gateway: str, points: list[str]) -> None:
@@ -113,10 +114,10 @@ class InfluxWriter:
                                grid="unknown"))
 
     def _seal(self) -> None:
-        if not self._pending and not self._pending_deliveries:
+        if not self._pending and not self._pending_messages:
             return
-        batch = Batch(self._pending, self._pending_deliveries)
-        self._pending, self._pending_deliveries = [], []
+        batch = Batch(self._pending, self._pending_messages)
+        self._pending, self._pending_messages = [], []
         if not batch.lines:
             batch.make_durable()  # nothing to store
             return
@@ -160,11 +161,7 @@ class InfluxWriter:
                     await self._memory_empty.wait()
             if self._fresh and self.spool is not None:
                 await self._spool_old(everything=True)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         if self._fresh_lines:
             self.counters.inc("influx.unwritten_at_shutdown_lines", self._fresh_lines)
