@@ -1,5 +1,5 @@
 """``gridsense-server``: run, migrate, load-registry, import-registry, export-registry,
-hash-password, check, credentials (import/list).
+hash-password, check, credentials (import/list), ca (the deployment CA).
 
 Exit codes: 0 done (check: clean), 1 failed while running (check: InfluxDB or the database
 unreachable), 2 bad config / registry / usage, 3 check found gaps or duplicates.
@@ -26,6 +26,7 @@ from .access_control import cli as access_cli
 from .config import ServerConfig, load_server_config
 from .db.engine import display_url
 from .logs import kv, setup_logging
+from .pki import cli as ca_cli
 from .registry.passwords import hash_password
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="InfluxDB measurement whose series are checked")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     access_cli.add_parser(verbs)
+    ca_cli.add_parser(verbs)
     return parser
 
 
@@ -106,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.verb == "hash-password":
             return _hash_password()
+        if args.verb == "ca":
+            return ca_cli.run(args)  # needs no server config: the CA may be made before it
         config = load_server_config(args.config)
         if args.verb == "check":
             return _check(config, args)
