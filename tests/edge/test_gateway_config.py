@@ -253,3 +253,23 @@ def test_cli_version_and_help(tmp_path: Path) -> None:
     )
     assert nofile.returncode == 2
     assert "nope.yaml" in nofile.stderr and "cannot read" in nofile.stderr
+
+
+def test_mqtt_tls_files_are_checked_when_the_config_loads(tmp_path: Path) -> None:
+    from gridsense_server.pki import DeploymentCA
+
+    ca, _ = DeploymentCA.init(tmp_path / "conf" / "ca")  # next to conf/gateway.yaml
+    cert = ca.issue_client("gw-01")
+    head = f"gateway: {{id: gw-01, state_dir: {tmp_path / 'state'}}}\n"
+    good = write(tmp_path, head + f"mqtt: {{port: 8883, tls: {{ca_file: ca/ca.crt, "
+                                  f"cert_file: {cert.cert_file}, key_file: {cert.key_file}}}}}\n")
+    assert load_config(good).mqtt.tls is not None
+    error = problems_of(tmp_path, head + "mqtt: {tls: {ca_file: ca/missing.crt}}\n")
+    assert "ca/missing.crt: not a readable CA certificate file" in str(error)
+    cert.key_file.chmod(0o644)
+    error = problems_of(tmp_path, head + f"mqtt: {{tls: {{ca_file: ca/ca.crt, cert_file: "
+                                         f"{cert.cert_file}, key_file: {cert.key_file}}}}}\n")
+    assert "gw-01.key is readable by group or others" in str(error)
+    error = problems_of(tmp_path, head + f"mqtt: {{tls: {{ca_file: ca/ca.crt, cert_file: "
+                                         f"{cert.cert_file}}}}}\n")
+    assert "cert_file and key_file go together" in str(error)

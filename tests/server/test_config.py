@@ -128,3 +128,16 @@ incidents:
     path.write_text(BRIEF_EXAMPLE.replace("  port: 1883\n", "  port: 1883\n  receive_maximum: 0\n"))
     with pytest.raises(ConfigError, match=r"server.yaml:4: mqtt.receive_maximum"):
         load_server_config(path)
+
+
+def test_mqtt_tls_files_resolve_against_the_file_and_are_checked(tmp_path: Path) -> None:
+    from gridsense_server.pki import DeploymentCA
+
+    DeploymentCA.init(tmp_path / "ca")
+    path = tmp_path / "server.yaml"
+    path.write_text("mqtt: {port: 8883, tls: {ca_file: ca/ca.crt, server_name: broker}}\n")
+    tls = load_server_config(path).mqtt.tls
+    assert tls is not None and tls.ca_file == tmp_path / "ca" / "ca.crt"
+    path.write_text("mqtt: {tls: {ca_file: ca/ca.key}}\n")
+    with pytest.raises(ConfigError, match=r"mqtt\.tls: .*ca\.key: not a readable CA"):
+        load_server_config(path)

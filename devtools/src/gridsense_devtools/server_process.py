@@ -80,14 +80,17 @@ def write_registry_and_config(
     influx_url: str,
     database: str,
     points: dict[str, tuple[str, str]],
+    mqtt_tls: str | None = None,
 ) -> tuple[Path, str]:
-    """Registry and config for a server on a free port; returns the config path and base URL."""
+    """Registry and config for a server on a free port; returns the config path and base URL.
+    ``mqtt_tls``: the ``mqtt.tls`` mapping in YAML flow style, e.g. ``{ca_file: ca.crt}``."""
     http_port = free_port()
+    tls = f",\n       tls: {mqtt_tls}" if mqtt_tls else ""
     (tmp / "registry.yaml").write_text(registry_yaml(points), encoding="utf-8")
     config = tmp / "server.yaml"
     config.write_text(f"""
 mqtt: {{host: 127.0.0.1, port: {mqtt_port}, client_id: server-{http_port},
-       share_group: gridsense-server}}
+       share_group: gridsense-server{tls}}}
 influxdb: {{url: "{influx_url}", database: {database}, batch_size: 1000, flush_interval_s: 0.5}}
 database: {{url: "sqlite:///{tmp / "server.db"}"}}
 registry: {{file: {tmp / "registry.yaml"}}}
@@ -113,7 +116,9 @@ def start_server(
     influx_url: str,
     database: str,
     points: dict[str, tuple[str, str]],
+    mqtt_tls: str | None = None,
 ) -> tuple[Proc, str, Path]:
     """Write config and start a server; returns the process, its base URL and config path."""
-    config, base = write_registry_and_config(tmp, mqtt_port, influx_url, database, points)
+    config, base = write_registry_and_config(tmp, mqtt_port, influx_url, database, points,
+                                             mqtt_tls)
     return launch_server(procs, config, base), base, config

@@ -79,6 +79,30 @@ class _Service:
 
 
 @dataclass
+class TlsListener:
+    """A TLS listener of a private Mosquitto: the CA clients are checked against, the broker's
+    certificate and key (issued by that CA)."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+    require_certificate: bool = False
+    port: int = field(default_factory=free_port)
+
+    def config_lines(self) -> list[str]:
+        # per_listener_settings is off: the password file and ACL apply here as well.
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            f"cafile {self.cafile}",
+            f"certfile {self.certfile}",
+            f"keyfile {self.keyfile}",
+        ]
+        if self.require_certificate:
+            lines.append("require_certificate true")
+        return lines
+
+
+@dataclass
 class Mosquitto(_Service):
     """A private broker. ``extra_config`` lines are appended (ACLs, persistence, limits)."""
 
@@ -87,6 +111,8 @@ class Mosquitto(_Service):
     # username -> password; when set, anonymous clients are refused and the ACL applies.
     users: dict[str, str] | None = None
     acl_file: Path | None = None
+    # A second listener, speaking TLS (tls.port), next to the plain one on ``port``.
+    tls: TlsListener | None = None
 
     @property
     def config_path(self) -> Path:
@@ -109,6 +135,8 @@ class Mosquitto(_Service):
         ]
         if self.persistence:
             lines += [f"persistence_location {self.directory}/", "autosave_interval 5"]
+        if self.tls is not None:
+            lines += self.tls.config_lines()
         lines += self.extra_config
         self.config_path.write_text("\n".join(lines) + "\n")
 
@@ -141,6 +169,8 @@ class Mosquitto(_Service):
         self.write_config()
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self._spawn([binary, "-c", str(self.config_path)], timeout)
+        if self.tls is not None and self.proc is not None:
+            _wait_for_port(self.tls.port, self.proc, self.log_path, timeout)
         return self
 
 

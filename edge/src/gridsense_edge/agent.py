@@ -79,6 +79,7 @@ class Agent:
             self.publisher.status, keepalive_s=config.mqtt.keepalive_s,
             password_file=config.mqtt.password_file, max_inflight=config.mqtt.max_inflight,
             reconnect_max_s=config.mqtt.reconnect_max_s,
+            tls=config.mqtt.tls.context() if config.mqtt.tls else None,
         )
         outbox.on_stored = self.uplink.notify
         context = DriverContext(

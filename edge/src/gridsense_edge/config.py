@@ -6,8 +6,17 @@ import fnmatch
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from gridsense_protocol.tls import ClientTls, TlsFileError, client_context
 from gridsense_protocol.yamlconfig import ConfigError, load_yaml_file
 
 from .configtypes import (
@@ -38,6 +47,27 @@ class GatewaySection(_Section):
     state_dir: ResolvedPath
 
 
+class MqttTlsSection(_Section):
+    """TLS to the broker: its certificate must chain to ``ca_file`` and name the host (or
+    ``server_name`` when the host is an address the certificate does not carry)."""
+
+    ca_file: ResolvedPath
+    cert_file: ResolvedPath | None = None  # a client certificate (CN = this gateway's id)
+    key_file: ResolvedPath | None = None  # mode 0600
+    server_name: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+
+    @model_validator(mode="after")
+    def _usable(self) -> MqttTlsSection:
+        self.context()  # a bad CA or key fails at check-config, not at the first connect
+        return self
+
+    def context(self) -> ClientTls:
+        try:
+            return client_context(self.ca_file, self.cert_file, self.key_file, self.server_name)
+        except TlsFileError as exc:
+            raise ValueError(str(exc)) from None
+
+
 class MqttSection(_Section):
     host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
@@ -48,6 +78,7 @@ class MqttSection(_Section):
     max_inflight: Annotated[int, Field(ge=1, le=1000)] = 200
     # Longest wait between reconnect attempts (exponential backoff from 1 s, jittered 50-100 %).
     reconnect_max_s: Annotated[float, Field(ge=1, le=600)] = 30.0
+    tls: MqttTlsSection | None = None  # None: plain MQTT (loopback only)
 
     @field_validator("password_file")
     @classmethod
@@ -133,6 +164,7 @@ class GatewayConfig(_Section):
             "gateway": self.gateway.id,
             "state_dir": str(self.gateway.state_dir),
             "mqtt": f"{self.mqtt.host}:{self.mqtt.port}",
+            "mqtt_tls": str(self.mqtt.tls.ca_file) if self.mqtt.tls else None,
             "outbox": self.outbox.model_dump(),
             "password_file": str(self.mqtt.password_file) if self.mqtt.password_file else None,
             "profiles_dir": str(self.profiles_folder),

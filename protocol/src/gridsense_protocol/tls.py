@@ -19,7 +19,10 @@ _VERIFY_CODES = {
     19: "the broker's certificate chain ends at a CA other than the one in {ca}",
     20: "the broker's certificate was not issued by the CA in {ca}",
     21: "the broker's certificate was not issued by the CA in {ca}",
-    62: "the broker's certificate does not name {name!r}",
+    62: "the broker's certificate does not name {name!r} (issue one that does, or set "
+        "server_name to a name it carries)",
+    64: "the broker's certificate does not name {name!r} (issue one that does, or set "
+        "server_name to a name it carries)",
 }
 # Alerts the broker sends back about our own certificate (require_certificate listeners).
 _ALERTS = {

@@ -7,6 +7,7 @@ works the same whatever the current directory is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from gridsense_protocol.tls import ClientTls, TlsFileError, client_context
 from gridsense_protocol.yamlconfig import ConfigError, load_yaml_file
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -163,6 +165,21 @@ class LifecycleConfig(_Strict):
         return BUSY_SHARE * self.tick_s
 
 
+class MqttTlsConfig(_Strict):
+    """TLS to the broker: its certificate must chain to ``ca_file`` and name the host (or
+    ``server_name`` when the host is an address the certificate does not carry)."""
+
+    ca_file: Path
+    cert_file: Path | None = None  # a client certificate, for brokers that require one
+    key_file: Path | None = None
+    server_name: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+
+    def resolved(self, absolute: Callable[[Path | None], Path | None]) -> MqttTlsConfig:
+        return self.model_copy(update={"ca_file": absolute(self.ca_file),
+                                       "cert_file": absolute(self.cert_file),
+                                       "key_file": absolute(self.key_file)})
+
+
 class MqttConfig(_Strict):
     host: str = "127.0.0.1"
     port: Port = 1883
@@ -181,6 +198,7 @@ class MqttConfig(_Strict):
     # Unacknowledged messages the broker may send per session: the in-flight bound (memory)
     # and, as acks follow durable effects, the backpressure on ingest.
     receive_maximum: Annotated[int, Field(ge=1, le=65535)] = 1000
+    tls: MqttTlsConfig | None = None  # None: plain MQTT (loopback, tests)
 
 
 class InfluxConfig(_Strict):
@@ -285,7 +303,8 @@ class ServerConfig(_Strict):
         copy = self.model_copy(
             update={
                 "mqtt": self.mqtt.model_copy(
-                    update={"password_file": absolute(self.mqtt.password_file)}
+                    update={"password_file": absolute(self.mqtt.password_file),
+                            "tls": self.mqtt.tls and self.mqtt.tls.resolved(absolute)}
                 ),
                 "influxdb": self.influxdb.model_copy(
                     update={"spool_dir": absolute(self.influxdb.spool_dir)}
@@ -324,4 +343,14 @@ def load_server_config(path: Path) -> ServerConfig:
     if password_file is not None and not password_file.is_file():
         raise ConfigError(str(path), [("mqtt.password_file", None,
                                        f"{password_file} does not exist")])
+    if config.mqtt.tls is not None:
+        try:
+            mqtt_tls_context(config.mqtt.tls)  # a bad CA or key fails here, not on connect
+        except TlsFileError as exc:
+            raise ConfigError(str(path), [("mqtt.tls", None, str(exc))]) from None
     return config
+
+
+def mqtt_tls_context(tls: MqttTlsConfig) -> ClientTls:
+    """The client context for the broker; raises TlsFileError naming the unusable file."""
+    return client_context(tls.ca_file, tls.cert_file, tls.key_file, tls.server_name)

@@ -18,6 +18,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gridsense_protocol import GatewayState
+from gridsense_protocol.tls import ClientTls
 
 from ..backoff import backoff_delay
 from ..logs import log_event
@@ -54,6 +55,7 @@ class Uplink:
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
         session_expiry_s: int = SESSION_EXPIRY_S,
         reconnect_max_s: float = RECONNECT_CAP_S,
+        tls: ClientTls | None = None,
     ) -> None:
         self.gateway = gateway
         self.host = host
@@ -66,6 +68,8 @@ class Uplink:
         self._password = None
         if password_file is not None:
             self._password = password_file.read_text(encoding="utf-8").strip()
+        self._tls = tls
+        self._tls_logged: str | None = None  # the failure told since the last good connect
         self._outbox = outbox
         self._make_status = make_status
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -82,7 +86,7 @@ class Uplink:
         self._tasks: list[asyncio.Task[None]] = []
         self.counters = dict.fromkeys(
             ("published", "backfilled", "requeued", "rejected", "publish_errors", "connects",
-             "disconnects", "connect_failures"), 0,
+             "disconnects", "connect_failures", "tls_failures"), 0,
         )
         self.downlink = Downlink(gateway, self.counters)
         self._client = self._new_client()
@@ -102,6 +106,8 @@ class Uplink:
         )
         client.user_data_set({"ended": False})  # per connection, read on paho's thread
         client.username_pw_set(self.gateway, self._password)
+        if self._tls is not None:
+            client.tls_set_context(self._tls)
         client.max_inflight_messages_set(self.max_inflight + STATUS_SLOTS)
         # The pump never hands paho more than that; a bound on paho's own queue regardless.
         client.max_queued_messages_set(self.max_inflight + STATUS_SLOTS + 16)
@@ -124,6 +130,7 @@ class Uplink:
             asyncio.create_task(self._pump(), name="uplink pump"),
         ]
         log_event(log, "uplink_started", broker=f"{self.host}:{self.port}",
+                  tls=self._tls is not None,
                   keepalive_s=self.keepalive_s, max_inflight=self.max_inflight)
 
     def notify(self) -> None:
@@ -320,6 +327,7 @@ class Uplink:
             return  # paho closes the connection; on_disconnect follows (and backs off)
         self.counters["connects"] += 1
         self._attempt = 0
+        self._tls_logged = None
         receive_max = getattr(properties, "ReceiveMaximum", None)
         client.subscribe([(topic, 1) for topic in self.downlink.topics])
         birth = self._make_status(GatewayState.ONLINE)
@@ -334,9 +342,26 @@ class Uplink:
         self.counters["connect_failures"] += 1
         self._attempt += 1
         self._set_backoff(client)
+        if self._tls_failed():
+            return
         if self._attempt <= 2 or self._attempt % 10 == 0:
             log_event(log, "mqtt_unreachable", logging.WARNING, broker=f"{self.host}:{self.port}",
                       attempts=self._attempt, retry_in_s=round(self._retry_in_s, 2))
+
+    def _tls_failed(self) -> bool:
+        """The handshake failed: say why once per reconnect series (and again if the reason
+        changes); the certificate will not change by itself between attempts."""
+        failure = self._tls.take_failure() if self._tls is not None else None
+        if failure is None or self._tls is None:
+            return False
+        self.counters["tls_failures"] += 1
+        reason = self._tls.describe(failure)
+        if reason != self._tls_logged:
+            self._tls_logged = reason
+            log_event(log, "mqtt_tls_failed", logging.ERROR, broker=f"{self.host}:{self.port}",
+                      ca_file=str(self._tls.ca_file), reason=reason, attempts=self._attempt,
+                      retry_in_s=round(self._retry_in_s, 2))
+        return True
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: dict[str, bool], _flags: object, reason: object,

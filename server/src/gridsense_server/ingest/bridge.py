@@ -9,6 +9,7 @@ import contextlib
 import logging
 import select
 import socket
+import ssl
 import threading
 from collections import Counter, deque
 from typing import Any
@@ -23,7 +24,7 @@ from gridsense_protocol import subscription as plain_subscription
 
 from ..acks import AckToken, InboundMessage
 from ..backoff import Backoff
-from ..config import MqttConfig
+from ..config import MqttConfig, mqtt_tls_context
 from ..counters import Counters
 from ..logs import kv
 from .classify import invalid_reason
@@ -81,6 +82,8 @@ class MqttBridge:
         self._wake_w: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._invalid_seen: Counter[tuple[str, str]] = Counter()
+        self._tls = None if config.tls is None else mqtt_tls_context(config.tls)
+        self._tls_logged: str | None = None  # the failure told since the last good connect
         self._client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -93,8 +96,8 @@ class MqttBridge:
             if self.config.password_file is not None:
                 password = self.config.password_file.read_text(encoding="utf-8").strip()
             client.username_pw_set(self.config.username, password)
-        # TLS goes here, before the first connect: the CA file, the client certificate and
-        # key, and the check of the broker's name (client.tls_set / tls_insecure_set).
+        if self._tls is not None:
+            client.tls_set_context(self._tls)
         client.max_queued_messages_set(MAX_OUTGOING)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -179,8 +182,7 @@ class MqttBridge:
             except (OSError, ValueError) as exc:
                 delay = backoff.next_delay()
                 self.counters.inc("mqtt.connect_failures")
-                log.warning(kv("mqtt_connect_failed", client_id=self.client_id, host=host,
-                               port=port, error=repr(exc), retry_in_s=round(delay, 2)))
+                self._connect_failed(exc, delay)
                 self._stop.wait(delay)
                 continue
             rc = self._pump(backoff)
@@ -196,6 +198,22 @@ class MqttBridge:
             log.warning(kv("mqtt_connection_lost", client_id=self.client_id, host=host,
                            port=port, rc=rc.name, retry_in_s=round(delay, 2)))
             self._stop.wait(delay)
+
+    def _connect_failed(self, exc: BaseException, delay: float) -> None:
+        host, port = self.config.host, self.config.port
+        if self._tls is None or not isinstance(exc, ssl.SSLError):
+            log.warning(kv("mqtt_connect_failed", client_id=self.client_id, host=host,
+                           port=port, error=repr(exc), retry_in_s=round(delay, 2)))
+            return
+        # The broker's certificate will not change by itself every few seconds: say why once
+        # per reconnect series (and again if the reason changes), count every attempt.
+        self.counters.inc("mqtt.tls_failures")
+        reason = self._tls.describe(exc)
+        if reason != self._tls_logged:
+            self._tls_logged = reason
+            log.error(kv("mqtt_tls_failed", client_id=self.client_id, host=host, port=port,
+                         ca_file=str(self._tls.ca_file), reason=reason,
+                         retry_in_s=round(delay, 2)))
 
     def _pump(self, backoff: Backoff) -> MQTTErrorCode:
         """paho's external-loop API around a select that also wakes for acks to send."""
@@ -269,12 +287,14 @@ class MqttBridge:
             self.counters.inc("mqtt.connect_refused")
             log.error(kv("mqtt_connect_refused", client_id=self.client_id, reason=str(reason)))
             return
+        self._tls_logged = None
         topics = self.topics()
         client.subscribe([(topic, 1) for topic in topics])
         self.connected.set()
         self.counters.inc("mqtt.connects")
         log.info(kv("mqtt_connected", host=self.config.host, port=self.config.port,
-                    client_id=self.client_id, session_present=flags.session_present,
+                    client_id=self.client_id, tls=self._tls is not None,
+                    session_present=flags.session_present,
                     subscriptions=",".join(topics)))
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any,
