@@ -26,11 +26,13 @@ from demo_lifecycle import lifecycle_config, what_to_try
 from gridsense_devtools.http import http_json, login, server_up
 from gridsense_devtools.ports import PortTaken, free_port, require_free
 from gridsense_devtools.processes import Procs
-from gridsense_devtools.services import InfluxDB, Mosquitto
+from gridsense_devtools.services import InfluxDB, Mosquitto, TlsListener
+from gridsense_server.pki import DeploymentCA
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "demo_data"
 GATEWAYS = ("gw-01", "gw-02")
+TLS_GATEWAYS = ("gw-01",)  # over the TLS listener; the others stay on plain loopback MQTT
 SERVER_ACCOUNT = "gridsense-server"
 ACL = REPO / "firmware_configs" / "broker" / "acl.conf"
 # Sized so a day-long server outage of the demo's gateways still fits; docs/operations.md
@@ -111,7 +113,21 @@ def parse_args() -> argparse.Namespace:
         default=REPO / ".demo",
         help="where config, logs and data go (wiped at start; default .demo/)",
     )
+    parser.add_argument(
+        "--ca-dir",
+        type=Path,
+        default=None,
+        help="the deployment CA, made on the first run and kept (default: <dir>-ca, .demo-ca/)",
+    )
     return parser.parse_args()
+
+
+def demo_pki(ca_dir: Path) -> tuple[DeploymentCA, TlsListener]:
+    """The CA (made once, kept across runs so a trusted CA stays trusted) and the broker's
+    TLS listener with a certificate for this machine's loopback names."""
+    ca, _created = DeploymentCA.init(ca_dir, common_name="gridsense demo CA")
+    broker = ca.issue_server("demo-broker", dns=["localhost"], ips=["127.0.0.1"])
+    return ca, TlsListener(ca.cert_file, broker.cert_file, broker.key_file)
 
 
 def write_yaml(path: Path, data: object) -> Path:
@@ -130,16 +146,20 @@ def write_secret(work: Path, user: str) -> tuple[str, Path]:
     return password, path
 
 
-def gateway_config(gw: str, mqtt_port: int, work: Path) -> Path:
+def gateway_config(gw: str, mqtt_port: int, work: Path,
+                   tls: dict[str, str] | None = None) -> Path:
     link = work / "tty" / f"{gw}-rs485"
+    mqtt: dict[str, object] = {
+        "host": "localhost" if tls else "127.0.0.1",  # the name the broker's certificate has
+        "port": mqtt_port,
+        "keepalive_s": 15,
+        "password_file": str(work / "secrets" / f"{gw}.password"),
+    }
+    if tls:
+        mqtt["tls"] = tls
     config = {
         "gateway": {"id": gw, "state_dir": str(work / "state" / gw)},
-        "mqtt": {
-            "host": "127.0.0.1",
-            "port": mqtt_port,
-            "keepalive_s": 15,
-            "password_file": str(work / "secrets" / f"{gw}.password"),
-        },
+        "mqtt": mqtt,
         "health": {"interval_s": 10},
         "buses": [{"id": "rs485-0", "port": str(link), "timeout_s": 0.3}],
         "devices": [
@@ -162,11 +182,13 @@ def gateway_config(gw: str, mqtt_port: int, work: Path) -> Path:
     return write_yaml(work / "config" / f"{gw}.yaml", config)
 
 
-def server_config(args: argparse.Namespace, mqtt_port: int, work: Path) -> Path:
+def server_config(args: argparse.Namespace, mqtt_port: int, work: Path,
+                  tls: dict[str, str]) -> Path:
     config = {
         "mqtt": {
-            "host": "127.0.0.1",
+            "host": "localhost",
             "port": mqtt_port,
+            "tls": tls,
             "client_id": "gridsense-server-1",
             "share_group": "gridsense-server",
             "username": SERVER_ACCOUNT,
@@ -231,6 +253,8 @@ def main() -> int:
         (work / sub).mkdir(parents=True)
     mqtt_port = args.mqtt_port or free_port()
     base = f"http://127.0.0.1:{args.http_port}"
+    ca, listener = demo_pki((args.ca_dir or work.with_name(f"{work.name}-ca")).resolve())
+    tls = {"ca_file": str(ca.cert_file)}
 
     # Every account has its own password; the ACL keeps each gateway under its own prefix.
     users = {user: write_secret(work, user)[0]
@@ -242,6 +266,7 @@ def main() -> int:
         users=users,
         acl_file=ACL,
         extra_config=BROKER_LIMITS,
+        tls=listener,
     )
     influx = InfluxDB(work / "influxdb", args.influx_port)
     procs = Procs(work / "logs", cwd=REPO)
@@ -254,7 +279,8 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        print(f"starting Mosquitto on 127.0.0.1:{mqtt_port} and InfluxDB on {influx.url} ...")
+        print(f"starting Mosquitto on 127.0.0.1:{mqtt_port} (TLS: {listener.port}) and InfluxDB "
+              f"on {influx.url} ...")
         broker.start()
         influx.start()
         for gw in GATEWAYS:
@@ -268,18 +294,20 @@ def main() -> int:
                 "--link",
                 str(work / "tty" / f"{gw}-rs485"),
             )
-        server_yaml = server_config(args, mqtt_port, work)
+        server_yaml = server_config(args, listener.port, work, tls)
         procs.start("server", "gridsense-server", "run", "--config", str(server_yaml))
         for gw in GATEWAYS:
             link = work / "tty" / f"{gw}-rs485"
             procs.wait_until(link.exists, 30, f"simulated RS-485 bus of {gw}")
         procs.wait_until(lambda: server_up(base), 60, "server")
         for gw in GATEWAYS:
-            procs.start(
-                gw, "gridsense-edge", "run", "--config", str(gateway_config(gw, mqtt_port, work))
-            )
+            over_tls = gw in TLS_GATEWAYS
+            config = gateway_config(gw, listener.port if over_tls else mqtt_port, work,
+                                    tls if over_tls else None)
+            procs.start(gw, "gridsense-edge", "run", "--config", str(config))
         start_entrance(procs, work, mqtt_port, base)  # gw-03: OSDP reader, residents, script
         broker_pid = broker.proc.pid if broker.proc else "?"
+        tls_users = ", ".join(("server", *TLS_GATEWAYS))
         influx_pid = influx.proc.pid if influx.proc else "?"
         print(
             f"""
@@ -289,7 +317,8 @@ gridsense demo is running.
   incidents API   {base}/api/v1/incidents   gateways: {base}/api/v1/gateways
   live stream     ws://127.0.0.1:{args.http_port}/api/v1/stream?token=<token>
   InfluxDB        {influx.url}   database: gridsense
-  MQTT broker     127.0.0.1:{mqtt_port}
+  MQTT broker     127.0.0.1:{mqtt_port}   TLS: localhost:{listener.port} ({tls_users})
+  CA certificate  {ca.cert_file}   (the deployment CA; kept across runs)
   logins          {", ".join(LOGINS)}   (password: demo)
   get a token     curl -s -X POST {base}/api/v1/auth/token -H 'Content-Type: application/json' \\
                     -d '{{"username":"control","password":"demo"}}'
