@@ -60,6 +60,15 @@ def bridge_to(broker: Mosquitto, tls: MqttTlsConfig, host: str = "127.0.0.1") ->
     return MqttBridge(config, Counters(), client_id="tls-test", kinds=(Kind.TELEMETRY,))
 
 
+async def _subscribes(bridge: MqttBridge) -> None:
+    """The bridge connects over TLS and the broker takes its subscriptions."""
+    bridge.start(Handoff(10, asyncio.get_running_loop()))
+    try:
+        await async_wait_until(bridge.subscribed.is_set, 20, "subscribed over TLS")
+    finally:
+        bridge.stop()
+
+
 async def _failures(bridge: MqttBridge, caplog: pytest.LogCaptureFixture,
                     attempts: int = 3) -> list[str]:
     """Run the bridge until it has failed ``attempts`` times; the tls failures it logged."""
@@ -113,12 +122,7 @@ async def test_a_name_the_certificate_does_not_carry_fails_and_server_name_fixes
         # Connecting by address, checking the name the certificate carries.
         named = bridge_to(broker, MqttTlsConfig(ca_file=pki.ca.cert_file,
                                                 server_name="broker.example"))
-        handoff: Handoff[InboundMessage] = Handoff(10, asyncio.get_running_loop())
-        named.start(handoff)
-        try:
-            await async_wait_until(named.subscribed.is_set, 20, "subscribed over TLS")
-        finally:
-            named.stop()
+        await _subscribes(named)
     finally:
         broker.stop()
 
@@ -220,12 +224,7 @@ async def test_the_shipped_broker_config_serves_tls_with_the_deployment_ca(
                        password_file=_secret(tmp_path, "pw"),
                        tls=MqttTlsConfig(ca_file=pki.ca.cert_file)),
             Counters(), client_id="shipped-config", kinds=(Kind.TELEMETRY,))
-        handoff: Handoff[InboundMessage] = Handoff(10, asyncio.get_running_loop())
-        bridge.start(handoff)
-        try:
-            await async_wait_until(bridge.subscribed.is_set, 20, "subscribed over TLS")
-        finally:
-            bridge.stop()
+        await _subscribes(bridge)
     finally:
         stop_process(broker)
 
