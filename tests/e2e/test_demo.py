@@ -43,6 +43,9 @@ def test_demo_runs_for_a_duration_and_reports_an_over_temperature_incident(
     assert result.returncode == 0, output
     assert f"http://127.0.0.1:{http_port}/" in output
     assert "worker-g01" in output and "password: demo" in output
+    # gw-01 and the server speak TLS to the broker, with the CA the demo made beside its folder.
+    ca_file = tmp_path / "demo-ca" / "ca.crt"
+    assert f"CA certificate  {ca_file}" in output and ca_file.is_file(), output
     assert "InfluxDB temperature readings  gw-01.boiler" in output, output
     assert "incident over_temperature" in output and "gw-01.boiler" in output, output
     # The camera's intrusion with its drawn snapshot, the forced door at the entrance, the

@@ -1,4 +1,5 @@
-"""gridsense wire contract (protocol v1): topics, messages, encode/decode. Pure, no I/O."""
+"""gridsense wire contract (protocol v1): topics, messages, encode/decode. Pure, no I/O;
+``tls`` (imported on its own) builds the TLS client context both MQTT ends use."""
 
 from .codec import (
     MAX_PAYLOAD_BYTES,
