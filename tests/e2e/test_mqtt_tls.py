@@ -168,17 +168,27 @@ health: {{interval_s: 1}}
         broker.stop()
 
 
-def test_a_gateway_with_the_wrong_ca_says_why_once_and_keeps_trying(
-    tmp_path: Path, pki: Pki, procs: Procs
+@pytest.mark.parametrize("case", ["wrong_ca", "expired_client_certificate"])
+def test_a_gateway_says_why_tls_fails_once_and_keeps_trying(
+    tmp_path: Path, pki: Pki, procs: Procs, case: str
 ) -> None:
-    broker = tls_broker(tmp_path, pki)
+    expired = case == "expired_client_certificate"
+    broker = tls_broker(tmp_path, pki, require_certificate=expired)
     assert broker.tls is not None
+    if expired:
+        # Under TLS 1.3 the broker refuses it after the handshake: the alert comes on a read.
+        cert = pki.ca.issue_client("gw-tls", not_after=datetime.now(UTC) - timedelta(days=1))
+        tls = (f"{{ca_file: {pki.ca.cert_file}, cert_file: {cert.cert_file}, "
+               f"key_file: {cert.key_file}}}")
+        expected = [f"the broker refused our certificate {cert.cert_file}: it has expired"]
+    else:
+        tls = f"{{ca_file: {pki.other_ca.cert_file}}}"
+        expected = ["not issued by the CA in", "ends at a CA other"]
     try:
         gateway_config = tmp_path / "gateway.yaml"
         gateway_config.write_text(f"""
 gateway: {{id: gw-tls, state_dir: {tmp_path / "edge-state"}}}
-mqtt: {{host: localhost, port: {broker.tls.port}, reconnect_max_s: 1,
-       tls: {{ca_file: {pki.other_ca.cert_file}}}}}
+mqtt: {{host: localhost, port: {broker.tls.port}, reconnect_max_s: 1, tls: {tls}}}
 """)
         edge = procs.start("edge", "gridsense-edge", "run", "--config", str(gateway_config))
         wait_until(lambda: "mqtt_tls_failed" in procs.logs(), 30, "the TLS failure logged")
@@ -187,11 +197,26 @@ mqtt: {{host: localhost, port: {broker.tls.port}, reconnect_max_s: 1,
         assert edge.alive()
         failures = [line for line in procs.logs().splitlines() if "mqtt_tls_failed" in line]
         assert len(failures) == 1, failures
-        assert str(pki.other_ca.cert_file) in failures[0]
-        assert "not issued by the CA in" in failures[0] or "ends at a CA other" in failures[0]
+        assert any(text in failures[0] for text in expected), failures
     finally:
         procs.stop_all()
         broker.stop()
+
+
+async def test_an_expired_client_certificate_is_named_by_the_server(
+    tmp_path: Path, pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker = tls_broker(tmp_path, pki, require_certificate=True)
+    cert = pki.ca.issue_client("server", not_after=datetime.now(UTC) - timedelta(days=1))
+    try:
+        bridge = bridge_to(broker, MqttTlsConfig(ca_file=pki.ca.cert_file,
+                                                 cert_file=cert.cert_file,
+                                                 key_file=cert.key_file))
+        logged = await _failures(bridge, caplog)
+    finally:
+        broker.stop()
+    assert len(logged) == 1, logged
+    assert f"refused our certificate {cert.cert_file}: it has expired" in logged[0]
 
 
 async def test_the_shipped_broker_config_serves_tls_with_the_deployment_ca(

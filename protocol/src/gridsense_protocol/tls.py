@@ -6,6 +6,7 @@ The one module of this package that reads files.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import stat
 from pathlib import Path
@@ -28,6 +29,7 @@ _VERIFY_CODES = {
 _ALERTS = {
     "CERTIFICATE_EXPIRED": "the broker refused our certificate {cert}: it has expired",
     "CERTIFICATE_REQUIRED": "the broker requires a client certificate (set cert_file, key_file)",
+    "CERTIFICATE_REVOKED": "the broker refused our certificate {cert}: it was revoked",
     "UNKNOWN_CA": "the broker does not trust the CA that issued our certificate {cert}",
     "BAD_CERTIFICATE": "the broker refused our certificate {cert}",
     "HANDSHAKE_FAILURE": "the broker refused the handshake (no common protocol or cipher)",
@@ -74,14 +76,42 @@ class ClientTls(ssl.SSLContext):
 
 
 class _RecordingSocket(ssl.SSLSocket):
+    # Under TLS 1.3 the broker judges our certificate after our handshake is done: its alert
+    # (expired, unknown CA) arrives on the first read, which paho reports only as a lost link.
     def do_handshake(self, block: bool = False) -> None:
         try:
             super().do_handshake(block)
-        except ssl.SSLError as exc:
-            context = self.context
-            if isinstance(context, ClientTls):
-                context.last_failure = exc
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
             raise
+        except ssl.SSLError as exc:
+            self._record(exc)
+            raise
+
+    def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+        try:
+            return super().recv(buflen, flags)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except ssl.SSLError as exc:
+            if "ALERT" in str(exc.reason or ""):  # not a plain EOF: a broker restart is no alert
+                self._record(exc)
+            raise
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        try:
+            return super().send(data, flags)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except ssl.SSLError:
+            # Our write may fail first (the broker closed after its alert): read the alert.
+            with contextlib.suppress(OSError, ValueError):
+                self.recv(1)
+            raise
+
+    def _record(self, exc: ssl.SSLError) -> None:
+        context = self.context
+        if isinstance(context, ClientTls):
+            context.last_failure = exc
 
 
 def client_context(ca_file: Path, cert_file: Path | None = None, key_file: Path | None = None,
@@ -122,7 +152,7 @@ def describe_failure(exc: BaseException, ca_file: Path, cert_file: Path | None,
         for alert, template in _ALERTS.items():
             if reason.endswith(alert):
                 return template.format(cert=cert_file)
-        return f"TLS handshake failed: {_why(exc)}"
+        return f"TLS failed: {_why(exc)}"
     return f"connection failed: {exc!r}"
 
 

@@ -376,6 +376,7 @@ class Uplink:
             return
         self.counters["disconnects"] += 1
         self._attempt += 1
+        self._tls_failed()  # the broker may have refused our certificate after the handshake
         log_event(log, "mqtt_disconnected", logging.WARNING, reason=str(reason),
                   attempts=self._attempt)
 

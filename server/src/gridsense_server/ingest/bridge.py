@@ -186,6 +186,14 @@ class MqttBridge:
                 self._stop.wait(delay)
                 continue
             rc = self._pump(backoff)
+            failure = self._tls.take_failure() if self._tls is not None else None
+            if failure is not None and not self._stop.is_set():
+                delay = backoff.next_delay()
+                self._tls_failed(failure, delay)  # e.g. the broker refused our certificate
+                self.connected.clear()
+                self.subscribed.clear()
+                self._stop.wait(delay)
+                continue
             if self._stop.is_set() and rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self._send_acks()
                 self._send_publications()
@@ -200,11 +208,16 @@ class MqttBridge:
             self._stop.wait(delay)
 
     def _connect_failed(self, exc: BaseException, delay: float) -> None:
-        host, port = self.config.host, self.config.port
-        if self._tls is None or not isinstance(exc, ssl.SSLError):
-            log.warning(kv("mqtt_connect_failed", client_id=self.client_id, host=host,
-                           port=port, error=repr(exc), retry_in_s=round(delay, 2)))
+        if self._tls is not None and isinstance(exc, ssl.SSLError):
+            self._tls.take_failure()  # this one, told here
+            self._tls_failed(exc, delay)
             return
+        log.warning(kv("mqtt_connect_failed", client_id=self.client_id, host=self.config.host,
+                       port=self.config.port, error=repr(exc), retry_in_s=round(delay, 2)))
+
+    def _tls_failed(self, exc: BaseException, delay: float) -> None:
+        assert self._tls is not None
+        host, port = self.config.host, self.config.port
         # The broker's certificate will not change by itself every few seconds: say why once
         # per reconnect series (and again if the reason changes), count every attempt.
         self.counters.inc("mqtt.tls_failures")
