@@ -12,6 +12,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
+_NOT_NAMED = ("the broker's certificate does not name {name!r} (issue one that does, or set "
+              "server_name to a name it carries)")
 # OpenSSL's X509_V_ERR_* codes a gateway installer meets, with what to do about each.
 _VERIFY_CODES = {
     9: "the broker's certificate is not valid yet (check this machine's clock)",
@@ -20,10 +22,8 @@ _VERIFY_CODES = {
     19: "the broker's certificate chain ends at a CA other than the one in {ca}",
     20: "the broker's certificate was not issued by the CA in {ca}",
     21: "the broker's certificate was not issued by the CA in {ca}",
-    62: "the broker's certificate does not name {name!r} (issue one that does, or set "
-        "server_name to a name it carries)",
-    64: "the broker's certificate does not name {name!r} (issue one that does, or set "
-        "server_name to a name it carries)",
+    62: _NOT_NAMED,  # host name mismatch
+    64: _NOT_NAMED,  # IP address mismatch
 }
 # Alerts the broker sends back about our own certificate (require_certificate listeners).
 _ALERTS = {
@@ -53,7 +53,8 @@ def check_private_file(path: Path) -> None:
 
 class ClientTls(ssl.SSLContext):
     """A TLS client context that checks ``server_name`` (default: the host connected to) and
-    keeps the last handshake failure, which paho's connect thread does not pass on."""
+    keeps the last TLS failure (a failed handshake, or the broker's alert about our certificate),
+    which paho's connect thread does not pass on."""
 
     ca_file: Path
     cert_file: Path | None
