@@ -9,10 +9,12 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from gridsense_protocol import (
+    TS_MIN,
     AccessEvent,
     CommandResult,
     Health,
@@ -20,6 +22,7 @@ from gridsense_protocol import (
     Snapshot,
     Status,
     Telemetry,
+    utc_now,
 )
 
 from ..access_control.log import AccessLogService, access_line
@@ -29,7 +32,6 @@ from ..acks import (
     GATEWAY_ROW,
     INCIDENT_ROWS,
     INFLUX_LINES,
-    NO_EFFECTS,
     SNAPSHOT_FILE,
     AckLedger,
     Effect,
@@ -37,6 +39,7 @@ from ..acks import (
     InboundMessage,
 )
 from ..backoff import Backoff
+from ..config import IngestConfig
 from ..counters import Counters
 from ..gateways.status import GatewayService
 from ..logs import kv
@@ -91,8 +94,10 @@ class Services:
 
 
 class Router:
-    def __init__(self, sources: list[Source], services: Services, counters: Counters) -> None:
+    def __init__(self, sources: list[Source], services: Services, counters: Counters,
+                 bounds: IngestConfig | None = None) -> None:
         self.sources = sources
+        self.bounds = bounds or IngestConfig()
         self.services = services
         self.counters = counters
         self.workers: list[BatchWorker] = []
@@ -175,11 +180,17 @@ class Router:
             try:
                 kinds: Counter[str] = Counter()
                 readings = 0
+                earliest, latest = self._time_window()
                 for message in batch:
                     decoded = message.decoded
                     route = routes.get(type(decoded))
                     if route is None or decoded is None:  # invalid (counted by the bridge)
-                        ledger.register(message, NO_EFFECTS)
+                        ledger.refuse(message, message.reason or "no route for this message")
+                        continue
+                    refused = _out_of_time(decoded, route, earliest, latest)
+                    if refused is not None:
+                        self.counters.inc(f"ingest.refused.{refused}")
+                        ledger.refuse(message, _time_reason(refused, decoded, earliest, latest))
                         continue
                     kinds[decoded.kind.value] += 1
                     if route.touches_gateway:
@@ -198,6 +209,15 @@ class Router:
                 self._routed.set()
             if len(batch) < BATCH:
                 await asyncio.sleep(COALESCE_S)
+
+    def _time_window(self) -> tuple[datetime, datetime]:
+        """The times accepted now: backfill down to ``max_age_s`` (what the time-series store
+        keeps), and no further ahead of this server's clock than ``max_clock_ahead_s``."""
+        now = utc_now()
+        bounds = self.bounds
+        earliest = TS_MIN if bounds.max_age_s is None else max(
+            TS_MIN, now - timedelta(seconds=bounds.max_age_s))
+        return earliest, now + timedelta(seconds=bounds.max_clock_ahead_s)
 
     async def _apply_state(self, message: Status | Health) -> None:
         if isinstance(message, Status):
@@ -223,6 +243,31 @@ class Router:
         grid = self.services.access.grid_of(event.point)
         self.services.writer.add_lines([access_line(event, grid)], message)
         return 0
+
+
+def _out_of_time(decoded: Any, route: Route, earliest: datetime, latest: datetime) -> str | None:
+    """Why a message's times are refused, or None. Two comparisons per reading at most."""
+    if isinstance(decoded, Snapshot):
+        return None  # no time of its own: it follows its incident
+    if decoded.ts > latest:
+        return "clock_ahead"
+    if route.write is None:
+        return None  # only what goes to the time-series store has a floor beyond the protocol's
+    if decoded.ts < earliest:
+        return "too_old"
+    if isinstance(decoded, Telemetry):
+        for reading in decoded.readings:
+            if reading.ts > latest:
+                return "clock_ahead"
+            if reading.ts < earliest:
+                return "too_old"
+    return None
+
+
+def _time_reason(refused: str, decoded: Any, earliest: datetime, latest: datetime) -> str:
+    if refused == "clock_ahead":
+        return f"clock_ahead: a time after {latest.isoformat()} (server clock + allowance)"
+    return f"too_old: a time before {earliest.isoformat()} (the time-series store's floor)"
 
 
 def _each(handle: Callable[[Any], Awaitable[object]]) -> BatchHandler:

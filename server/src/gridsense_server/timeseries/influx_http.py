@@ -41,6 +41,8 @@ class InfluxHttp:
         self._request_timeout_s = request_timeout_s
         self._client: httpx.AsyncClient | None = None
         self.database_ready = False
+        # Why the last write did not get through (None: it did, or none was tried): /healthz.
+        self.unavailable: str | None = None
 
     async def open(self) -> None:
         # trust_env=False: a proxy variable meant for the internet must not capture InfluxDB.
@@ -60,6 +62,7 @@ class InfluxHttp:
                 f"{self.config.url}/query", data={"q": f'CREATE DATABASE "{self.config.database}"'}
             )
         except httpx.HTTPError as exc:
+            self.unavailable = f"InfluxDB at {self.config.url} unreachable: {exc!r}"[:300]
             self.counters.inc("influx.connect_errors")
             log.warning(kv("influx_unreachable", url=self.config.url, error=repr(exc)))
             return False
@@ -82,11 +85,13 @@ class InfluxHttp:
                 content=body,
             )
         except httpx.HTTPError as exc:
+            self.unavailable = f"InfluxDB at {self.config.url} unreachable: {exc!r}"[:300]
             self.counters.inc("influx.connect_errors")
             log.warning(kv("influx_write_retry", lines=lines, error=repr(exc),
                            waiting_lines=backlog))
             return Outcome.RETRY
         status = response.status_code
+        self.unavailable = None if status < 500 else f"InfluxDB answered HTTP {status}"
         if status in (200, 204):
             self.counters.inc("influx.written_lines", lines)
             self.counters.inc("influx.written_batches")
