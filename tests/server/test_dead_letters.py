@@ -4,22 +4,27 @@ or dated out of bounds, is set aside with its reason, acknowledged, and ingest g
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ServerFactory
 from server_helpers import EdgePublisher, async_wait_until
 
+from gridsense_devtools.processes import env_without_proxies
+from gridsense_devtools.server_config import write_server_config
 from gridsense_devtools.services import InfluxDB
 from gridsense_protocol import Kind, encode, topic_for, utc_now
 from gridsense_server.app import ServerApp
 from gridsense_server.db import make_engine, make_session_factory, upgrade
 from gridsense_server.db.dead_letters import DeadLetterStore, new_dead_letter
 
+ServerFactory = Callable[..., Awaitable[ServerApp]]
 T0 = datetime(2024, 5, 1, 8, 0, 0, tzinfo=UTC)
+BIN = Path(sys.executable).with_name("gridsense-server")
 TELEMETRY = topic_for("gw-01", Kind.TELEMETRY)
 
 
@@ -114,6 +119,27 @@ async def test_a_reading_older_than_the_store_keeps_is_refused_before_influx(
     assert app.counters.get("ingest.refused.too_old") == 1
 
 
+async def test_points_beyond_influxdbs_retention_are_dead_lettered_not_retried(
+    running_server: ServerApp, edge: EdgePublisher, influx: tuple[InfluxDB, str]
+) -> None:
+    server, database = influx
+    server.query(f'CREATE RETENTION POLICY "short" ON "{database}" DURATION 1h REPLICATION 1 '
+                 "DEFAULT")
+    now = utc_now()
+    old = edge.publish(edge.telemetry([("gw-01.boiler", "temperature", 8.0,
+                                        now - timedelta(hours=3))]))
+    edge.publish(edge.telemetry([("gw-01.boiler", "temperature", 9.0, now)]))
+    [row] = await async_wait_until(lambda: _rows(influx, "gw-01.boiler"), what="the fresh one")
+    assert row["value"] == 9.0
+    await async_wait_until(lambda: running_server.dead_letters.count() == 1, what="dead letter")
+    [letter] = running_server.dead_letters.recent()
+    assert "beyond retention policy" in letter.reason
+    assert json.loads(letter.payload)["id"] == old.id
+    await async_wait_until(lambda: sum(len(ledger) for ledger in running_server.ledgers) == 0,
+                           what="both acknowledged")
+    assert running_server.counters.get("influx.rejected_batches") >= 1
+
+
 async def test_health_is_down_with_the_reason_when_ingest_stalls(
     start_server: ServerFactory, edge: EdgePublisher, influx: tuple[InfluxDB, str]
 ) -> None:
@@ -165,10 +191,6 @@ def test_the_store_is_capped_oldest_dropped_and_counted(
 
 
 def test_the_cli_lists_shows_marks_for_replay_and_purges(tmp_path: Path) -> None:
-    from test_cli import run_cli
-
-    from gridsense_devtools.server_config import write_server_config
-
     config = write_server_config(tmp_path, mqtt_port=1, influx_url="http://127.0.0.1:1",
                                  database="x", registry=None)
     engine = make_engine(f"sqlite:///{tmp_path / 'state' / 'server.db'}")
@@ -179,7 +201,9 @@ def test_the_cli_lists_shows_marks_for_replay_and_purges(tmp_path: Path) -> None
     engine.dispose()
 
     def cli(*args: str) -> dict:
-        result = run_cli("dead-letters", *args, "--config", str(config), "--json")
+        result = subprocess.run([str(BIN), "dead-letters", *args, "--config", str(config),
+                                 "--json"], capture_output=True, text=True, timeout=120,
+                                env=env_without_proxies())
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 

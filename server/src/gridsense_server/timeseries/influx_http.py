@@ -2,8 +2,8 @@
 whether the body is done with (written, or refused for good) or must be retried.
 
 InfluxDB down (connection error, timeout, 5xx, 404/408/429): retry. InfluxDB says the batch is
-wrong (other 4xx): its answer is logged, the lines counted as rejected, and the batch is done —
-resending would never succeed, and holding it would stop every batch behind it.
+wrong (other 4xx): logged, counted as rejected, done — resending would never succeed, and
+holding it would stop every batch behind it (the writer dead-letters the messages at fault).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class InfluxHttp:
         self.database_ready = False
         # Why the last write did not get through (None: it did, or none was tried): /healthz.
         self.unavailable: str | None = None
+        self.last_rejection = ""  # InfluxDB's answer to the last batch it refused for good
 
     async def open(self) -> None:
         # trust_env=False: a proxy variable meant for the internet must not capture InfluxDB.
@@ -105,6 +106,7 @@ class InfluxHttp:
                            waiting_lines=backlog))
             return Outcome.RETRY
         self._count_rejected(lines, status, text)
+        self.last_rejection = f"HTTP {status} {text[:300]}"
         return Outcome.REJECTED
 
     def _count_rejected(self, lines: int, status: int, body: str) -> None:
