@@ -119,6 +119,30 @@ async def test_a_reading_older_than_the_store_keeps_is_refused_before_influx(
     assert app.counters.get("ingest.refused.too_old") == 1
 
 
+@pytest.mark.postgres
+async def test_an_incident_postgresql_cannot_store_is_dead_lettered_and_the_next_is_applied(
+    start_server: ServerFactory, edge: EdgePublisher, pg_url: str
+) -> None:
+    from gridsense_server.db.models import Incident as IncidentRow
+
+    app = await start_server(db_url=pg_url)
+    # Valid to the protocol, but PostgreSQL text cannot hold a NUL: a DataError, never healed.
+    poison = edge.incident("gw-01.boiler").model_copy(update={"message": "bad\x00byte"})
+    edge.publish(poison)
+    good = edge.publish(edge.incident("gw-01.boiler", type="rapid_rise"))
+    await async_wait_until(lambda: app.dead_letters.count() == 1, what="dead letter")
+    [letter] = app.dead_letters.recent()
+    assert letter.reason.startswith("incidents: ") and "NUL" in letter.reason
+    assert json.loads(letter.payload)["id"] == poison.id
+
+    def applied() -> bool:
+        with app.factory() as session:
+            return session.query(IncidentRow).filter_by(type="rapid_rise").count() == 1
+    await async_wait_until(applied, what=f"the incident after the poison one ({good.id})")
+    await async_wait_until(lambda: sum(len(ledger) for ledger in app.ledgers) == 0,
+                           what="both acknowledged")
+
+
 async def test_points_beyond_influxdbs_retention_are_dead_lettered_not_retried(
     running_server: ServerApp, edge: EdgePublisher, influx: tuple[InfluxDB, str]
 ) -> None:
