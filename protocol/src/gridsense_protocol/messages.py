@@ -45,13 +45,8 @@ TS_MIN = datetime(2000, 1, 1, tzinfo=UTC)
 TS_MAX = datetime(2262, 4, 11, tzinfo=UTC)
 
 
-def _in_time_range(value: datetime) -> datetime:
-    if not TS_MIN <= value < TS_MAX:
-        raise ValueError(f"must be between {TS_MIN:%Y-%m-%d} and {TS_MAX:%Y-%m-%d}")
-    return value
-
-
-Timestamp = Annotated[AwareDatetime, AfterValidator(_in_time_range)]
+# Checked inside pydantic-core: a Python validator would cost ~1 µs on every reading.
+Timestamp = Annotated[AwareDatetime, Field(ge=TS_MIN, lt=TS_MAX)]
 
 
 def new_event_id() -> str:

@@ -92,10 +92,14 @@ class InfluxWriter:
 
     def add_readings(self, gateway: str, readings: Iterable[Reading],
                      message: InboundMessage | None = None) -> None:
+        self.add_lines(self.format_readings(gateway, readings), message)
+
+    def format_readings(self, gateway: str, readings: Iterable[Reading]) -> list[str]:
+        """Their lines; ``formatter.span`` then holds their earliest and latest time (ns)."""
         lines, unknown = self.formatter.format(gateway, readings)
         if unknown:
             self._count_unknown(gateway, unknown)
-        self.add_lines(lines, message)
+        return lines
 
     def add_lines(self, lines: list[str], message: InboundMessage | None = None) -> None:
         """Queue lines; ``message.done(INFLUX_LINES)`` is called once they are durable."""
