@@ -239,3 +239,13 @@ def test_the_cli_lists_shows_marks_for_replay_and_purges(tmp_path: Path) -> None
     assert cli("list", "--gateway", "gw-01")["dead_letters"][0]["replay_requested"] is True
     assert cli("purge", "--gateway", "gw-02") == {"purged": 1}
     assert cli("list")["total"] == 1
+
+
+def test_a_payload_too_large_to_replay_keeps_only_its_head(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'dl.db'}")
+    upgrade(engine)
+    store = DeadLetterStore(make_session_factory(engine), max_rows=10)
+    store.add([new_dead_letter(TELEMETRY, "gw-01", "oversized", b"x" * 2_000_000)])
+    [letter] = store.recent()
+    assert (letter.size, len(letter.payload)) == (2_000_000, 4096)
+    engine.dispose()

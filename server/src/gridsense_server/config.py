@@ -249,8 +249,9 @@ class IngestConfig(_Strict):
     # Older readings are refused rather than sent to InfluxDB, which would refuse them: set it
     # to the retention policy's duration. None: only the protocol's floor (2000-01-01).
     max_age_s: Annotated[float, Field(gt=0)] | None = None
-    # Dead letters kept; beyond it the oldest go (counted).
-    dead_letters_max: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
+    # Dead letters kept; beyond it the oldest go (counted). A row holds at most 256 KiB (a
+    # snapshot's 1 MiB), so a flood of the largest costs at most ~512 MB at the default.
+    dead_letters_max: Annotated[int, Field(ge=1, le=10_000_000)] = 2000
     # /healthz answers 503 when the oldest unacknowledged message has waited this long.
     stall_after_s: Annotated[float, Field(gt=0)] = 120
 

@@ -23,12 +23,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from gridsense_protocol import MAX_SNAPSHOT_BYTES, utc_now
+from gridsense_protocol import MAX_PAYLOAD_BYTES, MAX_SNAPSHOT_BYTES, Kind, utc_now
 
 from .models import ID_LEN, Base, UtcDateTime
 
-# Room for the largest message that can arrive (a snapshot), so any of them can be replayed.
-MAX_PAYLOAD_BYTES = MAX_SNAPSHOT_BYTES
+# Kept whole when it could be replayed: up to what decode accepts on its topic. A larger one
+# never will be, so its head is enough to see what it was (and bounds what a flood costs).
+HEAD_BYTES = 4096
 TOPIC_LEN = 256
 REASON_LEN = 500
 
@@ -79,7 +80,7 @@ class DeadLetterStore:
             session.add_all(
                 DeadLetter(received_at=d.received_at, topic=d.topic[:TOPIC_LEN],
                            gateway=d.gateway, reason=d.reason[:REASON_LEN], size=len(d.payload),
-                           payload=d.payload[:MAX_PAYLOAD_BYTES], replay_requested=False)
+                           payload=_kept(d.topic, d.payload), replay_requested=False)
                 for d in letters
             )
             session.flush()
@@ -140,6 +141,11 @@ class DeadLetterStore:
         with self.factory() as session:
             stats = session.get(DeadLetterStats, 1)
             return stats.dropped if stats is not None else 0
+
+
+def _kept(topic: str, payload: bytes) -> bytes:
+    limit = MAX_SNAPSHOT_BYTES if f"/{Kind.SNAPSHOT.value}/" in topic else MAX_PAYLOAD_BYTES
+    return payload if len(payload) <= limit else payload[:HEAD_BYTES]
 
 
 def _delete(session: Session, letter_ids: list[int]) -> int:
