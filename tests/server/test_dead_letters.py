@@ -17,7 +17,8 @@ from server_helpers import EdgePublisher, async_wait_until
 from gridsense_devtools.processes import env_without_proxies
 from gridsense_devtools.server_config import write_server_config
 from gridsense_devtools.services import InfluxDB
-from gridsense_protocol import Kind, encode, topic_for, utc_now
+from gridsense_protocol import Kind, Reading, Telemetry, encode, topic_for, utc_now
+from gridsense_server.acks import NO_EFFECTS
 from gridsense_server.app import ServerApp
 from gridsense_server.db import make_engine, make_session_factory, upgrade
 from gridsense_server.db.dead_letters import DeadLetterStore, new_dead_letter
@@ -249,3 +250,41 @@ def test_a_payload_too_large_to_replay_keeps_only_its_head(tmp_path: Path) -> No
     [letter] = store.recent()
     assert (letter.size, len(letter.payload)) == (2_000_000, 4096)
     engine.dispose()
+
+
+async def test_a_settle_round_the_database_refuses_for_good_is_not_retried_forever(
+    tmp_path: Path,
+) -> None:
+    from sqlalchemy import text
+
+    from gridsense_server.acks import AckLedger, InboundMessage
+    from gridsense_server.counters import Counters
+    from gridsense_server.db.sequences import SequenceStore
+    from gridsense_server.ingest.settle import Settler
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'settle.db'}")
+    upgrade(engine)
+    with engine.begin() as connection:  # a schema error: no retry can heal it
+        connection.execute(text("DROP TABLE gateway_sequences"))
+    counters = Counters()
+    settler = Settler(SequenceStore(make_session_factory(engine)), counters)
+    refused: list[str] = []
+    settler.on_refused = lambda message, reason: refused.append(reason)
+    acked: list[tuple[int, int, int]] = []
+    ledger = AckLedger(acked.extend, lambda: 1, settler.submit)
+    settler.start()
+    try:
+        edge_time = utc_now()
+        for seq in (1, 2):
+            message = InboundMessage(
+                Telemetry(gateway="gw-01", seq=seq, ts=edge_time, readings=[
+                    Reading(point="gw-01.t", metric="temperature", value=1.0, unit="C",
+                            ts=edge_time)]), (1, seq, 1), TELEMETRY, b"{}")
+            ledger.register(message, NO_EFFECTS)
+        await async_wait_until(lambda: len(acked) == 2, 10, what="both acknowledged")
+    finally:
+        await settler.stop()
+        engine.dispose()
+    assert len(refused) == 2 and all("no such table" in r for r in refused)
+    assert counters.get("ingest.sequence_refused") == 2
+    assert counters.get("ingest.sequence_retries") == 0
