@@ -202,3 +202,26 @@ def test_arbitrary_bytes_never_escape_as_anything_but_protocol_error(payload: by
     for kind in (Kind.TELEMETRY, Kind.INCIDENT, Kind.STATUS, Kind.HEALTH):
         with contextlib.suppress(ProtocolError):
             decode(topic_for("gw-01", kind), payload)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"seq": 2**63}, "seq"),
+    ({"ts": "9999-01-01T00:00:00Z"}, "ts"),
+    ({"ts": "1970-01-01T00:00:00Z"}, "ts"),
+])
+def test_integers_and_times_are_bounded_to_what_the_stores_hold(change: dict, field: str) -> None:
+    from gridsense_protocol import INT64_MAX, Telemetry, utc_now
+    message = Telemetry(gateway="gw-01", seq=INT64_MAX, ts=utc_now(), readings=[
+        {"point": "gw-01.t", "metric": "temperature", "value": 1.0, "unit": "C", "ts": utc_now()}])
+    topic = "gridsense/v1/gw-01/telemetry"
+    assert decode(topic, encode(message)).seq == INT64_MAX
+    body = json.loads(encode(message)) | change
+    with pytest.raises(ProtocolError) as caught:
+        decode(topic, json.dumps(body).encode())
+    assert caught.value.field == field
+
+
+def test_a_snapshot_seq_beyond_64_bits_is_not_taken() -> None:
+    from gridsense_protocol import snapshot_seq, tag_snapshot
+    assert snapshot_seq(tag_snapshot(b"\xff\xd8\xff\xe0", 2**63 - 1)) == 2**63 - 1
+    assert snapshot_seq(tag_snapshot(b"\xff\xd8\xff\xe0", 2**63)) is None

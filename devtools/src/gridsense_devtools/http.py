@@ -43,5 +43,20 @@ def login(base: str, username: str = "control", password: str = "demo") -> str:
     return str(reply["access_token"])
 
 
+def health(base: str) -> dict[str, Any] | None:
+    """/healthz's body — on 503 (down, with its reasons) too: the counters are there either
+    way — or None while the server is not there."""
+    try:
+        return http_json("GET", f"{base}/healthz")
+    except urllib.error.HTTPError as exc:
+        if exc.code != 503:
+            return None
+        with contextlib.suppress(ValueError):
+            return json.loads(exc.read())
+        return None
+    except (OSError, urllib.error.URLError, ValueError):
+        return None
+
+
 def server_up(base: str) -> bool:
-    return try_http_json("GET", f"{base}/healthz") is not None
+    return health(base) is not None

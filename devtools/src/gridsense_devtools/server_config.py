@@ -25,6 +25,7 @@ def write_server_config(
     shared: bool = False,
     spool_max_mb: float = 64,
     spool_after_s: float = 1.0,
+    ingest: dict[str, float] | None = None,
 ) -> Path:
     registry_block = f"registry:\n  file: {registry}\n" if registry else ""
     path = folder / "server.yaml"
@@ -52,7 +53,13 @@ auth:
   token_ttl_s: 3600
 incidents:
   late_after_s: {late_after_s}
-""",
+{_block("ingest", ingest)}""",
         encoding="utf-8",
     )
     return path
+
+
+def _block(name: str, values: dict[str, float] | None) -> str:
+    if not values:
+        return ""
+    return f"{name}:\n" + "".join(f"  {key}: {value}\n" for key, value in values.items())

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gridsense_devtools.community import registry_yaml
-from gridsense_devtools.http import try_http_json
+from gridsense_devtools.http import health as read_health
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.processes import (
     BIN,
@@ -45,7 +45,7 @@ class ServerProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def health(self) -> dict[str, Any] | None:
-        return try_http_json("GET", f"{self.url}/healthz")
+        return read_health(self.url)
 
     def counter(self, name: str) -> int:
         return int((self.health() or {}).get(name, 0))
@@ -103,7 +103,7 @@ def launch_server(procs: Procs, config: Path, base: str) -> Proc:
     """Start ``gridsense-server run`` and wait until it answers /healthz."""
     server = procs.start("server", "gridsense-server", "run", "--config", str(config))
     wait_until(
-        lambda: try_http_json("GET", f"{base}/healthz") or not server.alive(), 60, "server /healthz"
+        lambda: read_health(base) or not server.alive(), 60, "server /healthz"
     )
     assert server.alive(), procs.logs()
     return server

@@ -12,7 +12,10 @@ from .codec import (
     tag_snapshot,
 )
 from .messages import (
+    INT64_MAX,
     SCHEMA_VERSION,
+    TS_MAX,
+    TS_MIN,
     AccessEvent,
     AccessResult,
     AlarmState,
@@ -45,10 +48,13 @@ from .topics import (
 )
 
 __all__ = [
+    "INT64_MAX",
     "MAX_PAYLOAD_BYTES",
     "MAX_SNAPSHOT_BYTES",
     "PREFIX",
     "SCHEMA_VERSION",
+    "TS_MAX",
+    "TS_MIN",
     "AccessEvent",
     "AccessResult",
     "AlarmState",

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from pydantic import ValidationError
 
-from .messages import MESSAGE_TYPES, Envelope
+from .messages import INT64_MAX, MESSAGE_TYPES, Envelope
 from .topics import Kind, TopicError, parse_topic
 
 # A JSON message above this is refused before parsing: it protects the server's memory.
@@ -50,7 +50,10 @@ def tag_snapshot(jpeg: bytes, seq: int) -> bytes:
 
 def snapshot_seq(jpeg: bytes) -> int | None:
     match = _SEQ_COMMENT.match(jpeg)
-    return int(match.group(1)) if match else None
+    if match is None:
+        return None
+    seq = int(match.group(1))
+    return seq if seq <= INT64_MAX else None  # 19 digits can exceed a signed 64-bit column
 
 
 def encode(message: Envelope) -> bytes:

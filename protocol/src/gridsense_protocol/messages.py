@@ -34,6 +34,20 @@ def _finite(value: float) -> float:
 
 FiniteFloat = Annotated[float, AfterValidator(_finite)]
 
+# Every integer fits a signed 64-bit column (PostgreSQL BIGINT, SQLite INTEGER, InfluxDB
+# integer): a larger one would pass here and then fail in a store, where no retry can help.
+INT64_MAX = 2**63 - 1
+UInt64 = Annotated[int, Field(ge=0, le=INT64_MAX)]
+Int64 = Annotated[int, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
+# The times InfluxDB can store (nanoseconds since the epoch in a signed 64-bit integer) and a
+# floor below which no sensor reading is plausible; the server narrows both by its clock.
+TS_MIN = datetime(2000, 1, 1, tzinfo=UTC)
+TS_MAX = datetime(2262, 4, 11, tzinfo=UTC)
+
+
+# Checked inside pydantic-core: a Python validator would cost ~1 µs on every reading.
+Timestamp = Annotated[AwareDatetime, Field(ge=TS_MIN, lt=TS_MAX)]
+
 
 def new_event_id() -> str:
     return str(ULID())
@@ -75,8 +89,8 @@ class Envelope(BaseModel):
     v: Literal[1] = SCHEMA_VERSION
     gateway: Identifier
     id: EventId = Field(default_factory=new_event_id)
-    seq: Annotated[int, Field(ge=0)]
-    ts: AwareDatetime
+    seq: UInt64
+    ts: Timestamp
     backfill: bool = False
 
 
@@ -87,7 +101,7 @@ class Reading(BaseModel):
     metric: SnakeName  # becomes the InfluxDB measurement, e.g. "temperature"
     value: FiniteFloat
     unit: Annotated[str, Field(max_length=16)]
-    ts: AwareDatetime
+    ts: Timestamp
 
 
 class Telemetry(Envelope):
@@ -120,7 +134,7 @@ class Status(Envelope):
 
     state: GatewayState
     agent_version: Annotated[str, Field(max_length=32)] | None = None
-    started_at: AwareDatetime | None = None
+    started_at: Timestamp | None = None
 
 
 class DriverHealth(BaseModel):
@@ -128,7 +142,7 @@ class DriverHealth(BaseModel):
 
     state: DriverState
     detail: Annotated[str, Field(max_length=500)] | None = None
-    counters: dict[str, int] = Field(default_factory=dict)
+    counters: dict[str, Int64] = Field(default_factory=dict)
     devices: dict[str, str] = Field(default_factory=dict)  # device/point -> its state
 
 
@@ -137,10 +151,10 @@ class Health(Envelope):
 
     uptime_s: Annotated[float, Field(ge=0)]
     cpu_percent: Annotated[float, Field(ge=0)]
-    memory_rss_bytes: Annotated[int, Field(ge=0)]
-    disk_free_bytes: Annotated[int, Field(ge=0)]
+    memory_rss_bytes: UInt64
+    disk_free_bytes: UInt64
     drivers: dict[str, DriverHealth] = Field(default_factory=dict)
-    counters: dict[str, int] = Field(default_factory=dict)
+    counters: dict[str, Int64] = Field(default_factory=dict)
 
 
 class ConfigUpdate(Envelope):
@@ -148,7 +162,7 @@ class ConfigUpdate(Envelope):
 
     kind: ClassVar[Kind] = Kind.CONFIG
 
-    version: Annotated[int, Field(ge=0)]
+    version: UInt64
     body: dict[str, Any]
 
 
@@ -200,7 +214,7 @@ class AccessEvent(Envelope):
     card: Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")] | None = None
     reason: Annotated[str, Field(max_length=64)] | None = None  # why denied: unknown, revoked...
     offline: bool = False  # decided while the uplink was down (from the local copy)
-    credentials_version: Annotated[int, Field(ge=0)] | None = None
+    credentials_version: UInt64 | None = None
 
 
 JsonMessage = (

@@ -7,6 +7,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ ACCESS_LOG_ROWS = Effect("access_log_rows", 4, records_sequence=True)
 GATEWAY_ROW = Effect("gateway_row", 8, records_sequence=False)
 COMMAND_RESULT_ROW = Effect("command_result_row", 16, records_sequence=True)
 SNAPSHOT_FILE = Effect("snapshot_file", 32, records_sequence=False)
+# Set aside in the dead letters, with its reason (a message refused or failed for good).
+DEAD_LETTER_ROW = Effect("dead_letter_row", 64, records_sequence=False)
 
 
 class Effects:
@@ -52,17 +55,23 @@ class Effects:
 
 
 NO_EFFECTS = Effects()
+_DEAD_LETTER_ONLY = Effects(DEAD_LETTER_ROW)
 
 
 class InboundMessage:
     """One received MQTT message on its way through the server, until its acknowledgement."""
 
-    __slots__ = ("decoded", "ledger", "lost", "pending", "recorded", "sequence", "settled",
-                 "token")
+    __slots__ = ("decoded", "ledger", "lost", "payload", "pending", "reason", "recorded",
+                 "sequence", "settled", "token", "topic")
 
-    def __init__(self, decoded: Envelope | Snapshot | None, token: AckToken | None) -> None:
-        self.decoded = decoded  # None: invalid, counted and dropped — acked all the same
+    def __init__(self, decoded: Envelope | Snapshot | None, token: AckToken | None,
+                 topic: str = "", payload: bytes = b"", reason: str | None = None) -> None:
+        self.decoded = decoded  # None: refused (``reason``), dead-lettered — acked all the same
         self.token = token
+        # As received, kept until the ack (a reference, not a copy) for a dead letter.
+        self.topic = topic
+        self.payload = payload
+        self.reason = reason
         self.sequence = _sequence_of(decoded)  # (gateway, seq) to record; None: nothing to
         self.ledger: AckLedger | None = None
         self.pending = 0  # bits of the effects not durable yet
@@ -81,11 +90,17 @@ class InboundMessage:
             self.recorded = True
         self._clear(effect)
 
-    def failed(self, effect: Effect) -> None:
-        """``effect`` cannot be made durable (a bug, not an outage: those retry inside). The
-        message is acknowledged all the same — a poison message must not stall ingest — but
-        its sequence is not recorded, so the checker reports it as missing."""
+    def failed(self, effect: Effect, reason: str = "") -> None:
+        """``effect`` cannot be made durable (no retry can fix it; outages retry inside). The
+        message is dead-lettered with ``reason`` and acknowledged all the same — a poison
+        message must not stall ingest — but its sequence is not recorded, so the checker
+        reports it as missing until it is replayed."""
         self.lost = True
+        ledger = self.ledger
+        if ledger is not None and ledger.dead_letter is not None \
+                and not self.pending & DEAD_LETTER_ROW.bit:
+            self.pending |= DEAD_LETTER_ROW.bit
+            ledger.dead_letter(self, reason or f"{effect.name} failed")
         self._clear(effect)
 
     @property
@@ -123,12 +138,32 @@ class AckLedger:
         self._send_acks = send_acks
         self._generation = generation
         self._settle = settle  # records the sequence if needed, then calls settled()
+        # Takes a message to set aside and calls its done(DEAD_LETTER_ROW) once stored.
+        self.dead_letter: Callable[[InboundMessage, str], None] | None = None
         self._order: deque[InboundMessage] = deque()
+        self._head_since = 0.0  # monotonic time the current first message became first
+
+    def refuse(self, message: InboundMessage, reason: str) -> None:
+        """Register a message that will not be applied: dead-lettered, then acknowledged."""
+        message.lost = True
+        message.reason = reason
+        if self.dead_letter is None:
+            self.register(message, NO_EFFECTS)
+            return
+        self.register(message, _DEAD_LETTER_ONLY)
+        self.dead_letter(message, reason)
+
+    def stalled_s(self) -> float:
+        """How long the oldest unacknowledged message has been first in line (0 when none):
+        a lower bound on its age, and how long acks have not moved."""
+        return time.monotonic() - self._head_since if self._order else 0.0
 
     def register(self, message: InboundMessage, effects: Effects) -> None:
         """Call in arrival order, before any of the ``effects`` can complete."""
         message.ledger = self
         message.pending = effects.mask
+        if not self._order:
+            self._head_since = time.monotonic()
         self._order.append(message)
         if not effects.mask:
             self.effects_durable(message)
@@ -144,6 +179,7 @@ class AckLedger:
         order = self._order
         current = self._generation()
         ready: list[AckToken] = []
+        moved = False
         while order:
             head = order[0]
             token = head.token
@@ -151,8 +187,11 @@ class AckLedger:
             if not (head.settled or stale):
                 break
             order.popleft()
+            moved = True
             if head.settled and token is not None and not stale:
                 ready.append(token)
+        if moved:
+            self._head_since = time.monotonic()
         if ready:
             self._send_acks(ready)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,16 +23,19 @@ from .access_control.log import AccessLogService
 from .access_control.sync import CredentialSync
 from .acks import AckLedger
 from .api import ApiContext, TokenSigner, create_app, load_or_create_secret
+from .api.context import Health
 from .api.incident_routes import IncidentActionContext
 from .config import ServerConfig
 from .counters import Counters
 from .db import make_engine, make_session_factory, upgrade
+from .db.dead_letters import DeadLetterStore
 from .db.engine import display_url
 from .db.sequences import SequenceStore
 from .escalation.scheduler import EscalationScheduler
 from .gateways.status import GatewayService
 from .ingest.bridge import MqttBridge
 from .ingest.command_results import CommandResultService
+from .ingest.dead_letters import DeadLetterSink
 from .ingest.handoff import Handoff
 from .ingest.router import Router, Services, Source
 from .ingest.settle import Settler
@@ -62,6 +66,10 @@ class _EmbeddedUvicorn(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+# After a dead letter, /healthz says "degraded" this long.
+DEGRADED_FOR_S = 600.0
 
 
 class ServerApp:
@@ -96,6 +104,9 @@ class ServerApp:
                                              on_result=self.access_sync.result_received)
         self.sequences = SequenceStore(self.factory)
         self.settler = Settler(self.sequences, self.counters)
+        self.dead_letters = DeadLetterStore(self.factory, config.ingest.dead_letters_max)
+        self.dead_letter_sink = DeadLetterSink(self.dead_letters, self.counters)
+        self.settler.on_refused = self.dead_letter_sink.keep
         self.ledgers: list[AckLedger] = []
         self.http_url: str | None = None
         self.ready = asyncio.Event()
@@ -127,6 +138,37 @@ class ServerApp:
             "registry.points": len(self.directory),
         }
 
+    def health(self) -> Health:
+        """What /healthz says. Down (503) only for what a restart might cure or an operator must
+        see at once: ingest stalled, a store unreachable. Dead letters arriving are one bad
+        gateway's doing: degraded, still 200, so no supervisor restarts the server for it."""
+        down: list[str] = []
+        stall_after = self.config.ingest.stall_after_s
+        stalled = max((ledger.stalled_s() for ledger in self.ledgers), default=0.0)
+        if stalled > stall_after:
+            down.append(f"ingest stalled: the oldest unacknowledged message has waited "
+                        f"{stalled:.0f} s (limit {stall_after:g} s)")
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except Exception as exc:
+            down.append(f"database {display_url(self.config.database.url)} unreachable: "
+                        f"{exc!r}"[:300])
+        degraded: list[str] = []
+        influx = self.writer.http.unavailable
+        if influx is not None:
+            # With a spool, readings are durable and acked meanwhile: nothing to restart for.
+            (degraded if self.spool is not None else down).append(
+                influx + (" (readings go to the spool)" if self.spool is not None else ""))
+        if down:
+            return Health("down", down)
+        arrival = self.dead_letter_sink.last_arrival
+        if arrival is not None and time.monotonic() - arrival < DEGRADED_FOR_S:
+            degraded.append(f"dead letters arrived in the last {DEGRADED_FOR_S:g} s "
+                            f"({self.counters.get('dead_letters.received')} since start; "
+                            "see gridsense-server dead-letters list)")
+        return Health("degraded", degraded) if degraded else Health("ok", [])
+
     # -- running ---------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -141,7 +183,8 @@ class ServerApp:
         secret_file = config.auth.secret_file or config.state_dir / "token.secret"
         secret = await asyncio.to_thread(load_or_create_secret, secret_file)
         signer = TokenSigner(secret, config.auth.token_ttl_s)
-        api = create_app(ApiContext(self.factory, signer, self.hub, self.counters, self.gauges))
+        api = create_app(ApiContext(self.factory, signer, self.hub, self.counters, self.gauges,
+                                    health=self.health))
         self.snapshots = await asyncio.to_thread(
             SnapshotStore, config.snapshot_dir, int(config.snapshots.max_mb * 2**20), self.counters)
         api.state.snapshots = self.snapshots
@@ -162,8 +205,11 @@ class ServerApp:
         sources = [self._session(bridge) for bridge in self.bridges]
         router = Router(sources, Services(self.writer, self.incidents, self.gateways,
                                           self.commands, snapshots=self.snapshots,
-                                          access=self.access_log), self.counters)
+                                          access=self.access_log), self.counters,
+                        bounds=config.ingest)
+        self.dead_letter_sink.replay_into = sources[0].handoff
         await self.writer.start()
+        self.dead_letter_sink.start()
         self.settler.start()
         router.start()
         await self.access_sync.start()
@@ -212,6 +258,7 @@ class ServerApp:
         handoff: Handoff[Any] = Handoff(self.config.mqtt.receive_maximum,
                                         asyncio.get_running_loop())
         ledger = AckLedger(bridge.ack, lambda: bridge.generation, self.settler.submit)
+        ledger.dead_letter = self.dead_letter_sink.add
         self.ledgers.append(ledger)
         return Source(handoff, ledger)
 
@@ -226,6 +273,7 @@ class ServerApp:
                 async with asyncio.timeout(STOP_DRAIN_S):
                     await self.settler.drain()
         await self.settler.stop()
+        await self.dead_letter_sink.stop()
         await router.stop()
         for bridge in self.bridges:
             await asyncio.to_thread(bridge.stop)

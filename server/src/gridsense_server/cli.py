@@ -1,5 +1,6 @@
 """``gridsense-server``: run, migrate, load-registry, import-registry, export-registry,
-hash-password, check, credentials (import/list), ca (the deployment CA).
+hash-password, check, credentials (import/list), dead-letters (list/show/replay/purge),
+ca (the deployment CA).
 
 Exit codes: 0 done (check: clean), 1 failed while running (check: InfluxDB or the database
 unreachable), 2 bad config / registry / usage, 3 check found gaps or duplicates.
@@ -25,6 +26,7 @@ from gridsense_protocol.yamlconfig import ConfigError
 from .access_control import cli as access_cli
 from .config import ServerConfig, load_server_config
 from .db.engine import display_url
+from .ingest import dead_letter_cli
 from .logs import kv, setup_logging
 from .pki import cli as ca_cli
 from .registry.passwords import hash_password
@@ -90,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="InfluxDB measurement whose series are checked")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     access_cli.add_parser(verbs)
+    dead_letter_cli.add_parser(verbs)
     ca_cli.add_parser(verbs)
     return parser
 
@@ -122,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.verb == "credentials":
             return access_cli.run(args, app)
+        if args.verb == "dead-letters":
+            app.migrate()
+            return dead_letter_cli.run(args, app.dead_letters)
         if args.verb == "export-registry":
             return _export_registry(app, args.format, args.path)
         if args.verb in ("load-registry", "import-registry"):

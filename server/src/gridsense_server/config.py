@@ -260,6 +260,20 @@ class SnapshotsConfig(_Strict):
     max_mb: Annotated[float, Field(gt=0, le=1_000_000)] = 2048
 
 
+class IngestConfig(_Strict):
+    # A message or reading dated further ahead of the server's clock is refused (dead-lettered):
+    # a gateway with a wrong clock must not put an incident on top of every list.
+    max_clock_ahead_s: Annotated[float, Field(ge=0)] = 300
+    # Older readings are refused rather than sent to InfluxDB, which would refuse them: set it
+    # to the retention policy's duration. None: only the protocol's floor (2000-01-01).
+    max_age_s: Annotated[float, Field(gt=0)] | None = None
+    # Dead letters kept; beyond it the oldest go (counted). A row holds at most 256 KiB (a
+    # snapshot's 1 MiB), so a flood of the largest costs at most ~512 MB at the default.
+    dead_letters_max: Annotated[int, Field(ge=1, le=10_000_000)] = 2000
+    # /healthz answers 503 when the oldest unacknowledged message has waited this long.
+    stall_after_s: Annotated[float, Field(gt=0)] = 120
+
+
 class ServerConfig(_Strict):
     mqtt: MqttConfig = MqttConfig()
     influxdb: InfluxConfig = InfluxConfig()
@@ -270,6 +284,7 @@ class ServerConfig(_Strict):
     incidents: IncidentsConfig = IncidentsConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()  # SLA clocks, escalation, channels
     snapshots: SnapshotsConfig = SnapshotsConfig()
+    ingest: IngestConfig = IngestConfig()
     # Not a file key: the folder relative paths were resolved against (the config's folder).
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 

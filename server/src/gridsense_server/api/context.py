@@ -13,6 +13,14 @@ from ..live.hub import LiveHub
 from .tokens import TokenSigner
 
 
+@dataclass(frozen=True, slots=True)
+class Health:
+    """``ok``, ``degraded`` (still serving: 200) or ``down`` (503), with the reasons."""
+
+    status: str
+    reasons: list[str]
+
+
 @dataclass
 class ApiContext:
     factory: sessionmaker[Session]
@@ -21,3 +29,4 @@ class ApiContext:
     counters: Counters
     # Gauges for /healthz (MQTT connected, InfluxDB buffer...), read at request time.
     gauges: Callable[[], dict[str, Any]] = field(default=lambda: {})
+    health: Callable[[], Health] = field(default=lambda: Health("ok", []))

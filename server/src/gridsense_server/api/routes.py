@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, HTTPException, status
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from ..db.models import Gateway, Point
@@ -13,13 +12,14 @@ from ..db.models import Staff as StaffRow
 from ..db.sequences import summaries
 from ..gateways.views import GatewayView
 from ..registry.passwords import verify_password
-from . import incident_routes, silence_routes
+from . import dead_letter_routes, incident_routes, silence_routes
 from .deps import Context, CurrentViewer
 from .tokens import TokenRequest, TokenResponse
 
 router = APIRouter()
 router.include_router(incident_routes.router)
 router.include_router(silence_routes.router)
+router.include_router(dead_letter_routes.router)
 
 
 @router.post("/api/v1/auth/token", response_model=TokenResponse, tags=["auth"])
@@ -51,6 +51,11 @@ def list_gateways(viewer: CurrentViewer, context: Context) -> list[GatewayView]:
 
 
 @router.get("/healthz", tags=["health"])
-def healthz(context: Context) -> dict[str, Any]:
-    """Liveness plus every counter (``ingest.invalid.<reason>``, ``influx.written_lines``...)."""
-    return {"status": "ok", **context.gauges(), **context.counters.snapshot()}
+def healthz(context: Context) -> JSONResponse:
+    """``ok``, ``degraded`` (200) or ``down`` (503) with the reasons, plus every gauge and
+    counter (``ingest.invalid.<reason>``, ``dead_letters.received``...)."""
+    health = context.health()
+    body = {"status": health.status, "reasons": health.reasons, **context.gauges(),
+            **context.counters.snapshot()}
+    code = status.HTTP_503_SERVICE_UNAVAILABLE if health.status == "down" else status.HTTP_200_OK
+    return JSONResponse(body, status_code=code)

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from ..backoff import Backoff
 from ..counters import Counters
@@ -22,13 +22,16 @@ T = TypeVar("T")
 
 
 def is_transient(exc: DBAPIError) -> bool:
-    """Worth retrying: "database is locked" (SQLite), connection failures (PostgreSQL restart)."""
-    if isinstance(exc, IntegrityError):
-        return False
+    """Worth retrying, by the DB-API's error class: OperationalError and InterfaceError are the
+    database being away, busy or locked (a PostgreSQL restart, SQLite's "database is locked");
+    DataError, IntegrityError, ProgrammingError are about the statement and never heal."""
     if exc.connection_invalidated:
         return True
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    # SQLite files a missing table or a syntax error as OperationalError too.
     text = str(exc.orig).lower()
-    return any(s in text for s in ("locked", "connection", "server closed", "terminating"))
+    return not any(s in text for s in ("no such", "syntax error", "has no column"))
 
 
 async def retry_transient(call: Callable[[], T], counters: Counters, what: str) -> T:

@@ -333,15 +333,18 @@ class MqttBridge:
         if msg.dup:
             self.counters.inc("mqtt.dup_deliveries")
         message: Envelope | Snapshot | None = None
+        reason: str | None = None
         try:
-            message = self._decode(msg.topic, msg.payload)
-        except Exception:
+            message, reason = self._decode(msg.topic, msg.payload)
+        except Exception as exc:
             # A bug in our own code must not kill paho's thread (and with it, all ingest).
             self.counters.inc("ingest.errors")
             log.exception(kv("ingest_error", client_id=self.client_id, mid=msg.mid))
-        self._hand_off(InboundMessage(message, token))
+            reason = f"decode error: {exc!r}"
+        self._hand_off(InboundMessage(message, token, msg.topic, msg.payload, reason))
 
-    def _decode(self, topic: str, payload: bytes) -> Envelope | Snapshot | None:
+    def _decode(self, topic: str, payload: bytes) -> tuple[Envelope | Snapshot | None, str | None]:
+        """The message, or None and why it was refused."""
         try:
             message = decode(topic, payload)
         except ProtocolError as exc:
@@ -355,8 +358,8 @@ class MqttBridge:
                 log.warning(kv("message_invalid", gateway=exc.gateway, topic=topic,
                                reason=reason, field=exc.field or None, detail=exc.reason[:300],
                                bytes=len(payload), seen=self._invalid_seen[key]))
-            return None
-        return message
+            return None, f"{reason}: {str(exc)[:400]}"
+        return message, None
 
     def _hand_off(self, message: InboundMessage) -> None:
         # With the hand-off at least as large as the Receive Maximum this never waits; it is

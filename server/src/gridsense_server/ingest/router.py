@@ -9,10 +9,12 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 from gridsense_protocol import (
+    TS_MIN,
     AccessEvent,
     CommandResult,
     Health,
@@ -20,6 +22,7 @@ from gridsense_protocol import (
     Snapshot,
     Status,
     Telemetry,
+    utc_now,
 )
 
 from ..access_control.log import AccessLogService, access_line
@@ -29,7 +32,6 @@ from ..acks import (
     GATEWAY_ROW,
     INCIDENT_ROWS,
     INFLUX_LINES,
-    NO_EFFECTS,
     SNAPSHOT_FILE,
     AckLedger,
     Effect,
@@ -37,11 +39,12 @@ from ..acks import (
     InboundMessage,
 )
 from ..backoff import Backoff
+from ..config import IngestConfig
 from ..counters import Counters
 from ..gateways.status import GatewayService
 from ..logs import kv
 from ..tasks import cancel_and_wait
-from ..timeseries.line_protocol import health_line
+from ..timeseries.line_protocol import health_line, timestamp_ns
 from ..timeseries.writer import InfluxWriter
 from ..workorders.incidents import IncidentService
 from ..workorders.snapshots import SnapshotStore
@@ -91,8 +94,11 @@ class Services:
 
 
 class Router:
-    def __init__(self, sources: list[Source], services: Services, counters: Counters) -> None:
+    def __init__(self, sources: list[Source], services: Services, counters: Counters,
+                 bounds: IngestConfig | None = None) -> None:
         self.sources = sources
+        self.bounds = bounds or IngestConfig()
+        self._window_ns = (0, 0)  # the readings' time window of the batch being routed
         self.services = services
         self.counters = counters
         self.workers: list[BatchWorker] = []
@@ -175,11 +181,18 @@ class Router:
             try:
                 kinds: Counter[str] = Counter()
                 readings = 0
+                earliest, latest = self._time_window()
+                self._window_ns = (timestamp_ns(earliest), timestamp_ns(latest))
                 for message in batch:
                     decoded = message.decoded
                     route = routes.get(type(decoded))
                     if route is None or decoded is None:  # invalid (counted by the bridge)
-                        ledger.register(message, NO_EFFECTS)
+                        ledger.refuse(message, message.reason or "no route for this message")
+                        continue
+                    refused = _out_of_time(decoded, route, earliest, latest)
+                    if refused is not None:
+                        self.counters.inc(f"ingest.refused.{refused}")
+                        ledger.refuse(message, _time_reason(refused, decoded, earliest, latest))
                         continue
                     kinds[decoded.kind.value] += 1
                     if route.touches_gateway:
@@ -199,6 +212,15 @@ class Router:
             if len(batch) < BATCH:
                 await asyncio.sleep(COALESCE_S)
 
+    def _time_window(self) -> tuple[datetime, datetime]:
+        """The times accepted now: backfill down to ``max_age_s`` (what the time-series store
+        keeps), and no further ahead of this server's clock than ``max_clock_ahead_s``."""
+        now = utc_now()
+        bounds = self.bounds
+        earliest = TS_MIN if bounds.max_age_s is None else max(
+            TS_MIN, now - timedelta(seconds=bounds.max_age_s))
+        return earliest, now + timedelta(seconds=bounds.max_clock_ahead_s)
+
     async def _apply_state(self, message: Status | Health) -> None:
         if isinstance(message, Status):
             await self.services.gateways.apply_status(message)
@@ -208,7 +230,18 @@ class Router:
     def _write_readings(self, message: InboundMessage) -> int:
         telemetry = message.decoded
         assert isinstance(telemetry, Telemetry)
-        self.services.writer.add_readings(telemetry.gateway, telemetry.readings, message)
+        writer = self.services.writer
+        lines = writer.format_readings(telemetry.gateway, telemetry.readings)
+        # Checked on the formatted ns: a datetime comparison per reading costs ~1 µs.
+        lo, hi = writer.formatter.span
+        earliest, latest = self._window_ns
+        if lo < earliest or hi > latest:
+            refused = "too_old" if lo < earliest else "clock_ahead"
+            self.counters.inc(f"ingest.refused.{refused}")
+            message.failed(INFLUX_LINES, f"{refused}: a reading's time is out of "
+                                         f"[{_iso_ns(earliest)}, {_iso_ns(latest)}]")
+            return 0
+        writer.add_lines(lines, message)
         message.release()
         return len(telemetry.readings)
 
@@ -223,6 +256,29 @@ class Router:
         grid = self.services.access.grid_of(event.point)
         self.services.writer.add_lines([access_line(event, grid)], message)
         return 0
+
+
+def _out_of_time(decoded: Any, route: Route, earliest: datetime, latest: datetime) -> str | None:
+    """Why a message's own time is refused, or None (its readings: as they are formatted)."""
+    if isinstance(decoded, Snapshot):
+        return None  # no time of its own: it follows its incident
+    if decoded.ts > latest:
+        return "clock_ahead"
+    if route.write is None:
+        return None  # only what goes to the time-series store has a floor beyond the protocol's
+    if decoded.ts < earliest:
+        return "too_old"
+    return None  # a telemetry message's readings: checked as they are formatted
+
+
+def _time_reason(refused: str, decoded: Any, earliest: datetime, latest: datetime) -> str:
+    if refused == "clock_ahead":
+        return f"clock_ahead: a time after {latest.isoformat()} (server clock + allowance)"
+    return f"too_old: a time before {earliest.isoformat()} (the time-series store's floor)"
+
+
+def _iso_ns(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat()
 
 
 def _each(handle: Callable[[Any], Awaitable[object]]) -> BatchHandler:

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
+from collections.abc import Callable
 
 from sqlalchemy.exc import DBAPIError
 
 from ..acks import InboundMessage, SettledRanges
 from ..backoff import Backoff
 from ..counters import Counters
+from ..db.retry import is_transient
 from ..db.sequences import SequenceStore
 from ..logs import kv
 from ..tasks import cancel_and_wait
@@ -25,6 +28,8 @@ class Settler:
         self.store = store
         self.counters = counters
         self.ranges = SettledRanges()
+        # Told of a message whose sequence no retry can record (the dead letters take it).
+        self.on_refused: Callable[[InboundMessage, str], None] | None = None
         self._waiting: list[InboundMessage] = []
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
@@ -75,20 +80,14 @@ class Settler:
 
     async def _record(self, batch: list[InboundMessage]) -> None:
         received = [seq for m in batch if (seq := m.sequence) is not None]
-        backoff = Backoff(initial_s=0.2, cap_s=10.0)
-        while True:
-            try:
-                redelivered = await asyncio.to_thread(self.store.record, received)
-                break
-            except DBAPIError as exc:
-                # Database down or busy: retry (acks wait, the broker holds the rest).
-                self.counters.inc("ingest.sequence_retries")
-                log.warning(kv("sequence_record_retry", messages=len(received),
-                               error=str(exc.orig)[:200]))
-            except Exception:
-                self.counters.inc("ingest.sequence_errors")
-                log.exception(kv("sequence_record_failed", messages=len(received)))
-            await asyncio.sleep(backoff.next_delay())
+        try:
+            redelivered = await self._record_retrying(received)
+        except Exception as exc:
+            # Retrying cannot fix it (the protocol's bounds should make this unreachable):
+            # record one by one, so only the message(s) at fault lose their record.
+            self.counters.inc("ingest.sequence_errors")
+            log.error(kv("sequence_record_failed", messages=len(received), error=repr(exc)[:300]))
+            redelivered = await self._record_each(batch)
         total = sum(redelivered.values())
         if total:
             self.counters.inc("ingest.redelivered", total)
@@ -96,3 +95,35 @@ class Settler:
                 if count:
                     log.info(kv("messages_redelivered", gateway=gateway, count=count))
         self.counters.inc("ingest.settled", len(batch))
+
+    async def _record_retrying(self, received: list[tuple[str, int]]) -> dict[str, int]:
+        """Record, retrying while the database is unreachable or busy (acks wait, the broker
+        holds the rest); any other error is raised at once."""
+        backoff = Backoff(initial_s=0.2, cap_s=10.0)
+        while True:
+            try:
+                return await asyncio.to_thread(self.store.record, received)
+            except DBAPIError as exc:
+                if not is_transient(exc):
+                    raise
+                self.counters.inc("ingest.sequence_retries")
+                log.warning(kv("sequence_record_retry", messages=len(received),
+                               error=str(exc.orig)[:200]))
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _record_each(self, batch: list[InboundMessage]) -> dict[str, int]:
+        redelivered: Counter[str] = Counter()
+        for message in batch:
+            sequence = message.sequence
+            if sequence is None:
+                continue
+            try:
+                redelivered.update(await self._record_retrying([sequence]))
+            except Exception as exc:
+                self.counters.inc("ingest.sequence_refused")
+                log.error(kv("sequence_refused", gateway=sequence[0], seq=sequence[1],
+                             error=repr(exc)[:300]))
+                message.lost = True  # settled all the same: the checker reports it missing
+                if self.on_refused is not None:
+                    self.on_refused(message, f"sequence not storable: {exc!r}"[:500])
+        return dict(redelivered)

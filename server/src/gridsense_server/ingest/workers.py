@@ -1,6 +1,6 @@
 """One queue and one task per effect that needs the database or the disk: messages are handled
 in arrival order, in batches of whatever queued up meanwhile, and each is told when its effect
-is durable — or, if it cannot be (a bug, not an outage), that it failed."""
+is durable — or, if it cannot be (no retry can fix it), that it failed: a dead letter."""
 
 from __future__ import annotations
 
@@ -55,9 +55,9 @@ class BatchWorker:
     async def _handle(self, batch: list[InboundMessage]) -> None:
         try:
             await self.handle([message.decoded for message in batch])
-        except Exception:
+        except Exception as exc:
             if len(batch) == 1:
-                self._failed(batch[0])
+                self._failed(batch[0], exc)
                 return
             # One bad message must not sink its batch: redo them one by one.
             first = batch[0].decoded
@@ -67,8 +67,8 @@ class BatchWorker:
             for message in batch:
                 try:
                     await self.handle([message.decoded])
-                except Exception:
-                    self._failed(message)
+                except Exception as exc:
+                    self._failed(message, exc)
                 else:
                     self._done(message)
             return
@@ -79,7 +79,7 @@ class BatchWorker:
         message.release()
         message.done(self.effect)
 
-    def _failed(self, message: InboundMessage) -> None:
+    def _failed(self, message: InboundMessage, exc: Exception) -> None:
         self.counters.inc(f"{self.name}.errors")
         decoded = message.decoded
         log.exception(kv("message_handling_failed", worker=self.name,
@@ -87,4 +87,4 @@ class BatchWorker:
                          gateway=getattr(decoded, "gateway", None),
                          kind=getattr(getattr(decoded, "kind", None), "value", None)))
         message.release()
-        message.failed(self.effect)
+        message.failed(self.effect, f"{self.name}: {exc!r}"[:500])

@@ -18,6 +18,9 @@ from .spool import SpoolKey
 class Batch:
     lines: list[str]
     messages: list[InboundMessage] = field(default_factory=list)
+    # Each add's message (None: lines of no message) and how many lines it added, in order:
+    # which lines are whose, should InfluxDB refuse the batch.
+    parts: list[tuple[InboundMessage | None, int]] = field(default_factory=list)
     sealed_at: float = field(default_factory=time.monotonic)
     spool_key: SpoolKey | None = None  # set once the batch is in the disk spool
     durable: bool = False
@@ -36,6 +39,17 @@ class Batch:
         messages, self.messages = self.messages, []
         for message in messages:
             message.done(INFLUX_LINES)
+
+    def split(self) -> list[tuple[InboundMessage, bytes, int]]:
+        """Each message with its own lines as a body."""
+        result: list[tuple[InboundMessage, bytes, int]] = []
+        offset = 0
+        for message, count in self.parts:
+            if message is not None and count:
+                lines = self.lines[offset:offset + count]
+                result.append((message, ("\n".join(lines) + "\n").encode(), count))
+            offset += count
+        return result
 
     def __len__(self) -> int:
         return len(self.lines)

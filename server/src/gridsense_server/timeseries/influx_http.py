@@ -2,8 +2,8 @@
 whether the body is done with (written, or refused for good) or must be retried.
 
 InfluxDB down (connection error, timeout, 5xx, 404/408/429): retry. InfluxDB says the batch is
-wrong (other 4xx): its answer is logged, the lines counted as rejected, and the batch is done —
-resending would never succeed, and holding it would stop every batch behind it.
+wrong (other 4xx): logged, counted as rejected, done — resending would never succeed, and
+holding it would stop every batch behind it (the writer dead-letters the messages at fault).
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ class InfluxHttp:
         self._request_timeout_s = request_timeout_s
         self._client: httpx.AsyncClient | None = None
         self.database_ready = False
+        # Why the last write did not get through (None: it did, or none was tried): /healthz.
+        self.unavailable: str | None = None
+        self.last_rejection = ""  # InfluxDB's answer to the last batch it refused for good
 
     async def open(self) -> None:
         # trust_env=False: a proxy variable meant for the internet must not capture InfluxDB.
@@ -60,6 +63,7 @@ class InfluxHttp:
                 f"{self.config.url}/query", data={"q": f'CREATE DATABASE "{self.config.database}"'}
             )
         except httpx.HTTPError as exc:
+            self.unavailable = f"InfluxDB at {self.config.url} unreachable: {exc!r}"[:300]
             self.counters.inc("influx.connect_errors")
             log.warning(kv("influx_unreachable", url=self.config.url, error=repr(exc)))
             return False
@@ -82,11 +86,13 @@ class InfluxHttp:
                 content=body,
             )
         except httpx.HTTPError as exc:
+            self.unavailable = f"InfluxDB at {self.config.url} unreachable: {exc!r}"[:300]
             self.counters.inc("influx.connect_errors")
             log.warning(kv("influx_write_retry", lines=lines, error=repr(exc),
                            waiting_lines=backlog))
             return Outcome.RETRY
         status = response.status_code
+        self.unavailable = None if status < 500 else f"InfluxDB answered HTTP {status}"
         if status in (200, 204):
             self.counters.inc("influx.written_lines", lines)
             self.counters.inc("influx.written_batches")
@@ -100,6 +106,7 @@ class InfluxHttp:
                            waiting_lines=backlog))
             return Outcome.RETRY
         self._count_rejected(lines, status, text)
+        self.last_rejection = f"HTTP {status} {text[:300]}"
         return Outcome.REJECTED
 
     def _count_rejected(self, lines: int, status: int, body: str) -> None:

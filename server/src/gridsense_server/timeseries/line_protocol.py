@@ -14,6 +14,7 @@ from gridsense_protocol import Health, Reading
 
 UNKNOWN_GRID = "unknown"
 _PREFIX_CACHE_LIMIT = 100_000
+_NS_MIN, _NS_MAX = -(2**63), 2**63 - 1
 
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\ ", "\r": r"\ "})
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\ ", "\r": r"\ "})
@@ -54,6 +55,9 @@ class LineFormatter:
     def __init__(self, grid_of: Callable[[str], str | None]) -> None:
         self._grid_of = grid_of
         self._prefixes: dict[tuple[str, str, str], str] = {}
+        # The earliest and latest time (ns) of the last format() call's readings: bounds are
+        # checked on integers, where comparing aware datetimes would cost ~1 µs a reading.
+        self.span = (0, 0)
 
     def prefix(self, metric: str, gateway: str, point: str, grid: str | None) -> str:
         return (
@@ -70,6 +74,7 @@ class LineFormatter:
         lines: list[str] = []
         unknown: list[str] = []
         prefixes = self._prefixes
+        lo, hi = _NS_MAX, _NS_MIN
         for reading in readings:
             key = (reading.metric, gateway, reading.point)
             prefix = prefixes.get(key)
@@ -84,7 +89,13 @@ class LineFormatter:
                         prefixes.clear()  # bounded, whatever the number of series
                     prefix = self.prefix(reading.metric, gateway, reading.point, grid)
                     prefixes[key] = prefix
-            lines.append(f"{prefix}{reading.value!r} {timestamp_ns(reading.ts)}")
+            ns = timestamp_ns(reading.ts)
+            if ns < lo:
+                lo = ns
+            if ns > hi:
+                hi = ns
+            lines.append(f"{prefix}{reading.value!r} {ns}")
+        self.span = (lo, hi)
         return lines, unknown
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from gridsense_protocol import Reading
 
-from ..acks import InboundMessage
+from ..acks import INFLUX_LINES, InboundMessage
 from ..backoff import Backoff
 from ..config import InfluxConfig
 from ..counters import Counters
@@ -25,7 +25,7 @@ from ..logs import kv
 from ..registry.directory import PointDirectory
 from ..tasks import cancel_and_wait
 from .batches import Batch
-from .influx_http import InfluxHttp
+from .influx_http import InfluxHttp, Outcome
 from .line_protocol import LineFormatter
 from .spool import DiskSpool, SpooledBatch, SpoolKey
 
@@ -74,6 +74,7 @@ class InfluxWriter:
         self._backoff = backoff or Backoff(initial_s=0.2, cap_s=10.0)
         self._pending: list[str] = []
         self._pending_messages: list[InboundMessage] = []
+        self._pending_parts: list[tuple[InboundMessage | None, int]] = []
         self._fresh: deque[Batch] = deque()  # sealed, in memory, oldest first
         self._fresh_lines = 0
         self._warned_unknown: set[str] = set()
@@ -91,14 +92,19 @@ class InfluxWriter:
 
     def add_readings(self, gateway: str, readings: Iterable[Reading],
                      message: InboundMessage | None = None) -> None:
+        self.add_lines(self.format_readings(gateway, readings), message)
+
+    def format_readings(self, gateway: str, readings: Iterable[Reading]) -> list[str]:
+        """Their lines; ``formatter.span`` then holds their earliest and latest time (ns)."""
         lines, unknown = self.formatter.format(gateway, readings)
         if unknown:
             self._count_unknown(gateway, unknown)
-        self.add_lines(lines, message)
+        return lines
 
     def add_lines(self, lines: list[str], message: InboundMessage | None = None) -> None:
         """Queue lines; ``message.done(INFLUX_LINES)`` is called once they are durable."""
         self._pending.extend(lines)
+        self._pending_parts.append((message, len(lines)))
         if message is not None:
             self._pending_messages.append(message)
         if (len(self._pending) >= self.config.batch_size
@@ -116,8 +122,8 @@ class InfluxWriter:
     def _seal(self) -> None:
         if not self._pending and not self._pending_messages:
             return
-        batch = Batch(self._pending, self._pending_messages)
-        self._pending, self._pending_messages = [], []
+        batch = Batch(self._pending, self._pending_messages, self._pending_parts)
+        self._pending, self._pending_messages, self._pending_parts = [], [], []
         if not batch.lines:
             batch.make_durable()  # nothing to store
             return
@@ -193,6 +199,8 @@ class InfluxWriter:
             outcome = await self.http.write(job.body(), job.lines, backlog=self._backlog())
             if outcome.done:
                 self._backoff.reset()
+                if outcome is Outcome.REJECTED:
+                    await self._set_aside_rejected(job)
                 await self._complete(job)
             else:
                 await asyncio.sleep(self._backoff.next_delay())
@@ -232,6 +240,28 @@ class InfluxWriter:
                     await asyncio.to_thread(self._pop_spooled, batch.spool_key)
             if not self._fresh:
                 self._memory_empty.set()
+
+    async def _set_aside_rejected(self, job: _Job) -> None:
+        """InfluxDB refused (part of) a batch for good — points beyond its retention policy, a
+        line it cannot parse: write each message's lines alone, and dead-letter the messages
+        it refuses again, so the rest are acked as usual. Rare, so a second request is fine."""
+        async with self._turn:  # the spooler must not take these batches meanwhile
+            for batch in job.batches:
+                if batch.durable or not batch.messages:
+                    continue
+                refused: list[InboundMessage] = []
+                for message, body, lines in batch.split():
+                    outcome = await self.http.write(body, lines)
+                    if outcome is Outcome.RETRY:
+                        return  # InfluxDB went away: the rest counts as rejected, as before
+                    if outcome is Outcome.REJECTED:
+                        refused.append(message)
+                if not refused:
+                    continue
+                gone = {id(m) for m in refused}
+                batch.messages = [m for m in batch.messages if id(m) not in gone]
+                for message in refused:
+                    message.failed(INFLUX_LINES, f"influxdb refused: {self.http.last_rejection}")
 
     def _pop_spooled(self, key: SpoolKey) -> bool:
         assert self.spool is not None

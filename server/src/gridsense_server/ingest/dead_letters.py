@@ -1,0 +1,149 @@
+"""The ingest side of dead letters: messages refused or failed for good are stored (one
+transaction per round) before their ack; stored ones marked for replay are fed back through
+decode and the same routing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+
+from gridsense_protocol import PREFIX, ProtocolError, decode, is_valid_id
+
+from ..acks import DEAD_LETTER_ROW, InboundMessage
+from ..counters import Counters
+from ..db.dead_letters import DeadLetterStore, new_dead_letter
+from ..db.retry import retry_transient
+from ..logs import kv
+from ..tasks import cancel_and_wait
+from .classify import invalid_reason
+from .handoff import Handoff
+
+log = logging.getLogger(__name__)
+
+# Waiting to be stored. Unacknowledged messages are bounded by the brokers' Receive Maximum
+# already; this is the second bound: beyond it a dead letter is counted, logged and not kept.
+MAX_WAITING = 10_000
+REPLAY_POLL_S = 2.0
+REPLAY_BATCH = 100
+
+
+def gateway_of(topic: str) -> str | None:
+    """The gateway a topic names, if it names a valid one (refused topics may not)."""
+    parts = topic.split("/")
+    prefix = PREFIX.rstrip("/").split("/")
+    if len(parts) > len(prefix) and parts[:len(prefix)] == prefix:
+        name = parts[len(prefix)]
+        return name if is_valid_id(name) else None
+    return None
+
+
+class DeadLetterSink:
+    def __init__(self, store: DeadLetterStore, counters: Counters) -> None:
+        self.store = store
+        self.counters = counters
+        # (message, reason, whether its ack waits for the row)
+        self._waiting: deque[tuple[InboundMessage, str, bool]] = deque()
+        self._ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.replay_into: Handoff[InboundMessage] | None = None
+        self._logged = 0
+        self.last_arrival: float | None = None  # monotonic: /healthz says "degraded" a while
+
+    def add(self, message: InboundMessage, reason: str) -> None:
+        """Set ``message`` aside; its ``done(DEAD_LETTER_ROW)`` follows once stored."""
+        self._queue(message, reason, True)
+
+    def keep(self, message: InboundMessage, reason: str) -> None:
+        """Set aside a message that settles without waiting for the row (the settle step)."""
+        self._queue(message, reason, False)
+
+    def _queue(self, message: InboundMessage, reason: str, acks_wait: bool) -> None:
+        self.last_arrival = time.monotonic()
+        self.counters.inc("dead_letters.received")
+        if len(self._waiting) >= MAX_WAITING:
+            self.counters.inc("dead_letters.not_kept")
+            log.error(kv("dead_letter_not_kept", topic=message.topic, reason=reason[:200]))
+            if acks_wait:
+                message.done(DEAD_LETTER_ROW)
+            return
+        self._waiting.append((message, reason, acks_wait))
+        self._ready.set()
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._store_loop(), name="dead-letters"),
+                       asyncio.create_task(self._replay_loop(), name="dead-letter-replay")]
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._tasks)
+        self._tasks = []
+
+    async def _store_loop(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            batch = list(self._waiting)
+            self._waiting.clear()
+            if batch:
+                await self._store(batch)
+
+    async def _store(self, batch: list[tuple[InboundMessage, str, bool]]) -> None:
+        letters = [new_dead_letter(m.topic, _gateway(m), reason, m.payload)
+                   for m, reason, _ in batch]
+        try:
+            dropped = await retry_transient(lambda: self.store.add(letters), self.counters,
+                                            "dead_letters")
+        except Exception:
+            # Retrying cannot store them: counted and logged, acknowledged all the same.
+            self.counters.inc("dead_letters.store_errors", len(batch))
+            log.exception(kv("dead_letters_not_stored", messages=len(batch)))
+            dropped = 0
+        self.counters.inc("dead_letters.stored", len(batch))
+        if dropped:
+            self.counters.inc("dead_letters.dropped_by_cap", dropped)
+        for message, reason, acks_wait in batch:
+            self._logged += 1
+            if self._logged <= 10 or self._logged % 1000 == 0:  # a flood must not flood the log
+                log.warning(kv("message_dead_lettered", topic=message.topic,
+                               gateway=_gateway(message), reason=reason[:300],
+                               bytes=len(message.payload), seen=self._logged))
+            if acks_wait:
+                message.done(DEAD_LETTER_ROW)
+
+    async def _replay_loop(self) -> None:
+        while True:
+            await asyncio.sleep(REPLAY_POLL_S)
+            try:
+                await self.replay_requested()
+            except Exception:
+                log.exception(kv("dead_letter_replay_failed"))
+
+    async def replay_requested(self) -> int:
+        """Feed the dead letters marked for replay back in (each leaves the store; one that
+        fails again comes back with its new reason)."""
+        if self.replay_into is None:
+            return 0
+        letters = await asyncio.to_thread(self.store.take_replays, REPLAY_BATCH)
+        for letter in letters:
+            message = _redecode(letter.topic, letter.payload)
+            # Waits (in a thread) while the hand-off is full: live traffic goes first.
+            while not await asyncio.to_thread(self.replay_into.put, message, 1.0):
+                pass
+        if letters:
+            self.counters.inc("dead_letters.replayed", len(letters))
+            log.info(kv("dead_letters_replayed", count=len(letters)))
+        return len(letters)
+
+
+def _redecode(topic: str, payload: bytes) -> InboundMessage:
+    try:
+        return InboundMessage(decode(topic, payload), None, topic, payload)
+    except ProtocolError as exc:
+        reason = f"{invalid_reason(exc, len(payload))}: {exc}"
+        return InboundMessage(None, None, topic, payload, reason)
+
+
+def _gateway(message: InboundMessage) -> str | None:
+    decoded = message.decoded
+    return decoded.gateway if decoded is not None else gateway_of(message.topic)
