@@ -192,7 +192,7 @@ class Router:
                     refused = _out_of_time(decoded, route, earliest, latest)
                     if refused is not None:
                         self.counters.inc(f"ingest.refused.{refused}")
-                        ledger.refuse(message, _time_reason(refused, decoded, earliest, latest))
+                        ledger.refuse(message, _time_reason(refused, earliest, latest))
                         continue
                     kinds[decoded.kind.value] += 1
                     if route.touches_gateway:
@@ -271,7 +271,7 @@ def _out_of_time(decoded: Any, route: Route, earliest: datetime, latest: datetim
     return None  # a telemetry message's readings: checked as they are formatted
 
 
-def _time_reason(refused: str, decoded: Any, earliest: datetime, latest: datetime) -> str:
+def _time_reason(refused: str, earliest: datetime, latest: datetime) -> str:
     if refused == "clock_ahead":
         return f"clock_ahead: a time after {latest.isoformat()} (server clock + allowance)"
     return f"too_old: a time before {earliest.isoformat()} (the time-series store's floor)"
