@@ -126,7 +126,9 @@ class Mosquitto(_Service):
             # its password file or write persistence in a private temp dir: stay who we are.
             f"user {getpass.getuser()}",
             *self._auth_config(),
-            "log_dest stdout",
+            # stderr, not stdout: stdout into a file is block-buffered, so a test reading the
+            # broker's log would see its lines only after the broker exits.
+            "log_dest stderr",
             "log_type error",
             "log_type warning",
             "log_type notice",
