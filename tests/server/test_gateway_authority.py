@@ -272,9 +272,38 @@ def test_the_list_merges_sightings_and_a_registry_load_drops_assigned_points(
                    Sighting(t1, t1, 1)})
         rows = {(r.gateway, r.point): (r.first_seen, r.last_seen, r.count) for r in store.all()}
         assert rows == {("gw-01", "new-1"): (t1, t3, 7), ("gw-02", "new-1"): (t1, t1, 1)}
+        # More than one statement's worth of rows at once (a flood of made-up ids).
+        store.add({("gw-03", f"x{i:04d}"): Sighting(t1, t2, 1) for i in range(2500)})
         stats = apply_registry(factory, parse_registry(registry_yaml(
             {**POINTS, "new-1": ("gw-02", "g02")})))
         assert stats["unassigned.assigned"] == 2
-        assert store.all() == []
+        assert {r.gateway for r in store.all()} == {"gw-03"}
+        assert len(store.keys()) == 2500
+    finally:
+        engine.dispose()
+
+
+def test_migration_0008_adds_the_list_and_the_version_and_its_downgrade_removes_them(
+    db_url: str,
+) -> None:
+    from sqlalchemy import inspect
+
+    from gridsense_server.db.migrate import current_revision, downgrade
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "0007")
+        factory = make_session_factory(engine)
+        apply_points = parse_registry(registry_yaml(POINTS))
+        upgrade(engine)
+        assert current_revision(engine) == "0008"
+        assert {"unassigned_points", "registry_version"} <= set(inspect(engine).get_table_names())
+        apply_registry(factory, apply_points)
+        UnassignedStore(factory).add({("gw-01", "new-1"): Sighting(T0, T0, 1)})
+        assert [r.point for r in UnassignedStore(factory).all()] == ["new-1"]
+        downgrade(engine, "0007")
+        assert not {"unassigned_points", "registry_version"} & set(
+            inspect(engine).get_table_names())
+        assert "points" in inspect(engine).get_table_names()
     finally:
         engine.dispose()

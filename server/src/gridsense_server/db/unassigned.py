@@ -39,6 +39,7 @@ class Sighting:
 
 
 Key = tuple[str, str]  # (gateway, point)
+_CHUNK = 1000  # rows per statement: well under SQLite's and PostgreSQL's parameter limits
 
 
 class UnassignedStore:
@@ -56,17 +57,20 @@ class UnassignedStore:
             rows = [{"gateway": g, "point": p, "first_seen": s.first_seen,
                      "last_seen": s.last_seen, "count": s.count}
                     for (g, p), s in sightings.items()]
-            statement = insert(UnassignedPoint).values(rows)
-            new = statement.excluded
             table = UnassignedPoint
-            session.execute(statement.on_conflict_do_update(
-                index_elements=[table.gateway, table.point],
-                set_={"count": table.count + new.count,
-                      "first_seen": case((new.first_seen < table.first_seen, new.first_seen),
-                                         else_=table.first_seen),
-                      "last_seen": case((new.last_seen > table.last_seen, new.last_seen),
-                                        else_=table.last_seen)}))
-            return forget_registered(session, sorted({p for _, p in sightings}))
+            for start in range(0, len(rows), _CHUNK):
+                statement = insert(table).values(rows[start:start + _CHUNK])
+                new = statement.excluded
+                session.execute(statement.on_conflict_do_update(
+                    index_elements=[table.gateway, table.point],
+                    set_={"count": table.count + new.count,
+                          "first_seen": case((new.first_seen < table.first_seen,
+                                              new.first_seen), else_=table.first_seen),
+                          "last_seen": case((new.last_seen > table.last_seen, new.last_seen),
+                                            else_=table.last_seen)}))
+            points = sorted({p for _, p in sightings})
+            return sum(forget_registered(session, points[start:start + _CHUNK])
+                       for start in range(0, len(points), _CHUNK))
 
     def all(self, *, gateway: str | None = None) -> list[UnassignedPoint]:
         """Gateway by gateway, most recently heard of first."""
