@@ -50,7 +50,7 @@ def test_escape_tag_follows_line_protocol_rules() -> None:
     assert escape_tag("line\nbreak") == r"line\ break"
     assert escape_tag("ends\\") == "ends\\\\"
     assert grid_tag("g 01") == r"g\ 01"
-    assert grid_tag(None) == grid_tag("") == "unknown"
+    assert grid_tag(None) == grid_tag("") == "unassigned"
 
 
 def test_lines_carry_edge_timestamps_in_ns_and_sorted_tags() -> None:
@@ -62,7 +62,7 @@ def test_lines_carry_edge_timestamps_in_ns_and_sorted_tags() -> None:
     assert timestamp_ns(T0) == 1714550400_123456_000
     assert unknown == []
     lines, unknown = formatter.format("gw-01", readings("gw-09.x", 1))
-    assert ",grid=unknown," in lines[0] and unknown == ["gw-09.x"]
+    assert ",grid=unassigned," in lines[0] and unknown == ["gw-09.x"]
 
 
 async def test_batches_by_size_and_writes_every_reading_with_its_tags(
@@ -89,10 +89,10 @@ async def test_batches_by_size_and_writes_every_reading_with_its_tags(
     assert {r["grid"] for r in registered} == {"g01-a"}
     assert {r["gateway"] for r in rows} == {"gw-01"}
     [unknown] = [r for r in rows if r["point"] == "gw-09.unregistered"]
-    assert unknown["grid"] == "unknown"
+    assert unknown["grid"] == "unassigned"
 
 
-async def test_an_access_event_at_a_point_with_no_grid_is_tagged_unknown_like_a_reading(
+async def test_an_access_event_at_a_point_with_no_grid_is_tagged_unassigned_like_a_reading(
     influx: tuple[InfluxDB, str],
 ) -> None:
     server, database = influx
@@ -109,9 +109,9 @@ async def test_an_access_event_at_a_point_with_no_grid_is_tagged_unknown_like_a_
         await writer.stop()
     assert counters.get("influx.rejected_batches") == 0
     [access] = server.points('SELECT "count", "grid", "door" FROM "access"', database)
-    assert (access["grid"], access["door"], access["count"]) == ("unknown", "b9-main", 1)
+    assert (access["grid"], access["door"], access["count"]) == ("unassigned", "b9-main", 1)
     [reading] = server.points("SELECT value, grid FROM temperature", database)
-    assert reading["grid"] == "unknown"
+    assert reading["grid"] == "unassigned"
 
 
 async def test_tag_values_with_spaces_commas_and_equals_round_trip(

@@ -42,7 +42,7 @@ async def test_telemetry_lands_in_influx_with_edge_time_and_grid(
     [unknown] = await async_wait_until(
         lambda: _temperature_rows(influx, "gw-01.unregistered"), what="unregistered point"
     )
-    assert unknown["grid"] == "unknown"
+    assert unknown["grid"] == "unassigned"
     counters = running_server.counters
     assert counters.get("ingest.readings") == 4
     assert counters.get("influx.unknown_point_readings") == 1

@@ -31,14 +31,17 @@ from .db import make_engine, make_session_factory, upgrade
 from .db.dead_letters import DeadLetterStore
 from .db.engine import display_url
 from .db.sequences import SequenceStore
+from .db.unassigned import UnassignedStore
 from .escalation.scheduler import EscalationScheduler
 from .gateways.status import GatewayService
+from .ingest.authority import GatewayAuthority
 from .ingest.bridge import MqttBridge
 from .ingest.command_results import CommandResultService
 from .ingest.dead_letters import DeadLetterSink
 from .ingest.handoff import Handoff
 from .ingest.router import Router, Services, Source
 from .ingest.settle import Settler
+from .ingest.unassigned import UnassignedPoints
 from .live.hub import LiveHub
 from .logs import kv
 from .notify.links import LinkSigner
@@ -55,7 +58,8 @@ log = logging.getLogger(__name__)
 
 EVENT_KINDS = (Kind.INCIDENT, Kind.SNAPSHOT, Kind.STATUS, Kind.CMD_RESULT, Kind.ACCESS)
 TELEMETRY_KINDS = (Kind.TELEMETRY, Kind.HEALTH)
-DIRECTORY_REFRESH_S = 60.0  # pick up a registry another process loaded
+DIRECTORY_REFRESH_S = 60.0  # read the registry again even if its version did not move
+REGISTRY_POLL_S = 2.0  # how soon a registry another process loaded (the CLI) applies here
 GATEWAY_SEEN_FLUSH_S = 5.0
 STOP_DRAIN_S = 10.0
 
@@ -107,6 +111,9 @@ class ServerApp:
         self.dead_letters = DeadLetterStore(self.factory, config.ingest.dead_letters_max)
         self.dead_letter_sink = DeadLetterSink(self.dead_letters, self.counters)
         self.settler.on_refused = self.dead_letter_sink.keep
+        self.unassigned = UnassignedPoints(UnassignedStore(self.factory), self.directory,
+                                           self.counters, config.ingest.unassigned_points_max)
+        self.authority = GatewayAuthority(self.directory, self.unassigned, self.counters)
         self.ledgers: list[AckLedger] = []
         self.http_url: str | None = None
         self.ready = asyncio.Event()
@@ -206,10 +213,11 @@ class ServerApp:
         router = Router(sources, Services(self.writer, self.incidents, self.gateways,
                                           self.commands, snapshots=self.snapshots,
                                           access=self.access_log), self.counters,
-                        bounds=config.ingest)
+                        bounds=config.ingest, authority=self.authority)
         self.dead_letter_sink.replay_into = sources[0].handoff
         await self.writer.start()
         self.dead_letter_sink.start()
+        await self.unassigned.start()
         self.settler.start()
         router.start()
         await self.access_sync.start()
@@ -274,6 +282,7 @@ class ServerApp:
                     await self.settler.drain()
         await self.settler.stop()
         await self.dead_letter_sink.stop()
+        await self.unassigned.stop()
         await router.stop()
         for bridge in self.bridges:
             await asyncio.to_thread(bridge.stop)
@@ -293,16 +302,34 @@ class ServerApp:
         self.ready.set()
 
     async def _refresh_directory(self) -> None:
+        """Follow the registry: at once when its version moved (a load by another process,
+        polled with one tiny read), and every ``DIRECTORY_REFRESH_S`` whatever it says."""
+        last_full = time.monotonic()
+        # Compared with the database's, not the directory's own: a load in this process
+        # reloads the directory at once, and the unassigned list must follow it too.
+        followed = self.directory.version
         while True:
-            await asyncio.sleep(DIRECTORY_REFRESH_S)
+            await asyncio.sleep(REGISTRY_POLL_S)
             try:
+                due = time.monotonic() - last_full >= DIRECTORY_REFRESH_S
+                if not due and await asyncio.to_thread(
+                        self.directory.stored_version, self.factory) == followed:
+                    continue
+                last_full = time.monotonic()
                 before = len(self.directory)
-                await asyncio.to_thread(self.directory.reload, self.factory)
-                self.writer.formatter.forget_prefixes()
-                if len(self.directory) != before:
-                    log.info(kv("registry_points_refreshed", points=len(self.directory)))
+                await self.follow_registry()
+                followed = self.directory.version
+                if len(self.directory) != before or not due:
+                    log.info(kv("registry_points_refreshed", points=len(self.directory),
+                                version=self.directory.version))
             except Exception:
                 log.exception(kv("registry_refresh_failed"))
+
+    async def follow_registry(self) -> None:
+        """Take the registry as the database has it now: owners, grids, the unassigned list."""
+        await asyncio.to_thread(self.directory.reload, self.factory)
+        self.writer.formatter.forget_prefixes()
+        await self.unassigned.resync()
 
 
 async def _serve_http(http: uvicorn.Server) -> None:

@@ -1,6 +1,6 @@
 """``gridsense-server``: run, migrate, load-registry, import-registry, export-registry,
 hash-password, check, credentials (import/list), dead-letters (list/show/replay/purge),
-ca (the deployment CA).
+unassigned (list), ca (the deployment CA).
 
 Exit codes: 0 done (check: clean), 1 failed while running (check: InfluxDB or the database
 unreachable), 2 bad config / registry / usage, 3 check found gaps or duplicates.
@@ -26,7 +26,7 @@ from gridsense_protocol.yamlconfig import ConfigError
 from .access_control import cli as access_cli
 from .config import ServerConfig, load_server_config
 from .db.engine import display_url
-from .ingest import dead_letter_cli
+from .ingest import dead_letter_cli, unassigned_cli
 from .logs import kv, setup_logging
 from .pki import cli as ca_cli
 from .registry.passwords import hash_password
@@ -93,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     access_cli.add_parser(verbs)
     dead_letter_cli.add_parser(verbs)
+    unassigned_cli.add_parser(verbs)
     ca_cli.add_parser(verbs)
     return parser
 
@@ -128,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "dead-letters":
             app.migrate()
             return dead_letter_cli.run(args, app.dead_letters)
+        if args.verb == "unassigned":
+            app.migrate()
+            return unassigned_cli.run(args, app.unassigned.store)
         if args.verb == "export-registry":
             return _export_registry(app, args.format, args.path)
         if args.verb in ("load-registry", "import-registry"):

@@ -272,6 +272,10 @@ class IngestConfig(_Strict):
     dead_letters_max: Annotated[int, Field(ge=1, le=10_000_000)] = 2000
     # /healthz answers 503 when the oldest unacknowledged message has waited this long.
     stall_after_s: Annotated[float, Field(gt=0)] = 120
+    # Points a gateway reports that the registry does not know (an installer's new sensor)
+    # are kept, tagged grid=unassigned and listed, up to this many per gateway; beyond it
+    # their messages are refused (dead-lettered). 0: refuse every unregistered point.
+    unassigned_points_max: Annotated[int, Field(ge=0, le=10_000)] = 50
 
 
 class ServerConfig(_Strict):

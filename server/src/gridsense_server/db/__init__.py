@@ -1,6 +1,11 @@
 """Relational state: models, engine, migrations."""
 
-from . import access_models, dead_letters  # noqa: F401  (so Base.metadata has their tables)
+from . import (  # noqa: F401  (so Base.metadata has their tables)
+    access_models,
+    dead_letters,
+    registry_version,
+    unassigned,
+)
 from .engine import make_engine, make_session_factory
 from .migrate import upgrade
 

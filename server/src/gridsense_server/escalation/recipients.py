@@ -2,8 +2,9 @@
 
 ``workers`` / ``leader`` / ``duty_officer`` / ``command_centre`` are the staff of that role who
 own the incident's grid or a grid above it (a community duty officer owns the community's
-grids); ``control`` is every control-room account. A duty roster active at the local time
-replaces the day owners of its role for its grid and the grids below it.
+grids); ``control`` is every control-room account. An incident with no grid (its point is not
+in the registry) has nobody of the other roles. A duty roster active at the local time replaces
+the day owners of its role for its grid and the grids below it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ def recipients(session: Session, grid_id: str | None, target: str, now: datetime
     role = ROLE_OF_TARGET[target]
     if role == "control":
         return sorted(session.scalars(select(Staff.username).where(Staff.role == "control")))
+    if grid_id is None:
+        # An incident on a point the registry does not assign (an installer's new sensor)
+        # has no grid, so no grid staff: no worker, leader, duty officer or command centre is
+        # paged for it. The control room sees it live (the hub sends a grid-less incident to
+        # the all-seeing only) and is paged where a policy names ``control``.
+        return []
     chain = [grid.id for grid in grid_chain(session, grid_id)]
     if not chain:
         return []

@@ -48,6 +48,7 @@ from ..timeseries.line_protocol import health_line, timestamp_ns
 from ..timeseries.writer import InfluxWriter
 from ..workorders.incidents import IncidentService
 from ..workorders.snapshots import SnapshotStore
+from .authority import GatewayAuthority
 from .command_results import CommandResultService
 from .handoff import Handoff
 from .workers import BatchHandler, BatchWorker
@@ -95,9 +96,11 @@ class Services:
 
 class Router:
     def __init__(self, sources: list[Source], services: Services, counters: Counters,
-                 bounds: IngestConfig | None = None) -> None:
+                 bounds: IngestConfig | None = None,
+                 authority: GatewayAuthority | None = None) -> None:
         self.sources = sources
         self.bounds = bounds or IngestConfig()
+        self.authority = authority  # None: every gateway may speak for any point (tests only)
         self._window_ns = (0, 0)  # the readings' time window of the batch being routed
         self.services = services
         self.counters = counters
@@ -175,6 +178,7 @@ class Router:
         ledger = source.ledger
         routes = self.routes
         touch = self.services.gateways.touch
+        authority = self.authority
         while True:
             batch = await source.handoff.get_batch(BATCH)
             self._routing += 1
@@ -194,6 +198,12 @@ class Router:
                         self.counters.inc(f"ingest.refused.{refused}")
                         ledger.refuse(message, _time_reason(refused, earliest, latest))
                         continue
+                    if authority is not None:
+                        refusal = authority.check(decoded)
+                        if refusal is not None:
+                            self.counters.inc(f"ingest.refused.{refusal.key}")
+                            ledger.refuse(message, refusal.reason)
+                            continue
                     kinds[decoded.kind.value] += 1
                     if route.touches_gateway:
                         touch(decoded.gateway, decoded.ts)

@@ -14,6 +14,8 @@ from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..db.models import Base, Community, Grid, Point, Roster, Staff, StaffGrid, Street
+from ..db.registry_version import bump_registry_version
+from ..db.unassigned import forget_registered
 from ..logs import kv
 from .passwords import hash_password, verify_password
 from .registry_file import RegistryFile
@@ -92,6 +94,9 @@ def apply_registry(factory: sessionmaker[Session], registry: RegistryFile) -> di
         _upsert_all(session, Roster, "id", [
             {"id": r.id, "grid_id": r.grid, "role": r.role, "starts": r.starts, "ends": r.ends,
              "usernames": list(r.staff)} for r in registry.rosters], stats, "roster")
+        # Running servers poll the version: the new owners of points apply at once.
+        stats["unassigned.assigned"] += forget_registered(session)
+        bump_registry_version(session)
     result = {k: v for k, v in sorted(stats.items()) if v}
     log.info(kv("registry_loaded", **{k.replace(".", "_"): v for k, v in result.items()}))
     return result

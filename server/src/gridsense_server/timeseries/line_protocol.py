@@ -12,7 +12,7 @@ from datetime import datetime
 
 from gridsense_protocol import Health, Reading
 
-UNKNOWN_GRID = "unknown"
+UNASSIGNED_GRID = "unassigned"
 _PREFIX_CACHE_LIMIT = 100_000
 _NS_MIN, _NS_MAX = -(2**63), 2**63 - 1
 
@@ -33,10 +33,11 @@ def escape_tag(value: str) -> str:
 
 
 def grid_tag(grid: str | None) -> str:
-    """The ``grid`` tag of every series: a point with no grid is tagged ``unknown``, because
-    InfluxDB rejects an empty tag value (and a missing tag would hide the point from
-    ``grid``-grouped queries)."""
-    return escape_tag(grid) if grid else UNKNOWN_GRID
+    """The ``grid`` tag of every series. Every registered point has a grid, so a point with
+    none is one the registry does not assign (yet): tagged ``unassigned``, because InfluxDB
+    rejects an empty tag value (and a missing tag would hide the point from ``grid``-grouped
+    queries)."""
+    return escape_tag(grid) if grid else UNASSIGNED_GRID
 
 
 def escape_measurement(value: str) -> str:

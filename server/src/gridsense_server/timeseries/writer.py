@@ -26,7 +26,7 @@ from ..registry.directory import PointDirectory
 from ..tasks import cancel_and_wait
 from .batches import Batch
 from .influx_http import InfluxHttp, Outcome
-from .line_protocol import LineFormatter
+from .line_protocol import UNASSIGNED_GRID, LineFormatter
 from .spool import DiskSpool, SpooledBatch, SpoolKey
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class InfluxWriter:
             if len(self._warned_unknown) < 10_000:  # bounded: warn once per point
                 self._warned_unknown.add(point)
                 log.warning(kv("reading_from_unknown_point", gateway=gateway, point=point,
-                               grid="unknown"))
+                               grid=UNASSIGNED_GRID))
 
     def _seal(self) -> None:
         if not self._pending and not self._pending_messages:
