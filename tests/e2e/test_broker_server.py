@@ -1,9 +1,12 @@
 """The broker accounts from the operator's side: ``gridsense-server broker`` on a real
-Mosquitto with the dynamic-security plugin, and a running server under its own account keeping
-both its sessions while an intruder tries their client ids."""
+Mosquitto with the dynamic-security plugin, the shipped broker config (dynsec and TLS) as it
+runs, and a running server under its own account keeping both its sessions while an intruder
+tries their client ids."""
 
 from __future__ import annotations
 
+import asyncio
+import getpass
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,11 +16,20 @@ import yaml
 from broker_support import ADMIN, NOT_AUTHORIZED, DynsecBroker, connect, start_dynsec_broker
 
 from gridsense_devtools.http import login, try_http_json
-from gridsense_devtools.processes import Procs, wait_until
+from gridsense_devtools.ports import free_port
+from gridsense_devtools.processes import Procs, async_wait_until, spawn, stop_process, wait_until
 from gridsense_devtools.server_process import launch_server, write_registry_and_config
-from gridsense_devtools.services import InfluxDB
+from gridsense_devtools.services import InfluxDB, dynsec_plugin
+from gridsense_protocol import Kind
+from gridsense_server.acks import InboundMessage
 from gridsense_server.cli import main
+from gridsense_server.config import MqttConfig, MqttTlsConfig
+from gridsense_server.counters import Counters
+from gridsense_server.ingest.bridge import MqttBridge
+from gridsense_server.ingest.handoff import Handoff
+from gridsense_server.pki import DeploymentCA
 
+REPO = Path(__file__).resolve().parents[2]
 POINTS = {"gw-01.boiler": ("gw-01", "g01-a")}
 
 
@@ -150,3 +162,53 @@ health: {{interval_s: 1}}
     assert counters["mqtt.connects"] == 2 and counters.get("mqtt.disconnects", 0) == 0, counters
     assert "mqtt_disconnected" not in procs.logs()
     assert "mqtt_connection_lost" not in procs.logs()
+
+
+async def test_the_shipped_broker_config_runs_dynsec_and_tls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """firmware_configs/broker/mosquitto.conf, its paths and ports moved into the test's folder,
+    runs in a real Mosquitto: the operator's steps (broker init, account add over TLS) give a
+    server login that connects over TLS with the deployment CA and subscribes."""
+    ca, _ = DeploymentCA.init(tmp_path / "ca")
+    broker_cert = ca.issue_server("broker", dns=["localhost"], ips=["127.0.0.1"])
+    state, admin_secret = tmp_path / "dynamic-security.json", tmp_path / "admin.password"
+    assert main(["broker", "init", "--file", str(state),
+                 "--admin-password-file", str(admin_secret)]) == 0
+    plain, tls_port = free_port(), free_port()
+    text = (REPO / "firmware_configs" / "broker" / "mosquitto.conf").read_text()
+    for shipped, here in {
+        "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so": dynsec_plugin(),
+        "/var/lib/mosquitto/dynamic-security.json": state,
+        "/etc/mosquitto/certs/ca.crt": ca.cert_file,
+        "/etc/mosquitto/certs/broker.crt": broker_cert.cert_file,
+        "/etc/mosquitto/certs/broker.key": broker_cert.key_file,
+        "/var/lib/mosquitto/": f"{tmp_path}/",
+        "listener 1883 ": f"listener {plain} ",
+        "listener 8883": f"listener {tls_port} 127.0.0.1",
+    }.items():
+        assert shipped in text, shipped
+        text = text.replace(shipped, str(here))
+    config = tmp_path / "mosquitto.conf"
+    config.write_text(text + f"user {getpass.getuser()}\n")
+    broker = spawn(["mosquitto", "-c", str(config)], tmp_path / "mosquitto.log")
+    try:
+        secret = tmp_path / "server.password"
+        add = ["broker", "account", "add", "gridsense-server-7", "--role", "server",
+               "--password-file", str(secret), "--host", "localhost", "--port", str(tls_port),
+               "--ca-file", str(ca.cert_file), "--admin-password-file", str(admin_secret)]
+        await async_wait_until(lambda: main(add) == 0, 20, "the account added over TLS")
+        capsys.readouterr()
+        mqtt = MqttConfig(host="localhost", port=tls_port, username="gridsense-server-7",
+                          password_file=secret, tls=MqttTlsConfig(ca_file=ca.cert_file))
+        bridge = MqttBridge(mqtt, Counters(), client_id="gridsense-server-7",
+                            kinds=(Kind.TELEMETRY,))
+        bridge.start(Handoff[InboundMessage](10, asyncio.get_running_loop()))
+        try:
+            await async_wait_until(bridge.subscribed.is_set, 20, "subscribed over TLS")
+        finally:
+            bridge.stop()
+        # The plugin keeps its state file current itself: the account is written there.
+        assert "gridsense-server-7" in state.read_text()
+    finally:
+        stop_process(broker)
