@@ -206,3 +206,15 @@ def test_the_state_file_is_written_once_and_never_overwritten(tmp_path: Path) ->
     assert oct(state.stat().st_mode & 0o777) == "0o600"
     assert not write_initial_state(state, ADMIN, "second-admin-password")
     assert state.read_text() == first
+
+
+def test_accounts_and_pins_survive_a_broker_restart(dynsec: DynsecBroker) -> None:
+    """The plugin keeps its state file current itself: what was added on the running broker is
+    there after a restart, pins included."""
+    with dynsec.accounts() as accounts:
+        accounts.add("gw-08", Role.GATEWAY, "gw-08-password-secret")
+    dynsec.broker.stop()
+    dynsec.broker.start()
+    with peers() as opened:
+        assert login(dynsec, opened, "gw-08", "gw-08", "gw-08-password-secret").accepted
+        assert not login(dynsec, opened, "gw-02", "gw-08").accepted
