@@ -18,6 +18,7 @@ from broker_support import (
     start_dynsec_broker,
 )
 
+from gridsense_protocol.topics import EDGE_PUBLISHED, Kind, topic_for
 from gridsense_server.broker import AccountError, AccountErrorKind, Role
 from gridsense_server.broker.dynsec_file import write_initial_state
 
@@ -140,6 +141,20 @@ def test_a_gateway_cannot_publish_or_read_under_another_gateways_prefix(
         server.publish("gridsense/v1/gw-02/telemetry", b"server forged")
         server.publish("gridsense/v1/gw-02/config", b"cfg")
         assert gw02.next_message() == ("gridsense/v1/gw-02/config", b"cfg")
+        assert server.messages.empty()
+
+
+def test_a_gateway_may_publish_every_kind_it_sends_and_nothing_else(dynsec: DynsecBroker) -> None:
+    with peers() as opened:
+        server = login(dynsec, opened, SERVER, SERVER)
+        assert not any(c.is_failure for c in server.subscribe("gridsense/v1/#"))
+        gw02 = login(dynsec, opened, "gw-02", "gw-02")
+        own = [topic_for("gw-02", kind, "01J0000000000000000000000A")
+               for kind in sorted(EDGE_PUBLISHED, key=str)]
+        for topic in [topic_for("gw-02", Kind.CONFIG), "gridsense/v1/gw-02/other", *own]:
+            gw02.publish(topic, b"x")
+        # Config and an unknown suffix were dropped; every kind a gateway sends arrived.
+        assert [server.next_message()[0] for _ in own] == own
         assert server.messages.empty()
 
 

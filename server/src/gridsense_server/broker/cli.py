@@ -120,10 +120,15 @@ def _account(args: argparse.Namespace) -> int:
                            _password_from(password_file, create=verb != "role", write=False))
     with dynsec_accounts(host, port, args.admin, admin_password, tls=tls) as accounts:
         result = _apply(accounts, args, password)
+    shown = password if generated and password_file is None else None
     if generated and password_file is not None and password is not None:
-        _write_secret(password_file, password)
-    _report(args, result, password_file,
-            password if generated and password_file is None else None)
+        try:
+            _write_secret(password_file, password)
+        except OSError as exc:
+            # The broker already has it: a password nobody can read would lock the account.
+            print(f"密码文件写入失败 / cannot write {password_file}: {exc}", file=sys.stderr)
+            password_file, shown = None, password
+    _report(args, result, password_file, shown)
     return 0
 
 
