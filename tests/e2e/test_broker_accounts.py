@@ -158,6 +158,15 @@ def test_a_gateway_may_publish_every_kind_it_sends_and_nothing_else(dynsec: Dyns
         assert server.messages.empty()
 
 
+def test_share_groups_are_for_servers_only(dynsec: DynsecBroker) -> None:
+    shared = "$share/gridsense-server/gridsense/v1/+/telemetry"
+    with peers() as opened:
+        server = login(dynsec, opened, SERVER_TELEMETRY, SERVER_TELEMETRY)
+        assert not any(c.is_failure for c in server.subscribe(shared))
+        gateway = login(dynsec, opened, "gw-01", "gw-01")
+        assert [c.value for c in gateway.subscribe(shared)] == [NOT_AUTHORIZED]
+
+
 @pytest.mark.parametrize(("username", "password"), [(None, None), ("gw-01", "wrong-password")])
 def test_anonymous_and_a_wrong_password_are_refused(
     dynsec: DynsecBroker, username: str | None, password: str | None
