@@ -242,3 +242,18 @@ def test_accounts_and_pins_survive_a_broker_restart(dynsec: DynsecBroker) -> Non
     with peers() as opened:
         assert login(dynsec, opened, "gw-08", "gw-08", "gw-08-password-secret").accepted
         assert not login(dynsec, opened, "gw-02", "gw-08").accepted
+
+
+def test_the_same_role_again_restores_the_role_acls(dynsec: DynsecBroker) -> None:
+    with dynsec.accounts() as accounts:
+        # An ACL list gone stale (an older version's, or edited by hand): nothing allowed.
+        accounts.link.request([{"command": "modifyRole", "rolename": "gridsense-gateway:gw-01",
+                                "acls": []}])
+        with peers() as opened:
+            server = login(dynsec, opened, SERVER, SERVER)
+            server.subscribe("gridsense/v1/+/health")
+            stale = login(dynsec, opened, "gw-01", "gw-01")
+            stale.publish("gridsense/v1/gw-01/health", b"dropped")
+            accounts.change("gw-01", role=Role.GATEWAY)
+            stale.publish("gridsense/v1/gw-01/health", b"allowed")
+            assert server.next_message() == ("gridsense/v1/gw-01/health", b"allowed")

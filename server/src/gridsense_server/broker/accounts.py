@@ -94,8 +94,9 @@ class BrokerAccounts(Protocol):
 
     def change(self, name: str, *, password: str | None = None,
                role: Role | None = None) -> Account:
-        """Set a new password and/or role. A role that adds logins (gateway → server) needs
-        the password, since the broker keeps only hashes."""
+        """Set a new password and/or role; the account's own role again re-applies its ACLs
+        as this version spells them. A role that adds logins (gateway → server) needs the
+        password, since the broker keeps only hashes."""
         ...
 
     def revoke(self, name: str) -> None:

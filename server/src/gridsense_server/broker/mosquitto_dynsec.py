@@ -92,6 +92,8 @@ class MosquittoDynsecAccounts:
         current = self._require(name)
         if role is not None and role is not current.role:
             current = self._change_role(current, role, password)
+        elif role is not None:
+            self._put_role(name, role)  # the same role: bring its ACLs to this version's
         if password is not None:
             # The plugin disconnects a login's live clients when its password changes.
             for login in current.logins:
