@@ -1,9 +1,10 @@
 """scripts/demo: the whole system on one machine, as a newcomer first sees it.
 
-Starts a private Mosquitto and InfluxDB (config and data under .demo/), the server with the demo
-community's registry, and three simulated gateways: gw-01 and gw-02 with Modbus temperature
-sensors on pseudo-terminals (gw-01 also with a camera on a rendered video), gw-03 with an OSDP
-reader at a building entrance (demo_access.py); prints the addresses and demo logins; stops
+Starts a private Mosquitto (accounts through its dynamic-security plugin, demo_broker.py) and
+InfluxDB (config and data under .demo/), the server with the demo community's registry, and
+three simulated gateways: gw-01 and gw-02 with Modbus temperature sensors on pseudo-terminals
+(gw-01 also with a camera on a rendered video), gw-03 with an OSDP reader at a building
+entrance (demo_access.py); prints the addresses and demo logins; stops
 everything in order on Ctrl-C or after --duration seconds, then prints what the system saw.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import shutil
 import signal
 import sys
@@ -20,30 +20,21 @@ import urllib.error
 from pathlib import Path
 
 from demo_access import ACCESS_GATEWAY, access_summary, start_entrance, what_to_try_access
+from demo_broker import SERVER_ACCOUNT, add_accounts, demo_broker, secret_file, what_to_try_broker
 from demo_camera import demo_cameras, save_snapshots
 from demo_lifecycle import lifecycle_config, what_to_try
 
 from gridsense_devtools.http import http_json, login, server_up
 from gridsense_devtools.ports import PortTaken, free_port, require_free
 from gridsense_devtools.processes import Procs
-from gridsense_devtools.services import InfluxDB, Mosquitto, TlsListener
+from gridsense_devtools.services import InfluxDB, TlsListener
+from gridsense_server.broker import AccountError
 from gridsense_server.pki import DeploymentCA
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "demo_data"
 GATEWAYS = ("gw-01", "gw-02")
 TLS_GATEWAYS = ("gw-01",)  # over the TLS listener; the others stay on plain loopback MQTT
-SERVER_ACCOUNT = "gridsense-server"
-ACL = REPO / "firmware_configs" / "broker" / "acl.conf"
-# Sized so a day-long server outage of the demo's gateways still fits; docs/operations.md
-# explains each setting and what happens at the limit.
-BROKER_LIMITS = [
-    "max_queued_messages 100000",
-    "max_queued_bytes 0",
-    "max_inflight_messages 100",
-    "max_packet_size 1100000",
-    "persistent_client_expiration 7d",
-]
 LOGINS = ["control", "worker-g01", "leader-g01", "worker-g02", "leader-g02", "duty-ly",
           "centre-hx", "night-g01"]
 
@@ -136,16 +127,6 @@ def write_yaml(path: Path, data: object) -> Path:
     return path
 
 
-def write_secret(work: Path, user: str) -> tuple[str, Path]:
-    """A broker password for one account, in a file only this user can read."""
-    password = secrets.token_urlsafe(18)
-    path = work / "secrets" / f"{user}.password"
-    path.parent.mkdir(mode=0o700, exist_ok=True)
-    path.write_text(password + "\n")
-    path.chmod(0o600)
-    return password, path
-
-
 def gateway_config(gw: str, mqtt_port: int, work: Path,
                    tls: dict[str, str] | None = None) -> Path:
     link = work / "tty" / f"{gw}-rs485"
@@ -153,7 +134,7 @@ def gateway_config(gw: str, mqtt_port: int, work: Path,
         "host": "localhost" if tls else "127.0.0.1",  # the name the broker's certificate has
         "port": mqtt_port,
         "keepalive_s": 15,
-        "password_file": str(work / "secrets" / f"{gw}.password"),
+        "password_file": str(secret_file(work, gw)),
     }
     if tls:
         mqtt["tls"] = tls
@@ -189,10 +170,11 @@ def server_config(args: argparse.Namespace, mqtt_port: int, work: Path,
             "host": "localhost",
             "port": mqtt_port,
             "tls": tls,
-            "client_id": "gridsense-server-1",
+            # Its account's name: the broker pins each login to the client id of that name.
+            "client_id": SERVER_ACCOUNT,
             "share_group": "gridsense-server",
             "username": SERVER_ACCOUNT,
-            "password_file": str(work / "secrets" / f"{SERVER_ACCOUNT}.password"),
+            "password_file": str(secret_file(work, SERVER_ACCOUNT)),
         },
         "influxdb": {
             "url": f"http://127.0.0.1:{args.influx_port}",
@@ -256,18 +238,7 @@ def main() -> int:
     ca, listener = demo_pki((args.ca_dir or work.with_name(f"{work.name}-ca")).resolve())
     tls = {"ca_file": str(ca.cert_file)}
 
-    # Every account has its own password; the ACL keeps each gateway under its own prefix.
-    users = {user: write_secret(work, user)[0]
-             for user in (SERVER_ACCOUNT, *GATEWAYS, ACCESS_GATEWAY)}
-    broker = Mosquitto(
-        work / "mosquitto",
-        mqtt_port,
-        persistence=True,
-        users=users,
-        acl_file=ACL,
-        extra_config=BROKER_LIMITS,
-        tls=listener,
-    )
+    broker = demo_broker(work, mqtt_port, listener)
     influx = InfluxDB(work / "influxdb", args.influx_port)
     procs = Procs(work / "logs", cwd=REPO)
     stopping = False
@@ -282,6 +253,9 @@ def main() -> int:
         print(f"starting Mosquitto on 127.0.0.1:{mqtt_port} (TLS: {listener.port}) and InfluxDB "
               f"on {influx.url} ...")
         broker.start()
+        # Every account has its own password and pinned client ids; each gateway's ACL keeps
+        # it under its own prefix.
+        add_accounts(work, mqtt_port, [*GATEWAYS, ACCESS_GATEWAY])
         influx.start()
         for gw in GATEWAYS:
             procs.start(
@@ -331,6 +305,7 @@ The lobby camera on gw-01 sees a person walk into its restricted zone a few seco
 intrusion incident whose snapshot (box and zone drawn) is at /api/v1/incidents/<id>/snapshot.
 {what_to_try(base)}
 {what_to_try_access(base)}
+{what_to_try_broker(work, mqtt_port)}
 {"Stops after " + str(int(args.duration)) + " s." if args.duration else "Ctrl-C stops everything."}
 """,
             flush=True,
@@ -342,7 +317,7 @@ intrusion incident whose snapshot (box and zone drawn) is at /api/v1/incidents/<
         if server_up(base):
             summary(base, influx, work)
         return 0
-    except (RuntimeError, TimeoutError) as exc:
+    except (RuntimeError, TimeoutError, AccountError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -6,7 +6,6 @@ reason and the file, said once per reconnect series while the attempts go on."""
 from __future__ import annotations
 
 import asyncio
-import getpass
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ import pytest
 
 from gridsense_devtools.http import login, try_http_json
 from gridsense_devtools.ports import free_port
-from gridsense_devtools.processes import Procs, async_wait_until, spawn, stop_process, wait_until
+from gridsense_devtools.processes import Procs, async_wait_until, wait_until
 from gridsense_devtools.server_process import start_server
 from gridsense_devtools.services import InfluxDB, Mosquitto, TlsListener
 from gridsense_protocol import Kind
@@ -27,7 +26,6 @@ from gridsense_server.ingest.bridge import MqttBridge
 from gridsense_server.ingest.handoff import Handoff
 from gridsense_server.pki import DeploymentCA
 
-REPO = Path(__file__).resolve().parents[2]
 POINTS = {"gw-tls.boiler": ("gw-tls", "g01-a")}
 
 
@@ -225,45 +223,3 @@ async def test_an_expired_client_certificate_is_named_by_the_server(
         broker.stop()
     assert len(logged) == 1, logged
     assert f"refused our certificate {cert.cert_file}: it has expired" in logged[0]
-
-
-async def test_the_shipped_broker_config_serves_tls_with_the_deployment_ca(
-    tmp_path: Path, pki: Pki
-) -> None:
-    """firmware_configs/broker/mosquitto.conf, its paths and ports moved into the test's folder,
-    runs in a real Mosquitto and lets a client that trusts the CA in."""
-    broker_cert = pki.ca.issue_server("broker", dns=["localhost"], ips=["127.0.0.1"])
-    plain, tls_port = free_port(), free_port()
-    Mosquitto(tmp_path / "accounts", plain, users={"gridsense-server": "pw"}).write_config()
-    text = (REPO / "firmware_configs" / "broker" / "mosquitto.conf").read_text()
-    for shipped, here in {
-        "/etc/mosquitto/passwords": tmp_path / "accounts" / "passwords",
-        "/etc/mosquitto/gridsense-acl.conf": REPO / "firmware_configs" / "broker" / "acl.conf",
-        "/etc/mosquitto/certs/ca.crt": pki.ca.cert_file,
-        "/etc/mosquitto/certs/broker.crt": broker_cert.cert_file,
-        "/etc/mosquitto/certs/broker.key": broker_cert.key_file,
-        "/var/lib/mosquitto/": f"{tmp_path}/",
-        "listener 1883 ": f"listener {plain} ",
-        "listener 8883": f"listener {tls_port} 127.0.0.1",
-    }.items():
-        assert shipped in text, shipped
-        text = text.replace(shipped, str(here))
-    config = tmp_path / "mosquitto.conf"
-    config.write_text(text + f"user {getpass.getuser()}\n")
-    broker = spawn(["mosquitto", "-c", str(config)], tmp_path / "mosquitto.log")
-    try:
-        bridge = MqttBridge(
-            MqttConfig(host="localhost", port=tls_port, username="gridsense-server",
-                       password_file=_secret(tmp_path, "pw"),
-                       tls=MqttTlsConfig(ca_file=pki.ca.cert_file)),
-            Counters(), client_id="shipped-config", kinds=(Kind.TELEMETRY,))
-        await _subscribes(bridge)
-    finally:
-        stop_process(broker)
-
-
-def _secret(folder: Path, password: str) -> Path:
-    path = folder / "server.password"
-    path.write_text(password + "\n")
-    path.chmod(0o600)
-    return path

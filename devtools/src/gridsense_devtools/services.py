@@ -102,15 +102,30 @@ class TlsListener:
         return lines
 
 
+def dynsec_plugin() -> Path:
+    """Mosquitto's dynamic-security plugin of this machine (its folder is per architecture)."""
+    for found in sorted(Path("/usr/lib").glob("*/mosquitto_dynamic_security.so")):
+        return found
+    fallback = Path("/usr/lib/mosquitto_dynamic_security.so")
+    if fallback.exists():
+        return fallback
+    raise RuntimeError("mosquitto_dynamic_security.so not found (apt-get install mosquitto)")
+
+
 @dataclass
 class Mosquitto(_Service):
-    """A private broker. ``extra_config`` lines are appended (ACLs, persistence, limits)."""
+    """A private broker. ``extra_config`` lines are appended (ACLs, persistence, limits).
+
+    Accounts come from one of: nothing (anonymous allowed), ``users`` (a password file, with
+    ``acl_file``), or ``dynsec_file`` (the dynamic-security plugin with that state file, which
+    the caller writes first and the broker then keeps up to date)."""
 
     extra_config: list[str] = field(default_factory=list)
     persistence: bool = False
     # username -> password; when set, anonymous clients are refused and the ACL applies.
     users: dict[str, str] | None = None
     acl_file: Path | None = None
+    dynsec_file: Path | None = None
     # A second listener, speaking TLS (tls.port), next to the plain one on ``port``.
     tls: TlsListener | None = None
 
@@ -143,6 +158,11 @@ class Mosquitto(_Service):
         self.config_path.write_text("\n".join(lines) + "\n")
 
     def _auth_config(self) -> list[str]:
+        if self.dynsec_file is not None:
+            if self.users is not None:
+                raise ValueError("a broker takes its accounts from users or dynsec_file, not both")
+            return ["allow_anonymous false", f"plugin {dynsec_plugin()}",
+                    f"plugin_opt_config_file {self.dynsec_file}"]
         if self.users is None:
             return ["allow_anonymous true"]
         passwords = self.directory / "passwords"

@@ -25,6 +25,7 @@ from .acks import AckLedger
 from .api import ApiContext, TokenSigner, create_app, load_or_create_secret
 from .api.context import Health
 from .api.incident_routes import IncidentActionContext
+from .broker.accounts import server_logins
 from .config import ServerConfig
 from .counters import Counters
 from .db import make_engine, make_session_factory, upgrade
@@ -97,11 +98,15 @@ class ServerApp:
         self.access_log = AccessLogService(self.factory, self.counters, self.directory.grid_of)
         # Two sessions, each with its own in-flight window and acks, so however InfluxDB
         # fares, incidents keep flowing; the events session also publishes commands.
+        # Each session logs in under its own name (= its client id), which the broker pins to
+        # that login: no other account can take either session over.
+        events_id, telemetry_id = server_logins(config.mqtt.client_id)
+        telemetry_login = (None if config.mqtt.username is None
+                           else server_logins(config.mqtt.username)[1])
         self.bridges = [
-            MqttBridge(config.mqtt, self.counters, client_id=config.mqtt.client_id,
-                       kinds=EVENT_KINDS),
-            MqttBridge(config.mqtt, self.counters, client_id=f"{config.mqtt.client_id}.telemetry",
-                       kinds=TELEMETRY_KINDS),
+            MqttBridge(config.mqtt, self.counters, client_id=events_id, kinds=EVENT_KINDS),
+            MqttBridge(config.mqtt.model_copy(update={"username": telemetry_login}),
+                       self.counters, client_id=telemetry_id, kinds=TELEMETRY_KINDS),
         ]
         self.access_sync = CredentialSync(self.factory, self.counters, self.bridges[0])
         self.commands = CommandResultService(self.factory, self.counters,

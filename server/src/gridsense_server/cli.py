@@ -1,6 +1,6 @@
 """``gridsense-server``: run, migrate, load-registry, import-registry, export-registry,
 hash-password, check, credentials (import/list), dead-letters (list/show/replay/purge),
-unassigned (list), ca (the deployment CA).
+unassigned (list), ca (the deployment CA), broker (accounts on the broker).
 
 Exit codes: 0 done (check: clean), 1 failed while running (check: InfluxDB or the database
 unreachable), 2 bad config / registry / usage, 3 check found gaps or duplicates.
@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gridsense_protocol.yamlconfig import ConfigError
 
 from .access_control import cli as access_cli
+from .broker import cli as broker_cli
 from .config import ServerConfig, load_server_config
 from .db.engine import display_url
 from .ingest import dead_letter_cli, unassigned_cli
@@ -95,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     dead_letter_cli.add_parser(verbs)
     unassigned_cli.add_parser(verbs)
     ca_cli.add_parser(verbs)
+    broker_cli.add_parser(verbs)
     return parser
 
 
@@ -114,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             return _hash_password()
         if args.verb == "ca":
             return ca_cli.run(args)  # needs no server config: the CA may be made before it
+        if args.verb == "broker":
+            return broker_cli.run(args)  # the broker's accounts come before the server's config
         config = load_server_config(args.config)
         if args.verb == "check":
             return _check(config, args)
