@@ -25,6 +25,9 @@ from .acks import AckLedger
 from .api import ApiContext, TokenSigner, create_app, load_or_create_secret
 from .api.context import Health
 from .api.incident_routes import IncidentActionContext
+from .api.web_setup import make_web_auth, run_upkeep
+from .audit import CLI_ADDRESS, SYSTEM, RefusalSink
+from .audit.retention import run_retention
 from .config import ServerConfig
 from .counters import Counters
 from .db import make_engine, make_session_factory, upgrade
@@ -108,6 +111,8 @@ class ServerApp:
         self.dead_letter_sink = DeadLetterSink(self.dead_letters, self.counters)
         self.settler.on_refused = self.dead_letter_sink.keep
         self.ledgers: list[AckLedger] = []
+        # Security refusals from any wing (cheap, bounded, written in batches).
+        self.refusals = RefusalSink(self.factory, self.counters, config.audit.queue_max)
         self.http_url: str | None = None
         self.ready = asyncio.Event()
 
@@ -116,8 +121,9 @@ class ServerApp:
     def migrate(self) -> None:
         upgrade(self.engine)
 
-    def load_registry(self, path: Path) -> dict[str, int]:
-        stats = apply_registry(self.factory, read_any(path))
+    def load_registry(self, path: Path, actor: str = SYSTEM) -> dict[str, int]:
+        stats = apply_registry(self.factory, read_any(path), actor=actor, source=str(path),
+                               address=CLI_ADDRESS)
         self.directory.reload(self.factory)
         self.writer.formatter.forget_prefixes()
         return stats
@@ -190,6 +196,7 @@ class ServerApp:
         api.state.snapshots = self.snapshots
         api.state.access_log = self.access_log
         api.state.access_sync = self.access_sync
+        api.state.web_auth = web_auth = make_web_auth(self.factory, config, secret, self.refusals)
         links = LinkSigner(secret, config.lifecycle.public_url, config.lifecycle.link_ttl_s)
         self.scheduler = EscalationScheduler(self.factory, config.lifecycle, links, self.counters,
                                              hub=self.hub, on_pages=self.notifier.wake)
@@ -220,6 +227,9 @@ class ServerApp:
             asyncio.create_task(self._refresh_directory()),
             asyncio.create_task(self.scheduler.run(), name="escalation"),
             asyncio.create_task(self.notifier.run(), name="notifier"),
+            asyncio.create_task(self.refusals.run(), name="audit-refusals"),
+            asyncio.create_task(run_retention(self.factory, config.audit, self.counters)),
+            asyncio.create_task(run_upkeep(web_auth), name="auth-upkeep"),
         ]
         http = _EmbeddedUvicorn(uvicorn.Config(
             api, host=config.http.host, port=config.http.port, log_config=None,
