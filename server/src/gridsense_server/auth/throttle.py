@@ -12,6 +12,7 @@ after the last one, or at once by ``unlock`` (an admin) or a success (the accoun
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -34,11 +35,12 @@ class Blocked:
 
 
 class Throttle:
-    def __init__(self, factory: sessionmaker[Session], config: ThrottleConfig,
-                 scope: str) -> None:
+    def __init__(self, factory: sessionmaker[Session], config: ThrottleConfig, scope: str,
+                 clock: Callable[[], datetime] = utc_now) -> None:
         self._factory = factory
         self.config = config
         self.scope = scope
+        self._clock = clock  # the tests' hand-moved clock; the server's is the real one
 
     def _key(self, subject: str) -> str:
         return f"{self.scope}:{subject}"[:THROTTLE_KEY_LEN]
@@ -55,7 +57,7 @@ class Throttle:
 
     def blocked(self, subjects: list[str]) -> Blocked | None:
         """The longest wait any subject is under now, or None: go ahead. Blocking."""
-        now = utc_now()
+        now = self._clock()
         with self._factory() as session:
             rows = session.scalars(select(ThrottleEntry).where(
                 ThrottleEntry.key.in_([self._key(s) for s in subjects])))
@@ -79,7 +81,7 @@ class Throttle:
         return None
 
     def _failure(self, subjects: list[str]) -> Blocked | None:
-        now = utc_now()
+        now = self._clock()
         window = timedelta(seconds=self.config.window_s)
         results: list[Blocked | None] = []
         with self._factory.begin() as session:
@@ -112,7 +114,7 @@ class Throttle:
 
     def prune(self) -> int:
         """Drop rows past their window and not blocked; then the oldest beyond ``max_rows``."""
-        now = utc_now()
+        now = self._clock()
         with self._factory.begin() as session:
             removed = session.execute(delete(ThrottleEntry).where(
                 ThrottleEntry.last_failure_at < now - timedelta(seconds=self.config.window_s),
