@@ -177,6 +177,15 @@ fetch("{target}", {{method: "POST", mode: "no-cors", credentials: "include",
     after = http_json("GET", f"{server_base}/api/v1/incidents/{incident['id']}", token)
     assert after["state"] == "new" and all(h["action"] != "accept" for h in after["history"])
 
+    # A link in a message, followed from another *site* (localhost, not 127.0.0.1): the
+    # Strict cookie is not sent with that navigation, yet the page's own requests carry it.
+    (folder / "link.html").write_text(f'<a href="{server_base}/#incident={incident["id"]}">'
+                                      "open</a>")
+    attacker.goto(f"{hostile.replace('127.0.0.1', 'localhost')}/link.html")
+    attacker.get_by_role("link", name="open").click()
+    expect(attacker.locator("#live")).to_be_visible()
+    expect(attacker.locator("#detail-id")).to_have_text(incident["id"])
+
     def refusals() -> list[dict]:
         found = http_json("GET", f"{server_base}/api/v1/audit?action=security.refused", token)
         return found["entries"]
