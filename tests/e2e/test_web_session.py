@@ -200,5 +200,7 @@ def test_an_idle_session_ends_by_itself(browser: Browser, idle_base: str) -> Non
     # Nobody touches the page; its timers' requests do not count as activity.
     expect(page.locator("#login")).to_be_visible(timeout=30_000)
     expect(page.locator("#login-error")).to_contain_text(ENDED)
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "session-ended-phone.png"))
     page.reload()
     expect(page.locator("#login")).to_be_visible()  # the cookie no longer signs in

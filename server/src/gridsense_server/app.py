@@ -258,6 +258,8 @@ class ServerApp:
                 await self.gateways.flush_seen()
             if self.spool is not None:
                 await asyncio.to_thread(self.spool.close)
+            with contextlib.suppress(Exception):  # refusals still queued: recorded, not lost
+                await asyncio.to_thread(self.refusals.flush)
             self.engine.dispose()
             log.info(kv("server_stopped", **{k.replace(".", "_"): v for k, v in
                                              self.counters.snapshot().items()
