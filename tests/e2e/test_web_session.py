@@ -45,12 +45,13 @@ def browser() -> Iterator[Browser]:
 
 
 def _serve(tmp_path: Path, mosquitto: Mosquitto, influx: tuple[InfluxDB, str],
-           sessions: str) -> Iterator[str]:
+           sessions: str, throttle: str = "{}") -> Iterator[str]:
     procs = Procs(tmp_path)
     try:
         config, base = write_registry_and_config(tmp_path, mosquitto.port, influx[0].url,
                                                  influx[1], POINTS)
-        config.write_text(config.read_text() + f"auth:\n  sessions: {sessions}\n")
+        config.write_text(config.read_text() +
+                          f"auth:\n  sessions: {sessions}\n  throttle: {throttle}\n")
         launch_server(procs, config, base)
         yield base
     finally:
@@ -66,7 +67,8 @@ def server_base(tmp_path: Path, mosquitto: Mosquitto,
 @pytest.fixture
 def idle_base(tmp_path: Path, mosquitto: Mosquitto,
               influx: tuple[InfluxDB, str]) -> Iterator[str]:
-    yield from _serve(tmp_path, mosquitto, influx, "{idle_s: 3, stream_check_s: 0.5}")
+    yield from _serve(tmp_path, mosquitto, influx, "{idle_s: 3, stream_check_s: 0.5}",
+                      "{free_failures: 1, base_delay_s: 600}")
 
 
 def _signed_in(page: Page, base: str, username: str) -> None:
@@ -167,7 +169,11 @@ fetch("{target}", {{method: "POST", mode: "no-cors", credentials: "include",
 <script>document.forms[0].submit();</script>""")
 
     context = browser.new_context(viewport=DESKTOP)
-    _signed_in(context.new_page(), server_base, "control")
+    board = context.new_page()
+    _signed_in(board, server_base, "control")
+    expect(board.locator("#incidents tbody tr")).to_have_count(1)
+    SHOTS.mkdir(exist_ok=True)
+    board.screenshot(path=str(SHOTS / "board-incident-desktop.png"))
     attacker = context.new_page()
     attacker.goto(f"{hostile}/fetch.html")
     expect(attacker).to_have_title("sent")
@@ -194,7 +200,9 @@ fetch("{target}", {{method: "POST", mode: "no-cors", credentials: "include",
     assert all(hostile in e["detail"] and e["actor"] == "control" for e in refusals())
 
 
-def test_an_idle_session_ends_by_itself(browser: Browser, idle_base: str) -> None:
+def test_an_idle_session_ends_by_itself_and_guessing_is_slowed(
+    browser: Browser, idle_base: str
+) -> None:
     page = browser.new_page(viewport=PHONE)
     _signed_in(page, idle_base, "worker-g01")
     # Nobody touches the page; its timers' requests do not count as activity.
@@ -204,3 +212,12 @@ def test_an_idle_session_ends_by_itself(browser: Browser, idle_base: str) -> Non
     page.screenshot(path=str(SHOTS / "session-ended-phone.png"))
     page.reload()
     expect(page.locator("#login")).to_be_visible()  # the cookie no longer signs in
+
+    # Guessing: one free failure, then a wait of 600 s the page reports (HTTP 429).
+    sign_in(page, idle_base, "worker-g02", "guess-1")
+    expect(page.locator("#login-error")).to_have_text("Wrong user or password.")
+    sign_in(page, idle_base, "worker-g02", "guess-2")
+    expect(page.locator("#login-error")).to_have_text("Wrong user or password.")
+    sign_in(page, idle_base, "worker-g02")  # the right one, too soon
+    expect(page.locator("#login-error")).to_contain_text("尝试次数过多")
+    expect(page.locator("#board")).to_be_hidden()
