@@ -13,7 +13,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from gridsense_devtools.http import login
 from gridsense_devtools.processes import Procs, wait_until
@@ -21,24 +21,13 @@ from gridsense_devtools.server_process import launch_server, write_registry_and_
 from gridsense_devtools.services import InfluxDB, Mosquitto
 from gridsense_protocol import Incident, Kind, Severity, encode, tag_snapshot, topic_for, utc_now
 
-CHROMIUM = "/usr/bin/chromium"
 POINTS = {"gw-web.boiler": ("gw-web", "g01-a"), "gw-web.substation": ("gw-web", "g02-a")}
+CHROMIUM = "/usr/bin/chromium"  # the same as conftest.py's (the skip needs it here)
 
 pytestmark = pytest.mark.skipif(
     shutil.which(CHROMIUM) is None,
     reason="Debian's chromium is not installed (scripts/test installs it)",
 )
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield launched
-        launched.close()
 
 
 # A fast policy: the grid's workers at once, the grid leader 3 s later.

@@ -13,7 +13,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from test_web_page import POINTS, publish_incident, sign_in
 
 from gridsense_devtools.http import http_json, login
@@ -21,27 +21,16 @@ from gridsense_devtools.processes import Procs, wait_until
 from gridsense_devtools.server_process import launch_server, write_registry_and_config
 from gridsense_devtools.services import InfluxDB, Mosquitto
 
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path("/tmp/shots-websession")
 DESKTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
 ENDED = "会话已结束"
+CHROMIUM = "/usr/bin/chromium"  # the same as conftest.py's (the skip needs it here)
 
 pytestmark = pytest.mark.skipif(
     shutil.which(CHROMIUM) is None,
     reason="Debian's chromium is not installed (scripts/test installs it)",
 )
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield launched
-        launched.close()
 
 
 def _serve(tmp_path: Path, mosquitto: Mosquitto, influx: tuple[InfluxDB, str],
@@ -71,6 +60,12 @@ def idle_base(tmp_path: Path, mosquitto: Mosquitto,
                       "{free_failures: 1, base_delay_s: 600}")
 
 
+def _sign_in_form(page: Page, base: str, shot: str) -> None:
+    page.goto(base + "/")
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    page.screenshot(path=str(SHOTS / shot))
+
+
 def _signed_in(page: Page, base: str, username: str) -> None:
     sign_in(page, base, username)
     expect(page.locator("#board")).to_be_visible()
@@ -83,9 +78,7 @@ def test_the_cookie_is_out_of_the_pages_reach_and_signing_out_ends_every_stream(
     SHOTS.mkdir(exist_ok=True)
     desk = browser.new_context(viewport=DESKTOP)
     page = desk.new_page()
-    page.goto(server_base + "/")
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
-    page.screenshot(path=str(SHOTS / "login-desktop.png"))
+    _sign_in_form(page, server_base, "login-desktop.png")
     _signed_in(page, server_base, "control")
     [cookie] = desk.cookies()
     assert (cookie["name"], cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == (
@@ -109,9 +102,7 @@ def test_the_cookie_is_out_of_the_pages_reach_and_signing_out_ends_every_stream(
     # Two devices; "sign out everywhere" on one ends the other.
     phone = browser.new_context(viewport=PHONE)
     on_phone = phone.new_page()
-    on_phone.goto(server_base + "/")
-    expect(on_phone.get_by_role("button", name="Sign in")).to_be_visible()
-    on_phone.screenshot(path=str(SHOTS / "login-phone.png"))
+    _sign_in_form(on_phone, server_base, "login-phone.png")
     _signed_in(on_phone, server_base, "worker-g01")
     on_phone.screenshot(path=str(SHOTS / "board-phone.png"), full_page=True)
     laptop = browser.new_context(viewport=DESKTOP).new_page()

@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import subprocess
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,7 +25,6 @@ from gridsense_server.audit import RefusalSink
 from gridsense_server.audit.log import entry
 from gridsense_server.audit.retention import prune
 from gridsense_server.counters import Counters
-from gridsense_server.db import make_engine, make_session_factory, upgrade
 from gridsense_server.db.web_models import AuditEntry
 
 HOSTILE_NAME = "=HYPERLINK(\"http://evil\")"
@@ -133,11 +131,8 @@ async def test_the_api_cannot_change_or_delete_an_entry(start_server) -> None:
 
 
 @pytest.fixture
-def factory(db_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield make_session_factory(engine)
-    engine.dispose()
+def factory(migrated_factory: sessionmaker[Session]) -> sessionmaker[Session]:
+    return migrated_factory
 
 
 def _count(factory: sessionmaker[Session]) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from gridsense_server.app import ServerApp
 from gridsense_server.auth.addresses import client_address, parse_networks, throttle_subject
 from gridsense_server.auth.throttle import Throttle
 from gridsense_server.config import ThrottleConfig
-from gridsense_server.db import make_engine, make_session_factory, upgrade
 from gridsense_server.db.web_models import AuditEntry, ThrottleEntry
 
 T0 = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
@@ -39,11 +37,8 @@ class Clock:
 
 
 @pytest.fixture
-def factory(db_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield make_session_factory(engine)
-    engine.dispose()
+def factory(migrated_factory: sessionmaker[Session]) -> sessionmaker[Session]:
+    return migrated_factory
 
 
 def test_the_wait_grows_then_locks_and_is_forgotten_after_the_window(
