@@ -180,3 +180,20 @@ async def test_the_absolute_limit_ends_even_a_busy_session(start_server) -> None
             return await _status(http, browser, "/api/v1/incidents") == 401
 
         await async_wait_until(busy_until_ended, 30, "the absolute limit reached")
+
+
+async def test_odd_input_is_refused_cleanly_never_a_500(start_server, db_url: str) -> None:
+    """PostgreSQL stores no NUL in text and no integer beyond 64 bits: refused up front."""
+    app = await start_server(db_url=db_url)
+    async with client(app) as http:
+        auth = {"Authorization": f"Bearer {await token(http, 'control')}"}
+        answers = [
+            await http.post("/api/v1/auth/session", json={"username": "a\x00b", "password": "x"}),
+            await http.post("/api/v1/auth/token", json={"username": "a\x00b", "password": "x"}),
+            await http.get("/api/v1/audit", params={"actor": "a\x00"}, headers=auth),
+            await http.get("/api/v1/audit", params={"before_id": 2**64}, headers=auth),
+            await http.post("/api/v1/auth/unlock", json={"subject": "a\x00"}, headers=auth),
+            await http.post("/api/v1/auth/users/a%00b/logout-everywhere", headers=auth),
+        ]
+    assert [a.status_code for a in answers] == [422, 401, 422, 422, 422, 422]
+    assert [row.target for row in _audit(app, "login.failure")] == ["a?b"]

@@ -40,6 +40,9 @@ def _filters(viewer_role: str, actor: str | None, action: str | None, target: st
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"a {viewer_role} may not read the audit log; allowed: "
                             f"{', '.join(sorted(READERS))}")
+    for name, text in (("actor", actor), ("action", action), ("target", target)):
+        if text is not None and "\x00" in text:  # PostgreSQL cannot even compare it
+            raise HTTPException(422, f"{name}: a NUL character is not allowed")
     for name, bound in (("since", since), ("until", until)):
         if bound is not None and bound.tzinfo is None:
             raise HTTPException(422, f"{name} needs a time zone (e.g. ...Z)")
@@ -52,12 +55,13 @@ Action = Annotated[str | None, Query(max_length=48,
 Target = Annotated[str | None, Query(max_length=200)]
 Since = Annotated[datetime | None, Query(description="at or after (ISO time)")]
 Until = Annotated[datetime | None, Query(description="before (ISO time)")]
+BeforeId = Annotated[int | None, Query(ge=1, le=2**63 - 1)]  # a BIGINT at most
 
 
 @router.get("/api/v1/audit", response_model=AuditPage)
 def list_audit(viewer: CurrentViewer, context: Context, actor: Actor = None,
                action: Action = None, target: Target = None, since: Since = None,
-               until: Until = None, before_id: Annotated[int | None, Query(ge=1)] = None,
+               until: Until = None, before_id: BeforeId = None,
                limit: Annotated[int, Query(ge=1, le=500)] = 100) -> AuditPage:
     """Newest first, for the control room and admins."""
     filters = _filters(viewer.role, actor, action, target, since, until)

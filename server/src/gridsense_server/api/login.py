@@ -30,7 +30,8 @@ def authenticate(context: ApiContext, web: WebAuth, request: Request, username: 
                  password: str, via: str) -> str:
     """The username when the password is right; raises 429 (blocked) or 401. Blocking."""
     address = web.address(request)
-    name = username[:ID_LEN]
+    # Cut and made storable (PostgreSQL refuses NUL in text): an odd name is just unknown.
+    name = username[:ID_LEN].replace("\x00", "?")
     subjects = [f"user:{name}", throttle_subject(address)]
     blocked = web.throttle.blocked(subjects)
     if blocked is not None:

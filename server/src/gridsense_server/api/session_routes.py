@@ -22,8 +22,11 @@ router = APIRouter(tags=["auth"])
 ADMIN_ROLES = frozenset({"control"})
 
 
+NO_NUL = r"^[^\x00]+$"  # PostgreSQL stores no NUL in text: refused here, not as a 500
+
+
 class SessionRequest(BaseModel):
-    username: Annotated[str, Field(min_length=1, max_length=ID_LEN)]
+    username: Annotated[str, Field(min_length=1, max_length=ID_LEN, pattern=NO_NUL)]
     password: Annotated[str, Field(min_length=1, max_length=1024)]
 
 
@@ -40,7 +43,7 @@ class Revoked(BaseModel):
 
 
 class UnlockRequest(BaseModel):
-    subject: Annotated[str, Field(min_length=1, max_length=100,
+    subject: Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL,
                                   description="a user name or an address")]
 
 
@@ -119,7 +122,8 @@ def _admin(viewer: Viewer) -> None:
 
 
 @router.post("/api/v1/auth/users/{username}/logout-everywhere", response_model=Revoked)
-def end_sessions_of(username: Annotated[str, Path(max_length=ID_LEN)], viewer: CurrentViewer,
+def end_sessions_of(username: Annotated[str, Path(max_length=ID_LEN, pattern=NO_NUL)],
+                    viewer: CurrentViewer,
                     request: Request, context: Context) -> Revoked:
     """An admin ends every session of ``username`` (a stolen phone reported by phone)."""
     _admin(viewer)
