@@ -93,6 +93,7 @@ def test_the_cookie_is_out_of_the_pages_reach_and_signing_out_ends_every_stream(
     expect(tab.locator("#live")).to_be_visible()
     page.get_by_role("button", name="Log out").click()
     expect(page.locator("#login")).to_be_visible()
+    expect(page.locator("#login-error")).to_have_text("")  # signed out on purpose: no alarm
     # The tab's stream is closed by the server (the session ended), and the tab says so.
     expect(tab.locator("#login")).to_be_visible(timeout=20_000)
     expect(tab.locator("#login-error")).to_contain_text(ENDED)

@@ -29,7 +29,7 @@ async function api(path, options = {}, background = false) {
     try { detail = (await resp.json()).detail || detail; } catch (e) { /* not JSON */ }
     throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
   }
-  return resp.json();
+  return resp.status === 204 ? null : resp.json();
 }
 
 function cell(tr, label, text, cls) {
@@ -205,8 +205,8 @@ function connectStream() {
   };
   ws.onclose = (ev) => {
     $("#live").hidden = true;
+    if (!state.signedIn || state.ws !== ws) return;  // signed out here: nothing to report
     if (ev.code === 4401) { signOut("会话已结束，请重新登录 / Your session ended: sign in again."); return; }
-    if (!state.signedIn || state.ws !== ws) return;
     // Capped, jittered backoff so a restarting server is not hammered by every open page.
     const delay = Math.min(30000, 1000 * 2 ** state.retry++) * (0.5 + Math.random() / 2);
     setTimeout(connectStream, delay);
