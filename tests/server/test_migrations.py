@@ -139,3 +139,18 @@ def test_0006_renames_the_paging_steps_of_existing_rows_and_back(db_url: str) ->
                            ["a.1@1733000000000"])
     finally:
         engine.dispose()
+
+
+def test_0008_adds_the_web_trust_tables_and_its_downgrade_removes_them(db_url: str) -> None:
+    web_tables = {"web_sessions", "throttle", "audit_log"}
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "0007")
+        assert not web_tables & set(inspect(engine).get_table_names())
+        upgrade(engine)
+        assert web_tables <= set(inspect(engine).get_table_names())
+        downgrade(engine, "0007")
+        assert current_revision(engine) == "0007"
+        assert not web_tables & set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
