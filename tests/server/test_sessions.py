@@ -4,7 +4,11 @@ database, the live stream closing when its session ends, idle and absolute expir
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
+import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +18,7 @@ from web_support import Browser, client, sign_in, token
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from gridsense_devtools.processes import BIN, env_without_proxies
 from gridsense_server.app import ServerApp
 from gridsense_server.db.web_models import AuditEntry, WebSession
 
@@ -197,3 +202,20 @@ async def test_odd_input_is_refused_cleanly_never_a_500(start_server, db_url: st
         ]
     assert [a.status_code for a in answers] == [422, 401, 422, 422, 422, 422]
     assert [row.target for row in _audit(app, "login.failure")] == ["a?b"]
+
+
+async def test_the_cli_ends_a_users_sessions_without_the_server(
+    start_server, tmp_path: Path
+) -> None:
+    app = await start_server()
+    async with client(app) as http:
+        phone = await sign_in(http, "worker-g01")
+        done = await asyncio.to_thread(
+            subprocess.run, [str(BIN / "gridsense-server"), "auth", "logout-everywhere",
+                             "worker-g01", "--json", "--config", str(tmp_path / "server.yaml")],
+            capture_output=True, text=True, timeout=120, env=env_without_proxies(), check=False)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == {"revoked": 1}
+        assert await _status(http, phone) == 401
+    [row] = _audit(app, "logout.everywhere")
+    assert row.actor.startswith("cli:") and (row.target, row.address) == ("worker-g01", "local")
