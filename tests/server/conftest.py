@@ -14,11 +14,13 @@ from typing import Any
 
 import pytest
 from server_helpers import REGISTRY_YAML, EdgePublisher, async_wait_until, write_server_config
+from sqlalchemy.orm import Session, sessionmaker
 from ulid import ULID
 
 from gridsense_devtools.services import InfluxDB, Mosquitto
 from gridsense_server.app import ServerApp
 from gridsense_server.config import load_server_config
+from gridsense_server.db import make_engine, make_session_factory, upgrade
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PG_SQLALCHEMY = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}?options=-csearch_path%3D{schema}"
@@ -60,6 +62,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state' / 'server.db'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def migrated_factory(db_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on ``db_url``, migrated to the head revision (no registry, no server)."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    yield make_session_factory(engine)
+    engine.dispose()
 
 
 @pytest.fixture

@@ -295,7 +295,7 @@ def test_migration_0008_adds_the_list_and_the_version_and_its_downgrade_removes_
         upgrade(engine, "0007")
         factory = make_session_factory(engine)
         apply_points = parse_registry(registry_yaml(POINTS))
-        upgrade(engine)
+        upgrade(engine, "0008")
         assert current_revision(engine) == "0008"
         assert {"unassigned_points", "registry_version"} <= set(inspect(engine).get_table_names())
         apply_registry(factory, apply_points)

@@ -14,7 +14,7 @@ from gridsense_server.db import make_engine, make_session_factory
 from gridsense_server.db.migrate import current_revision, downgrade, upgrade
 from gridsense_server.db.models import Base, EscalationStep, Incident, Notification
 
-HEAD = "0008"
+HEAD = "0009"
 TABLES_0001 = {
     "streets", "communities", "grids", "points", "staff", "staff_grids", "incidents",
     "incident_events", "gateways",
@@ -137,5 +137,20 @@ def test_0006_renames_the_paging_steps_of_existing_rows_and_back(db_url: str) ->
         downgrade(engine, "0005")
         assert steps() == (["a.1@1733000000000", "remind@1733000000000"],
                            ["a.1@1733000000000"])
+    finally:
+        engine.dispose()
+
+
+def test_0009_adds_the_web_trust_tables_and_its_downgrade_removes_them(db_url: str) -> None:
+    web_tables = {"web_sessions", "throttle", "audit_log"}
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, "0008")
+        assert not web_tables & set(inspect(engine).get_table_names())
+        upgrade(engine)
+        assert web_tables <= set(inspect(engine).get_table_names())
+        downgrade(engine, "0008")
+        assert current_revision(engine) == "0008"
+        assert not web_tables & set(inspect(engine).get_table_names())
     finally:
         engine.dispose()

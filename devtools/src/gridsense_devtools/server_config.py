@@ -26,7 +26,11 @@ def write_server_config(
     spool_max_mb: float = 64,
     spool_after_s: float = 1.0,
     ingest: dict[str, float] | None = None,
+    auth_yaml: str = "",
+    audit: dict[str, float] | None = None,
 ) -> Path:
+    """``auth_yaml``: more keys under ``auth:`` in flow style, e.g.
+    ``sessions: {idle_s: 2}``."""
     registry_block = f"registry:\n  file: {registry}\n" if registry else ""
     path = folder / "server.yaml"
     path.write_text(
@@ -51,9 +55,9 @@ database:
   port: {http_port}
 auth:
   token_ttl_s: 3600
-incidents:
+{"  " + auth_yaml.strip().replace(chr(10), chr(10) + "  ") + chr(10) if auth_yaml else ""}incidents:
   late_after_s: {late_after_s}
-{_block("ingest", ingest)}""",
+{_block("ingest", ingest)}{_block("audit", audit)}""",
         encoding="utf-8",
     )
     return path

@@ -25,6 +25,9 @@ from .acks import AckLedger
 from .api import ApiContext, TokenSigner, create_app, load_or_create_secret
 from .api.context import Health
 from .api.incident_routes import IncidentActionContext
+from .api.web_setup import make_web_auth, run_upkeep
+from .audit import CLI_ADDRESS, SYSTEM, RefusalSink
+from .audit.retention import run_retention
 from .broker.accounts import server_logins
 from .config import ServerConfig
 from .counters import Counters
@@ -120,6 +123,8 @@ class ServerApp:
                                            self.counters, config.ingest.unassigned_points_max)
         self.authority = GatewayAuthority(self.directory, self.unassigned, self.counters)
         self.ledgers: list[AckLedger] = []
+        # Security refusals from any wing (cheap, bounded, written in batches).
+        self.refusals = RefusalSink(self.factory, self.counters, config.audit.queue_max)
         self.http_url: str | None = None
         self.ready = asyncio.Event()
 
@@ -128,8 +133,9 @@ class ServerApp:
     def migrate(self) -> None:
         upgrade(self.engine)
 
-    def load_registry(self, path: Path) -> dict[str, int]:
-        stats = apply_registry(self.factory, read_any(path))
+    def load_registry(self, path: Path, actor: str = SYSTEM) -> dict[str, int]:
+        stats = apply_registry(self.factory, read_any(path), actor=actor, source=str(path),
+                               address=CLI_ADDRESS)
         self.directory.reload(self.factory)
         self.writer.formatter.forget_prefixes()
         return stats
@@ -202,6 +208,7 @@ class ServerApp:
         api.state.snapshots = self.snapshots
         api.state.access_log = self.access_log
         api.state.access_sync = self.access_sync
+        api.state.web_auth = web_auth = make_web_auth(self.factory, config, secret, self.refusals)
         links = LinkSigner(secret, config.lifecycle.public_url, config.lifecycle.link_ttl_s)
         self.scheduler = EscalationScheduler(self.factory, config.lifecycle, links, self.counters,
                                              hub=self.hub, on_pages=self.notifier.wake)
@@ -233,6 +240,9 @@ class ServerApp:
             asyncio.create_task(self._refresh_directory()),
             asyncio.create_task(self.scheduler.run(), name="escalation"),
             asyncio.create_task(self.notifier.run(), name="notifier"),
+            asyncio.create_task(self.refusals.run(), name="audit-refusals"),
+            asyncio.create_task(run_retention(self.factory, config.audit, self.counters)),
+            asyncio.create_task(run_upkeep(web_auth), name="auth-upkeep"),
         ]
         http = _EmbeddedUvicorn(uvicorn.Config(
             api, host=config.http.host, port=config.http.port, log_config=None,
@@ -261,6 +271,8 @@ class ServerApp:
                 await self.gateways.flush_seen()
             if self.spool is not None:
                 await asyncio.to_thread(self.spool.close)
+            with contextlib.suppress(Exception):  # refusals still queued: recorded, not lost
+                await asyncio.to_thread(self.refusals.flush)
             self.engine.dispose()
             log.info(kv("server_stopped", **{k.replace(".", "_"): v for k, v in
                                              self.counters.snapshot().items()

@@ -1,6 +1,7 @@
 """``gridsense-server``: run, migrate, load-registry, import-registry, export-registry,
 hash-password, check, credentials (import/list), dead-letters (list/show/replay/purge),
-unassigned (list), ca (the deployment CA), broker (accounts on the broker).
+unassigned (list), ca (the deployment CA), broker (accounts on the broker), audit
+(list/export), auth (unlock/logout-everywhere).
 
 Exit codes: 0 done (check: clean), 1 failed while running (check: InfluxDB or the database
 unreachable), 2 bad config / registry / usage, 3 check found gaps or duplicates.
@@ -24,6 +25,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from gridsense_protocol.yamlconfig import ConfigError
 
 from .access_control import cli as access_cli
+from .audit import cli as audit_cli
+from .audit import cli_actor
+from .auth import cli as auth_cli
 from .broker import cli as broker_cli
 from .config import ServerConfig, load_server_config
 from .db.engine import display_url
@@ -97,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     unassigned_cli.add_parser(verbs)
     ca_cli.add_parser(verbs)
     broker_cli.add_parser(verbs)
+    audit_cli.add_parser(verbs, _timestamp)
+    auth_cli.add_parser(verbs)
     return parser
 
 
@@ -130,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.verb == "credentials":
             return access_cli.run(args, app)
+        if args.verb in ("audit", "auth"):
+            app.migrate()
+            return (audit_cli.run(args, app.factory) if args.verb == "audit"
+                    else auth_cli.run(args, app.factory, config))
         if args.verb == "dead-letters":
             app.migrate()
             return dead_letter_cli.run(args, app.dead_letters)
@@ -140,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             return _export_registry(app, args.format, args.path)
         if args.verb in ("load-registry", "import-registry"):
             app.migrate()
-            stats = app.load_registry(args.file if args.verb == "load-registry" else args.path)
+            stats = app.load_registry(args.file if args.verb == "load-registry" else args.path,
+                                      actor=cli_actor())
             print(json.dumps(stats) if args.json else
                   "\n".join(f"{k}: {v}" for k, v in stats.items()))
             return 0

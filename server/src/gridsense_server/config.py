@@ -242,9 +242,45 @@ class HttpConfig(_Strict):
     port: HttpPort = 8080
 
 
+class SessionsConfig(_Strict):
+    """Browser sessions (cookie): idle and absolute expiry, how often a live stream rechecks."""
+
+    idle_s: Annotated[float, Field(ge=1, le=30 * 86400)] = 1800
+    absolute_s: Annotated[float, Field(ge=1, le=90 * 86400)] = 43200
+    stream_check_s: Annotated[float, Field(gt=0, le=600)] = 15
+    max_per_user: Annotated[int, Field(ge=1, le=1000)] = 20  # the oldest goes beyond it
+    # Browsers keep a Secure cookie for https:// and http://localhost only; off solely for a
+    # plain-HTTP deployment reached by another name (and then passwords cross in clear too).
+    cookie_secure: bool = True
+
+
+class ThrottleConfig(_Strict):
+    """Failed logins per account and per address: free tries, then a growing delay (answered
+    429 with Retry-After), then a lockout; all forgotten after ``window_s`` without failures."""
+
+    free_failures: Annotated[int, Field(ge=0, le=100)] = 3
+    base_delay_s: Annotated[float, Field(gt=0, le=3600)] = 1
+    max_delay_s: Annotated[float, Field(gt=0, le=86400)] = 60
+    lockout_after: Annotated[int, Field(ge=1, le=10_000)] = 10
+    lockout_s: Annotated[float, Field(gt=0, le=7 * 86400)] = 900
+    window_s: Annotated[float, Field(gt=0, le=30 * 86400)] = 3600
+    max_rows: Annotated[int, Field(ge=100, le=10_000_000)] = 100_000
+    # Reverse proxies whose X-Forwarded-For is believed (their own addresses); nobody else's.
+    trusted_proxies: list[str] = []
+
+
 class AuthConfig(_Strict):
     token_ttl_s: Annotated[int, Field(ge=60, le=30 * 86400)] = 43200
     secret_file: Path | None = None
+    sessions: SessionsConfig = SessionsConfig()
+    throttle: ThrottleConfig = ThrottleConfig()
+
+
+class AuditConfig(_Strict):
+    retention_days: Annotated[float, Field(gt=0, le=3650)] = 365
+    prune_every_s: Annotated[float, Field(gt=0, le=86400)] = 3600
+    prune_batch: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000  # rows per prune pass
+    queue_max: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000  # refusals waiting to be written
 
 
 class IncidentsConfig(_Strict):
@@ -289,6 +325,7 @@ class ServerConfig(_Strict):
     lifecycle: LifecycleConfig = LifecycleConfig()  # SLA clocks, escalation, channels
     snapshots: SnapshotsConfig = SnapshotsConfig()
     ingest: IngestConfig = IngestConfig()
+    audit: AuditConfig = AuditConfig()
     # Not a file key: the folder relative paths were resolved against (the config's folder).
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..audit import CLI_ADDRESS, cli_actor, record
 from . import credentials as creds
 
 EXIT_CONFIG = 2
@@ -48,6 +49,9 @@ def run(args: argparse.Namespace, app: Any) -> int:
         items = creds.parse_csv(args.csv.read_text(encoding="utf-8"))
         with app.factory.begin() as session:
             version = creds.upsert(session, args.community, items)
+            record(session, cli_actor(), "credential.import", args.community,
+                   {"credentials": len(items), "version": version, "file": str(args.csv)},
+                   CLI_ADDRESS)
     except creds.CredentialProblem as exc:
         for problem in exc.problems[:50]:
             print(f"{args.csv}: {problem}", file=sys.stderr)

@@ -28,6 +28,7 @@ from gridsense_protocol import (
     utc_now,
 )
 
+from ..audit import SYSTEM, record_now
 from ..counters import Counters
 from ..db.access_models import AccessSite, GatewayCredentials
 from ..logs import kv
@@ -231,6 +232,10 @@ class CredentialSync:
             self._publish(command, payload)
         self._publish_config(gateway, community, changes.version)
         self._pushed[gateway] = (community, changes.version, time.monotonic())
+        if resume is None:  # a resend repeats a push already recorded
+            record_now(self.factory, SYSTEM, "config.push", gateway,
+                       {"community": community, "credentials_version": changes.version,
+                        "mode": parts[0]["mode"], "parts": len(parts)})
         mode = parts[0]["mode"]
         self.counters.inc("access_sync.resends" if resume is not None
                           else "access_sync.snapshots" if changes.snapshot

@@ -22,10 +22,12 @@ from sqlalchemy.orm import Session
 from ..access_control import credentials as creds
 from ..access_control.log import AccessLogService, AccessQuery
 from ..access_control.sync import CredentialSync
+from ..audit import record
 from ..db.access_models import AccessLogEntry
 from ..db.models import Grid
 from ..registry.viewers import Viewer
 from .deps import Context, CurrentViewer
+from .web_auth import address_of
 
 router = APIRouter(tags=["access"])
 
@@ -163,6 +165,8 @@ def put_credential(community: str, body: creds.CredentialInput, request: Request
     try:
         with context.factory.begin() as session:
             creds.upsert(session, community, [body])
+            record(session, viewer.username, "credential.put", body.id,
+                   {"community": community}, address_of(request))
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except creds.CredentialProblem as exc:
@@ -185,6 +189,8 @@ def revoke_credential(credential_id: str, request: Request, viewer: CurrentViewe
                 raise LookupError(f"no credential {credential_id!r}")
             _manager(session, viewer, found.community_id)
             community, _ = creds.revoke(session, credential_id)
+            record(session, viewer.username, "credential.revoke", credential_id,
+                   {"community": community}, address_of(request))
     except LookupError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     _changed(request, community)
@@ -206,6 +212,8 @@ def import_credentials(
         items = creds.parse_csv(body)
         with context.factory.begin() as session:
             version = creds.upsert(session, community, items)
+            record(session, viewer.username, "credential.import", community,
+                   {"credentials": len(items), "version": version}, address_of(request))
     except creds.CredentialProblem as exc:
         raise HTTPException(422, {"problems": exc.problems[:100]}) from None
     except LookupError as exc:

@@ -6,13 +6,15 @@ import base64
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel
 
+from ..audit import record_now
 from ..db.dead_letters import DeadLetter, DeadLetterStore
 from ..registry.registry_file import ALL_SEEING_ROLES
 from ..registry.viewers import Viewer
 from .deps import Context, CurrentViewer
+from .web_auth import address_of
 
 router = APIRouter(tags=["dead letters"])
 
@@ -72,6 +74,9 @@ def show_dead_letter(letter_id: int, viewer: CurrentViewer, context: Context) ->
 
 @router.post("/api/v1/dead-letters/replay", response_model=ReplayAnswer)
 def replay_dead_letters(body: ReplayRequest, viewer: CurrentViewer,
-                        context: Context) -> ReplayAnswer:
+                        context: Context, request: Request) -> ReplayAnswer:
     """Mark for replay: the server feeds them back through decode and routing within seconds."""
-    return ReplayAnswer(marked=_store(context, viewer).request_replay(body.ids))
+    marked = _store(context, viewer).request_replay(body.ids)
+    record_now(context.factory, viewer.username, "dead_letters.replay",
+               ",".join(map(str, body.ids))[:200], {"marked": marked}, address_of(request))
+    return ReplayAnswer(marked=marked)

@@ -1,5 +1,5 @@
-"""FastAPI dependencies: the context, the authenticated viewer behind a bearer token, and the
-incident a viewer may see."""
+"""FastAPI dependencies: the context, the authenticated viewer (behind a bearer token, or a
+browser's session cookie with its CSRF checks), and the incident a viewer may see."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from ..db.models import Incident, IncidentEvent
 from ..registry.viewers import Viewer, load_viewer
 from .context import ApiContext
+from .web_auth import BACKGROUND_HEADER
 
 _bearer = HTTPBearer(auto_error=False, description="token from POST /api/v1/auth/token")
 
@@ -40,13 +41,27 @@ def viewer_for_token(context: ApiContext, token: str | None) -> Viewer | None:
 
 def get_viewer(
     context: Context,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Viewer:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise _unauthorized("a bearer token is required")
-    viewer = viewer_for_token(context, credentials.credentials)
-    if viewer is None:
-        raise _unauthorized("invalid or expired token")
+    if credentials is not None:
+        if credentials.scheme.lower() != "bearer":
+            raise _unauthorized("a bearer token is required")
+        viewer = viewer_for_token(context, credentials.credentials)
+        if viewer is None:
+            raise _unauthorized("invalid or expired token")
+        return viewer
+    web = getattr(request.app.state, "web_auth", None)
+    info = None if web is None else web.session_of(
+        request, touch=request.headers.get(BACKGROUND_HEADER.lower()) != "1")
+    if web is None or info is None:
+        raise _unauthorized("sign in, or send a bearer token")
+    web.check_csrf(request, info)
+    request.state.web_session = info
+    with context.factory() as session:
+        viewer = load_viewer(session, info.username)
+    if viewer is None:  # removed from the registry since signing in
+        raise _unauthorized("this user no longer exists")
     return viewer
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import and_, or_, select
 
 from gridsense_protocol import utc_now
 
+from ..audit import record
 from ..config import LifecycleConfig
 from ..db.models import FINAL_STATES, INCIDENT_STATES, Incident
 from ..notify.links import LinkSigner
@@ -32,6 +33,7 @@ from ..workorders.views import (
     TransitionView,
 )
 from .deps import Context, CurrentViewer, visible_incident
+from .web_auth import address_of
 
 router = APIRouter()
 
@@ -137,6 +139,9 @@ def act_on_incident(
             incident, entry = act(session, incident_id, viewer, action, lifecycle.config,
                                   utc_now(), note=body.note, photos=body.photos,
                                   passed=body.passed)
+            record(session, viewer.username, f"incident.{action}", incident_id,
+                   {"from": entry.from_state, "to": entry.to_state, "note": body.note[:200]},
+                   address_of(request))
             session.flush()
             view, transition = IncidentView.of(incident), TransitionView.of(entry)
             grid_id = incident.grid_id

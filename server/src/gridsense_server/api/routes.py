@@ -1,40 +1,45 @@
-"""REST endpoints: token, gateways, health (incidents: incident_routes.py). Blocking handlers
-(plain ``def``) run in FastAPI's thread pool, where their synchronous database reads belong."""
+"""REST endpoints: token, gateways, health (incidents: incident_routes.py; browser sessions:
+session_routes.py; the audit log: audit_routes.py). Blocking handlers (plain ``def``) run in
+FastAPI's thread pool, where their synchronous database reads belong."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from ..db.models import Gateway, Point
-from ..db.models import Staff as StaffRow
 from ..db.sequences import summaries
 from ..gateways.views import GatewayView
-from ..registry.passwords import verify_password
-from . import dead_letter_routes, incident_routes, silence_routes, unassigned_routes
+from . import (
+    audit_routes,
+    dead_letter_routes,
+    incident_routes,
+    session_routes,
+    silence_routes,
+    unassigned_routes,
+)
 from .deps import Context, CurrentViewer
+from .login import authenticate
 from .tokens import TokenRequest, TokenResponse
+from .web_auth import web_auth_of
 
 router = APIRouter()
 router.include_router(incident_routes.router)
 router.include_router(silence_routes.router)
 router.include_router(dead_letter_routes.router)
 router.include_router(unassigned_routes.router)
+router.include_router(session_routes.router)
+router.include_router(audit_routes.router)
 
 
-@router.post("/api/v1/auth/token", response_model=TokenResponse, tags=["auth"])
-def issue_token(body: TokenRequest, context: Context) -> TokenResponse:
-    with context.factory() as session:
-        staff = session.get(StaffRow, body.username)
-        password_hash = staff.password_hash if staff is not None else None
-    # Verify even for an unknown user (against a dummy hash): same time either way.
-    if not verify_password(password_hash, body.password):
-        context.counters.inc("api.login_failures")
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password",
-                            headers={"WWW-Authenticate": "Bearer"})
-    context.counters.inc("api.logins")
-    return TokenResponse(access_token=context.signer.issue(body.username),
+@router.post("/api/v1/auth/token", response_model=TokenResponse, tags=["auth"],
+             responses={429: {"description": "too many failed sign-ins; see Retry-After"}})
+def issue_token(body: TokenRequest, context: Context, request: Request) -> TokenResponse:
+    """A bearer token for scripts (the web page uses a session cookie instead)."""
+    username = authenticate(context, web_auth_of(request), request, body.username,
+                            body.password, via="token")
+    return TokenResponse(access_token=context.signer.issue(username),
                          expires_in=context.signer.ttl_s)
 
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from gridsense_protocol import new_event_id, utc_now
 
+from ..audit import record
 from ..db.models import Silence
 from ..workorders.states import SUPERVISORS
 from .deps import Context, CurrentViewer
+from .web_auth import address_of
 
 router = APIRouter()
 
@@ -48,7 +50,8 @@ class SilenceView(BaseModel):
 
 
 @router.post("/api/v1/silences", response_model=SilenceView, status_code=201, tags=["silences"])
-def create_silence(body: SilenceRequest, viewer: CurrentViewer, context: Context) -> SilenceView:
+def create_silence(body: SilenceRequest, viewer: CurrentViewer, context: Context,
+                   request: Request) -> SilenceView:
     if viewer.role not in SUPERVISORS:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"a {viewer.role} may not silence; allowed: "
@@ -65,6 +68,10 @@ def create_silence(body: SilenceRequest, viewer: CurrentViewer, context: Context
                   created_by=viewer.username, note=body.note)
     with context.factory.begin() as session:
         session.add(row)
+        record(session, viewer.username, "silence.create", row.id,
+               {"gateway": body.gateway, "point": body.point, "grid": body.grid,
+                "type": body.type, "minutes": body.minutes, "note": body.note[:200]},
+               address_of(request))
     context.counters.inc("api.silences_created")
     return SilenceView.of(row)
 

@@ -5,6 +5,7 @@ from . import (  # noqa: F401  (so Base.metadata has their tables)
     dead_letters,
     registry_version,
     unassigned,
+    web_models,
 )
 from .engine import make_engine, make_session_factory
 from .migrate import upgrade

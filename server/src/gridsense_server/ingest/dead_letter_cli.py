@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..audit import CLI_ADDRESS, cli_actor, record_now
 from ..db.dead_letters import DeadLetter, DeadLetterStore
 
 EXIT_USAGE = 2
@@ -68,9 +69,14 @@ def run(args: argparse.Namespace, store: DeadLetterStore) -> int:
             print("name dead letter ids, or --all", file=sys.stderr)
             return EXIT_USAGE
         marked = store.request_replay(None if args.all else args.ids, gateway=args.gateway)
+        record_now(store.factory, cli_actor(), "dead_letters.replay",
+                   "all" if args.all else ",".join(map(str, args.ids))[:200],
+                   {"marked": marked, "gateway": args.gateway}, CLI_ADDRESS)
         print(json.dumps({"marked": marked}) if args.json else f"{marked} marked for replay")
         return 0
     purged = store.purge(gateway=args.gateway)
+    record_now(store.factory, cli_actor(), "dead_letters.purge", args.gateway or "all",
+               {"purged": purged}, CLI_ADDRESS)
     print(json.dumps({"purged": purged}) if args.json else f"{purged} purged")
     return 0
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..audit import SYSTEM, record
 from ..db.models import Base, Community, Grid, Point, Roster, Staff, StaffGrid, Street
 from ..db.registry_version import bump_registry_version
 from ..db.unassigned import forget_registered
@@ -62,8 +63,10 @@ def _password_hash(existing: str | None, spec_password: str | None, spec_hash: s
     return hash_password(spec_password)
 
 
-def apply_registry(factory: sessionmaker[Session], registry: RegistryFile) -> dict[str, int]:
-    """Upsert everything in one transaction; returns counts like ``{"point.created": 3}``."""
+def apply_registry(factory: sessionmaker[Session], registry: RegistryFile, *,
+                   actor: str = SYSTEM, source: str = "", address: str = "") -> dict[str, int]:
+    """Upsert everything in one transaction, audited in it; returns counts like
+    ``{"point.created": 3}``."""
     stats: Counter[str] = Counter()
     with factory.begin() as session:
         _upsert_all(session, Street, "id", [{"id": s.id, "name": s.name}
@@ -97,7 +100,8 @@ def apply_registry(factory: sessionmaker[Session], registry: RegistryFile) -> di
         # Running servers poll the version: the new owners of points apply at once.
         stats["unassigned.assigned"] += forget_registered(session)
         bump_registry_version(session)
-    result = {k: v for k, v in sorted(stats.items()) if v}
+        result = {k: v for k, v in sorted(stats.items()) if v}
+        record(session, actor, "registry.load", source or "registry", result, address)
     log.info(kv("registry_loaded", **{k.replace(".", "_"): v for k, v in result.items()}))
     return result
 

@@ -1,9 +1,11 @@
 // gridsense control-room and grid-worker page: sign in, list incidents of the user's grids,
 // follow them live over the WebSocket stream, and show gateways. No framework, no CDN.
+// Signed in by an httpOnly session cookie the script never sees; every request that changes
+// something carries the session's CSRF token (from GET /api/v1/auth/session) in X-CSRF-Token.
 "use strict";
 
-const state = { token: sessionStorage.getItem("gridsense.token"), user: sessionStorage.getItem("gridsense.user"),
-                incidents: new Map(), ws: null, retry: 0, selected: null };
+const state = { signedIn: false, csrf: null, user: null, incidents: new Map(), ws: null, retry: 0,
+                selected: null, poller: null };
 // Button labels for the actions the server says the user may take (detail.actions).
 const ACTION_LABELS = { accept: "Accept", note: "Add note", resolve: "Resolve", verify: "Verify and close",
                         return: "Return", defer: "Defer", invalidate: "False alarm" };
@@ -15,17 +17,19 @@ function fmtTime(iso) {
   return d.toLocaleString(undefined, { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
-async function api(path, options = {}) {
+// background: a timer's request, which must not keep an idle session alive.
+async function api(path, options = {}, background = false) {
   const headers = { "Content-Type": "application/json", ...(options.headers || {}) };
-  if (state.token) headers.Authorization = `Bearer ${state.token}`;
-  const resp = await fetch(path, { ...options, headers });
-  if (resp.status === 401) { signOut(); throw new Error("signed out"); }
+  if (options.method && options.method !== "GET" && state.csrf) headers["X-CSRF-Token"] = state.csrf;
+  if (background) headers["X-Gridsense-Background"] = "1";
+  const resp = await fetch(path, { ...options, headers, credentials: "same-origin" });
+  if (resp.status === 401) { signOut("会话已结束，请重新登录 / Your session ended: sign in again."); throw new Error("signed out"); }
   if (!resp.ok) {
     let detail = `HTTP ${resp.status}`;
     try { detail = (await resp.json()).detail || detail; } catch (e) { /* not JSON */ }
     throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
   }
-  return resp.json();
+  return resp.status === 204 ? null : resp.json();
 }
 
 function cell(tr, label, text, cls) {
@@ -77,13 +81,13 @@ function field(dl, name, value) {
 }
 
 async function showSnapshot(id) {
-  // An <img src> cannot carry the bearer token: fetch the JPEG and show it as an object URL.
+  // Fetched rather than <img src>: the request goes through the same session checks.
   const img = $("#detail-snapshot");
   if (img.src) URL.revokeObjectURL(img.src);
   img.hidden = true;
   img.removeAttribute("src");
   const resp = await fetch(`/api/v1/incidents/${encodeURIComponent(id)}/snapshot`,
-    { headers: { Authorization: `Bearer ${state.token}` } });
+    { credentials: "same-origin" });
   if (!resp.ok || state.selected !== id) return;  // none (not a camera incident), or moved on
   img.src = URL.createObjectURL(await resp.blob());
   img.hidden = false;
@@ -171,19 +175,20 @@ function renderGateways(gateways) {
   }
 }
 
-async function refresh() {
-  const [incidents, gateways] = await Promise.all([api("/api/v1/incidents"), api("/api/v1/gateways")]);
+async function refresh(background = false) {
+  const [incidents, gateways] = await Promise.all([api("/api/v1/incidents", {}, background),
+                                                   api("/api/v1/gateways", {}, background)]);
   state.incidents = new Map(incidents.map((i) => [i.id, i]));
   renderIncidents();
   renderGateways(gateways);
 }
 
 function connectStream() {
-  if (!state.token) return;
+  if (!state.signedIn) return;
   const proto = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${proto}://${location.host}/api/v1/stream?token=${encodeURIComponent(state.token)}`);
+  const ws = new WebSocket(`${proto}://${location.host}/api/v1/stream`);  // the cookie goes along
   state.ws = ws;
-  ws.onopen = () => { state.retry = 0; $("#live").hidden = false; refresh().catch(() => {}); };
+  ws.onopen = () => { state.retry = 0; $("#live").hidden = false; refresh(true).catch(() => {}); };
   ws.onmessage = (ev) => {
     const msg = JSON.parse(ev.data);
     if (msg.type === "incident" && msg.incident) {
@@ -200,36 +205,54 @@ function connectStream() {
   };
   ws.onclose = (ev) => {
     $("#live").hidden = true;
-    if (ev.code === 4401) { signOut(); return; }
-    if (!state.token) return;
+    if (!state.signedIn || state.ws !== ws) return;  // signed out here: nothing to report
+    if (ev.code === 4401) { signOut("会话已结束，请重新登录 / Your session ended: sign in again."); return; }
     // Capped, jittered backoff so a restarting server is not hammered by every open page.
     const delay = Math.min(30000, 1000 * 2 ** state.retry++) * (0.5 + Math.random() / 2);
     setTimeout(connectStream, delay);
   };
 }
 
-function showBoard() {
+function showBoard(session) {
+  state.signedIn = true;
+  state.csrf = session.csrf_token;
+  state.user = session.username;
   $("#login").hidden = true;
   $("#board").hidden = false;
   $("#who").hidden = false;
   $("#who").textContent = state.user;
   $("#logout").hidden = false;
+  $("#logout-all").hidden = false;
   refresh().catch((e) => console.error(e));
   connectStream();
   // A signed link from a message lands on /#incident=<id>.
   const linked = location.hash.match(/^#incident=([0-9A-Za-z]+)$/);
   if (linked) openDetail(linked[1]);
-  setInterval(() => { if (state.token) api("/api/v1/gateways").then(renderGateways).catch(() => {}); }, 15000);
+  clearInterval(state.poller);
+  state.poller = setInterval(() => {
+    if (state.signedIn) api("/api/v1/gateways", {}, true).then(renderGateways).catch(() => {});
+  }, 15000);
 }
 
-function signOut() {
-  state.token = null;
-  sessionStorage.removeItem("gridsense.token");
-  if (state.ws) state.ws.close();
+// Only the page's own state: the server side is ended by the buttons (or has ended already).
+function signOut(message) {
+  state.signedIn = false;
+  state.csrf = null;
+  clearInterval(state.poller);
+  const ws = state.ws;
+  state.ws = null;
+  if (ws) ws.close();
   $("#board").hidden = true;
   $("#login").hidden = false;
   $("#who").hidden = true;
   $("#logout").hidden = true;
+  $("#logout-all").hidden = true;
+  $("#login-error").textContent = message || "";
+}
+
+async function endSession(path, method) {
+  try { await api(path, { method }); } catch (e) { /* already ended: signed out either way */ }
+  signOut();
 }
 
 $("#login").addEventListener("submit", async (ev) => {
@@ -237,20 +260,26 @@ $("#login").addEventListener("submit", async (ev) => {
   const form = new FormData(ev.target);
   $("#login-error").textContent = "";
   try {
-    const resp = await fetch("/api/v1/auth/token", { method: "POST", headers: { "Content-Type": "application/json" },
+    const resp = await fetch("/api/v1/auth/session", { method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ username: form.get("username"), password: form.get("password") }) });
+    if (resp.status === 429) {
+      const wait = resp.headers.get("Retry-After") || "?";
+      $("#login-error").textContent = `尝试次数过多，请 ${wait} 秒后再试 / Too many attempts: try again in ${wait} s.`;
+      return;
+    }
     if (!resp.ok) { $("#login-error").textContent = "Wrong user or password."; return; }
-    const data = await resp.json();
-    state.token = data.access_token;
-    state.user = form.get("username");
-    sessionStorage.setItem("gridsense.token", state.token);
-    sessionStorage.setItem("gridsense.user", state.user);
-    showBoard();
+    ev.target.reset();
+    showBoard(await resp.json());
   } catch (e) {
     $("#login-error").textContent = "The server cannot be reached.";
   }
 });
-$("#logout").addEventListener("click", signOut);
+$("#logout").addEventListener("click", () => endSession("/api/v1/auth/session", "DELETE"));
+$("#logout-all").addEventListener("click", () => endSession("/api/v1/auth/logout-everywhere", "POST"));
 $("#detail-close").addEventListener("click", closeDetail);
 
-if (state.token) showBoard();
+// Still signed in from before (a reload, a link from a message)? The cookie says.
+fetch("/api/v1/auth/session", { credentials: "same-origin" })
+  .then((resp) => (resp.ok ? resp.json().then(showBoard) : null))
+  .catch(() => {});
