@@ -27,6 +27,7 @@ from gridsense_server.db import make_engine, make_session_factory, upgrade
 from gridsense_server.db.access_models import AccessLogEntry
 from gridsense_server.db.models import Incident, IncidentTransition, Notification
 from gridsense_server.db.unassigned import Sighting, UnassignedStore
+from gridsense_server.db.web_models import AuditEntry
 from gridsense_server.registry.registry_file import parse_registry
 from gridsense_server.registry.store import apply_registry
 
@@ -139,6 +140,14 @@ async def test_a_gateway_cannot_speak_for_another_gateways_points(
     assert sorted(d["reason"] for d in listed.json()) == reasons
     healthz = await _get(app, "/healthz", "control")
     assert healthz.json()["ingest.refused.not_owner"] == 4
+    # Audited too: who (the publishing gateway), what, which point, readable by the control room.
+    await async_wait_until(lambda: len(_query(app, select(AuditEntry).where(
+        AuditEntry.action == "mqtt.refused_not_owner"))) == 4, what="four audit entries")
+    audited = (await _get(app, "/api/v1/audit", "control",
+                          action="mqtt.refused_not_owner")).json()
+    assert sorted(e["target"] for e in audited["entries"]) == [
+        "boiler-b1", "boiler-b1", "gw-02.lobby", "reader-b1"]
+    assert {e["actor"] for e in audited["entries"]} == {"gateway:gw-02"}
 
 
 async def test_a_registry_load_by_the_cli_moves_a_point_to_its_new_gateway_at_once(

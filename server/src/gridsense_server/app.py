@@ -121,10 +121,11 @@ class ServerApp:
         self.settler.on_refused = self.dead_letter_sink.keep
         self.unassigned = UnassignedPoints(UnassignedStore(self.factory), self.directory,
                                            self.counters, config.ingest.unassigned_points_max)
-        self.authority = GatewayAuthority(self.directory, self.unassigned, self.counters)
-        self.ledgers: list[AckLedger] = []
         # Security refusals from any wing (cheap, bounded, written in batches).
         self.refusals = RefusalSink(self.factory, self.counters, config.audit.queue_max)
+        self.authority = GatewayAuthority(self.directory, self.unassigned, self.counters,
+                                          audit=self.refusals.refuse)
+        self.ledgers: list[AckLedger] = []
         self.http_url: str | None = None
         self.ready = asyncio.Event()
 

@@ -17,6 +17,7 @@ only for that sender's incident; a command result answers the sender's own comma
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,12 +40,17 @@ class Refusal:
     reason: str  # the dead letter's reason
 
 
+# (actor, action, target, detail): the audit log's refusal sink, injected by the app.
+AuditRefusal = Callable[[str, str, str, dict[str, Any]], None]
+
+
 class GatewayAuthority:
     def __init__(self, directory: PointDirectory, unassigned: UnassignedPoints,
-                 counters: Counters) -> None:
+                 counters: Counters, audit: AuditRefusal | None = None) -> None:
         self.directory = directory
         self.unassigned = unassigned
         self.counters = counters
+        self._audit = audit
         self._logged: dict[str, int] = {}
 
     def check(self, decoded: Any) -> Refusal | None:
@@ -88,10 +94,14 @@ class GatewayAuthority:
         return Refusal("unassigned_cap", reason)
 
     def _log(self, event: str, gateway: str, point: str, **fields: str) -> None:
-        """One line per refusal, sampled per gateway (the first ten, then every 1000th): a
-        stolen password flooding forged messages must not flood the log."""
+        """One log line and one audit entry per refusal, sampled per gateway (the first ten,
+        then every 1000th, each with the running count): a stolen password flooding forged
+        messages must flood neither. Every refused message itself is a dead letter."""
         seen = self._logged.get(gateway, 0) + 1
         if len(self._logged) < _LOGGED_GATEWAYS_MAX or gateway in self._logged:
             self._logged[gateway] = seen
         if seen <= 10 or seen % 1000 == 0:
             log.warning(kv(event, gateway=gateway, point=point, refused=seen, **fields))
+            if self._audit is not None:
+                self._audit(f"gateway:{gateway}", f"mqtt.{event.removeprefix('message_')}",
+                            point, {"refused_so_far": seen, **fields})
