@@ -199,7 +199,8 @@ def _garbage(draw: st.DrawFn, pick_gateway: st.SearchStrategy[str]) -> FuzzPaylo
 
 
 def fuzz_payload(layout: Layout, now: datetime) -> st.SearchStrategy[FuzzPayload]:
-    """36 % valid messages, 4 % snapshots, 40 % mutated, 20 % garbage."""
+    """Valid messages, snapshots, mutated, garbage weighted 36:4:40:20 by a drawn integer;
+    hypothesis favours small integers, so a long run comes out near 48:43:9."""
     valid_messages = valid(layout, now)
     as_payload = st.builds(lambda m, ascii_only: FuzzPayload(
         m[0], dumps(m[1], ascii_only=ascii_only),
