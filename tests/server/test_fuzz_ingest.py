@@ -13,7 +13,7 @@ from gridsense_devtools.fuzz_ingest import fuzz_stack, run_fuzz
 from gridsense_devtools.fuzz_report import broken_invariants, table
 from gridsense_devtools.services import InfluxDB
 
-PAYLOADS = 2000
+PAYLOADS = 3000
 
 
 @pytest.mark.timeout(240)
