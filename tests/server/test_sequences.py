@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from gridsense_protocol import INT64_MAX
 from gridsense_server.acks import holes, merge, to_ranges
 from gridsense_server.db import make_engine, make_session_factory, upgrade
 from gridsense_server.db.models import GatewaySequence
@@ -26,6 +27,20 @@ def test_range_arithmetic() -> None:
     assert to_ranges([5, 1, 2, 3, 3, 9]) == [(1, 3), (5, 5), (9, 9)]
     assert merge([(5, 7), (1, 2), (3, 4), (10, 12), (11, 11)]) == [(1, 7), (10, 12)]
     assert holes([(1, 3), (5, 5), (9, 12)]) == [(4, 4), (6, 8)]
+
+
+def test_the_largest_seq_the_protocol_allows_is_recorded_next_to_its_neighbours(
+    factory: sessionmaker[Session],
+) -> None:
+    # Found by the ingest fuzzer: the neighbour query bound 2**63 (the seq plus one), which
+    # SQLite cannot take, so a valid message with this seq was dead-lettered.
+    store = SequenceStore(factory)
+    top = INT64_MAX
+    assert store.record([("gw-01", top)]) == {"gw-01": 0}
+    assert store.record([("gw-01", top - 1), ("gw-01", 0)]) == {"gw-01": 0}
+    assert store.record([("gw-01", top)]) == {"gw-01": 1}
+    with factory() as session:
+        assert ranges(session, "gw-01") == [(0, 0), (top - 1, top)]
 
 
 def test_ranges_merge_gaps_show_and_close_and_redeliveries_are_counted(

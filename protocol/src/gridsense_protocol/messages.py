@@ -34,6 +34,24 @@ def _finite(value: float) -> float:
 
 FiniteFloat = Annotated[float, AfterValidator(_finite)]
 
+
+def _finite_json(value: Any) -> Any:
+    """Free-form JSON (details, results, arguments) holds finite numbers only: the JSON parser
+    takes ``NaN`` and ``1e999``, which PostgreSQL's jsonb and browsers' JSON.parse refuse."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("must hold finite numbers only (no NaN or infinity)")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_finite_json)]
+
 # Every integer fits a signed 64-bit column (PostgreSQL BIGINT, SQLite INTEGER, InfluxDB
 # integer): a larger one would pass here and then fail in a store, where no retry can help.
 INT64_MAX = 2**63 - 1
@@ -123,7 +141,7 @@ class Incident(Envelope):
     threshold: FiniteFloat | None = None
     unit: Annotated[str, Field(max_length=16)] | None = None
     message: Annotated[str, Field(max_length=500)] = ""
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: JsonObject = Field(default_factory=dict)
     has_snapshot: bool = False  # a JPEG follows on .../snapshot/{id}
 
 
@@ -149,8 +167,9 @@ class DriverHealth(BaseModel):
 class Health(Envelope):
     kind: ClassVar[Kind] = Kind.HEALTH
 
-    uptime_s: Annotated[float, Field(ge=0)]
-    cpu_percent: Annotated[float, Field(ge=0)]
+    # Finite: ``ge=0`` alone lets infinity through, into the health series.
+    uptime_s: Annotated[FiniteFloat, Field(ge=0)]
+    cpu_percent: Annotated[FiniteFloat, Field(ge=0)]
     memory_rss_bytes: UInt64
     disk_free_bytes: UInt64
     drivers: dict[str, DriverHealth] = Field(default_factory=dict)
@@ -163,7 +182,7 @@ class ConfigUpdate(Envelope):
     kind: ClassVar[Kind] = Kind.CONFIG
 
     version: UInt64
-    body: dict[str, Any]
+    body: JsonObject
 
 
 class Command(Envelope):
@@ -172,7 +191,7 @@ class Command(Envelope):
     kind: ClassVar[Kind] = Kind.CMD
 
     name: SnakeName
-    args: dict[str, Any] = Field(default_factory=dict)
+    args: JsonObject = Field(default_factory=dict)
 
 
 class CommandResult(Envelope):
@@ -180,7 +199,7 @@ class CommandResult(Envelope):
 
     command_id: EventId
     ok: bool
-    result: dict[str, Any] | None = None
+    result: JsonObject | None = None
     error: Annotated[str, Field(max_length=1000)] | None = None
 
 

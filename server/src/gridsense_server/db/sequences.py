@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from gridsense_protocol import utc_now
+from gridsense_protocol import INT64_MAX, utc_now
 
 from ..acks import Range, merge, to_ranges
 from .models import Gateway, GatewaySequence
@@ -126,9 +126,11 @@ def _lock_gateways(session: Session, names: list[str]) -> None:
 def _record_chunk(session: Session, by_gateway: dict[str, list[int]]) -> dict[str, int]:
     incoming = {name: to_ranges(seqs) for name, seqs in by_gateway.items()}
     t = GatewaySequence.__table__
+    # Neighbours touch a range from one below to one above it; clamped, since the protocol
+    # allows a seq of 2**63-1 and one above it is no 64-bit integer a database can bind.
     overlapping = or_(*(
         and_(t.c.gateway == name, t.c.last >= ranges_[0][0] - 1,
-             t.c.first <= ranges_[-1][1] + 1)
+             t.c.first <= min(ranges_[-1][1] + 1, INT64_MAX))
         for name, ranges_ in incoming.items()
     ))
     existing: defaultdict[str, list[Range]] = defaultdict(list)

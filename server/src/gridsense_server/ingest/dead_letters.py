@@ -17,7 +17,7 @@ from ..db.dead_letters import DeadLetterStore, new_dead_letter
 from ..db.retry import retry_transient
 from ..logs import kv
 from ..tasks import cancel_and_wait
-from .classify import invalid_reason
+from .classify import invalid_reason, reason_key
 from .handoff import Handoff
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class DeadLetterSink:
     def _queue(self, message: InboundMessage, reason: str, acks_wait: bool) -> None:
         self.last_arrival = time.monotonic()
         self.counters.inc("dead_letters.received")
+        self.counters.inc(f"dead_letters.reason.{reason_key(reason)}")
         if len(self._waiting) >= MAX_WAITING:
             self.counters.inc("dead_letters.not_kept")
             log.error(kv("dead_letter_not_kept", topic=message.topic, reason=reason[:200]))

@@ -46,9 +46,15 @@ class Settler:
         self._ready.set()
 
     def _settled(self, message: InboundMessage) -> None:
+        # Every message, refused ones too, ends here once: the two outcomes add up to what
+        # was received, which is how a fuzz run proves that nothing went uncounted.
         sequence = message.sequence
-        if sequence is not None and not message.lost:
-            self.ranges.add(*sequence)
+        if message.lost:
+            self.counters.inc("ingest.outcome.dead_lettered")
+        else:
+            self.counters.inc("ingest.outcome.applied")
+            if sequence is not None:
+                self.ranges.add(*sequence)
         assert message.ledger is not None
         message.ledger.settled(message)
 
