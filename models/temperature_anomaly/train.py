@@ -1,0 +1,152 @@
+"""Train the temperature anomaly model on the simulator and export it to ONNX.
+
+Training sees only the training room types and onset families (``rooms.TRAIN_ROOMS``,
+``events.TRAIN_FAMILIES``) and seeds below the evaluation's. Positives are the minutes after an
+onset once it has moved the reading by ``POSITIVE_MIN_C`` against the same scenario without the
+event; negatives are quiet weeks and the minutes before onsets. The alarm threshold is then set
+on separate quiet weeks: just above the highest score any of them held for two minutes running,
+so those weeks raise no alarm at all.
+
+Usage: ``python -m temperature_anomaly.train simulate --out temperature_anomaly.onnx`` (from
+``models/``), or ``scripts/train-temperature``; ``retrain`` takes a site's own history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from gridsense_edge.rules.temperature_anomaly.features import FEATURES, HISTORY_MIN
+
+from .events import FAMILIES, TRAIN_FAMILIES
+from .features import series_features
+from .network import Network, export, fit
+from .rooms import TRAIN_ROOMS
+from .simulator import WEEK_MIN, scenario, simulate
+
+POSITIVE_MIN_C = 0.5
+THRESHOLD_MARGIN = 0.5  # log-odds above the calibration weeks' highest held score
+NEGATIVE_SHARE = 0.25  # quiet minutes kept for training (they are many and alike)
+CALIBRATION_SEED = 700_000
+HARD_NEGATIVE_WEIGHT = 5.0
+
+
+def quiet_rows(room: str, weeks: int, seed: int) -> np.ndarray:
+    batch = simulate(room, weeks, WEEK_MIN, seed)
+    rows, _ = series_features(batch.values)
+    return rows
+
+
+def onset_rows(room: str, family: str, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, labels: 1 after a visible onset, 0 before it, -1 in between: left out)."""
+    event = scenario(room, family, count, seed)
+    calm = simulate(room, count, event.values.shape[1], seed)
+    rows, where = series_features(event.values)
+    i, t = where[:, 0], where[:, 1]
+    onset = event.onset[i]
+    moved = np.nan_to_num(event.values[i, t] - calm.values[i, t], nan=0.0)
+    label = np.where(t < onset, 0, np.where(moved >= POSITIVE_MIN_C, 1, -1))
+    label[t > onset + FAMILIES[family].horizon_min] = -1
+    return rows, label
+
+
+def dataset(weeks: int, scenarios: int, rng: np.random.Generator,
+            progress: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, labels, all quiet rows: the pool hard negatives are mined from)."""
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    pool: list[np.ndarray] = []
+    for k, room in enumerate(TRAIN_ROOMS):
+        rows = quiet_rows(room, weeks, 1000 * k + 1)
+        pool.append(rows)
+        keep = rng.random(len(rows)) < NEGATIVE_SHARE
+        xs.append(rows[keep])
+        ys.append(np.zeros(int(keep.sum())))
+        for j, family in enumerate(TRAIN_FAMILIES):
+            if room in FAMILIES[family].rooms:
+                rows, label = onset_rows(room, family, scenarios, 100_000 + 1000 * k + j)
+                xs.append(rows[label >= 0])
+                ys.append(label[label >= 0].astype(float))
+        progress(f"data: {room} ({sum(len(x) for x in xs)} rows)")
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(pool)
+
+
+def held_peak(scores: np.ndarray, sensors: np.ndarray) -> np.ndarray:
+    """Per sensor, the highest score held over two scored minutes running (what the latch's
+    one-minute hold lets through)."""
+    pair = np.minimum(scores[1:], scores[:-1])
+    same = sensors[1:] == sensors[:-1]
+    peaks = np.full(int(sensors.max()) + 1, -np.inf)
+    np.maximum.at(peaks, sensors[1:][same], pair[same])
+    return peaks
+
+
+def calibrate(net: Network, weeks: int) -> tuple[float, dict[str, float]]:
+    peaks: dict[str, float] = {}
+    for k, room in enumerate(TRAIN_ROOMS):
+        batch = simulate(room, weeks, WEEK_MIN, CALIBRATION_SEED + 1000 * k)
+        rows, where = series_features(batch.values)
+        peaks[room] = float(held_peak(net.logits(rows), where[:, 0]).max())
+    return max(peaks.values()) + THRESHOLD_MARGIN, peaks
+
+
+def train_simulated(weeks: int, scenarios: int, calibration_weeks: int, seed: int,
+                    progress: Callable[[str], None]) -> tuple[Network, dict[str, object]]:
+    rng = np.random.default_rng(seed)
+    x, y, pool = dataset(weeks, scenarios, rng, progress)
+    positives = float(y.sum())
+    weight = np.where(y == 1, (len(y) - positives) / max(positives, 1.0), 1.0)
+    started = time.monotonic()
+    net = fit(x, y, weight, rng)
+    # Quiet minutes the first fit found alarming (a door open to a hot day, a busy clinic hour
+    # at the fridge) are what false alarms are made of: train again with them weighted up.
+    hard = pool[net.logits(pool) > 0.0]
+    x = np.concatenate([x, hard])
+    y = np.concatenate([y, np.zeros(len(hard))])
+    weight = np.concatenate([weight, np.full(len(hard), HARD_NEGATIVE_WEIGHT)])
+    net = fit(x, y, weight, rng)
+    progress(f"fit: {len(y)} rows, {int(positives)} positive, {len(hard)} hard negatives "
+             f"({time.monotonic() - started:.0f} s)")
+    threshold, peaks = calibrate(net, calibration_weeks)
+    progress(f"threshold {threshold:.3f} (calibration peaks {peaks})")
+    meta: dict[str, object] = {
+        "features": list(FEATURES), "history_min": str(HISTORY_MIN),
+        "threshold": repr(threshold), "score": "log-odds",
+        "trained_on": {"rooms": list(TRAIN_ROOMS), "families": list(TRAIN_FAMILIES),
+                       "quiet_weeks_per_room": weeks, "onsets_per_pair": scenarios,
+                       "rows": len(y), "positives": int(positives)},
+        "calibration_peaks": peaks,
+    }
+    return net, meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sim = sub.add_parser("simulate", help="train on the thermal simulator")
+    sim.add_argument("--weeks", type=int, default=40, help="quiet sensor-weeks per room type")
+    sim.add_argument("--scenarios", type=int, default=150, help="onsets per (room, family)")
+    sim.add_argument("--calibration-weeks", type=int, default=60)
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--out", type=Path, required=True, help="ONNX file to write")
+    sim.add_argument("--json", action="store_true", help="print the summary as JSON")
+    args = parser.parse_args(argv)
+    net, meta = train_simulated(args.weeks, args.scenarios, args.calibration_weeks, args.seed,
+                                lambda line: print(line, file=sys.stderr, flush=True))
+    export(net, args.out, meta)
+    summary = {"out": str(args.out), "threshold": round(float(str(meta["threshold"])), 4),
+               **meta["trained_on"]}  # type: ignore[dict-item]
+    print(json.dumps(summary) if args.json else
+          " ".join(f"{k}={v}" for k, v in summary.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
