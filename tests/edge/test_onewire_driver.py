@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from gridsense_edge.config import load_config
 from gridsense_edge.configtypes import default_profiles_dir
 from gridsense_edge.drivers import DRIVERS, DriverContext
 from gridsense_edge.drivers.onewire.driver import OneWireTemperatureConfig
 from gridsense_edge.drivers.onewire.w1 import Outcome, parse_w1_slave
 from gridsense_protocol import DriverState, Reading
+from gridsense_protocol.yamlconfig import ConfigError
 
 SCRATCHPAD = "72 01 4b 46 7f ff 0e 10 57"
 
@@ -105,3 +107,17 @@ async def test_a_generated_sysfs_tree(tmp_path: Path) -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("sensor: 10-000000000001", "sensor family '10' is not the profile's ('28')"),
+    ("sensor: 28-000000000001\n    profile: ds18s20", "no 1-Wire device profile 'ds18s20'"),
+    ("sensor: 28-xyz", "sensor"),
+])
+def test_config_errors_name_the_key(tmp_path: Path, entry: str, message: str) -> None:
+    config = tmp_path / "gateway.yaml"
+    config.write_text("gateway: {id: gw-w1, state_dir: ./state}\ndevices:\n"
+                      f"  - type: onewire_temperature\n    point: gw-w1.s1\n    {entry}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert message in str(caught.value) and "devices[0]" in str(caught.value)

@@ -28,7 +28,7 @@ FAILING_POLL_CAP_S = 60.0  # an unplugged sensor is still looked for at least th
 class OneWireTemperatureConfig(DeviceConfigBase):
     type: Literal["onewire_temperature"]
     sensor: Annotated[str, Field(pattern=r"^[0-9a-f]{2}-[0-9a-f]{12}$")]  # e.g. 28-0316a2797aff
-    profile: Annotated[str, Field(min_length=1)] = "ds18b20"
+    profile: Annotated[str, Field(min_length=1, validate_default=True)] = "ds18b20"
 
     @field_validator("profile")
     @classmethod
