@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in (sim, site):
         p.add_argument("--weeks", type=int, default=40, help="quiet sensor-weeks per room type")
         p.add_argument("--scenarios", type=int, default=150, help="onsets per (room, family)")
-        p.add_argument("--calibration-weeks", type=int, default=60)
+        p.add_argument("--calibration-weeks", type=int, default=150)
         p.add_argument("--seed", type=int, default=7)
         p.add_argument("--out", type=Path, required=True, help="ONNX file to write")
         p.add_argument("--json", action="store_true", help="print the summary as JSON")
