@@ -22,19 +22,21 @@ from pydantic import TypeAdapter
 from gridsense_edge.rules import RULES
 from gridsense_protocol import AlarmState, Reading
 
-from .detectors import RATE_PER_MIN, RATE_WINDOW_S, limit_for, minute_times
+from .detectors import FRIDGE_HOLD_S, RATE_PER_MIN, RATE_WINDOW_S, limit_for, minute_times
 from .events import FAMILIES
+from .rooms import ROOMS
 from .simulator import scenario
 
 MODEL = Path(__file__).resolve().parent / "temperature_anomaly.onnx"
-POINT = "gw-demo.pump-room"
 
 
 def rules_config(room: str, model: Path) -> list[dict[str, object]]:
     """What an installer writes under ``rules:`` for this room."""
     return [
-        {"type": "temperature_anomaly", "model": str(model)},
-        {"type": "over_temperature", "threshold": limit_for(room), "min_duration_s": 5},
+        {"type": "temperature_anomaly", "model": str(model),
+         "kind": "fridge" if ROOMS[room].fridge else "room"},
+        {"type": "over_temperature", "threshold": limit_for(room),
+         "min_duration_s": FRIDGE_HOLD_S if ROOMS[room].fridge else 5},
         {"type": "rapid_rise", "rate_per_min": RATE_PER_MIN, "window_s": RATE_WINDOW_S},
     ]
 
@@ -46,9 +48,10 @@ def run(room: str, family: str, seed: int, model: Path) -> dict[str, object]:
         rules_config(room, model))
     rules = [RULES.get(c.type).factory(c) for c in configs]
     times = minute_times(len(row))
+    point = f"gw-demo.{room.replace('_', '-')}"
     timeline: list[dict[str, object]] = []
     for t in np.flatnonzero(np.isfinite(row[: onset + batch.horizon_min + 1])):
-        reading = Reading(point=POINT, metric="temperature", value=float(row[t]), unit="°C",
+        reading = Reading(point=point, metric="temperature", value=float(row[t]), unit="°C",
                           ts=times[t])
         for rule in rules:
             for event in rule.feed(reading):
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0
-    print(f"{args.room} · {args.family} · seed {args.seed}: 起火后各规则首次告警 / first alarm "
+    print(f"{args.room} · {args.family} · seed {args.seed}: 事件发生后各规则首次告警 / first alarm "
           f"after onset (minutes): {result['first_alarm_min_after_onset']}")
     for entry in result["timeline"]:  # type: ignore[attr-defined]
         print(f"  +{entry['minute']:>4} min  {entry['reading_c']:7.1f} °C  {entry['message']}")

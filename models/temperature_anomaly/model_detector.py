@@ -19,6 +19,7 @@ from gridsense_protocol import AlarmState
 
 from .detectors import Alarms, minute_times
 from .features import series_features
+from .rooms import ROOMS
 from .simulator import Batch
 
 MIN_DURATION_S = TemperatureAnomalyConfig.model_fields["min_duration_s"].default
@@ -26,10 +27,14 @@ MIN_DURATION_S = TemperatureAnomalyConfig.model_fields["min_duration_s"].default
 
 class ModelDetector:
     def __init__(self, path: Path, threshold: float | None = None) -> None:
+        """``threshold`` None: the model's own for each room's kind, as a gateway configured
+        with ``kind: fridge`` on its fridge points would use."""
         try:
-            self.threshold = TemperatureModel(path).threshold if threshold is None else threshold
+            model = TemperatureModel(path)
         except ModelUnavailable as exc:
             raise ValueError(str(exc)) from None
+        self.threshold = model.threshold if threshold is None else threshold
+        self.fridge_threshold = model.fridge_threshold if threshold is None else threshold
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         self._session = ort.InferenceSession(str(path), options,
@@ -48,7 +53,8 @@ class ModelDetector:
         out: Alarms = []
         for i in range(len(batch.values)):
             mine = where[:, 0] == i
-            latch = ScoreLatch(self.threshold, MIN_DURATION_S)
+            latch = ScoreLatch(self.fridge_threshold if ROOMS[batch.room].fridge
+                               else self.threshold, MIN_DURATION_S)
             hits = [int(t) for t, s in zip(where[mine, 1], scores[mine], strict=True)
                     if latch.update(times[t], float(s)) is AlarmState.ACTIVE]
             out.append(np.array(hits, dtype=np.int64))

@@ -5,7 +5,7 @@ Training sees only the training room types and onset families (``rooms.TRAIN_ROO
 onset once it has moved the reading by ``POSITIVE_MIN_C`` against the same scenario without the
 event; negatives are quiet weeks and the minutes before onsets. The alarm threshold is then set
 on separate quiet weeks: just above the highest score any of them held for two minutes running,
-so those weeks raise no alarm at all.
+so those weeks raise no alarm at all; fridges get their own from the fridges' weeks.
 
 ``retrain`` adds a site's own history from InfluxDB: its minutes join the quiet training rows
 (those the first fit finds alarming weighted up, like the simulator's) and its quiet weeks
@@ -37,7 +37,7 @@ from .events import FAMILIES, TRAIN_FAMILIES
 from .features import series_features
 from .history import HistoryError, minute_series
 from .network import Network, export, fit
-from .rooms import TRAIN_ROOMS
+from .rooms import ROOMS, TRAIN_ROOMS
 from .simulator import WEEK_MIN, scenario, simulate
 
 POSITIVE_MIN_C = 0.5
@@ -102,15 +102,18 @@ def held_peak(scores: np.ndarray, sensors: np.ndarray) -> np.ndarray:
 
 
 def calibrate(net: Network, weeks: int, site: tuple[np.ndarray, np.ndarray] | None
-              ) -> tuple[float, dict[str, float]]:
+              ) -> tuple[float, float, dict[str, float]]:
+    """(threshold, fridge threshold, peaks): a fridge's calm is its own, so fridge points
+    (``kind: fridge`` in the rule) get a threshold from the fridges' quiet weeks alone."""
     peaks: dict[str, float] = {}
     for k, room in enumerate(TRAIN_ROOMS):
         batch = simulate(room, weeks, WEEK_MIN, CALIBRATION_SEED + 1000 * k)
         rows, where = series_features(batch.values)
         peaks[room] = float(held_peak(net.logits(rows), where[:, 0]).max())
-    if site is not None:
+    if site is not None:  # the site's points may be either kind: both thresholds cover them
         peaks["site"] = float(held_peak(net.logits(site[0]), site[1][:, 0]).max())
-    return max(peaks.values()) + THRESHOLD_MARGIN, peaks
+    fridge = max(v for k, v in peaks.items() if k == "site" or ROOMS[k].fridge)
+    return max(peaks.values()) + THRESHOLD_MARGIN, fridge + THRESHOLD_MARGIN, peaks
 
 
 def site_rows(history: np.ndarray, points: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -145,11 +148,13 @@ def train_simulated(weeks: int, scenarios: int, calibration_weeks: int, seed: in
     net = fit(x, y, weight, rng)
     progress(f"fit: {len(y)} rows, {int(positives)} positive, {len(hard)} hard negatives "
              f"({time.monotonic() - started:.0f} s)")
-    threshold, peaks = calibrate(net, calibration_weeks, site)
-    progress(f"threshold {threshold:.3f} (calibration peaks {peaks})")
+    threshold, fridge_threshold, peaks = calibrate(net, calibration_weeks, site)
+    progress(f"threshold {threshold:.3f}, fridges {fridge_threshold:.3f} "
+             f"(calibration peaks {peaks})")
     meta: dict[str, object] = {
         "features": list(FEATURES), "history_min": str(HISTORY_MIN),
-        "threshold": repr(threshold), "score": "log-odds",
+        "threshold": repr(threshold), "fridge_threshold": repr(fridge_threshold),
+        "score": "log-odds",
         "trained_on": {"rooms": list(TRAIN_ROOMS), "families": list(TRAIN_FAMILIES),
                        "quiet_weeks_per_room": weeks, "onsets_per_pair": scenarios,
                        "rows": len(y), "positives": int(positives)},
@@ -196,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                                 progress, history)
     export(net, args.out, meta)
     summary = {"out": str(args.out), "threshold": round(float(str(meta["threshold"])), 4),
+               "fridge_threshold": round(float(str(meta["fridge_threshold"])), 4),
                "site_rows": meta["site_rows"], **meta["trained_on"]}  # type: ignore[dict-item]
     print(json.dumps(summary) if args.json else
           " ".join(f"{k}={v}" for k, v in summary.items()))

@@ -76,6 +76,17 @@ def test_silent_for_a_day_then_ahead_of_the_threshold_and_equal_to_the_harness()
         assert rule.health().state is DriverState.OK
 
 
+def test_fridge_points_use_the_threshold_calibrated_on_fridges() -> None:
+    room = anomaly_rule()
+    fridge = TemperatureAnomaly(TemperatureAnomalyConfig(type="temperature_anomaly", model=MODEL,
+                                                         kind="fridge"))
+    own = TemperatureAnomaly(TemperatureAnomalyConfig(type="temperature_anomaly", model=MODEL,
+                                                      kind="fridge", threshold=12.5))
+    assert fridge.threshold < room.threshold  # fridges are calmer: a lower bar is as quiet
+    assert own.threshold == 12.5
+    assert ModelDetector(MODEL).fridge_threshold == fridge.threshold
+
+
 def _broken_model(path: Path, features: list[str], weight: float) -> Path:
     f = len(features)
     net = Network(np.zeros(f, np.float32), np.ones(f, np.float32),

@@ -38,6 +38,7 @@ class TemperatureModel:
         try:
             features = tuple(json.loads(meta["features"]))
             self.threshold = float(meta["threshold"])
+            self.fridge_threshold = float(meta.get("fridge_threshold", self.threshold))
             history = int(meta["history_min"])
         except (KeyError, ValueError, TypeError) as exc:
             raise ModelUnavailable(

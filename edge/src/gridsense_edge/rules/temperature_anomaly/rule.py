@@ -33,7 +33,9 @@ CLEAR_MARGIN = 2.0  # log-odds below the threshold before an alarm clears
 class TemperatureAnomalyConfig(RuleConfigBase):
     type: Literal["temperature_anomaly"]
     model: ResolvedPath  # models/temperature_anomaly/train.py writes it
-    threshold: FiniteFloat | None = None  # default: the model's own (in its metadata)
+    # Fridges are calmer than rooms; the model carries a threshold calibrated on each kind.
+    kind: Literal["room", "fridge"] = "room"
+    threshold: FiniteFloat | None = None  # default: the model's own for ``kind``
     min_duration_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
     severity: Severity = Severity.MAJOR
 
@@ -86,8 +88,10 @@ class TemperatureAnomaly(PointRule[TemperatureAnomalyConfig, _PointState]):
         except ModelUnavailable as exc:
             self._problem = str(exc)
             log_event(log, "temperature_model_unavailable", logging.ERROR, error=str(exc))
-        self.threshold = (config.threshold if config.threshold is not None
-                          else self._model.threshold if self._model is not None else 0.0)
+        self.threshold = config.threshold if config.threshold is not None else 0.0
+        if config.threshold is None and self._model is not None:
+            self.threshold = (self._model.fridge_threshold if config.kind == "fridge"
+                              else self._model.threshold)
 
     def new_state(self) -> _PointState:
         return _PointState(latch=ScoreLatch(self.threshold, self.config.min_duration_s))
