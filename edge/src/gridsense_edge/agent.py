@@ -12,7 +12,7 @@ from .backoff import backoff_delay
 from .config import GatewayConfig
 from .drivers import DRIVERS, DownlinkHandler, Driver, DriverContext
 from .events import AccessRecord, IncidentEvent
-from .health import HealthReporter, release_free_heap
+from .health import HealthReporter, HealthSource, release_free_heap
 from .logs import log_event
 from .rules import RULES, Rule
 from .transport.outbox import Outbox, OutboxLimits, SqliteOutbox
@@ -103,7 +103,9 @@ class Agent:
         self.outbox = outbox = self._open_outbox()
         context = self._build(outbox)
         assert self.uplink is not None and self.publisher is not None
-        health = HealthReporter(state_dir, self.drivers, self._counters)
+        # A rule with a model of its own reports it beside the drivers (loaded, failing, off).
+        sources = [*self.drivers, *(r for r in self.rules if isinstance(r, HealthSource))]
+        health = HealthReporter(state_dir, sources, self._counters)
         log_event(log, "agent_started", gateway=self.gateway, version=self.publisher.version,
                   drivers=len(self.drivers), devices=len(self.config.devices),
                   rules=len(self.rules), next_seq=outbox.next_seq, backlog=outbox.depth)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from gridsense_protocol import DriverHealth, DriverState
 
@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 CounterSource = Callable[[], dict[str, int]]
 
 
+@runtime_checkable
 class HealthSource(Protocol):
-    """Anything that reports its own health under a name (every driver does)."""
+    """Anything that reports its own health under a name (every driver does; a rule may)."""
 
     name: str
 

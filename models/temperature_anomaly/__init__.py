@@ -1,0 +1,1 @@
+"""Temperature anomaly model: thermal simulator, evaluation harness, training and export."""
