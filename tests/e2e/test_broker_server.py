@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 from broker_support import ADMIN, NOT_AUTHORIZED, DynsecBroker, connect, start_dynsec_broker
+from sqlalchemy import select
 
 from gridsense_devtools.http import login, try_http_json
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.processes import Procs, async_wait_until, spawn, stop_process, wait_until
+from gridsense_devtools.server_config import write_server_config
 from gridsense_devtools.server_process import launch_server, write_registry_and_config
 from gridsense_devtools.services import InfluxDB, dynsec_plugin
 from gridsense_protocol import Kind
@@ -25,6 +27,8 @@ from gridsense_server.acks import InboundMessage
 from gridsense_server.cli import main
 from gridsense_server.config import MqttConfig, MqttTlsConfig
 from gridsense_server.counters import Counters
+from gridsense_server.db import make_engine, make_session_factory
+from gridsense_server.db.web_models import AuditEntry
 from gridsense_server.ingest.bridge import MqttBridge
 from gridsense_server.ingest.handoff import Handoff
 from gridsense_server.pki import DeploymentCA
@@ -77,6 +81,31 @@ def test_cli_adds_lists_changes_and_revokes(
     assert "已吊销" in capsys.readouterr().out
     assert broker_cli(dynsec, "revoke", "gw-09") == 2  # not there: a usage error
     assert "没有账号 gw-09 / no account gw-09" in capsys.readouterr().err
+
+
+def test_cli_with_the_server_config_records_account_changes_in_the_audit_log(
+    dynsec: DynsecBroker, tmp_path: Path
+) -> None:
+    folder = tmp_path / "server"
+    (folder / "state").mkdir(parents=True)
+    config = write_server_config(folder, mqtt_port=dynsec.port, influx_url="http://127.0.0.1:9",
+                                 database="unused")
+    common = ["--config", str(config), "--admin-password-file", str(dynsec.admin_password_file)]
+    assert main(["broker", "account", "add", "gw-09", "--role", "gateway", "--password-file",
+                 str(tmp_path / "gw-09.password"), *common]) == 0
+    assert main(["broker", "account", "list", *common]) == 0
+    assert main(["broker", "account", "revoke", "gw-09", *common]) == 0
+
+    engine = make_engine(f"sqlite:///{folder / 'state' / 'server.db'}")
+    try:
+        with make_session_factory(engine)() as session:
+            rows = session.execute(select(AuditEntry.action, AuditEntry.target, AuditEntry.actor)
+                                   .order_by(AuditEntry.id)).all()
+    finally:
+        engine.dispose()
+    assert [(action, target) for action, target, _ in rows] == [
+        ("broker.account.add", "gw-09"), ("broker.account.revoke", "gw-09")]
+    assert all(actor.startswith("cli:") for _, _, actor in rows)
 
 
 def test_cli_exit_codes_and_messages(

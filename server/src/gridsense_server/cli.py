@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from gridsense_protocol.yamlconfig import ConfigError
+from gridsense_protocol.yamlconfig import ConfigError, load_yaml_file
 
 from .access_control import cli as access_cli
+from .audit import CLI_ADDRESS, cli_actor, record_now
 from .audit import cli as audit_cli
-from .audit import cli_actor
 from .auth import cli as auth_cli
 from .broker import cli as broker_cli
 from .config import ServerConfig, load_server_config
@@ -123,7 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "ca":
             return ca_cli.run(args)  # needs no server config: the CA may be made before it
         if args.verb == "broker":
-            return broker_cli.run(args)  # the broker's accounts come before the server's config
+            # The broker's accounts come before the server's config; with it, a change is
+            # also recorded in the server's audit log.
+            status = broker_cli.run(args)
+            if status == 0 and getattr(args, "account_verb", "list") in _BROKER_CHANGES:
+                _audit_broker_change(args)
+            return status
         config = load_server_config(args.config)
         if args.verb == "check":
             return _check(config, args)
@@ -164,6 +169,32 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+
+
+_BROKER_CHANGES = ("add", "passwd", "role", "revoke")
+
+
+def _audit_broker_change(args: argparse.Namespace) -> None:
+    """Record a broker account change when ``--config`` names the server's config (its
+    database). The broker already took the change: a failure here is reported, not fatal."""
+    if args.config is None:
+        return
+    from .db import make_engine, make_session_factory, upgrade
+
+    try:
+        # As the broker command read it: the server's own MQTT password file may not exist yet.
+        config = load_yaml_file(args.config, ServerConfig).resolved(args.config.resolve().parent)
+        engine = make_engine(config.database.url)
+        try:
+            upgrade(engine)
+            detail = {"role": role} if (role := getattr(args, "role", None)) else {}
+            record_now(make_session_factory(engine), cli_actor(),
+                       f"broker.account.{args.account_verb}", args.name, detail, CLI_ADDRESS)
+        finally:
+            engine.dispose()
+    except (ConfigError, OSError, SQLAlchemyError) as exc:
+        print(f"broker: 已生效，但未能写入审计日志 / done, but not recorded in the audit log: "
+              f"{exc}", file=sys.stderr)
 
 
 async def _run(app: ServerApp) -> int:
