@@ -26,7 +26,9 @@ def write_server_config(
     spool_max_mb: float = 64,
     spool_after_s: float = 1.0,
     ingest: dict[str, float] | None = None,
+    extra_yaml: str = "",
 ) -> Path:
+    """``extra_yaml``: more top-level sections, as YAML text (e.g. ``lifecycle:``)."""
     registry_block = f"registry:\n  file: {registry}\n" if registry else ""
     path = folder / "server.yaml"
     path.write_text(
@@ -53,7 +55,7 @@ auth:
   token_ttl_s: 3600
 incidents:
   late_after_s: {late_after_s}
-{_block("ingest", ingest)}""",
+{_block("ingest", ingest)}{extra_yaml}""",
         encoding="utf-8",
     )
     return path

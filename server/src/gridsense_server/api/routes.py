@@ -12,7 +12,13 @@ from ..db.models import Staff as StaffRow
 from ..db.sequences import summaries
 from ..gateways.views import GatewayView
 from ..registry.passwords import verify_password
-from . import dead_letter_routes, incident_routes, silence_routes, unassigned_routes
+from . import (
+    dead_letter_routes,
+    incident_routes,
+    notify_routes,
+    silence_routes,
+    unassigned_routes,
+)
 from .deps import Context, CurrentViewer
 from .tokens import TokenRequest, TokenResponse
 
@@ -21,6 +27,7 @@ router.include_router(incident_routes.router)
 router.include_router(silence_routes.router)
 router.include_router(dead_letter_routes.router)
 router.include_router(unassigned_routes.router)
+router.include_router(notify_routes.router)
 
 
 @router.post("/api/v1/auth/token", response_model=TokenResponse, tags=["auth"])
