@@ -4,6 +4,7 @@ in the delivery log, never retried, and the next escalation step is paged at onc
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import channels_support
@@ -13,7 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridsense_devtools.standins.server import VendorStandins
 from gridsense_devtools.standins.smtp import SmtpStandin
-from gridsense_server.db.models import IncidentTransition
+from gridsense_server.config import LifecycleConfig
+from gridsense_server.db.models import EscalationStep, IncidentTransition
 
 factory = channels_support.factory
 standins = channels_support.standins
@@ -141,3 +143,24 @@ async def test_a_server_certificate_from_another_ca_is_refused(
     assert server.messages == []
     [failed] = rig.deliveries()
     assert failed.status == "failed" and "certificate verify failed" in (failed.error or "")
+
+
+async def test_a_failed_page_does_not_pull_the_next_loop_forward(
+    factory: sessionmaker[Session], standins: VendorStandins
+) -> None:
+    """One step, repeated: the repeat would page the same unreachable robot again, so it keeps
+    its time instead of running through every loop at once."""
+    config = LifecycleConfig.model_validate({
+        "policies": {"p": {"steps": [{"after_s": 0, "notify": ["workers"],
+                                      "channels": ["group:dingtalk"]}],
+                           "repeat": 2, "repeat_every_s": 900}},
+        "vendors": {"dingtalk": {"base_url": standins.base}}})
+    rig = Rig(factory, config, robots={"dingtalk": "dingtalk://no-such-token"})
+    [incident_id] = rig.open()
+    await rig.sender.process_due()
+    assert [d.status for d in rig.deliveries()] == ["failed"]
+    with factory() as session:
+        [(loop, due)] = session.execute(select(EscalationStep.loop, EscalationStep.due_at).where(
+            EscalationStep.incident_id == incident_id,
+            EscalationStep.status == "pending")).all()
+    assert (loop, due) == (1, rig.clock.now + timedelta(seconds=900))

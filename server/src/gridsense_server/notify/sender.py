@@ -206,7 +206,7 @@ class NotificationSender:
                                error=result.outcome.detail))
                 # Nobody reached on this channel: the next step need not wait its turn.
                 if (values["status"] == "failed" and row.step.startswith("page.")
-                        and bring_forward(session, row.incident_id, now)):
+                        and bring_forward(session, row.incident_id, row.loop, now)):
                     self.counters.inc("notify.escalated_on_failure")
 
     def _values(self, row: Notification, result: _Result, now: datetime) -> dict[str, object]:
