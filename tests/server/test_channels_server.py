@@ -82,7 +82,8 @@ async def test_an_incident_leaves_the_running_server_by_every_vendor(
              server.messages[0][1].get_content(),
              json.dumps(bot.received[0]["card"], ensure_ascii=False)]
     for text in texts:
-        assert "1号楼锅炉房" in text and "读数 72.5" in text and "1号楼 B1" in text
+        assert "1号楼锅炉房" in text and "1号楼 B1" in text
+        assert "读数 72.5 °C，阈值 60 °C" in text
         assert "https://gridsense.test/link/" in text
     assert (ding.refused, bot.refused, app.refused) == ([], [], [])
 

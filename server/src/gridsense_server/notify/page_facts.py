@@ -82,8 +82,11 @@ def page_message(incident: Incident, point: Point | None, grid_name: str | None,
     place = point.name if point is not None else incident.point_id
     what = type_zh(incident.type)
     happened = what
+    unit = f" {incident.unit}" if incident.unit else ""
     if incident.value is not None:
-        happened += f"，读数 {incident.value:g}"
+        happened += f"，读数 {incident.value:g}{unit}"
+    if incident.threshold is not None:
+        happened += f"，阈值 {incident.threshold:g}{unit}"
     if incident.message:
         happened += f"（{incident.message}）"
     if incident.count > 1:

@@ -1,4 +1,5 @@
-"""Read receipts: who opened the incident they were paged about, and by which channel.
+"""Read receipts: who opened the incident they were paged about, and by which channel; and
+the gateway's threshold and unit on incidents, which pages quote.
 
 Revision ID: 0009
 Revises: 0008
@@ -17,6 +18,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("incidents", recreate="never") as batch:
+        batch.add_column(sa.Column("threshold", sa.Float(), nullable=True))
+        batch.add_column(sa.Column("unit", sa.String(16), nullable=True))
     op.create_table(
         "page_reads",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
@@ -34,3 +38,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("page_reads")
+    # In place (SQLite >= 3.35 drops a plain column): a batch copy of ``incidents`` would
+    # drop the old table, and its ON DELETE CASCADE would empty the steps and deliveries.
+    with op.batch_alter_table("incidents", recreate="never") as batch:
+        batch.drop_column("unit")
+        batch.drop_column("threshold")
