@@ -153,7 +153,7 @@ def test_escalation_then_the_closed_loop_by_buttons(
     row = worker.locator("#incidents tbody tr").first
     expect(row).to_contain_text("gw-web.boiler", timeout=20_000)
     # The escalation's first step pages this worker on the app channel.
-    expect(worker.locator("#page-notice")).to_contain_text("over_temperature at gw-web.boiler",
+    expect(worker.locator("#page-notice")).to_contain_text("新告警：gw-web.boiler 温度过高",
                                                            timeout=20_000)
     row.click()
     history = worker.locator("#history")

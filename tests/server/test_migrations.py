@@ -7,14 +7,15 @@ from datetime import UTC, datetime
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, select, text
+from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from gridsense_server.db import make_engine, make_session_factory
 from gridsense_server.db.migrate import current_revision, downgrade, upgrade
 from gridsense_server.db.models import Base, EscalationStep, Incident, Notification
 
-HEAD = "0009"
+HEAD = "0010"
 TABLES_0001 = {
     "streets", "communities", "grids", "points", "staff", "staff_grids", "incidents",
     "incident_events", "gateways",
@@ -23,12 +24,14 @@ TABLES_0002 = {"gateway_sequences", "command_results"}
 NOW = datetime.now(UTC)
 
 
-def _incident(id_: str, state: str) -> Incident:
-    return Incident(
+def _add_incident(session: Session, id_: str, state: str) -> None:
+    """Only the columns of revision 0002 are named: the ORM would name every column of the
+    current model, which an older schema lacks."""
+    session.execute(insert(Incident).values(
         id=id_, point_id="p1", grid_id=None, gateway="gw", type="over_temperature",
         severity="major", state=state, alarm="active", opened_at=NOW, last_seen_at=NOW,
         count=1, value=None, message="", first_event_id=id_, state_changed_at=NOW,
-    )
+    ))
 
 
 def test_upgrade_matches_the_models_and_downgrade_undoes_it(db_url: str) -> None:
@@ -70,7 +73,7 @@ def test_0002_keeps_existing_rows_and_its_downgrade_keeps_the_open_incident_inde
             assert connection.execute(text(
                 "SELECT seq_redelivered FROM gateways WHERE id = 'gw-old'")).scalar() == 0
         with factory.begin() as session:
-            session.add(_incident("01J00000000000000000000001", "new"))
+            _add_incident(session, "01J00000000000000000000001", "new")
         with factory() as session:
             assert session.get(Incident, "01J00000000000000000000001").backfilled is False
 
@@ -96,10 +99,10 @@ def test_one_open_incident_per_point_and_type_is_enforced_by_the_database(db_url
     factory = make_session_factory(engine)
     try:
         with factory.begin() as session:
-            session.add(_incident("01J00000000000000000000001", "closed"))
-            session.add(_incident("01J00000000000000000000002", "new"))
+            _add_incident(session, "01J00000000000000000000001", "closed")
+            _add_incident(session, "01J00000000000000000000002", "new")
         with pytest.raises(IntegrityError), factory.begin() as session:
-            session.add(_incident("01J00000000000000000000003", "accepted"))
+            _add_incident(session, "01J00000000000000000000003", "accepted")
         with factory() as session:
             stored = session.get(Incident, "01J00000000000000000000002")
             assert stored is not None and stored.opened_at == NOW  # UTC-aware on both DBs
@@ -117,7 +120,7 @@ def test_0006_renames_the_paging_steps_of_existing_rows_and_back(db_url: str) ->
     try:
         upgrade(engine, "0005")
         with factory.begin() as session:
-            session.add(_incident(incident_id, "new"))
+            _add_incident(session, incident_id, "new")
             for step in ("a.1@1733000000000", "remind@1733000000000"):
                 session.add(EscalationStep(incident_id=incident_id, step=step, loop=0,
                                            due_at=NOW, status="pending"))

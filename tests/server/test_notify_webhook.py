@@ -166,7 +166,7 @@ async def test_group_robot_rate_limit_turns_overflow_into_one_digest(
     rig.open(6)
     await rig.worker.process_due()
     assert len(receiver.received) == 3  # two single messages, then one digest of four
-    assert "4 more notifications (digest)" in receiver.received[2]["title"]
+    assert "【汇总】4 条告警待处理" in receiver.received[2]["title"]
     assert [s for s, _ in _statuses(factory)] == ["sent"] * 3 + ["digested"] * 3
 
     rig.open(2, first_seq=7)  # the minute's budget is spent: these wait

@@ -28,9 +28,11 @@ def write_server_config(
     ingest: dict[str, float] | None = None,
     auth_yaml: str = "",
     audit: dict[str, float] | None = None,
+    extra_yaml: str = "",
 ) -> Path:
     """``auth_yaml``: more keys under ``auth:`` in flow style, e.g.
-    ``sessions: {idle_s: 2}``."""
+    ``sessions: {idle_s: 2}``; ``extra_yaml``: more top-level sections, as YAML text (e.g.
+    ``lifecycle:``)."""
     registry_block = f"registry:\n  file: {registry}\n" if registry else ""
     path = folder / "server.yaml"
     path.write_text(
@@ -57,7 +59,7 @@ auth:
   token_ttl_s: 3600
 {"  " + auth_yaml.strip().replace(chr(10), chr(10) + "  ") + chr(10) if auth_yaml else ""}incidents:
   late_after_s: {late_after_s}
-{_block("ingest", ingest)}{_block("audit", audit)}""",
+{_block("ingest", ingest)}{_block("audit", audit)}{extra_yaml}""",
         encoding="utf-8",
     )
     return path

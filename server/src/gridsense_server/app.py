@@ -13,10 +13,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import uvicorn
 
-from gridsense_protocol import Kind
+from gridsense_protocol import Kind, utc_now
 
 from . import __version__
 from .access_control.log import AccessLogService
@@ -48,6 +49,7 @@ from .ingest.settle import Settler
 from .ingest.unassigned import UnassignedPoints
 from .live.hub import LiveHub
 from .logs import kv
+from .notify.channel_check import CheckResult, send_test
 from .notify.links import LinkSigner
 from .notify.sender import NotificationSender
 from .registry.directory import PointDirectory
@@ -157,6 +159,10 @@ class ServerApp:
             "registry.points": len(self.directory),
         }
 
+    def channel_test(self, who: str, channel: str | None) -> list[CheckResult]:
+        return send_test(self.factory, self.notifier.channels, who, channel, utc_now(),
+                         ZoneInfo(self.config.lifecycle.timezone))
+
     def health(self) -> Health:
         """What /healthz says. Down (503) only for what a restart might cure or an operator must
         see at once: ingest stalled, a store unreachable. Dead letters arriving are one bad
@@ -203,7 +209,7 @@ class ServerApp:
         secret = await asyncio.to_thread(load_or_create_secret, secret_file)
         signer = TokenSigner(secret, config.auth.token_ttl_s)
         api = create_app(ApiContext(self.factory, signer, self.hub, self.counters, self.gauges,
-                                    health=self.health))
+                                    health=self.health, channel_test=self.channel_test))
         self.snapshots = await asyncio.to_thread(
             SnapshotStore, config.snapshot_dir, int(config.snapshots.max_mb * 2**20), self.counters)
         api.state.snapshots = self.snapshots

@@ -1,7 +1,7 @@
 """``gridsense-server``: run, migrate, load-registry, import-registry, export-registry,
 hash-password, check, credentials (import/list), dead-letters (list/show/replay/purge),
-unassigned (list), ca (the deployment CA), broker (accounts on the broker), audit
-(list/export), auth (unlock/logout-everywhere).
+unassigned (list), notify (test), ca (the deployment CA), broker (accounts on the broker),
+audit (list/export), auth (unlock/logout-everywhere).
 
 Exit codes: 0 done (check: clean), 1 failed while running (check: InfluxDB or the database
 unreachable), 2 bad config / registry / usage, 3 check found gaps or duplicates.
@@ -33,6 +33,7 @@ from .config import ServerConfig, load_server_config
 from .db.engine import display_url
 from .ingest import dead_letter_cli, unassigned_cli
 from .logs import kv, setup_logging
+from .notify import cli as notify_cli
 from .pki import cli as ca_cli
 from .registry.passwords import hash_password
 
@@ -99,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     access_cli.add_parser(verbs)
     dead_letter_cli.add_parser(verbs)
     unassigned_cli.add_parser(verbs)
+    notify_cli.add_parser(verbs)
     ca_cli.add_parser(verbs)
     broker_cli.add_parser(verbs)
     audit_cli.add_parser(verbs, _timestamp)
@@ -151,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "unassigned":
             app.migrate()
             return unassigned_cli.run(args, app.unassigned.store)
+        if args.verb == "notify":
+            app.migrate()
+            return notify_cli.run(args, app.factory, app.notifier.channels, config.lifecycle)
         if args.verb == "export-registry":
             return _export_registry(app, args.format, args.path)
         if args.verb in ("load-registry", "import-registry"):

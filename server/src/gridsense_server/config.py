@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
@@ -130,6 +130,9 @@ class LifecycleConfig(_Strict):
     sla: SlaSpec = SlaSpec()
     policies: Annotated[dict[str, PolicySpec], Field(min_length=1)] = DEFAULT_POLICIES
     channels: dict[str, ChannelSpec] = {}  # per channel name; unnamed ones get the defaults
+    # Per vendor (dingtalk, wecom, wecombot, feishu, email): base URLs, SMTP server; each
+    # channel module validates its own part at start-up (notify/channels/).
+    vendors: dict[str, dict[str, Any]] = {}
     auto_resolve: AutoResolveSpec = AutoResolveSpec()
     # Point-level types not paged while the point's gateway has an open gateway_offline.
     noise_under_gateway_offline: list[str] = ["point_offline", "sensor_offline", "stale"]

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..counters import Counters
 from ..live.hub import LiveHub
+from ..notify.channel_check import CheckResult
 from .tokens import TokenSigner
 
 
@@ -30,3 +31,5 @@ class ApiContext:
     # Gauges for /healthz (MQTT connected, InfluxDB buffer...), read at request time.
     gauges: Callable[[], dict[str, Any]] = field(default=lambda: {})
     health: Callable[[], Health] = field(default=lambda: Health("ok", []))
+    # "Send a test message" (who, channel) -> each vendor's answer; blocking.
+    channel_test: Callable[[str, str | None], list[CheckResult]] | None = None

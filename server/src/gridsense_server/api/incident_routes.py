@@ -20,6 +20,7 @@ from gridsense_protocol import utc_now
 from ..audit import record
 from ..config import LifecycleConfig
 from ..db.models import FINAL_STATES, INCIDENT_STATES, Incident
+from ..db.page_reads import mark_read
 from ..notify.links import LinkSigner
 from ..registry.grids import with_descendants
 from ..registry.viewers import Viewer
@@ -111,9 +112,14 @@ def list_incidents(
 
 
 @router.get("/api/v1/incidents/{incident_id}", response_model=IncidentDetail, tags=["incidents"])
-def get_incident(incident_id: str, viewer: CurrentViewer, context: Context) -> IncidentDetail:
-    with context.factory() as session:
+def get_incident(incident_id: str, viewer: CurrentViewer, context: Context,
+                 via: Annotated[str, Query(pattern="^[a-z0-9_:]{1,32}$",
+                                           description="the channel the reader came by")] = "app",
+                 ) -> IncidentDetail:
+    """Opening it signed in is what counts as reading one's page (``via`` the channel)."""
+    with context.factory.begin() as session:
         incident, event_ids = visible_incident(session, viewer, incident_id)
+        mark_read(session, incident_id, viewer.username, via, utc_now())
         return IncidentDetail(
             **IncidentView.fields_of(incident), event_ids=event_ids,
             history=[TransitionView.of(row) for row in history(session, incident_id)],

@@ -15,6 +15,7 @@ from . import (
     audit_routes,
     dead_letter_routes,
     incident_routes,
+    notify_routes,
     session_routes,
     silence_routes,
     unassigned_routes,
@@ -31,6 +32,7 @@ router.include_router(dead_letter_routes.router)
 router.include_router(unassigned_routes.router)
 router.include_router(session_routes.router)
 router.include_router(audit_routes.router)
+router.include_router(notify_routes.router)
 
 
 @router.post("/api/v1/auth/token", response_model=TokenResponse, tags=["auth"],

@@ -162,6 +162,9 @@ class Incident(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
     count: Mapped[int] = mapped_column(Integer)
     value: Mapped[float | None] = mapped_column(Float)
+    # The gateway's limit and unit for ``value`` (pages say "72.5 °C, limit 60 °C").
+    threshold: Mapped[float | None] = mapped_column(Float)
+    unit: Mapped[str | None] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text)
     first_event_id: Mapped[str] = mapped_column(String(ULID_LEN))
     # Server time of the last work-order change; the work-order transitions stamp it.

@@ -21,10 +21,11 @@ from gridsense_protocol import utc_now
 
 from ..config import LifecycleConfig, PolicySpec
 from ..counters import Counters
-from ..db.models import EscalationStep, Incident
+from ..db.models import EscalationStep, Incident, Point
 from ..live.hub import LiveHub
 from ..logs import kv
 from ..notify.links import LinkSigner
+from ..notify.messages import headline
 from ..notify.pages import Page, describe, enqueue, pages_for
 from ..workorders.escalation_steps import StepName, add_step, page_due
 from ..workorders.states import WAITING
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 # SQLite write lock (or, on PostgreSQL, for the incident rows the steps lock).
 STEPS_PER_TRANSACTION = 8
 Clock = Callable[[], datetime]
+WHY_ZH = {"new": "新告警", "overdue": "超时未受理", "reminder": "处理提醒"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +240,8 @@ class EscalationScheduler:
     def _page(self, session: Session, incident: Incident, key: str, loop: int,
               people: list[str], channels: list[str], now: datetime, why: str) -> list[Page]:
         pages = pages_for(session, incident, people, channels)
-        title = f"[gridsense] {why}: {describe(incident)}"
-        text = (f"{incident.message or describe(incident)} — state {incident.state}, "
-                f"level {incident.level}, grid {incident.grid_id or '-'}")
+        point = session.get(Point, incident.point_id)
+        place = point.name if point is not None else incident.point_id
+        title = headline(incident.severity, WHY_ZH[why], place, incident.type)
+        text = f"{incident.message or describe(incident)}（网格 {incident.grid_id or '未分配'}）"
         return enqueue(session, incident, key, loop, pages, title, text, self.links, now)

@@ -59,6 +59,19 @@ def cancel_pending(session: Session, incident_id: str) -> None:
     )
 
 
+def bring_forward(session: Session, incident_id: str, loop: int, now: datetime) -> int:
+    """Make the incident's next pending page step of the same loop due now (a page could not
+    be delivered: waiting out the step's delay would only leave the incident unseen longer).
+    The next loop keeps its time: it would page the same unreachable people again."""
+    return session.execute(
+        update(EscalationStep)
+        .where(EscalationStep.incident_id == incident_id, EscalationStep.status == "pending",
+               EscalationStep.step.like("page.%"), EscalationStep.loop == loop,
+               EscalationStep.due_at > now)
+        .values(due_at=now)
+    ).rowcount
+
+
 def schedule_for_state(session: Session, incident: Incident, config: LifecycleConfig,
                        now: datetime, *, cancel: bool = True) -> None:
     """End the previous phase's steps and start the ones the incident's state calls for."""

@@ -260,7 +260,9 @@ class _BatchFold:
             grid_id=point.grid_id if point is not None else None, gateway=message.gateway,
             type=message.type, severity=message.severity.value, state="new",
             alarm=AlarmState.ACTIVE.value, opened_at=message.ts, last_seen_at=message.ts,
-            count=1, value=message.value, message=message.message, first_event_id=message.id,
+            count=1, value=message.value, threshold=message.threshold,
+            unit=message.unit or None, message=message.message,
+            first_event_id=message.id,
             state_changed_at=now, closed_at=None, backfilled=False,
         )
         return incident
@@ -280,6 +282,8 @@ class _BatchFold:
             incident.alarm = message.state.value
             if message.value is not None:
                 incident.value = message.value
+            if message.threshold is not None:
+                incident.threshold, incident.unit = message.threshold, (message.unit or None)
             if message.message:
                 incident.message = message.message
         if was_active and incident.alarm == AlarmState.CLEARED.value:
