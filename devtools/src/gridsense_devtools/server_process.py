@@ -20,6 +20,7 @@ from gridsense_devtools.processes import (
     stop_process,
     wait_until,
 )
+from gridsense_devtools.server_config import local_url_of
 
 SERVER = BIN / "gridsense-server"
 
@@ -30,6 +31,8 @@ class ServerProcess:
     def __init__(self, config: Path, http_port: int, log_path: Path) -> None:
         self.config = config
         self.url = f"http://127.0.0.1:{http_port}"
+        # /healthz with the counters: on the local-only port (in public only the status).
+        self.details_url = local_url_of(config) or self.url
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -45,7 +48,8 @@ class ServerProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def health(self) -> dict[str, Any] | None:
-        return read_health(self.url)
+        """/healthz with every gauge and counter (read on the local-only port)."""
+        return read_health(self.details_url)
 
     def counter(self, name: str) -> int:
         return int((self.health() or {}).get(name, 0))
@@ -94,7 +98,7 @@ mqtt: {{host: 127.0.0.1, port: {mqtt_port}, client_id: server-{http_port},
 influxdb: {{url: "{influx_url}", database: {database}, batch_size: 1000, flush_interval_s: 0.5}}
 database: {{url: "sqlite:///{tmp / "server.db"}"}}
 registry: {{file: {tmp / "registry.yaml"}}}
-http: {{host: 127.0.0.1, port: {http_port}}}
+http: {{host: 127.0.0.1, port: {http_port}, local_port: {free_port()}}}
 """)
     return config, f"http://127.0.0.1:{http_port}"
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
-from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from ..db.models import Gateway, Point
@@ -12,7 +11,7 @@ from ..db.models import Staff as StaffRow
 from ..db.sequences import summaries
 from ..gateways.views import GatewayView
 from ..registry.passwords import verify_password
-from . import dead_letter_routes, incident_routes, silence_routes
+from . import dead_letter_routes, health_routes, incident_routes, silence_routes
 from .deps import Context, CurrentViewer
 from .tokens import TokenRequest, TokenResponse
 
@@ -20,6 +19,7 @@ router = APIRouter()
 router.include_router(incident_routes.router)
 router.include_router(silence_routes.router)
 router.include_router(dead_letter_routes.router)
+router.include_router(health_routes.router)
 
 
 @router.post("/api/v1/auth/token", response_model=TokenResponse, tags=["auth"])
@@ -48,14 +48,3 @@ def list_gateways(viewer: CurrentViewer, context: Context) -> list[GatewayView]:
         rows = list(session.scalars(query))
         sequences = summaries(session, [r.id for r in rows])
         return [GatewayView.of(row, sequences.get(row.id)) for row in rows]
-
-
-@router.get("/healthz", tags=["health"])
-def healthz(context: Context) -> JSONResponse:
-    """``ok``, ``degraded`` (200) or ``down`` (503) with the reasons, plus every gauge and
-    counter (``ingest.invalid.<reason>``, ``dead_letters.received``...)."""
-    health = context.health()
-    body = {"status": health.status, "reasons": health.reasons, **context.gauges(),
-            **context.counters.snapshot()}
-    code = status.HTTP_503_SERVICE_UNAVAILABLE if health.status == "down" else status.HTTP_200_OK
-    return JSONResponse(body, status_code=code)
