@@ -133,3 +133,7 @@ def test_https_from_the_ca_folder_issues_once(tmp_path: Path) -> None:
     assert _mode(first.key_file) == 0o600
     before = first.cert_file.read_bytes()
     assert tls_files(tls).cert_file.read_bytes() == before  # not re-issued on each start
+    wider = HttpTlsConfig(ca_dir=tmp_path / "ca", names=["gridsense.test", "192.0.2.7"])
+    assert tls_files(wider).cert_file.read_bytes() != before  # a new name: issued again
+    issued = DeploymentCA.open(tmp_path / "ca").issued()
+    assert [(i.dns, i.ips) for i in issued] == [(("gridsense.test",), ("192.0.2.7",))]

@@ -15,6 +15,7 @@ import re
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,14 +71,28 @@ def _from_ca(ca_dir: Path, name: str, names: list[str]) -> TlsFiles:
         ca, created = DeploymentCA.init(ca_dir)
         cert_file = ca_dir / "issued" / f"{name}.crt"
         key_file = cert_file.with_suffix(".key")
-        if created or not (cert_file.is_file() and key_file.is_file()):
-            dns, ips = split_names(names)
+        dns, ips = split_names(names)
+        if created or not _covers(ca, cert_file, key_file, dns, ips):
             issued = ca.issue_server(name, dns=dns, ips=ips)
             log.info(kv("https_certificate_issued", cert=str(issued.cert_file),
                         names=",".join(names), until=issued.not_after.date().isoformat()))
     except CaError as exc:
         raise HttpsSetupError(f"http.tls.ca_dir: {exc}") from None
     return TlsFiles(cert_file, key_file, ca.cert_file)
+
+
+def _covers(ca: DeploymentCA, cert_file: Path, key_file: Path, dns: list[str],
+            ips: list[str]) -> bool:
+    """True when the certificate issued before is there, names every name asked for now and
+    has more than a month left; otherwise it is issued again (same key file name)."""
+    if not (cert_file.is_file() and key_file.is_file()):
+        return False
+    try:
+        issued = next(i for i in ca.issued() if i.cert_file == cert_file)
+    except StopIteration:
+        return False
+    fresh = issued.not_after - datetime.now(UTC) > timedelta(days=30)
+    return fresh and set(dns) <= set(issued.dns) and set(ips) <= set(issued.ips)
 
 
 def split_names(names: list[str]) -> tuple[list[str], list[str]]:
