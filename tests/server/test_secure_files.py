@@ -42,6 +42,9 @@ def test_a_world_readable_mqtt_password_file_is_refused(tmp_path: Path) -> None:
     assert f"mqtt.password_file: {secret} {CHMOD_HINT} {secret}" in str(info.value)
     secret.chmod(0o600)
     assert load_server_config(path).mqtt.password_file == secret
+    secret.write_text("\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(f"mqtt.password_file: {secret} is empty")):
+        load_server_config(path)
 
 
 def test_the_gateway_refuses_a_world_readable_password_file(tmp_path: Path) -> None:

@@ -415,8 +415,13 @@ def load_server_config(path: Path) -> ServerConfig:
     if password_file is not None:
         try:
             check_private(password_file)
-        except InsecureFileError as exc:
-            raise ConfigError(str(path), [("mqtt.password_file", None, str(exc))]) from None
+            if not password_file.read_text(encoding="utf-8").strip():
+                raise InsecureFileError(f"{password_file} is empty (it should hold the broker "
+                                        "password of mqtt.username)")
+        except (InsecureFileError, UnicodeDecodeError) as exc:
+            problem = (str(exc) if isinstance(exc, InsecureFileError)
+                       else f"{password_file} is not UTF-8 text")
+            raise ConfigError(str(path), [("mqtt.password_file", None, problem)]) from None
     if config.mqtt.tls is not None:
         try:
             mqtt_tls_context(config.mqtt.tls)  # a bad CA or key fails here, not on connect
