@@ -10,13 +10,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import uvicorn
-from fastapi import Response
-from sqlalchemy.engine import make_url
 
 from gridsense_protocol import Kind
 
@@ -45,10 +42,9 @@ from .ingest.router import Router, Services, Source
 from .ingest.settle import Settler
 from .listeners import (
     CA_DOWNLOAD_PATH,
-    CA_MEDIA_TYPE,
-    EmbeddedUvicorn,
     RedirectToHttps,
-    bound_port,
+    ca_download,
+    start_listener,
     tls_files,
     uvicorn_config,
 )
@@ -59,7 +55,7 @@ from .notify.sender import NotificationSender
 from .registry.directory import PointDirectory
 from .registry.import_export import read_any
 from .registry.store import apply_registry
-from .secure_files import FileProblem, check_private, prepare_sqlite_file
+from .secure_files import FileProblem, check_private, prepare_database_file
 from .timeseries.spool import DiskSpool
 from .timeseries.writer import InfluxWriter
 from .workorders.incidents import IncidentService
@@ -83,9 +79,7 @@ class ServerApp:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.counters = Counters()
-        sqlite_file = sqlite_path(config.database.url)
-        if sqlite_file is not None:
-            prepare_sqlite_file(sqlite_file)  # created 0600 before SQLite makes it 0644
+        prepare_database_file(config.database.url)  # 0600 before SQLite makes it 0644
         self.engine = make_engine(config.database.url)
         self.factory = make_session_factory(self.engine)
         self.directory = PointDirectory()
@@ -294,22 +288,22 @@ class ServerApp:
         tls = await asyncio.to_thread(tls_files, http.tls) if http.tls is not None else None
         ca_pem = tls.ca_file.read_bytes() if tls is not None and tls.ca_file else None
         if ca_pem is not None:
-            api.add_api_route(CA_DOWNLOAD_PATH, _ca_download(ca_pem), methods=["GET"],
+            api.add_api_route(CA_DOWNLOAD_PATH, ca_download(ca_pem), methods=["GET"],
                               include_in_schema=False)
         hardened = Hardening(api, BodyLimits.for_server(http.max_body_kb, http.max_import_mb),
                              self.counters)
-        port = await _start(listeners, "http", uvicorn_config(
+        port = await start_listener(listeners, "http", uvicorn_config(
             hardened, http, host=http.host, port=http.port, tls=tls))
         scheme = "https" if tls is not None else "http"
         self.http_url = f"{scheme}://{http.host}:{port}"
         extra: dict[str, str] = {}
         if tls is not None and http.redirect_port is not None:
-            redirect_port = await _start(listeners, "http-redirect", uvicorn_config(
+            redirect_port = await start_listener(listeners, "http-redirect", uvicorn_config(
                 RedirectToHttps(port, ca_pem), http, host=http.host, port=http.redirect_port))
             self.redirect_url = f"http://{http.host}:{redirect_port}"
             extra["redirect"] = self.redirect_url
         if http.local_port is not None:
-            local_port = await _start(listeners, "http-local", uvicorn_config(
+            local_port = await start_listener(listeners, "http-local", uvicorn_config(
                 local_only(hardened), http, host="127.0.0.1", port=http.local_port))
             self.local_url = f"http://127.0.0.1:{local_port}"
             extra["local"] = self.local_url
@@ -340,46 +334,3 @@ def load_token_secret(path: Path) -> bytes:
                           f"{MIN_SECRET_BYTES} (64 hex digits are generated when the file is "
                           "missing: delete it and restart, which signs everyone out)")
     return secret
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The database file of a file-backed SQLite URL, else None."""
-    parsed = make_url(url)
-    database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" \
-            or database.startswith("file:"):
-        return None
-    return Path(database)
-
-
-async def _start(listeners: list[tuple[uvicorn.Server, asyncio.Task[None]]], name: str,
-                 config: uvicorn.Config) -> int:
-    """Start one uvicorn listener and wait until it is bound; its port."""
-    server = EmbeddedUvicorn(config)
-    serving = asyncio.create_task(_serve_http(server), name=name)
-    listeners.append((server, serving))
-    while not server.started:
-        if serving.done():
-            raise RuntimeError(
-                f"{name} listener did not start on {config.host}:{config.port} "
-                f"(is the port in use? {serving.exception()})")
-        await asyncio.sleep(0.05)
-    return bound_port(server)
-
-
-def _ca_download(pem: bytes) -> Callable[[], Response]:
-    def ca_certificate() -> Response:
-        """The deployment CA's certificate, for a phone or a script to trust."""
-        return Response(pem, media_type=CA_MEDIA_TYPE,
-                        headers={"Content-Disposition": 'attachment; filename="gridsense-ca.crt"'})
-    return ca_certificate
-
-
-async def _serve_http(http: uvicorn.Server) -> None:
-    try:
-        await http.serve()
-    except SystemExit as exc:
-        # uvicorn exits the process when it cannot bind; here that is an ordinary error, so
-        # the rest of the server shuts down in order and the CLI reports it.
-        raise RuntimeError(f"uvicorn stopped with exit code {exc.code}") from None
-

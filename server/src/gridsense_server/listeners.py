@@ -8,18 +8,20 @@ demo and a small estate need no other tool; its key is refused when others can r
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import logging
 import re
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from fastapi import Response
 
 from .config import HttpConfig, HttpTlsConfig
 from .logs import kv
@@ -181,3 +183,36 @@ def uvicorn_config(app: Any, http: HttpConfig, *, host: str, port: int,
 
 def bound_port(server: uvicorn.Server) -> int:
     return int(server.servers[0].sockets[0].getsockname()[1])
+
+
+async def start_listener(listeners: list[tuple[uvicorn.Server, asyncio.Task[None]]],
+                         name: str, config: uvicorn.Config) -> int:
+    """Start one uvicorn listener and wait until it is bound; its port."""
+    server = EmbeddedUvicorn(config)
+    serving = asyncio.create_task(_serve_http(server), name=name)
+    listeners.append((server, serving))
+    while not server.started:
+        if serving.done():
+            raise RuntimeError(
+                f"{name} listener did not start on {config.host}:{config.port} "
+                f"(is the port in use? {serving.exception()})")
+        await asyncio.sleep(0.05)
+    return bound_port(server)
+
+
+def ca_download(pem: bytes) -> Callable[[], Response]:
+    def ca_certificate() -> Response:
+        """The deployment CA's certificate, for a phone or a script to trust."""
+        return Response(pem, media_type=CA_MEDIA_TYPE,
+                        headers={"Content-Disposition": 'attachment; filename="gridsense-ca.crt"'})
+    return ca_certificate
+
+
+async def _serve_http(http: uvicorn.Server) -> None:
+    try:
+        await http.serve()
+    except SystemExit as exc:
+        # uvicorn exits the process when it cannot bind; here that is an ordinary error, so
+        # the rest of the server shuts down in order and the CLI reports it.
+        raise RuntimeError(f"uvicorn stopped with exit code {exc.code}") from None
+

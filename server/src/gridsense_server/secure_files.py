@@ -13,6 +13,8 @@ import os
 import stat
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from .logs import kv
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,15 @@ def create_private_if_missing(path: Path) -> bool:
         return False
     os.close(fd)
     return True
+
+
+def prepare_database_file(url: str) -> None:
+    """For a file-backed SQLite URL, prepare its file (below); other databases are left alone."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() == "sqlite" and database and database != ":memory:" \
+            and not database.startswith("file:"):
+        prepare_sqlite_file(Path(database))
 
 
 def prepare_sqlite_file(path: Path) -> None:
