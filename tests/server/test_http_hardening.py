@@ -170,6 +170,10 @@ def test_https_needs_an_https_public_url_for_signed_links(tmp_path: Path) -> Non
                                  database="d", http={"tls": {"ca_dir": "ca", "names": ["x"]}})
     with pytest.raises(ConfigError, match="public_url must be an https:// URL"):
         load_server_config(config)
+    config = write_server_config(tmp_path, mqtt_port=1, influx_url="http://127.0.0.1:1",
+                                 database="d", http={"redirect_port": 8080})
+    with pytest.raises(ConfigError, match=r"http: redirect_port redirects to HTTPS: it needs"):
+        load_server_config(config)
 
 
 async def test_forwarded_proto_counts_only_from_a_trusted_proxy(

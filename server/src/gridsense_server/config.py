@@ -284,6 +284,12 @@ class HttpConfig(_Strict):
     max_body_kb: Annotated[int, Field(ge=1, le=1024)] = 64
     max_import_mb: Annotated[int, Field(ge=1, le=1024)] = 8  # credential CSV imports
 
+    @model_validator(mode="after")
+    def _redirect_needs_tls(self) -> HttpConfig:
+        if self.redirect_port is not None and self.tls is None:
+            raise ValueError("redirect_port redirects to HTTPS: it needs http.tls")
+        return self
+
 
 class AuthConfig(_Strict):
     token_ttl_s: Annotated[int, Field(ge=60, le=30 * 86400)] = 43200
