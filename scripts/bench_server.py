@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     influx = InfluxDB(work / "influx", free_port()).start()
     influx_url = influx.url if args.influx == "up" else f"http://127.0.0.1:{free_port()}"
     (work / "registry.yaml").write_text(registry(args.gateways))
-    http_port = free_port()
+    http_port, local_port = free_port(), free_port()
     (work / "server.yaml").write_text(json.dumps({
         "mqtt": {"host": "127.0.0.1", "port": broker.port, "client_id": "bench-server",
                  "receive_maximum": args.receive_maximum},
@@ -141,9 +141,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                      "flush_interval_s": 1.0, "spool_max_mb": args.spool_mb},
         "database": {"url": f"sqlite:///{work / 'server.db'}"},
         "registry": {"file": str(work / "registry.yaml")},
-        "http": {"host": "127.0.0.1", "port": http_port},
+        # The counters are read on the local-only port (the public /healthz has only a status).
+        "http": {"host": "127.0.0.1", "port": http_port, "local_port": local_port},
     }))
-    server = Server(work / "server.yaml", f"http://127.0.0.1:{http_port}", work / "server.log")
+    server = Server(work / "server.yaml", f"http://127.0.0.1:{local_port}", work / "server.log")
     messages = args.messages * args.gateways
     total = messages * args.readings
     groups = [list(range(g, min(g + 10, args.gateways))) for g in range(0, args.gateways, 10)]

@@ -24,7 +24,7 @@ from demo_broker import SERVER_ACCOUNT, add_accounts, demo_broker, secret_file, 
 from demo_camera import demo_cameras, save_snapshots
 from demo_lifecycle import lifecycle_config, what_to_try
 
-from gridsense_devtools.http import http_json, login, server_up
+from gridsense_devtools.http import http_json, login, server_up, trust_ca
 from gridsense_devtools.ports import PortTaken, free_port, require_free
 from gridsense_devtools.processes import Procs
 from gridsense_devtools.services import InfluxDB, TlsListener
@@ -90,7 +90,16 @@ def parse_args() -> argparse.Namespace:
         default=None,
         help="stop by itself after this many seconds (default: run until Ctrl-C)",
     )
-    parser.add_argument("--http-port", type=int, default=8080, help="server HTTP port (8080)")
+    parser.add_argument("--https-port", type=int, default=8443,
+                        help="the web app and API over HTTPS (8443)")
+    parser.add_argument("--http-port", type=int, default=8080,
+                        help="plain HTTP: redirects to HTTPS and serves /ca.crt (8080)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address the web server listens on (0.0.0.0 lets phones on the "
+                             "estate's network in; default 127.0.0.1)")
+    parser.add_argument("--name", action="append", default=[], metavar="NAME",
+                        help="a name or address phones use for this machine (repeatable; the "
+                             "first is the URL printed); the web certificate names them all")
     parser.add_argument(
         "--mqtt-port",
         type=int,
@@ -119,6 +128,11 @@ def demo_pki(ca_dir: Path) -> tuple[DeploymentCA, TlsListener]:
     ca, _created = DeploymentCA.init(ca_dir, common_name="gridsense demo CA")
     broker = ca.issue_server("demo-broker", dns=["localhost"], ips=["127.0.0.1"])
     return ca, TlsListener(ca.cert_file, broker.cert_file, broker.key_file)
+
+
+def web_names(args: argparse.Namespace) -> list[str]:
+    """The names the web certificate carries: what phones type, then loopback."""
+    return list(dict.fromkeys([*args.name, "localhost", "127.0.0.1"]))
 
 
 def write_yaml(path: Path, data: object) -> Path:
@@ -164,7 +178,7 @@ def gateway_config(gw: str, mqtt_port: int, work: Path,
 
 
 def server_config(args: argparse.Namespace, mqtt_port: int, work: Path,
-                  tls: dict[str, str]) -> Path:
+                  tls: dict[str, str], ca_dir: Path, base: str) -> Path:
     config = {
         "mqtt": {
             "host": "localhost",
@@ -184,8 +198,12 @@ def server_config(args: argparse.Namespace, mqtt_port: int, work: Path,
         },
         "database": {"url": f"sqlite:///{work / 'state' / 'server.db'}"},
         "registry": {"file": str(DATA / "registry.yaml")},
-        "http": {"host": "127.0.0.1", "port": args.http_port},
-        "lifecycle": lifecycle_config(f"http://127.0.0.1:{args.http_port}"),
+        # HTTPS with a certificate from the demo's CA (issued on the first start and again
+        # when --name adds a name); plain HTTP only redirects and hands out the CA.
+        "http": {"host": args.host, "port": args.https_port, "redirect_port": args.http_port,
+                 "tls": {"ca_dir": str(ca_dir), "issue_as": "demo-web",
+                         "names": web_names(args)}},
+        "lifecycle": lifecycle_config(base),
     }
     return write_yaml(work / "config" / "server.yaml", config)
 
@@ -218,9 +236,29 @@ def summary(base: str, influx: InfluxDB, work: Path) -> None:
         print(f"  API query failed: {exc}")
 
 
+def phone_instructions(base: str, ca_url: str, host: str) -> str:
+    """How to trust the demo's CA on a phone: Chinese first, English second."""
+    reach = ("" if host not in ("127.0.0.1", "localhost") else
+             "\n  (只在本机监听：手机访问请加 --host 0.0.0.0 --name <本机局域网地址> /"
+             "\n   listening on loopback only: for phones add --host 0.0.0.0 --name <LAN address>)")
+    return f"""手机访问 / on a phone:{reach}
+  1. 用手机浏览器打开 {ca_url} 下载演示 CA 证书。
+     Android：设置 → 安全 → 加密与凭据 → 安装证书 → CA 证书，选择下载的文件。
+     iOS：允许安装描述文件 → 设置 → 通用 → VPN 与设备管理 → 安装；再到 设置 → 通用 → 关于本机 →
+     证书信任设置，打开对 "gridsense demo CA" 的完全信任。
+  2. 打开 {base}/ 并登录（摄像头和离线功能需要 HTTPS）。
+  1. Open {ca_url} in the phone's browser to download the demo CA certificate.
+     Android: Settings → Security → Encryption & credentials → Install a certificate →
+     CA certificate, pick the downloaded file.
+     iOS: allow the profile → Settings → General → VPN & Device Management → Install; then
+     Settings → General → About → Certificate Trust Settings: full trust for "gridsense demo CA".
+  2. Open {base}/ and sign in (the camera and offline use need HTTPS)."""
+
+
 def main() -> int:
     args = parse_args()
-    fixed_ports = {"server HTTP": args.http_port, "InfluxDB": args.influx_port}
+    fixed_ports = {"server HTTPS": args.https_port, "server HTTP": args.http_port,
+                   "InfluxDB": args.influx_port}
     if args.mqtt_port:
         fixed_ports["MQTT broker"] = args.mqtt_port
     try:
@@ -234,9 +272,13 @@ def main() -> int:
     for sub in ("config", "logs", "state", "tty"):
         (work / sub).mkdir(parents=True)
     mqtt_port = args.mqtt_port or free_port()
-    base = f"http://127.0.0.1:{args.http_port}"
-    ca, listener = demo_pki((args.ca_dir or work.with_name(f"{work.name}-ca")).resolve())
+    web_name = web_names(args)[0]
+    base = f"https://{web_name}:{args.https_port}"
+    ca_dir = (args.ca_dir or work.with_name(f"{work.name}-ca")).resolve()
+    ca, listener = demo_pki(ca_dir)
+    trust_ca(ca.cert_file)  # the demo's own calls check the server's certificate like a phone
     tls = {"ca_file": str(ca.cert_file)}
+    ca_url = f"http://{web_name}:{args.http_port}/ca.crt"
 
     broker = demo_broker(work, mqtt_port, listener)
     influx = InfluxDB(work / "influxdb", args.influx_port)
@@ -268,7 +310,7 @@ def main() -> int:
                 "--link",
                 str(work / "tty" / f"{gw}-rs485"),
             )
-        server_yaml = server_config(args, listener.port, work, tls)
+        server_yaml = server_config(args, listener.port, work, tls, ca_dir, base)
         procs.start("server", "gridsense-server", "run", "--config", str(server_yaml))
         for gw in GATEWAYS:
             link = work / "tty" / f"{gw}-rs485"
@@ -287,14 +329,15 @@ def main() -> int:
             f"""
 gridsense demo is running.
   server          {base}/   (API docs: {base}/docs)
-  for the README  export GRIDSENSE_URL={base}
+  for the README  export GRIDSENSE_URL={base} GRIDSENSE_CA={ca.cert_file}
   incidents API   {base}/api/v1/incidents   gateways: {base}/api/v1/gateways
-  live stream     ws://127.0.0.1:{args.http_port}/api/v1/stream?token=<token>
+  live stream     wss://{web_name}:{args.https_port}/api/v1/stream?token=<token>
   InfluxDB        {influx.url}   database: gridsense
   MQTT broker     127.0.0.1:{mqtt_port}   TLS: localhost:{listener.port} ({tls_users})
   CA certificate  {ca.cert_file}   (the deployment CA; kept across runs)
   logins          {", ".join(LOGINS)}   (password: demo)
-  get a token     curl -s -X POST {base}/api/v1/auth/token -H 'Content-Type: application/json' \\
+  get a token     curl -s --cacert {ca.cert_file} -X POST {base}/api/v1/auth/token \\
+                    -H 'Content-Type: application/json' \\
                     -d '{{"username":"control","password":"demo"}}'
   files and logs  {work}
   fault drill     kill -STOP {broker_pid} (broker) or {influx_pid} (InfluxDB), -CONT 30 s later;
@@ -303,6 +346,7 @@ gridsense demo is running.
 The boiler room on gw-01 heats past 60 °C about 30 s in: an over_temperature incident for grid g01.
 The lobby camera on gw-01 sees a person walk into its restricted zone a few seconds in: an
 intrusion incident whose snapshot (box and zone drawn) is at /api/v1/incidents/<id>/snapshot.
+{phone_instructions(base, ca_url, args.host)}
 {what_to_try(base)}
 {what_to_try_access(base)}
 {what_to_try_broker(work, mqtt_port)}

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from gridsense_devtools.http import login, try_http_json
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.processes import Procs, async_wait_until, spawn, stop_process, wait_until
-from gridsense_devtools.server_config import write_server_config
+from gridsense_devtools.server_config import local_url_of, write_server_config
 from gridsense_devtools.server_process import launch_server, write_registry_and_config
 from gridsense_devtools.services import InfluxDB, dynsec_plugin
 from gridsense_protocol import Kind
@@ -169,8 +169,11 @@ health: {{interval_s: 1}}
         views = try_http_json("GET", f"{base}/api/v1/gateways", control) or []
         return next((g["seq_last"] for g in views if g["id"] == "gw-01"), None)
 
+    details = local_url_of(config)  # the counters: on the local-only port
+    assert details is not None
+
     def health() -> dict:
-        return try_http_json("GET", f"{base}/healthz", None) or {}
+        return try_http_json("GET", f"{details}/healthz", None) or {}
 
     try:
         wait_until(lambda: seq_last() is not None, 60, "gw-01's health reaching the server")

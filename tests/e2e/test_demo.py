@@ -36,12 +36,17 @@ def processes_of(work: Path) -> list[int]:
 def test_demo_runs_for_a_duration_and_reports_an_over_temperature_incident(
     tmp_path: Path, repo_root: Path
 ) -> None:
-    http_port, influx_port = free_port(), free_port()
+    http_port, https_port, influx_port = free_port(), free_port(), free_port()
     result = run_demo(demo_argv(repo_root, tmp_path / "demo", "--duration", "50",
-                                "--http-port", str(http_port), "--influx-port", str(influx_port)))
+                                "--http-port", str(http_port), "--https-port", str(https_port),
+                                "--influx-port", str(influx_port)))
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert f"http://127.0.0.1:{http_port}/" in output
+    # HTTPS with the demo's CA (the demo's own API calls check the certificate), the CA for a
+    # phone on the plain port, and how to trust it, Chinese first.
+    assert f"export GRIDSENSE_URL=https://localhost:{https_port} GRIDSENSE_CA=" in output
+    assert f"http://localhost:{http_port}/ca.crt" in output
+    assert output.index("安装证书") < output.index("Install a certificate"), output
     assert "worker-g01" in output and "password: demo" in output
     # gw-01 and the server speak TLS to the broker, with the CA the demo made beside its folder.
     ca_file = tmp_path / "demo-ca" / "ca.crt"
@@ -63,7 +68,8 @@ def test_a_demo_killed_hard_takes_its_services_along_and_starts_again_on_its_por
     tmp_path: Path, repo_root: Path
 ) -> None:
     work = tmp_path / "demo"
-    ports = ["--http-port", str(free_port()), "--influx-port", str(free_port()),
+    ports = ["--http-port", str(free_port()), "--https-port", str(free_port()),
+             "--influx-port", str(free_port()),
              "--mqtt-port", str(free_port())]
     log = tmp_path / "first-demo.log"
     first = spawn(demo_argv(repo_root, work, *ports), log)
@@ -96,6 +102,7 @@ def test_a_taken_port_stops_the_demo_at_once_naming_the_process_that_holds_it(
         holder.listen()
         port = holder.getsockname()[1]
         result = run_demo(demo_argv(repo_root, tmp_path / "demo", "--http-port", str(port),
+                                    "--https-port", str(free_port()),
                                     "--influx-port", str(free_port())))
     assert result.returncode != 0
     assert f"port {port} (server HTTP) is already in use by pid {os.getpid()}" in result.stderr, (

@@ -79,10 +79,12 @@ def test_run_serves_ingests_and_flushes_on_sigterm(
         )
         url = match.group(1)
         assert url.startswith("http://127.0.0.1:")
+        local = re.search(r"http_listening .*local=(\S+)", log_path.read_text())
+        assert local is not None  # the counters are there, not on the public /healthz
         wait_until(lambda: "mqtt_connected" in log_path.read_text(), 30, "MQTT connected")
         health = httpx.get(f"{url}/healthz", trust_env=False, timeout=10).json()
         assert health["status"] == "ok"
-        wait_until(lambda: httpx.get(f"{url}/healthz", trust_env=False).json()[
+        wait_until(lambda: httpx.get(f"{local.group(1)}/healthz", trust_env=False).json()[
             "mqtt.connected"], 30)
         edge = EdgePublisher(mosquitto.port)
         try:
@@ -90,7 +92,7 @@ def test_run_serves_ingests_and_flushes_on_sigterm(
             edge.publish(edge.telemetry([("gw-01.boiler", "temperature", 21.5, ts)]))
         finally:
             edge.close()
-        wait_until(lambda: httpx.get(f"{url}/healthz", trust_env=False).json().get(
+        wait_until(lambda: httpx.get(f"{local.group(1)}/healthz", trust_env=False).json().get(
             "ingest.readings") == 1, 30, "the reading ingested")
         assert server.points("SELECT value FROM temperature", database) == []
         os.kill(proc.pid, signal.SIGTERM)

@@ -91,6 +91,7 @@ def test_a_missing_mqtt_password_file_is_a_config_error(tmp_path: Path) -> None:
         load_server_config(path)
     (tmp_path / "secrets").mkdir()
     (tmp_path / "secrets" / "mqtt.pw").write_text("pw\n")
+    (tmp_path / "secrets" / "mqtt.pw").chmod(0o600)  # a world-readable one: test_secure_files
     assert load_server_config(path).mqtt.password_file == tmp_path / "secrets" / "mqtt.pw"
 
 

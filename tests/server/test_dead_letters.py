@@ -65,7 +65,7 @@ async def test_a_seq_beyond_64_bits_is_dead_lettered_and_ingest_goes_on(
                            what="everything acknowledged")
 
     async with _client(running_server) as http:
-        health = await http.get("/healthz")
+        health = await http.get(f"{running_server.local_url}/healthz")
         assert health.status_code == 200
         assert health.json()["status"] == "degraded"
         assert "dead letters" in health.json()["reasons"][0]
@@ -177,7 +177,7 @@ async def test_health_is_down_with_the_reason_when_ingest_stalls(
         edge.publish(edge.telemetry([("gw-01.boiler", "temperature", 7.0, T0)]))
 
         async def reasons_when_down() -> str:
-            response = await http.get("/healthz")
+            response = await http.get(f"{app.local_url}/healthz")
             return " | ".join(response.json()["reasons"]) if response.status_code == 503 else ""
         reasons = await async_wait_until(reasons_when_down, 30, what="healthz 503")
         assert "InfluxDB" in reasons and "unreachable" in reasons

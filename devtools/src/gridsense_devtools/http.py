@@ -1,14 +1,26 @@
-"""Plain HTTP calls to a gridsense server on loopback (urllib, never through a proxy)."""
+"""HTTP(S) calls to a gridsense server on loopback (urllib, never through a proxy); HTTPS
+trusts the system's CAs plus the deployment CA given to ``trust_ca``."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import ssl
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def trust_ca(ca_file: Path) -> None:
+    """Make every call below trust the server certificates ``ca_file`` issued (the demo's CA)."""
+    global _opener
+    context = ssl.create_default_context()  # the system's CAs, and this one
+    context.load_verify_locations(cafile=str(ca_file))
+    _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                          urllib.request.HTTPSHandler(context=context))
 
 
 def http(url: str, token: str | None = None, body: bytes | None = None, *,

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gridsense_devtools.ports import free_port
 
 # The tests use fixed device times (2024) so timestamps can be asserted exactly; with the default
 # late_after_s every such incident would be "backfilled". Tests of late incidents set it.
@@ -29,11 +35,20 @@ def write_server_config(
     auth_yaml: str = "",
     audit: dict[str, float] | None = None,
     extra_yaml: str = "",
+    local_port: int | None = None,
+    http: dict[str, Any] | None = None,
+    public_url: str | None = None,
 ) -> Path:
     """``auth_yaml``: more keys under ``auth:`` in flow style, e.g.
     ``sessions: {idle_s: 2}``; ``extra_yaml``: more top-level sections, as YAML text (e.g.
-    ``lifecycle:``)."""
+    ``lifecycle:``; not with ``public_url``, which writes that section). ``local_port``: the
+    local-only listener that serves /healthz with its counters; by default any free port when
+    ``http_port`` is 0 (in-process servers read ``local_url``), else a free port chosen here
+    (``local_url_of`` reads it back from the file)."""
+    if local_port is None:
+        local_port = free_port() if http_port else 0
     registry_block = f"registry:\n  file: {registry}\n" if registry else ""
+    lifecycle = _block("lifecycle", public_url and {"public_url": public_url})
     path = folder / "server.yaml"
     path.write_text(
         f"""\
@@ -55,17 +70,30 @@ database:
 {registry_block}http:
   host: 127.0.0.1
   port: {http_port}
-auth:
+  local_port: {local_port}
+{_entries(http)}auth:
   token_ttl_s: 3600
 {"  " + auth_yaml.strip().replace(chr(10), chr(10) + "  ") + chr(10) if auth_yaml else ""}incidents:
   late_after_s: {late_after_s}
-{_block("ingest", ingest)}{_block("audit", audit)}{extra_yaml}""",
+{_block("ingest", ingest)}{_block("audit", audit)}{lifecycle}{extra_yaml}""",
         encoding="utf-8",
     )
     return path
 
 
-def _block(name: str, values: dict[str, float] | None) -> str:
-    if not values:
-        return ""
-    return f"{name}:\n" + "".join(f"  {key}: {value}\n" for key, value in values.items())
+def _block(name: str, values: dict[str, Any] | None) -> str:
+    return f"{name}:\n{_entries(values)}" if values else ""
+
+
+def _entries(values: dict[str, Any] | None) -> str:
+    """Keys of a section, values in JSON (which YAML reads as flow style)."""
+    return "".join(f"  {key}: {json.dumps(value, default=str)}\n"
+                   for key, value in (values or {}).items())
+
+
+def local_url_of(config: Path) -> str | None:
+    """The local-only listener's base URL a server config names (where /healthz has every
+    counter), or None when it has none."""
+    http = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("http") or {}
+    port = http.get("local_port")
+    return f"http://127.0.0.1:{port}" if port else None

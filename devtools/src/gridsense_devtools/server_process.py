@@ -20,6 +20,7 @@ from gridsense_devtools.processes import (
     stop_process,
     wait_until,
 )
+from gridsense_devtools.server_config import local_url_of
 
 SERVER = BIN / "gridsense-server"
 
@@ -30,6 +31,8 @@ class ServerProcess:
     def __init__(self, config: Path, http_port: int, log_path: Path) -> None:
         self.config = config
         self.url = f"http://127.0.0.1:{http_port}"
+        # /healthz with the counters: on the local-only port (in public only the status).
+        self.details_url = local_url_of(config) or self.url
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -45,7 +48,8 @@ class ServerProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def health(self) -> dict[str, Any] | None:
-        return read_health(self.url)
+        """/healthz with every gauge and counter (read on the local-only port)."""
+        return read_health(self.details_url)
 
     def counter(self, name: str) -> int:
         return int((self.health() or {}).get(name, 0))
@@ -81,10 +85,13 @@ def write_registry_and_config(
     database: str,
     points: dict[str, tuple[str, str]],
     mqtt_tls: str | None = None,
+    http_tls: str | None = None,
 ) -> tuple[Path, str]:
     """Registry and config for a server on a free port; returns the config path and base URL.
-    ``mqtt_tls``: the ``mqtt.tls`` mapping in YAML flow style, e.g. ``{ca_file: ca.crt}``."""
+    ``mqtt_tls``: the ``mqtt.tls`` mapping in YAML flow style, e.g. ``{ca_file: ca.crt}``;
+    ``http_tls`` the same for ``http.tls`` (the base URL is then https://127.0.0.1:port)."""
     http_port = free_port()
+    https = f", tls: {http_tls}" if http_tls else ""
     tls = f",\n       tls: {mqtt_tls}" if mqtt_tls else ""
     (tmp / "registry.yaml").write_text(registry_yaml(points), encoding="utf-8")
     config = tmp / "server.yaml"
@@ -94,9 +101,9 @@ mqtt: {{host: 127.0.0.1, port: {mqtt_port}, client_id: server-{http_port},
 influxdb: {{url: "{influx_url}", database: {database}, batch_size: 1000, flush_interval_s: 0.5}}
 database: {{url: "sqlite:///{tmp / "server.db"}"}}
 registry: {{file: {tmp / "registry.yaml"}}}
-http: {{host: 127.0.0.1, port: {http_port}}}
+http: {{host: 127.0.0.1, port: {http_port}, local_port: {free_port()}{https}}}
 """)
-    return config, f"http://127.0.0.1:{http_port}"
+    return config, f"{'https' if http_tls else 'http'}://127.0.0.1:{http_port}"
 
 
 def launch_server(procs: Procs, config: Path, base: str) -> Proc:

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from gridsense_protocol.tls import ClientTls, TlsFileError, client_context
+from gridsense_protocol.tls import ClientTls, TlsFileError, check_private_file, client_context
 from gridsense_protocol.yamlconfig import ConfigError, load_yaml_file
 
 from .configtypes import (
@@ -85,6 +85,11 @@ class MqttSection(_Section):
     def _readable(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"{value} is not a file (it should hold this gateway's password)")
+        if value is not None:
+            try:
+                check_private_file(value)  # a password others can read is no longer a secret
+            except TlsFileError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
 

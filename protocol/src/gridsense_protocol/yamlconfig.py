@@ -137,9 +137,22 @@ def _key_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(path)
 
 
-def load_yaml_file(path: Path, model: type[M], context: dict[str, Any] | None = None) -> M:
+def read_config_text(path: Path) -> str:
+    """The file's text as UTF-8 (a leading BOM, which Windows editors add, is dropped); a file
+    that is not UTF-8 — GBK from a Chinese Windows editor, most often — is a ConfigError naming
+    the file and the line of the first bad byte, not a traceback."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(str(path), [("", None, f"cannot read: {exc.strerror}")]) from None
-    return validate_yaml(text, str(path), model, context)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(str(path), [("", line, "不是 UTF-8 文本（是否存成了 GBK？请另存为 "
+                                                 "UTF-8） / not UTF-8 text (saved as GBK?); "
+                                                 "save it as UTF-8")]) from None
+
+
+def load_yaml_file(path: Path, model: type[M], context: dict[str, Any] | None = None) -> M:
+    return validate_yaml(read_config_text(path), str(path), model, context)

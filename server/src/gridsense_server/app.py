@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +24,8 @@ from .access_control.sync import CredentialSync
 from .acks import AckLedger
 from .api import ApiContext, TokenSigner, create_app, load_or_create_secret
 from .api.context import Health
+from .api.hardening import BodyLimits, Hardening
+from .api.health_routes import local_only
 from .api.incident_routes import IncidentActionContext
 from .api.web_setup import make_web_auth, run_upkeep
 from .audit import CLI_ADDRESS, SYSTEM, RefusalSink
@@ -47,6 +48,14 @@ from .ingest.handoff import Handoff
 from .ingest.router import Router, Services, Source
 from .ingest.settle import Settler
 from .ingest.unassigned import UnassignedPoints
+from .listeners import (
+    CA_DOWNLOAD_PATH,
+    RedirectToHttps,
+    ca_download,
+    start_listener,
+    tls_files,
+    uvicorn_config,
+)
 from .live.hub import LiveHub
 from .logs import kv
 from .notify.channel_check import CheckResult, send_test
@@ -55,6 +64,7 @@ from .notify.sender import NotificationSender
 from .registry.directory import PointDirectory
 from .registry.import_export import read_any
 from .registry.store import apply_registry
+from .secure_files import FileProblem, check_private, prepare_database_file
 from .timeseries.spool import DiskSpool
 from .timeseries.writer import InfluxWriter
 from .workorders.incidents import IncidentService
@@ -68,14 +78,7 @@ DIRECTORY_REFRESH_S = 60.0  # read the registry again even if its version did no
 REGISTRY_POLL_S = 2.0  # how soon a registry another process loaded (the CLI) applies here
 GATEWAY_SEEN_FLUSH_S = 5.0
 STOP_DRAIN_S = 10.0
-
-
-class _EmbeddedUvicorn(uvicorn.Server):
-    """uvicorn without its own signal handling: this process decides when to stop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+MIN_SECRET_BYTES = 16  # what the token signer needs (HMAC-SHA256 key)
 
 
 # After a dead letter, /healthz says "degraded" this long.
@@ -86,6 +89,7 @@ class ServerApp:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.counters = Counters()
+        prepare_database_file(config.database.url)  # 0600 before SQLite makes it 0644
         self.engine = make_engine(config.database.url)
         self.factory = make_session_factory(self.engine)
         self.directory = PointDirectory()
@@ -129,6 +133,8 @@ class ServerApp:
                                           audit=self.refusals.refuse)
         self.ledgers: list[AckLedger] = []
         self.http_url: str | None = None
+        self.local_url: str | None = None  # the local-only listener's, when configured
+        self.redirect_url: str | None = None  # the plain listener redirecting to HTTPS
         self.ready = asyncio.Event()
 
     # -- pieces also used by the CLI -------------------------------------------------------------
@@ -206,7 +212,7 @@ class ServerApp:
         else:
             await asyncio.to_thread(self.directory.reload, self.factory)
         secret_file = config.auth.secret_file or config.state_dir / "token.secret"
-        secret = await asyncio.to_thread(load_or_create_secret, secret_file)
+        secret = await asyncio.to_thread(load_token_secret, secret_file)
         signer = TokenSigner(secret, config.auth.token_ttl_s)
         api = create_app(ApiContext(self.factory, signer, self.hub, self.counters, self.gauges,
                                     health=self.health, channel_test=self.channel_test))
@@ -251,25 +257,20 @@ class ServerApp:
             asyncio.create_task(run_retention(self.factory, config.audit, self.counters)),
             asyncio.create_task(run_upkeep(web_auth), name="auth-upkeep"),
         ]
-        http = _EmbeddedUvicorn(uvicorn.Config(
-            api, host=config.http.host, port=config.http.port, log_config=None,
-            access_log=False, lifespan="off",
-            # No permessage-deflate: incident JSON is small, and a compressor per connection
-            # costs ~0.1 ms of the event loop per message and up to ~256 KB of zlib state per
-            # connected phone (thousands of staff online at once).
-            ws_per_message_deflate=False,
-        ))
-        serving = asyncio.create_task(_serve_http(http), name="http")
+        listeners: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
         try:
-            await self._announce(http, serving)
+            await self._listen(api, listeners)
             stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({task for _, task in listeners} | {stopping},
+                               return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
         finally:
             log.info(kv("server_stopping"))
-            http.should_exit = True
-            with contextlib.suppress(Exception):
-                await serving
+            for http, _ in listeners:
+                http.should_exit = True
+            for _, serving in listeners:
+                with contextlib.suppress(Exception):
+                    await serving
             await self._stop_ingest(router)
             await self.access_sync.stop()
             for task in background:
@@ -312,17 +313,35 @@ class ServerApp:
             await asyncio.to_thread(bridge.stop)
         log.info(kv("ingest_stopped", unacked=sum(len(ledger) for ledger in self.ledgers)))
 
-    async def _announce(self, http: uvicorn.Server, serving: asyncio.Task[None]) -> None:
-        while not http.started:
-            if serving.done():
-                raise RuntimeError(
-                    f"HTTP server did not start on {self.config.http.host}:"
-                    f"{self.config.http.port} (is the port in use? {serving.exception()})"
-                )
-            await asyncio.sleep(0.05)
-        port = http.servers[0].sockets[0].getsockname()[1]
-        self.http_url = f"http://{self.config.http.host}:{port}"
-        log.info(kv("http_listening", url=self.http_url, openapi=f"{self.http_url}/openapi.json"))
+    async def _listen(self, api: Any,
+                      listeners: list[tuple[uvicorn.Server, asyncio.Task[None]]]) -> None:
+        """Start the main listener (HTTPS when configured), then the redirecting and the
+        local-only ones; each is appended to ``listeners`` as it starts, to be stopped."""
+        http = self.config.http
+        tls = await asyncio.to_thread(tls_files, http.tls) if http.tls is not None else None
+        ca_pem = tls.ca_file.read_bytes() if tls is not None and tls.ca_file else None
+        if ca_pem is not None:
+            api.add_api_route(CA_DOWNLOAD_PATH, ca_download(ca_pem), methods=["GET"],
+                              include_in_schema=False)
+        hardened = Hardening(api, BodyLimits.for_server(http.max_body_kb, http.max_import_mb),
+                             self.counters)
+        port = await start_listener(listeners, "http", uvicorn_config(
+            hardened, http, host=http.host, port=http.port, tls=tls))
+        scheme = "https" if tls is not None else "http"
+        self.http_url = f"{scheme}://{http.host}:{port}"
+        extra: dict[str, str] = {}
+        if tls is not None and http.redirect_port is not None:
+            redirect_port = await start_listener(listeners, "http-redirect", uvicorn_config(
+                RedirectToHttps(port, ca_pem), http, host=http.host, port=http.redirect_port))
+            self.redirect_url = f"http://{http.host}:{redirect_port}"
+            extra["redirect"] = self.redirect_url
+        if http.local_port is not None:
+            local_port = await start_listener(listeners, "http-local", uvicorn_config(
+                local_only(hardened), http, host="127.0.0.1", port=http.local_port))
+            self.local_url = f"http://127.0.0.1:{local_port}"
+            extra["local"] = self.local_url
+        log.info(kv("http_listening", url=self.http_url, openapi=f"{self.http_url}/openapi.json",
+                    **extra))
         self.ready.set()
 
     async def _refresh_directory(self) -> None:
@@ -356,11 +375,13 @@ class ServerApp:
         await self.unassigned.resync()
 
 
-async def _serve_http(http: uvicorn.Server) -> None:
-    try:
-        await http.serve()
-    except SystemExit as exc:
-        # uvicorn exits the process when it cannot bind; here that is an ordinary error, so
-        # the rest of the server shuts down in order and the CLI reports it.
-        raise RuntimeError(f"uvicorn stopped with exit code {exc.code}") from None
-
+def load_token_secret(path: Path) -> bytes:
+    """The token secret (created 0600 on first start); refused when others can read it or when
+    it is too short, the message naming the file."""
+    secret = load_or_create_secret(path)
+    check_private(path)
+    if len(secret) < MIN_SECRET_BYTES:
+        raise FileProblem(f"{path}: the token secret is {len(secret)} bytes; it must be at least "
+                          f"{MIN_SECRET_BYTES} (64 hex digits are generated when the file is "
+                          "missing: delete it and restart, which signs everyone out)")
+    return secret

@@ -36,6 +36,7 @@ from .logs import kv, setup_logging
 from .notify import cli as notify_cli
 from .pki import cli as ca_cli
 from .registry.passwords import hash_password
+from .secure_files import FileProblem
 
 if TYPE_CHECKING:
     from .app import ServerApp
@@ -211,6 +212,9 @@ async def _run(app: ServerApp) -> int:
         await app.run(stop)
     except ConfigError:
         raise
+    except FileProblem as exc:  # a secret, key or certificate file: the message says the fix
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
     except Exception as exc:
         log.exception(kv("server_failed", error=repr(exc)))
         return EXIT_FAILED

@@ -19,6 +19,8 @@ from sqlalchemy.exc import ArgumentError
 from gridsense_protocol.tls import ClientTls, TlsFileError, client_context
 from gridsense_protocol.yamlconfig import ConfigError, load_yaml_file
 
+from .secure_files import InsecureFileError, check_private
+
 Port = Annotated[int, Field(ge=1, le=65535)]
 HttpPort = Annotated[int, Field(ge=0, le=65535)]  # 0: any free port (tests)
 
@@ -240,9 +242,56 @@ class RegistryConfig(_Strict):
     file: Path | None = None
 
 
+class HttpTlsConfig(_Strict):
+    """HTTPS for the web app and the API: the operator's certificate and key, or one issued
+    from the deployment CA in ``ca_dir`` on first start for ``names`` (DNS names or addresses
+    the phones use). Phones need HTTPS for the camera and the service worker."""
+
+    cert_file: Path | None = None
+    key_file: Path | None = None  # mode 0600: refused when others can read it
+    ca_dir: Path | None = None  # issue <ca_dir>/issued/<issue_as>.crt/.key unless present
+    issue_as: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = "web"
+    names: list[Annotated[str, Field(min_length=1, max_length=253)]] = []
+
+    @model_validator(mode="after")
+    def _one_source(self) -> HttpTlsConfig:
+        own = self.cert_file is not None or self.key_file is not None
+        if own and (self.cert_file is None or self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        if own == (self.ca_dir is not None):
+            raise ValueError("give either cert_file and key_file, or ca_dir (and names)")
+        if self.ca_dir is not None and not self.names:
+            raise ValueError("ca_dir needs names: the DNS names or addresses clients use")
+        return self
+
+    def resolved(self, absolute: Callable[[Path | None], Path | None]) -> HttpTlsConfig:
+        return self.model_copy(update={"cert_file": absolute(self.cert_file),
+                                       "key_file": absolute(self.key_file),
+                                       "ca_dir": absolute(self.ca_dir)})
+
+
 class HttpConfig(_Strict):
     host: str = "127.0.0.1"
     port: HttpPort = 8080
+    tls: HttpTlsConfig | None = None  # None: plain HTTP (loopback, tests, behind a proxy)
+    # With tls: a plain-HTTP listener on this port that redirects to HTTPS and serves the CA
+    # certificate at /ca.crt (for a phone to install). None: no plain listener at all.
+    redirect_port: HttpPort | None = None
+    # /healthz with every counter and gauge, bound to 127.0.0.1 only (monitoring on the same
+    # machine). None: details only with a control account's token on the main port.
+    local_port: HttpPort | None = None
+    # Behind a reverse proxy that terminates TLS: trust its X-Forwarded-For/-Proto headers
+    # when the connection comes from one of these addresses (uvicorn's forwarded_allow_ips).
+    forwarded_allow_ips: list[str] = []
+    # Request bodies beyond these sizes are answered 413 before they are read.
+    max_body_kb: Annotated[int, Field(ge=1, le=1024)] = 64
+    max_import_mb: Annotated[int, Field(ge=1, le=1024)] = 8  # credential CSV imports
+
+    @model_validator(mode="after")
+    def _redirect_needs_tls(self) -> HttpConfig:
+        if self.redirect_port is not None and self.tls is None:
+            raise ValueError("redirect_port redirects to HTTPS: it needs http.tls")
+        return self
 
 
 class SessionsConfig(_Strict):
@@ -332,6 +381,14 @@ class ServerConfig(_Strict):
     # Not a file key: the folder relative paths were resolved against (the config's folder).
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
+    @model_validator(mode="after")
+    def _links_over_https(self) -> ServerConfig:
+        # Signed links in WeCom or e-mail open the web app: over HTTPS when it serves HTTPS.
+        if self.http.tls is not None and not self.lifecycle.public_url.startswith("https://"):
+            raise ValueError("lifecycle.public_url must be an https:// URL when http.tls is set "
+                             "(signed links in messages open the web app)")
+        return self
+
     @property
     def base_dir(self) -> Path:
         return self._base_dir
@@ -376,6 +433,9 @@ class ServerConfig(_Strict):
                 "auth": self.auth.model_copy(
                     update={"secret_file": absolute(self.auth.secret_file)}
                 ),
+                "http": self.http.model_copy(
+                    update={"tls": self.http.tls and self.http.tls.resolved(absolute)}
+                ),
             }
         )
         copy._base_dir = base
@@ -402,6 +462,16 @@ def load_server_config(path: Path) -> ServerConfig:
     if password_file is not None and not password_file.is_file():
         raise ConfigError(str(path), [("mqtt.password_file", None,
                                        f"{password_file} does not exist")])
+    if password_file is not None:
+        try:
+            check_private(password_file)
+            if not password_file.read_text(encoding="utf-8").strip():
+                raise InsecureFileError(f"{password_file} is empty (it should hold the broker "
+                                        "password of mqtt.username)")
+        except (InsecureFileError, UnicodeDecodeError) as exc:
+            problem = (str(exc) if isinstance(exc, InsecureFileError)
+                       else f"{password_file} is not UTF-8 text")
+            raise ConfigError(str(path), [("mqtt.password_file", None, problem)]) from None
     if config.mqtt.tls is not None:
         try:
             mqtt_tls_context(config.mqtt.tls)  # a bad CA or key fails here, not on connect

@@ -6,8 +6,8 @@ import base64
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
-from pydantic import BaseModel
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from pydantic import BaseModel, Field
 
 from ..audit import record_now
 from ..db.dead_letters import DeadLetter, DeadLetterStore
@@ -17,6 +17,10 @@ from .deps import Context, CurrentViewer
 from .web_auth import address_of
 
 router = APIRouter(tags=["dead letters"])
+# A row id as the database stores it (signed 64-bit): a larger number is refused with 422
+# instead of reaching the driver, which cannot bind it (a 500 before).
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 
 
 class DeadLetterView(BaseModel):
@@ -38,7 +42,7 @@ class DeadLetterView(BaseModel):
 
 
 class ReplayRequest(BaseModel):
-    ids: list[int]
+    ids: Annotated[list[RowId], Field(max_length=10_000)]
 
 
 class ReplayAnswer(BaseModel):
@@ -57,7 +61,8 @@ def _store(context: Context, viewer: Viewer) -> DeadLetterStore:
 @router.get("/api/v1/dead-letters", response_model=list[DeadLetterView])
 def list_dead_letters(
     viewer: CurrentViewer, context: Context, gateway: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100, before_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> list[DeadLetterView]:
     """Newest first; page with ``before_id`` (the last id of the previous page)."""
     rows = _store(context, viewer).recent(gateway=gateway, limit=limit, before_id=before_id)
@@ -65,7 +70,8 @@ def list_dead_letters(
 
 
 @router.get("/api/v1/dead-letters/{letter_id}", response_model=DeadLetterView)
-def show_dead_letter(letter_id: int, viewer: CurrentViewer, context: Context) -> DeadLetterView:
+def show_dead_letter(letter_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], viewer: CurrentViewer,
+                     context: Context) -> DeadLetterView:
     row = _store(context, viewer).get(letter_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no dead letter {letter_id}")

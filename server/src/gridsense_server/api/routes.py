@@ -4,8 +4,7 @@ FastAPI's thread pool, where their synchronous database reads belong."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from ..db.models import Gateway, Point
@@ -14,6 +13,7 @@ from ..gateways.views import GatewayView
 from . import (
     audit_routes,
     dead_letter_routes,
+    health_routes,
     incident_routes,
     notify_routes,
     session_routes,
@@ -29,6 +29,7 @@ router = APIRouter()
 router.include_router(incident_routes.router)
 router.include_router(silence_routes.router)
 router.include_router(dead_letter_routes.router)
+router.include_router(health_routes.router)
 router.include_router(unassigned_routes.router)
 router.include_router(session_routes.router)
 router.include_router(audit_routes.router)
@@ -56,14 +57,3 @@ def list_gateways(viewer: CurrentViewer, context: Context) -> list[GatewayView]:
         rows = list(session.scalars(query))
         sequences = summaries(session, [r.id for r in rows])
         return [GatewayView.of(row, sequences.get(row.id)) for row in rows]
-
-
-@router.get("/healthz", tags=["health"])
-def healthz(context: Context) -> JSONResponse:
-    """``ok``, ``degraded`` (200) or ``down`` (503) with the reasons, plus every gauge and
-    counter (``ingest.invalid.<reason>``, ``dead_letters.received``...)."""
-    health = context.health()
-    body = {"status": health.status, "reasons": health.reasons, **context.gauges(),
-            **context.counters.snapshot()}
-    code = status.HTTP_503_SERVICE_UNAVAILABLE if health.status == "down" else status.HTTP_200_OK
-    return JSONResponse(body, status_code=code)

@@ -6,7 +6,6 @@ name (a gateway id). Nothing here is MQTT- or HTTP-specific.
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gridsense_protocol.tls import TlsFileError, check_private_file
+
+from ..secure_files import write_private
 
 CA_KEY, CA_CERT, ISSUED = "ca.key", "ca.crt", "issued"
 CA_DAYS = 3650
@@ -171,7 +172,9 @@ class DeploymentCA:
         folder.mkdir(exist_ok=True)
         key_file, cert_file = folder / f"{name}.key", folder / f"{name}.crt"
         _write_key(key_file, key)
-        _write_public(cert_file, cert.public_bytes(serialization.Encoding.PEM))
+        # 0600 like its key: the pair is one machine's identity and goes where the key goes
+        # (the CA's own certificate stays 0644: it is meant to be handed out).
+        write_private(cert_file, cert.public_bytes(serialization.Encoding.PEM), 0o600)
         return Issued(name, cert_file, key_file, cert.subject.rfc4514_string(),
                       cert.serial_number, cert.not_valid_before_utc, cert.not_valid_after_utc,
                       dns, ips)
@@ -195,21 +198,9 @@ class DeploymentCA:
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
-    _write_atomic(path, data, 0o600)  # created 0600: never readable by others, even briefly
+    write_private(path, data, 0o600)  # created 0600: never readable by others, even briefly
 
 
 def _write_public(path: Path, data: bytes) -> None:
-    _write_atomic(path, data, 0o644)
+    write_private(path, data, 0o644)
 
-
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, mode)  # the umask may have taken bits away from a public file
-    os.replace(tmp, path)

@@ -6,6 +6,7 @@ The CSV layout is in docs/operations.md; an import error names ``file:row: colum
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gridsense_protocol.yamlconfig import ConfigError
+from gridsense_protocol.yamlconfig import ConfigError, read_config_text
 
 from ..db.models import Community, Grid, Point, Roster, Staff, StaffGrid, Street
 from .registry_file import RegistryFile, _context, load_registry_file
@@ -118,12 +119,12 @@ def _read(folder: Path, name: str) -> list[dict[str, str]]:
     path = folder / f"{name}.csv"
     if not path.exists():
         return []
-    with path.open(encoding="utf-8", newline="") as source:
-        reader = csv.DictReader(source)
-        missing = [c for c in FILES[name] if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ConfigError(str(path), [("header", 1, f"missing columns {missing}")])
-        return list(reader)
+    # Excel on a Chinese Windows saves CSV as GBK: the shared reader says so instead of a traceback.
+    reader = csv.DictReader(io.StringIO(read_config_text(path), newline=""))
+    missing = [c for c in FILES[name] if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ConfigError(str(path), [("header", 1, f"missing columns {missing}")])
+    return list(reader)
 
 
 def _contacts(text: str) -> dict[str, str]:
