@@ -83,7 +83,7 @@ def table(run: FuzzRun) -> str:
                 "发送 sent": run.sent + 2 * run.canaries}),
         *_rows("解码拒绝（按类） refused at decode, by class: server", _prefixed(c, _INVALID)),
         *_rows("协议校验（按字段） bad_field by field (protocol's verdict)", dict(run.bad_fields)),
-        *_rows("时间界限 time bounds", _prefixed(c, "ingest.refused.")),
+        *_rows("时间界限与归属 time bounds and ownership", _prefixed(c, "ingest.refused.")),
         *_rows("死信（按原因） dead letters by reason", _prefixed(c, _REASON)),
         *_rows("已接收（按类型） accepted by kind", _prefixed(c, "ingest.received.")),
         *_rows("其他 other", {k: c.get(k, 0) for k in (
