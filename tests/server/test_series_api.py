@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from api_client import Api
 from server_helpers import EdgePublisher, async_wait_until
 
 from gridsense_devtools.services import InfluxDB
 from gridsense_server.app import ServerApp
 from gridsense_server.timeseries.reader import MAX_BUCKETS, NICE_STEPS_S, choose_step
 
-PASSWORDS = {"worker-g01": "demo", "worker-g02": "demo2", "control": "ctl"}
 HOUR = 3600
 
 
@@ -28,18 +28,9 @@ def _value(i: int) -> float:
     return 20.0 + (i * 7 % 60) / 4  # varies inside every bucket, so mean, min and max differ
 
 
-class Charts:
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-        self.tokens: dict[str, str] = {}
-
+class Charts(Api):
     async def get(self, user: str, point: str, **params: Any) -> httpx.Response:
-        if user not in self.tokens:
-            reply = await self.http.post("/api/v1/auth/token",
-                                         json={"username": user, "password": PASSWORDS[user]})
-            self.tokens[user] = reply.json()["access_token"]
-        return await self.http.get(f"/api/v1/points/{point}/series", params=params,
-                                   headers={"Authorization": f"Bearer {self.tokens[user]}"})
+        return await self.as_(user, "GET", f"/api/v1/points/{point}/series", params=params)
 
 
 def _iso(moment: datetime) -> str:

@@ -28,6 +28,7 @@ def write_server_config(
     ingest: dict[str, float] | None = None,
     auth_yaml: str = "",
     audit: dict[str, float] | None = None,
+    lifecycle: dict[str, object] | None = None,
 ) -> Path:
     """``auth_yaml``: more keys under ``auth:`` in flow style, e.g.
     ``sessions: {idle_s: 2}``."""
@@ -57,13 +58,13 @@ auth:
   token_ttl_s: 3600
 {"  " + auth_yaml.strip().replace(chr(10), chr(10) + "  ") + chr(10) if auth_yaml else ""}incidents:
   late_after_s: {late_after_s}
-{_block("ingest", ingest)}{_block("audit", audit)}""",
+{_block("ingest", ingest)}{_block("audit", audit)}{_block("lifecycle", lifecycle)}""",
         encoding="utf-8",
     )
     return path
 
 
-def _block(name: str, values: dict[str, float] | None) -> str:
+def _block(name: str, values: dict[str, float] | dict[str, object] | None) -> str:
     if not values:
         return ""
     return f"{name}:\n" + "".join(f"  {key}: {value}\n" for key, value in values.items())

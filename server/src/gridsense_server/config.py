@@ -133,6 +133,9 @@ class LifecycleConfig(_Strict):
     auto_resolve: AutoResolveSpec = AutoResolveSpec()
     # Point-level types not paged while the point's gateway has an open gateway_offline.
     noise_under_gateway_offline: list[str] = ["point_offline", "sensor_offline", "stale"]
+    # Types that may not be closed while their alarm is still active (any other type may,
+    # with a reason): e.g. [over_temperature] where a fire risk must be seen to clear.
+    refuse_close_while_active: list[str] = []
 
     @field_validator("timezone")
     @classmethod

@@ -138,9 +138,12 @@ def act_on_incident(
         with context.factory.begin() as session:
             incident, entry = act(session, incident_id, viewer, action, lifecycle.config,
                                   utc_now(), note=body.note, photos=body.photos,
-                                  passed=body.passed)
-            record(session, viewer.username, f"incident.{action}", incident_id,
-                   {"from": entry.from_state, "to": entry.to_state, "note": body.note[:200]},
+                                  passed=body.passed, reason=body.reason)
+            detail = {"from": entry.from_state, "to": entry.to_state, "note": body.note[:200],
+                      "alarm": incident.alarm}
+            if body.reason:
+                detail["reason"] = body.reason[:500]
+            record(session, viewer.username, f"incident.{action}", incident_id, detail,
                    address_of(request))
             session.flush()
             view, transition = IncidentView.of(incident), TransitionView.of(entry)

@@ -93,6 +93,9 @@ class ActionRequest(BaseModel):
     # References to photos (URLs or upload ids) kept with the history entry.
     photos: list[str] = Field(default=[], max_length=20)
     passed: bool = True  # verify only: false sends it back for rework
+    # Required to close (verify) or invalidate while the alarm is still active; kept in the
+    # history and the audit log.
+    reason: str = Field(default="", max_length=500)
 
 
 class ActionResult(BaseModel):
