@@ -31,6 +31,8 @@ from ..workorders.views import (
     IncidentDetail,
     IncidentView,
     TransitionView,
+    named_incidents,
+    names_of,
 )
 from .deps import Context, CurrentViewer, visible_incident
 from .web_auth import address_of
@@ -107,7 +109,7 @@ def list_incidents(
         if grid is not None:
             query = query.where(Incident.grid_id.in_(sorted(with_descendants(session, {grid}))))
         query = query.order_by(Incident.last_seen_at.desc(), Incident.id.desc()).limit(limit)
-        return [IncidentView.of(row) for row in session.scalars(query)]
+        return named_incidents(session, query)
 
 
 @router.get("/api/v1/incidents/{incident_id}", response_model=IncidentDetail, tags=["incidents"])
@@ -115,7 +117,7 @@ def get_incident(incident_id: str, viewer: CurrentViewer, context: Context) -> I
     with context.factory() as session:
         incident, event_ids = visible_incident(session, viewer, incident_id)
         return IncidentDetail(
-            **IncidentView.fields_of(incident), event_ids=event_ids,
+            **IncidentView.fields_of(incident, names_of(session, incident)), event_ids=event_ids,
             history=[TransitionView.of(row) for row in history(session, incident_id)],
             actions=allowed_actions(incident.state, viewer.role, incident.level or "grid"),
         )
@@ -146,7 +148,8 @@ def act_on_incident(
             record(session, viewer.username, f"incident.{action}", incident_id, detail,
                    address_of(request))
             session.flush()
-            view, transition = IncidentView.of(incident), TransitionView.of(entry)
+            view = IncidentView.of(incident, names_of(session, incident))
+            transition = TransitionView.of(entry)
             grid_id = incident.grid_id
     except Refused as refused:
         context.counters.inc(f"api.actions_refused.{refused.status}")

@@ -6,9 +6,25 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from ..db.models import Gateway
+from ..db.models import Gateway, Point
 from ..db.sequences import SequenceSummary
+from ..registry.names import PlaceNames, with_place_names
+
+
+class PointPlace(BaseModel):
+    """A point the gateway serves, with the registry's names."""
+
+    id: str
+    grid: str
+    point_name: str | None
+    location: str | None
+    grid_name: str | None
+    micro_grid_name: str | None
+    community_name: str | None
+    street_name: str | None
 
 
 class GatewayView(BaseModel):
@@ -20,10 +36,13 @@ class GatewayView(BaseModel):
     seq_gaps: int  # holes in the received sequence numbers (messages never received)
     seq_missing: int  # sequence numbers in those holes
     seq_redelivered: int  # messages received again after being recorded
+    points: list[PointPlace] = []  # the registry's points on this gateway, by id
 
     @classmethod
-    def of(cls, gateway: Gateway, sequences: SequenceSummary | None) -> GatewayView:
+    def of(cls, gateway: Gateway, sequences: SequenceSummary | None,
+           points: list[PointPlace] | None = None) -> GatewayView:
         return cls(
+            points=points or [],
             id=gateway.id, state=gateway.state, last_seen_at=gateway.last_seen_at,
             health=gateway.last_health,
             seq_last=sequences.last if sequences else None,
@@ -31,3 +50,16 @@ class GatewayView(BaseModel):
             seq_missing=sequences.missing if sequences else 0,
             seq_redelivered=gateway.seq_redelivered or 0,
         )
+
+
+def points_by_gateway(session: Session, gateways: list[str]) -> dict[str, list[PointPlace]]:
+    """Each gateway's registered points with their names: one query for all the gateways."""
+    query = with_place_names(
+        select(Point.id, Point.gateway, Point.grid_id).where(Point.gateway.in_(gateways))
+        .order_by(Point.id), Point.id, Point.grid_id)
+    result: dict[str, list[PointPlace]] = {}
+    for row in session.execute(query):
+        names = PlaceNames.of(row[3:])
+        result.setdefault(row[1], []).append(
+            PointPlace(id=row[0], grid=row[2], **names.fields()))
+    return result
