@@ -211,6 +211,7 @@ class ServerApp:
         api.state.access_log = self.access_log
         api.state.access_sync = self.access_sync
         api.state.series_reader = InfluxQLReader(self.writer.http)
+        api.state.display = config.display
         api.state.web_auth = web_auth = make_web_auth(self.factory, config, secret, self.refusals)
         links = LinkSigner(secret, config.lifecycle.public_url, config.lifecycle.link_ttl_s)
         self.scheduler = EscalationScheduler(self.factory, config.lifecycle, links, self.counters,
