@@ -63,7 +63,9 @@ StateFilter = Annotated[
 ]
 
 
-def _visible(query: Any, viewer: Viewer) -> Any:
+def visible_query(viewer: Viewer) -> Any:
+    """Incidents the viewer sees: control all of them, others their grids'."""
+    query = select(Incident)
     if viewer.grids is None:
         return query
     return query.where(Incident.grid_id.in_(sorted(viewer.grids)))
@@ -109,7 +111,7 @@ def list_incidents(
 ) -> list[IncidentView]:
     """Only the caller's grids, ``limit`` at a time; by default open work only."""
     now = utc_now()
-    query = _visible(select(Incident), viewer)
+    query = visible_query(viewer)
     if state == "open" or (state is None and open_only):
         query = query.where(Incident.state.not_in(FINAL_STATES))
     elif state is not None:

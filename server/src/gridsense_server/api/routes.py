@@ -18,6 +18,7 @@ from . import (
     registry_routes,
     session_routes,
     silence_routes,
+    stats_routes,
     unassigned_routes,
 )
 from .deps import Context, CurrentViewer
@@ -33,6 +34,7 @@ router.include_router(unassigned_routes.router)
 router.include_router(session_routes.router)
 router.include_router(audit_routes.router)
 router.include_router(registry_routes.router)
+router.include_router(stats_routes.router)
 
 
 @router.post("/api/v1/auth/token", response_model=TokenResponse, tags=["auth"],
