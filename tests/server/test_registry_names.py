@@ -52,9 +52,9 @@ def _tree_counts(node: dict[str, Any]) -> dict[str, tuple[int, int]]:
 
 
 async def test_names_in_incident_and_gateway_views_and_the_grid_tree(
-    running_server: ServerApp, edge: EdgePublisher,
+    start_server: Any, edge: EdgePublisher, db_url: str,
 ) -> None:
-    app = running_server
+    app: ServerApp = await start_server(db_url=db_url)
     edge.publish(Status(gateway="gw-01", seq=edge.next_seq(), ts=utc_now(),
                         state=GatewayState.ONLINE))
     edge.publish(edge.incident("gw-01.boiler"))

@@ -22,9 +22,9 @@ def _by(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
 
 
 async def test_statistics_per_day_grid_person_and_point_scoped_and_as_csv(
-    running_server: ServerApp, edge: EdgePublisher,
+    start_server: Any, edge: EdgePublisher, db_url: str,
 ) -> None:
-    app = running_server
+    app: ServerApp = await start_server(db_url=db_url)
     now = utc_now()
     opened = {  # (point, type) → how long before now the first event happened
         ("gw-01.boiler", "over_temperature"): timedelta(minutes=10),  # accepted late
