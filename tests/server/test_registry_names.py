@@ -104,6 +104,13 @@ async def test_names_in_incident_and_gateway_views_and_the_grid_tree(
         assert [(p["id"], p["point_name"], p["micro_grid_name"]) for p in gateway["points"]] == [
             ("gw-01.boiler", "1号楼锅炉房", "1-3号楼"), ("gw-01.pump", "水泵房", None)]
 
+        points = await api.json("worker-g02", "/api/v1/registry/points")
+        assert [(p["id"], p["point_name"], p["grid_name"]) for p in points] == [
+            ("gw-02.boiler", "2号楼锅炉房", "第二网格")]
+        everywhere = await api.json("control", "/api/v1/registry/points")
+        assert [p["id"] for p in everywhere] == ["gw-01.boiler", "gw-01.pump", "gw-02.boiler"]
+        assert _names(everywhere[0]) == BOILER
+
         tree = await api.json("control", "/api/v1/registry/tree")
         [street] = tree["streets"]
         assert (street["name"], [c["name"] for c in street["children"]]) == ("湖西街道",

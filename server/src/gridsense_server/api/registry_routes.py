@@ -5,16 +5,17 @@ sees: a branch appears only where the caller sees a grid in it."""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, true
 from sqlalchemy.orm import Session
 
 from gridsense_protocol import utc_now
 
-from ..db.models import FINAL_STATES, Community, Grid, Incident, Street
+from ..db.models import FINAL_STATES, Community, Grid, Incident, Point, Street
+from ..registry.names import PointPlace, point_places
 from ..registry.viewers import Viewer
 from .deps import Context, CurrentViewer
 from .incident_routes import overdue_clause
@@ -99,3 +100,13 @@ def registry_tree(viewer: CurrentViewer, context: Context) -> Any:
     """The grid tree with open and overdue counts, for the caller's grids only."""
     with context.factory() as session:
         return build_tree(session, viewer)
+
+
+@router.get("/api/v1/registry/points", response_model=list[PointPlace], tags=["registry"])
+def registry_points(viewer: CurrentViewer, context: Context,
+                    limit: Annotated[int, Query(ge=1, le=20_000)] = 5000) -> Any:
+    """The caller's points with their names, by id: how the page names what live pushes
+    (which carry ids only) are about."""
+    where = true() if viewer.grids is None else Point.grid_id.in_(sorted(viewer.grids))
+    with context.factory() as session:
+        return [place for _, place in point_places(session, where, limit)]

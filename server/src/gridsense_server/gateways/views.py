@@ -6,25 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db.models import Gateway, Point
 from ..db.sequences import SequenceSummary
-from ..registry.names import PlaceNames, with_place_names
-
-
-class PointPlace(BaseModel):
-    """A point the gateway serves, with the registry's names."""
-
-    id: str
-    grid: str
-    point_name: str | None
-    location: str | None
-    grid_name: str | None
-    micro_grid_name: str | None
-    community_name: str | None
-    street_name: str | None
+from ..registry.names import PointPlace, point_places
 
 
 class GatewayView(BaseModel):
@@ -54,12 +40,7 @@ class GatewayView(BaseModel):
 
 def points_by_gateway(session: Session, gateways: list[str]) -> dict[str, list[PointPlace]]:
     """Each gateway's registered points with their names: one query for all the gateways."""
-    query = with_place_names(
-        select(Point.id, Point.gateway, Point.grid_id).where(Point.gateway.in_(gateways))
-        .order_by(Point.id), Point.id, Point.grid_id)
     result: dict[str, list[PointPlace]] = {}
-    for row in session.execute(query):
-        names = PlaceNames.of(row[3:])
-        result.setdefault(row[1], []).append(
-            PointPlace(id=row[0], grid=row[2], **names.fields()))
+    for gateway, place in point_places(session, Point.gateway.in_(gateways)):
+        result.setdefault(gateway, []).append(place)
     return result

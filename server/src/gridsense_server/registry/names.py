@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Select
-from sqlalchemy.orm import aliased
+from pydantic import BaseModel
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..db.models import Community, Grid, Point, Street
@@ -52,3 +53,25 @@ def with_place_names(query: Select[Any], point_id: ColumnElement[str],
             .outerjoin(_parent, _parent.id == _grid.parent_id)
             .outerjoin(Community, Community.id == _grid.community_id)
             .outerjoin(Street, Street.id == Community.street_id))
+
+
+class PointPlace(BaseModel):
+    """A registered point with the registry's names."""
+
+    id: str
+    grid: str
+    point_name: str | None
+    location: str | None
+    grid_name: str | None
+    micro_grid_name: str | None
+    community_name: str | None
+    street_name: str | None
+
+
+def point_places(session: Session, where: ColumnElement[bool],
+                 limit: int | None = None) -> list[tuple[str, PointPlace]]:
+    """(gateway, point with names) for the points ``where`` selects, by point id: one query."""
+    query = with_place_names(select(Point.id, Point.gateway, Point.grid_id).where(where)
+                             .order_by(Point.id).limit(limit), Point.id, Point.grid_id)
+    return [(row[1], PointPlace(id=row[0], grid=row[2], **PlaceNames.of(row[3:]).fields()))
+            for row in session.execute(query)]

@@ -38,7 +38,7 @@ class IncidentView(BaseModel):
     previous_id: str | None  # the closed incident this one reopens
     suppressed: str | None  # why it pages no one (a silence, its gateway offline), if so
     # The registry's names (None where it does not know the point or grid; live pushes carry
-    # ids only, the page names them from GET /api/v1/registry/tree and the lists).
+    # ids only, the page names them from GET /api/v1/registry/points and /tree).
     point_name: str | None = None
     location: str | None = None
     grid_name: str | None = None  # the grid, also for an incident in one of its micro-grids
