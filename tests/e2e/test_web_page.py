@@ -19,7 +19,16 @@ from gridsense_devtools.http import login
 from gridsense_devtools.processes import Procs, wait_until
 from gridsense_devtools.server_process import launch_server, write_registry_and_config
 from gridsense_devtools.services import InfluxDB, Mosquitto
-from gridsense_protocol import Incident, Kind, Severity, encode, tag_snapshot, topic_for, utc_now
+from gridsense_protocol import (
+    AlarmState,
+    Incident,
+    Kind,
+    Severity,
+    encode,
+    tag_snapshot,
+    topic_for,
+    utc_now,
+)
 
 POINTS = {"gw-web.boiler": ("gw-web", "g01-a"), "gw-web.substation": ("gw-web", "g02-a")}
 CHROMIUM = "/usr/bin/chromium"  # the same as conftest.py's (the skip needs it here)
@@ -74,7 +83,8 @@ def lifecycle_base(
     yield from _serve(tmp_path, mosquitto, influx, LEADER, FAST_LIFECYCLE)
 
 
-def publish_incident(mosquitto: Mosquitto, seq: int, point: str, kind: str) -> None:
+def publish_incident(mosquitto: Mosquitto, seq: int, point: str, kind: str,
+                     state: AlarmState = AlarmState.ACTIVE) -> None:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gw-web")
     client.connect("127.0.0.1", mosquitto.port)
     client.loop_start()
@@ -86,6 +96,7 @@ def publish_incident(mosquitto: Mosquitto, seq: int, point: str, kind: str) -> N
             point=point,
             type=kind,
             severity=Severity.MAJOR,
+            state=state,
             value=71.5,
             threshold=60,
             unit="°C",
@@ -174,9 +185,12 @@ def test_escalation_then_the_closed_loop_by_buttons(
                                     "[1 photo(s)]")
     worker.screenshot(path=str(tmp_path / "worker-resolved.png"), full_page=True)
 
+    # The device reports the condition over (closing while it is active needs a reason).
+    publish_incident(mosquitto, 2, "gw-web.boiler", "over_temperature", AlarmState.CLEARED)
     control = browser.new_page()
     sign_in(control, lifecycle_base, "control")
     control.locator("#incidents tbody tr").first.click()
+    expect(control.locator("#detail-fields")).to_contain_text("cleared", timeout=20_000)
     control.get_by_role("button", name="Verify and close").click()
     expect(control.locator("#history")).to_contain_text("verify resolved → closed by control")
     expect(control.locator("#detail-fields")).to_contain_text("closed")

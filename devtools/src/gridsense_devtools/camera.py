@@ -56,7 +56,7 @@ def drawn(jpeg: bytes) -> tuple[bool, bool]:
 
 
 def camera_incidents(base: str, token: str, point: str) -> list[dict[str, Any]]:
-    body, _ = http(f"{base}/api/v1/incidents", token)
+    body, _ = http(f"{base}/api/v1/incidents?open=false", token)  # closed ones too
     return [i for i in json.loads(body) if i.get("point") == point]
 
 

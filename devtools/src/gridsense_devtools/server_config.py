@@ -38,17 +38,20 @@ def write_server_config(
     local_port: int | None = None,
     http: dict[str, Any] | None = None,
     public_url: str | None = None,
+    lifecycle: dict[str, object] | None = None,
 ) -> Path:
     """``auth_yaml``: more keys under ``auth:`` in flow style, e.g.
     ``sessions: {idle_s: 2}``; ``extra_yaml``: more top-level sections, as YAML text (e.g.
-    ``lifecycle:``; not with ``public_url``, which writes that section). ``local_port``: the
+    ``lifecycle:``; not with ``lifecycle`` or ``public_url``, which write that section).
+    ``local_port``: the
     local-only listener that serves /healthz with its counters; by default any free port when
     ``http_port`` is 0 (in-process servers read ``local_url``), else a free port chosen here
     (``local_url_of`` reads it back from the file)."""
     if local_port is None:
         local_port = free_port() if http_port else 0
     registry_block = f"registry:\n  file: {registry}\n" if registry else ""
-    lifecycle = _block("lifecycle", public_url and {"public_url": public_url})
+    lifecycle_block = _block("lifecycle", {**(lifecycle or {}),
+                                           **({"public_url": public_url} if public_url else {})})
     path = folder / "server.yaml"
     path.write_text(
         f"""\
@@ -75,7 +78,7 @@ database:
   token_ttl_s: 3600
 {"  " + auth_yaml.strip().replace(chr(10), chr(10) + "  ") + chr(10) if auth_yaml else ""}incidents:
   late_after_s: {late_after_s}
-{_block("ingest", ingest)}{_block("audit", audit)}{lifecycle}{extra_yaml}""",
+{_block("ingest", ingest)}{_block("audit", audit)}{lifecycle_block}{extra_yaml}""",
         encoding="utf-8",
     )
     return path

@@ -25,6 +25,14 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 HttpPort = Annotated[int, Field(ge=0, le=65535)]  # 0: any free port (tests)
 
 
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -138,15 +146,14 @@ class LifecycleConfig(_Strict):
     auto_resolve: AutoResolveSpec = AutoResolveSpec()
     # Point-level types not paged while the point's gateway has an open gateway_offline.
     noise_under_gateway_offline: list[str] = ["point_offline", "sensor_offline", "stale"]
+    # Types that may not be closed while their alarm is still active (any other type may,
+    # with a reason): e.g. [over_temperature] where a fire risk must be seen to clear.
+    refuse_close_while_active: list[str] = []
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+        return _known_zone(value)
 
     @field_validator("public_url")
     @classmethod
@@ -204,6 +211,18 @@ class MqttConfig(_Strict):
     # and, as acks follow durable effects, the backpressure on ingest.
     receive_maximum: Annotated[int, Field(ge=1, le=65535)] = 1000
     tls: MqttTlsConfig | None = None  # None: plain MQTT (loopback, tests)
+
+
+class DisplayConfig(_Strict):
+    """How the web page shows times and which language it opens in (a user may switch)."""
+
+    timezone: str = "Asia/Shanghai"  # every time a person reads is shown in this zone
+    language: Literal["zh-CN", "en"] = "zh-CN"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return _known_zone(value)
 
 
 class InfluxConfig(_Strict):
@@ -378,6 +397,7 @@ class ServerConfig(_Strict):
     snapshots: SnapshotsConfig = SnapshotsConfig()
     ingest: IngestConfig = IngestConfig()
     audit: AuditConfig = AuditConfig()
+    display: DisplayConfig = DisplayConfig()
     # Not a file key: the folder relative paths were resolved against (the config's folder).
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 

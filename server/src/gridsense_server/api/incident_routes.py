@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import RedirectResponse
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, case, or_, select
 
 from gridsense_protocol import utc_now
 
@@ -32,6 +32,8 @@ from ..workorders.views import (
     IncidentDetail,
     IncidentView,
     TransitionView,
+    named_incidents,
+    names_of,
 )
 from .deps import Context, CurrentViewer, visible_incident
 from .web_auth import address_of
@@ -62,7 +64,9 @@ StateFilter = Annotated[
 ]
 
 
-def _visible(query: Any, viewer: Viewer) -> Any:
+def visible_query(viewer: Viewer) -> Any:
+    """Incidents the viewer sees: control all of them, others their grids'."""
+    query = select(Incident)
     if viewer.grids is None:
         return query
     return query.where(Incident.grid_id.in_(sorted(viewer.grids)))
@@ -71,6 +75,20 @@ def _visible(query: Any, viewer: Viewer) -> Any:
 def overdue_clause(now: datetime) -> Any:
     return or_(and_(Incident.state.in_(WAITING), Incident.accept_due_at < now),
                and_(Incident.state == "accepted", Incident.resolve_due_at < now))
+
+
+RECENT_ORDER = (Incident.last_seen_at.desc(), Incident.id.desc())
+_SEVERITY_RANK = case({"critical": 0, "major": 1, "minor": 2}, value=Incident.severity, else_=3)
+# The deadline now running: acceptance while waiting, resolution while handled; none while
+# resolved (awaiting verification) or deferred (the clock is paused), so those sort last.
+_RUNNING_DEADLINE = case((Incident.state.in_(WAITING), Incident.accept_due_at),
+                         (Incident.state == "accepted", Incident.resolve_due_at), else_=None)
+
+
+def urgency_order(now: datetime) -> tuple[Any, ...]:
+    """Overdue first, then severity, then the least time left; ties: the newest first."""
+    return (case((overdue_clause(now), 0), else_=1), _SEVERITY_RANK,
+            _RUNNING_DEADLINE.asc().nulls_last(), Incident.id.desc())
 
 
 @router.get("/api/v1/incidents", response_model=list[IncidentView], tags=["incidents"])
@@ -84,11 +102,18 @@ def list_incidents(
     overdue: Annotated[bool | None, Query(description="only (not) overdue ones")] = None,
     since: Annotated[datetime | None, Query(description="opened at or after (ISO time)")] = None,
     until: Annotated[datetime | None, Query(description="opened before (ISO time)")] = None,
+    open_only: Annotated[bool, Query(alias="open", description=(
+        "hide finished work (closed, invalid); ignored when `state` names a state"))] = True,
+    order: Annotated[Literal["recent", "urgency"], Query(description=(
+        "recent: latest event first; urgency: overdue first, then severity, then the time "
+        "left to the running deadline"))] = "recent",
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0, le=100_000, description="rows to skip (paging)")] = 0,
 ) -> list[IncidentView]:
-    """Newest first (by the device time of the latest event), only the caller's grids."""
-    query = _visible(select(Incident), viewer)
-    if state == "open":
+    """Only the caller's grids, ``limit`` at a time; by default open work only."""
+    now = utc_now()
+    query = visible_query(viewer)
+    if state == "open" or (state is None and open_only):
         query = query.where(Incident.state.not_in(FINAL_STATES))
     elif state is not None:
         query = query.where(Incident.state == state)
@@ -97,7 +122,7 @@ def list_incidents(
     if severity is not None:
         query = query.where(Incident.severity == severity)
     if overdue is not None:
-        clause = overdue_clause(utc_now())
+        clause = overdue_clause(now)
         query = query.where(clause if overdue else ~clause)
     for bound, compare in ((since, Incident.opened_at.__ge__), (until, Incident.opened_at.__lt__)):
         if bound is not None:
@@ -107,8 +132,8 @@ def list_incidents(
     with context.factory() as session:
         if grid is not None:
             query = query.where(Incident.grid_id.in_(sorted(with_descendants(session, {grid}))))
-        query = query.order_by(Incident.last_seen_at.desc(), Incident.id.desc()).limit(limit)
-        return [IncidentView.of(row) for row in session.scalars(query)]
+        keys = urgency_order(now) if order == "urgency" else RECENT_ORDER
+        return named_incidents(session, query.order_by(*keys).offset(offset).limit(limit))
 
 
 @router.get("/api/v1/incidents/{incident_id}", response_model=IncidentDetail, tags=["incidents"])
@@ -121,7 +146,7 @@ def get_incident(incident_id: str, viewer: CurrentViewer, context: Context,
         incident, event_ids = visible_incident(session, viewer, incident_id)
         mark_read(session, incident_id, viewer.username, via, utc_now())
         return IncidentDetail(
-            **IncidentView.fields_of(incident), event_ids=event_ids,
+            **IncidentView.fields_of(incident, names_of(session, incident)), event_ids=event_ids,
             history=[TransitionView.of(row) for row in history(session, incident_id)],
             actions=allowed_actions(incident.state, viewer.role, incident.level or "grid"),
         )
@@ -144,12 +169,17 @@ def act_on_incident(
         with context.factory.begin() as session:
             incident, entry = act(session, incident_id, viewer, action, lifecycle.config,
                                   utc_now(), note=body.note, photos=body.photos,
-                                  passed=body.passed)
-            record(session, viewer.username, f"incident.{action}", incident_id,
-                   {"from": entry.from_state, "to": entry.to_state, "note": body.note[:200]},
+                                  passed=body.passed, reason=body.reason)
+            detail = {"from": entry.from_state, "to": entry.to_state, "note": body.note[:200]}
+            if entry.to_state in FINAL_STATES:  # was the device still alarming, and why close
+                detail["alarm"] = incident.alarm
+            if body.reason:
+                detail["reason"] = body.reason[:500]
+            record(session, viewer.username, f"incident.{action}", incident_id, detail,
                    address_of(request))
             session.flush()
-            view, transition = IncidentView.of(incident), TransitionView.of(entry)
+            view = IncidentView.of(incident, names_of(session, incident))
+            transition = TransitionView.of(entry)
             grid_id = incident.grid_id
     except Refused as refused:
         context.counters.inc(f"api.actions_refused.{refused.status}")

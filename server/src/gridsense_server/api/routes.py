@@ -9,15 +9,17 @@ from sqlalchemy import select
 
 from ..db.models import Gateway, Point
 from ..db.sequences import summaries
-from ..gateways.views import GatewayView
+from ..gateways.views import GatewayView, points_by_gateway
 from . import (
     audit_routes,
     dead_letter_routes,
     health_routes,
     incident_routes,
     notify_routes,
+    registry_routes,
     session_routes,
     silence_routes,
+    stats_routes,
     unassigned_routes,
 )
 from .deps import Context, CurrentViewer
@@ -34,6 +36,8 @@ router.include_router(unassigned_routes.router)
 router.include_router(session_routes.router)
 router.include_router(audit_routes.router)
 router.include_router(notify_routes.router)
+router.include_router(registry_routes.router)
+router.include_router(stats_routes.router)
 
 
 @router.post("/api/v1/auth/token", response_model=TokenResponse, tags=["auth"],
@@ -55,5 +59,10 @@ def list_gateways(viewer: CurrentViewer, context: Context) -> list[GatewayView]:
         query = query.where(Gateway.id.in_(serving))
     with context.factory() as session:
         rows = list(session.scalars(query))
-        sequences = summaries(session, [r.id for r in rows])
-        return [GatewayView.of(row, sequences.get(row.id)) for row in rows]
+        ids = [r.id for r in rows]
+        sequences = summaries(session, ids)
+        points = points_by_gateway(session, ids)
+        # A worker sees the gateway, and only the points of it in their grids.
+        return [GatewayView.of(row, sequences.get(row.id),
+                               [p for p in points.get(row.id, []) if viewer.sees_grid(p.grid)])
+                for row in rows]

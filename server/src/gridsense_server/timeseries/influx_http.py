@@ -1,5 +1,5 @@
-"""InfluxDB's v1 HTTP API as the writer needs it: create the database, write a body, and say
-whether the body is done with (written, or refused for good) or must be retried.
+"""InfluxDB's v1 HTTP API as the writer and the chart reader need it: create the database, write
+a body and say whether the body is done with (written, or refused for good) or must be retried.
 
 InfluxDB down (connection error, timeout, 5xx, 404/408/429): retry. InfluxDB says the batch is
 wrong (other 4xx): logged, counted as rejected, done — resending would never succeed, and
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from enum import Enum
+from typing import Any
 
 import httpx
 
@@ -32,6 +33,10 @@ class Outcome(Enum):
     @property
     def done(self) -> bool:
         return self is not Outcome.RETRY
+
+
+class QueryFailed(Exception):
+    """A read InfluxDB did not answer (down, or it refused the query); the message says why."""
 
 
 class InfluxHttp:
@@ -108,6 +113,28 @@ class InfluxHttp:
         self._count_rejected(lines, status, text)
         self.last_rejection = f"HTTP {status} {text[:300]}"
         return Outcome.REJECTED
+
+    async def query(self, influxql: str) -> dict[str, Any]:
+        """One InfluxQL read (times as epoch milliseconds); raises QueryFailed saying why."""
+        if self._client is None:
+            raise QueryFailed("InfluxDB client not started")
+        try:
+            response = await self._client.get(
+                f"{self.config.url}/query",
+                params={"db": self.config.database, "q": influxql, "epoch": "ms"})
+        except httpx.HTTPError as exc:
+            self.counters.inc("influx.query_errors")
+            raise QueryFailed(f"InfluxDB at {self.config.url} unreachable: {exc!r}"[:300]) from None
+        if response.status_code != 200:
+            self.counters.inc("influx.query_errors")
+            raise QueryFailed(f"InfluxDB answered HTTP {response.status_code}: "
+                              f"{response.text[:300]}")
+        body: dict[str, Any] = response.json()
+        errors = [r["error"] for r in body.get("results", []) if "error" in r]
+        if errors:
+            self.counters.inc("influx.query_errors")
+            raise QueryFailed(f"InfluxDB refused the query: {errors[0][:300]}")
+        return body
 
     def _count_rejected(self, lines: int, status: int, body: str) -> None:
         # A partial write stored the other lines: InfluxDB lists each unparsable line and

@@ -74,6 +74,23 @@ def decide(state: str, action: str, role: str, level: str, *, passed: bool = Tru
     return spec.target
 
 
+def check_close_while_active(type_: str, alarm: str, target: str, reason: str,
+                             refuse_types: frozenset[str] | list[str]) -> bool:
+    """Whether this action ends the work while the device still reports the alarm (the next
+    alarm message would open a new incident at once): that needs a reason, and the types a
+    deployment lists are refused outright until the alarm clears. Marking a false alarm
+    (invalid) is never refused: a broken sensor may well stay active."""
+    if target not in ("closed", "invalid") or alarm != "active":
+        return False
+    if target == "closed" and type_ in refuse_types:
+        raise Refused(409, f"告警仍在持续，{type_} 类事件须待告警消除后才能结案 / the alarm is "
+                           f"still active: a {type_} incident is closed only once it clears")
+    if not reason.strip():
+        raise Refused(400, "告警仍在持续，结案须填写原因（reason）/ the alarm is still active: "
+                           "closing it needs a reason")
+    return True
+
+
 def allowed_actions(state: str, role: str, level: str) -> list[str]:
     """What ``role`` may do now (the web page shows these as buttons)."""
     result = []

@@ -16,9 +16,11 @@ from ..config import LifecycleConfig
 from ..db.models import Incident, IncidentTransition
 from ..registry.viewers import Viewer
 from .escalation_steps import schedule_for_state
-from .states import LEVEL_FOR_SEVERITY, Refused, decide
+from .states import LEVEL_FOR_SEVERITY, Refused, check_close_while_active, decide
 
 SYSTEM = "system"
+# Heads the history note of a close made while the alarm was still active.
+ALARM_ACTIVE_NOTE = "告警仍在持续时结案，原因 / closed with the alarm active, reason: "
 
 
 def record(session: Session, incident: Incident, action: str, to_state: str, *, actor: str,
@@ -66,13 +68,17 @@ def check_grid(incident: Incident, viewer: Viewer) -> None:
 
 def act(session: Session, incident_id: str, viewer: Viewer, action: str, config: LifecycleConfig,
         now: datetime, *, note: str = "", photos: list[str] | None = None,
-        passed: bool = True) -> tuple[Incident, IncidentTransition]:
-    """A person's action, checked by role and grid; raises Refused saying why not."""
+        passed: bool = True, reason: str = "") -> tuple[Incident, IncidentTransition]:
+    """A person's action, checked by role and grid (and closing an incident whose alarm is
+    still active, by its reason and the per-type setting); raises Refused saying why not."""
     incident = session.get(Incident, incident_id, with_for_update=True)
     if incident is None:
         raise Refused(404, f"no incident {incident_id}")
     check_grid(incident, viewer)
     target = decide(incident.state, action, viewer.role, incident.level, passed=passed)
+    if check_close_while_active(incident.type, incident.alarm, target, reason,
+                                config.refuse_close_while_active):
+        note = f"{ALARM_ACTIVE_NOTE}{reason.strip()}" + (f"\n{note}" if note else "")
     entry = transition(session, incident, action, target, config, now, actor=viewer.username,
                        role=viewer.role, note=note, photos=photos)
     return incident, entry

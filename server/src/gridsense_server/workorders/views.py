@@ -6,10 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
 
 from gridsense_protocol import utc_now
 
 from ..db.models import Incident, IncidentTransition
+from ..registry.names import PlaceNames, with_place_names
 
 
 class IncidentView(BaseModel):
@@ -34,10 +37,18 @@ class IncidentView(BaseModel):
     accepted_by: str | None
     previous_id: str | None  # the closed incident this one reopens
     suppressed: str | None  # why it pages no one (a silence, its gateway offline), if so
+    # The registry's names (None where it does not know the point or grid; live pushes carry
+    # ids only, the page names them from GET /api/v1/registry/points and /tree).
+    point_name: str | None = None
+    location: str | None = None
+    grid_name: str | None = None  # the grid, also for an incident in one of its micro-grids
+    micro_grid_name: str | None = None
+    community_name: str | None = None
+    street_name: str | None = None
 
     @classmethod
-    def fields_of(cls, incident: Incident) -> dict[str, Any]:
-        return {
+    def fields_of(cls, incident: Incident, names: PlaceNames | None = None) -> dict[str, Any]:
+        return {**(names.fields() if names is not None else {}),
             "id": incident.id, "point": incident.point_id, "grid": incident.grid_id,
             "gateway": incident.gateway, "type": incident.type, "severity": incident.severity,
             "state": incident.state, "alarm": incident.alarm, "opened_at": incident.opened_at,
@@ -50,11 +61,24 @@ class IncidentView(BaseModel):
         }
 
     @classmethod
-    def of(cls, incident: Incident) -> IncidentView:
-        return cls(**cls.fields_of(incident))
+    def of(cls, incident: Incident, names: PlaceNames | None = None) -> IncidentView:
+        return cls(**cls.fields_of(incident, names))
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+def named_incidents(session: Session, query: Select[Any]) -> list[IncidentView]:
+    """The incidents ``query`` selects, each with its names: one query for the whole list."""
+    rows = session.execute(with_place_names(query, Incident.point_id, Incident.grid_id))
+    return [IncidentView.of(row[0], PlaceNames.of(row[1:])) for row in rows]
+
+
+def names_of(session: Session, incident: Incident) -> PlaceNames:
+    query = with_place_names(select(Incident.id).where(Incident.id == incident.id),
+                             Incident.point_id, Incident.grid_id)
+    row = session.execute(query).one()
+    return PlaceNames.of(row[1:])
 
 
 def is_overdue(incident: Incident, now: datetime) -> bool:
@@ -93,6 +117,9 @@ class ActionRequest(BaseModel):
     # References to photos (URLs or upload ids) kept with the history entry.
     photos: list[str] = Field(default=[], max_length=20)
     passed: bool = True  # verify only: false sends it back for rework
+    # Required to close (verify) or invalidate while the alarm is still active; kept in the
+    # history and the audit log.
+    reason: str = Field(default="", max_length=500)
 
 
 class ActionResult(BaseModel):
