@@ -157,6 +157,9 @@ def build_parser(with_simulator: bool = True) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(subparsers)
     _add_check(subparsers)
+    from .enroll import register as register_enroll
+
+    register_enroll(subparsers)
     if with_simulator:
         _register_simulator(subparsers)
     return parser

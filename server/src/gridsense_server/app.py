@@ -25,6 +25,7 @@ from .access_control.sync import CredentialSync
 from .acks import AckLedger
 from .api import ApiContext, TokenSigner, create_app, load_or_create_secret
 from .api.context import Health
+from .api.enrollment_routes import make_enrollment
 from .api.incident_routes import IncidentActionContext
 from .api.web_setup import make_web_auth, run_upkeep
 from .audit import CLI_ADDRESS, SYSTEM, RefusalSink
@@ -216,6 +217,7 @@ class ServerApp:
         api.state.access_log = self.access_log
         api.state.access_sync = self.access_sync
         api.state.web_auth = web_auth = make_web_auth(self.factory, config, secret, self.refusals)
+        api.state.enrollment = await asyncio.to_thread(make_enrollment, self.factory, config)
         links = LinkSigner(secret, config.lifecycle.public_url, config.lifecycle.link_ttl_s)
         self.scheduler = EscalationScheduler(self.factory, config.lifecycle, links, self.counters,
                                              hub=self.hub, on_pages=self.notifier.wake)

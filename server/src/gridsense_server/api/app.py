@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from .. import __version__, web
-from . import access_routes, routes, snapshot_routes, stream
+from . import access_routes, enrollment_routes, routes, snapshot_routes, stream
 from .context import ApiContext
 
 
@@ -20,5 +20,6 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(stream.router)
     app.include_router(snapshot_routes.router)
     app.include_router(access_routes.router)
+    app.include_router(enrollment_routes.router)
     web.mount(app)
     return app
