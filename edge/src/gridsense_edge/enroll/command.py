@@ -7,10 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-from ..config import ConfigError, load_config
-from .client import EnrollFailure, FailureKind, Server, normalize_fingerprint
-from .state import CONFIG, new_key_and_request, store
-
 DEFAULT_STATE_DIR = Path("/var/lib/gridsense-edge")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 4
 
@@ -35,9 +31,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: `gridsense-edge run` must not pay for cryptography's memory.
+    from ..config import ConfigError, load_config
+    from .client import EnrollFailure, FailureKind, Server, normalize_fingerprint
+    from .state import CONFIG, new_key_and_request, store
+
     state_dir: Path = args.state_dir.absolute()
     if (state_dir / CONFIG).exists() and not args.force:
-        return _fail(args, FailureKind.SERVER, EXIT_USAGE,
+        return _fail(args, "already_enrolled", EXIT_USAGE,
                      f"已注册过：{state_dir / CONFIG} 已存在，重新注册请加 --force / already "
                      f"enrolled: {state_dir / CONFIG} exists (use --force to replace it)")
     try:
@@ -72,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _fail(args: argparse.Namespace, kind: FailureKind, code: int, message: str) -> int:
+def _fail(args: argparse.Namespace, kind: str, code: int, message: str) -> int:
     if args.json:
-        print(json.dumps({"ok": False, "error": kind.value, "message": message},
+        print(json.dumps({"ok": False, "error": kind, "message": message},
                          ensure_ascii=False))
     else:
         print(f"注册失败 / enrollment failed: {message}", file=sys.stderr)
