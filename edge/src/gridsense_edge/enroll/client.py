@@ -103,7 +103,14 @@ class Server:
                 data = json.loads(answer.read(MAX_ANSWER))
         except urllib.error.HTTPError as exc:
             raise _failure(exc) from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, ssl.SSLCertVerificationError):
+                # Someone answers with a certificate the pinned CA did not issue: the code is
+                # not sent to them (the handshake failed before the request).
+                raise EnrollFailure(FailureKind.FINGERPRINT,
+                                    f"the server's certificate: {exc.reason}") from None
+            raise EnrollFailure(FailureKind.UNREACHABLE, f"{self.url}: {exc}") from None
+        except (OSError, ValueError) as exc:
             raise EnrollFailure(FailureKind.UNREACHABLE, f"{self.url}: {exc}") from None
         if self.fingerprint is not None and fingerprint_of(data.get("ca_pem") or "") \
                 != self.fingerprint:
