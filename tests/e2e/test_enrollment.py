@@ -99,6 +99,7 @@ def site(tmp_path: Path, influx: tuple[InfluxDB, str], procs: Procs) -> Iterator
     (tmp_path / "registry.yaml").write_text(registry, encoding="utf-8")
     server_db = tmp_path / "server.db"
     http_port = free_port()
+    base = f"http://127.0.0.1:{http_port}"
     config = tmp_path / "server.yaml"
     config.write_text(f"""
 mqtt: {{host: 127.0.0.1, port: {dynsec.port}, client_id: {SERVER_ID}, username: {SERVER_ID},
@@ -109,10 +110,9 @@ database: {{url: "sqlite:///{server_db}"}}
 registry: {{file: registry.yaml}}
 http: {{host: 127.0.0.1, port: {http_port}}}
 broker: {{admin: gridsense-admin, admin_password_file: {dynsec.admin_password_file}}}
-enrollment: {{broker_port: {listener.port}, broker_tls: true, broker_server_name: localhost,
-             ca_dir: ca}}
+enrollment: {{server_url: "{base}", broker_port: {listener.port}, broker_tls: true,
+             broker_server_name: localhost, ca_dir: ca}}
 """)
-    base = f"http://127.0.0.1:{http_port}"
     try:
         launch_server(procs, config, base)
         yield Site(base, login(base), ca, dynsec, server_db, procs, tmp_path, *influx)
@@ -179,10 +179,14 @@ def test_a_gateway_enrolls_publishes_over_tls_and_is_revoked(site: Site) -> None
             (revoked["cert_serial"],)]
     assert [e["target"] for e in site.audit("gateway.revoke")] == [GATEWAY]
 
-    # Re-enrolling takes a new code; the one out before the revocation is void.
+    # Re-enrolling takes a new code (here as the QR code's URI); the old one is void.
     fresh = site.api("POST", f"/api/v1/gateways/{GATEWAY}/code")
-    code, answer = enroll_cli(site, fresh["code"], state, "--force")
-    assert code == 0, answer
+    result = subprocess.run(
+        [str(BIN / "gridsense-edge"), "enroll", "--uri", fresh["enroll_uri"], "--state-dir",
+         str(state), "--force", "--json"],
+        capture_output=True, text=True, timeout=60, env=env_without_proxies(), check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["gateway"] == GATEWAY
 
 
 def test_expired_and_wrong_codes_are_refused(site: Site) -> None:

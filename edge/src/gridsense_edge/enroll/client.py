@@ -8,6 +8,7 @@ import hashlib
 import json
 import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from enum import StrEnum
@@ -54,6 +55,21 @@ class EnrollFailure(Exception):
     def __init__(self, kind: FailureKind, detail: str = "") -> None:
         super().__init__(f"{FAILURE_TEXT[kind]}{f' ({detail})' if detail else ''}")
         self.kind = kind
+
+
+URI_SCHEME = "gridsense-enroll:"
+
+
+def parse_enroll_uri(uri: str) -> tuple[str, str, str | None]:
+    """(server, code, fingerprint) from what the QR code carries:
+    ``gridsense-enroll:?server=<url>&code=<code>[&ca_sha256=<hex>]``."""
+    if not uri.startswith(URI_SCHEME):
+        raise ValueError(f"not an enrollment URI (it starts with {URI_SCHEME}): {uri[:40]!r}")
+    fields = urllib.parse.parse_qs(urllib.parse.urlsplit(uri).query)
+    server, code = fields.get("server", [""])[0], fields.get("code", [""])[0]
+    if not server or not code:
+        raise ValueError("the enrollment URI lacks server= or code=")
+    return server, code, fields.get("ca_sha256", [None])[0]
 
 
 def normalize_fingerprint(text: str) -> str:

@@ -18,8 +18,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "代理账号、证书和配置 / "
         "Generate a key and certificate request, trade the one-time code for a broker "
         "account, a client certificate and a starting config, stored 0600 in the state folder.")
-    enroll.add_argument("--server", required=True, help="server URL, e.g. https://gridsense.lan")
-    enroll.add_argument("--code", required=True, help="the one-time code, e.g. ABCDE-FGHJK")
+    enroll.add_argument("--server", help="server URL, e.g. https://gridsense.lan")
+    enroll.add_argument("--code", help="the one-time code, e.g. ABCDE-FGHJK")
+    enroll.add_argument("--uri", help="what the QR code says (gridsense-enroll:?server=…&"
+                        "code=…&ca_sha256=…), instead of --server, --code, --ca-fingerprint")
     enroll.add_argument("--ca-fingerprint", help="the deployment CA's SHA-256 (from the code "
                         "page or QR code): the server is trusted only if its CA has it")
     enroll.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
@@ -33,9 +35,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     # Imported here: `gridsense-edge run` must not pay for cryptography's memory.
     from ..config import ConfigError, load_config
-    from .client import EnrollFailure, FailureKind, Server, normalize_fingerprint
+    from .client import (
+        EnrollFailure,
+        FailureKind,
+        Server,
+        normalize_fingerprint,
+        parse_enroll_uri,
+    )
     from .state import CONFIG, new_key_and_request, store
 
+    if args.uri:
+        try:
+            args.server, args.code, scanned = parse_enroll_uri(args.uri)
+        except ValueError as exc:
+            return _fail(args, "bad_uri", EXIT_USAGE, str(exc))
+        args.ca_fingerprint = args.ca_fingerprint or scanned
+    if not args.server or not args.code:
+        return _fail(args, "usage", EXIT_USAGE, "需要 --server 和 --code，或 --uri / give "
+                     "--server and --code, or --uri")
     state_dir: Path = args.state_dir.absolute()
     if (state_dir / CONFIG).exists() and not args.force:
         return _fail(args, "already_enrolled", EXIT_USAGE,
