@@ -4,9 +4,11 @@ address); a gateway is revoked. Every step is audited, every refused try too."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -32,10 +34,12 @@ from ..enrollment import (
 )
 from ..enrollment.codes import code_hash, normalize
 from ..enrollment.qr import qr_svg
+from ..logs import kv
 from ..registry.viewers import Viewer
 from .deps import Context, CurrentViewer
 from .web_auth import address_of
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["enrollment"])
 ENROLL_SCOPE = "enroll"
 MANAGING_ROLES = frozenset({"control", "installer"})
@@ -80,6 +84,13 @@ class RevokeAnswer(BaseModel):
 
 def make_enrollment(factory: sessionmaker[Session], config: ServerConfig) -> EnrollmentParts:
     """Raises EnrollError when enrollment.ca_dir is not a usable CA (a start-up error)."""
+    server_url = config.enrollment.server_url or config.lifecycle.public_url
+    host = urlsplit(server_url).hostname or ""
+    if config.broker.admin_password_file is not None and (
+            host == "localhost" or host.startswith("127.")):
+        # Every code would send gateways to themselves: say so at start, not at the site.
+        log.warning(kv("enrollment_url_loopback", server_url=server_url,
+                       fix="set enrollment.server_url (or lifecycle.public_url)"))
     return EnrollmentParts(Enroller.from_config(config, factory),
                            Throttle(factory, config.auth.throttle, ENROLL_SCOPE))
 
