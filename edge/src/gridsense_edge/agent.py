@@ -15,6 +15,7 @@ from .events import AccessRecord, IncidentEvent
 from .health import HealthReporter, HealthSource, release_free_heap
 from .logs import log_event
 from .rules import RULES, Rule
+from .systemd import notify, watchdog_interval_s, watchdog_loop
 from .transport.outbox import Outbox, OutboxLimits, SqliteOutbox
 from .transport.publisher import Publisher
 from .transport.uplink import Uplink
@@ -114,9 +115,14 @@ class Agent:
                  for d in self.drivers]
         tasks.append(asyncio.create_task(self._flush_loop(), name="telemetry flush"))
         tasks.append(asyncio.create_task(self._health_loop(health), name="health"))
+        watchdog_s = watchdog_interval_s()
+        if watchdog_s is not None:
+            tasks.append(asyncio.create_task(watchdog_loop(watchdog_s), name="watchdog"))
+        notify("READY=1")
         try:
             await stop.wait()
         finally:
+            notify("STOPPING=1")
             log_event(log, "agent_stopping", gateway=self.gateway)
             await cancel_and_wait(tasks)
             self._flush()

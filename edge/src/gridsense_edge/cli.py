@@ -157,6 +157,13 @@ def build_parser(with_simulator: bool = True) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(subparsers)
     _add_check(subparsers)
+    from .doctor import register as register_doctor
+    from .enroll import register as register_enroll
+    from .service import register as register_service
+
+    register_enroll(subparsers)
+    register_doctor(subparsers)
+    register_service(subparsers)
     if with_simulator:
         _register_simulator(subparsers)
     return parser

@@ -24,6 +24,7 @@ from .access_control.sync import CredentialSync
 from .acks import AckLedger
 from .api import ApiContext, TokenSigner, create_app, load_or_create_secret
 from .api.context import Health
+from .api.enrollment_routes import make_enrollment
 from .api.hardening import BodyLimits, Hardening
 from .api.health_routes import local_only
 from .api.incident_routes import IncidentActionContext
@@ -225,6 +226,7 @@ class ServerApp:
         api.state.series_reader = InfluxQLReader(self.writer.http)
         api.state.display = config.display
         api.state.web_auth = web_auth = make_web_auth(self.factory, config, secret, self.refusals)
+        api.state.enrollment = await asyncio.to_thread(make_enrollment, self.factory, config)
         links = LinkSigner(secret, config.lifecycle.public_url, config.lifecycle.link_ttl_s)
         self.scheduler = EscalationScheduler(self.factory, config.lifecycle, links, self.counters,
                                              hub=self.hub, on_pages=self.notifier.wake)

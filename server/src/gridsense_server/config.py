@@ -385,6 +385,34 @@ class IngestConfig(_Strict):
     unassigned_points_max: Annotated[int, Field(ge=0, le=10_000)] = 50
 
 
+class BrokerAdminConfig(_Strict):
+    """The broker's admin login, for the accounts the server makes itself (enrollment)."""
+
+    admin: Annotated[str, Field(min_length=1, max_length=128)] = "gridsense-admin"
+    admin_password_file: Path | None = None  # None: the server makes no broker accounts
+
+
+class EnrollmentConfig(_Strict):
+    """What a gateway is told when it enrolls: where the server and the broker are, for it."""
+
+    code_ttl_s: Annotated[int, Field(ge=60, le=30 * 86400)] = 86400
+    # The URL gateways reach the server at; None: lifecycle.public_url.
+    server_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    broker_host: str | None = None  # None: mqtt.host (right when the server shares the LAN)
+    broker_port: Port | None = None  # None: mqtt.port
+    broker_tls: bool = False  # gateways speak TLS to the broker: needs ca_dir
+    broker_server_name: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    # The deployment CA: signs gateways' certificate requests; its fingerprint is in every code.
+    ca_dir: Path | None = None
+    cert_days: Annotated[int, Field(ge=1, le=3650)] = 825
+
+    @model_validator(mode="after")
+    def _tls_needs_ca(self) -> EnrollmentConfig:
+        if self.broker_tls and self.ca_dir is None:
+            raise ValueError("broker_tls needs ca_dir (the deployment CA that signs gateways)")
+        return self
+
+
 class ServerConfig(_Strict):
     mqtt: MqttConfig = MqttConfig()
     influxdb: InfluxConfig = InfluxConfig()
@@ -398,6 +426,8 @@ class ServerConfig(_Strict):
     ingest: IngestConfig = IngestConfig()
     audit: AuditConfig = AuditConfig()
     display: DisplayConfig = DisplayConfig()
+    broker: BrokerAdminConfig = BrokerAdminConfig()
+    enrollment: EnrollmentConfig = EnrollmentConfig()
     # Not a file key: the folder relative paths were resolved against (the config's folder).
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
@@ -455,6 +485,12 @@ class ServerConfig(_Strict):
                 ),
                 "http": self.http.model_copy(
                     update={"tls": self.http.tls and self.http.tls.resolved(absolute)}
+                ),
+                "broker": self.broker.model_copy(
+                    update={"admin_password_file": absolute(self.broker.admin_password_file)}
+                ),
+                "enrollment": self.enrollment.model_copy(
+                    update={"ca_dir": absolute(self.enrollment.ca_dir)}
                 ),
             }
         )

@@ -5,7 +5,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from .. import __version__, web
-from . import access_routes, i18n_routes, routes, series_routes, snapshot_routes, stream
+from . import (
+    access_routes,
+    enrollment_routes,
+    i18n_routes,
+    routes,
+    series_routes,
+    snapshot_routes,
+    stream,
+)
 from .context import ApiContext
 
 
@@ -22,5 +30,6 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(access_routes.router)
     app.include_router(series_routes.router)
     app.include_router(i18n_routes.router)
+    app.include_router(enrollment_routes.router)
     web.mount(app)
     return app

@@ -3,6 +3,7 @@
 from . import (  # noqa: F401  (so Base.metadata has their tables)
     access_models,
     dead_letters,
+    enrollment_models,
     page_reads,
     registry_version,
     unassigned,

@@ -14,7 +14,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gridsense_protocol.tls import TlsFileError, check_private_file
@@ -149,25 +149,8 @@ class DeploymentCA:
     def _issue(self, name: str, sans: list[x509.GeneralName], usage: x509.ObjectIdentifier,
                days: int, not_after: datetime | None, dns: tuple[str, ...],
                ips: tuple[str, ...]) -> Issued:
-        if not _NAME.match(name):
-            raise CaError(f"name {name!r}: 1-64 letters, digits, '_', '.' or '-'")
-        now = datetime.now(UTC)
-        until = not_after or now + timedelta(days=days)
         key = ec.generate_private_key(ec.SECP256R1())
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-            .issuer_name(self.cert.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(min(now, until) - _BACKDATE).not_valid_after(until)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                self._key.public_key()), critical=False)
-        )
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        cert = builder.sign(self._key, hashes.SHA256())
+        cert = self._leaf(name, key.public_key(), sans, usage, days, not_after)
         folder = self.directory / ISSUED
         folder.mkdir(exist_ok=True)
         key_file, cert_file = folder / f"{name}.key", folder / f"{name}.crt"
@@ -178,6 +161,53 @@ class DeploymentCA:
         return Issued(name, cert_file, key_file, cert.subject.rfc4514_string(),
                       cert.serial_number, cert.not_valid_before_utc, cert.not_valid_after_utc,
                       dns, ips)
+
+    def sign_client_request(self, name: str, request_pem: bytes, *,
+                            days: int = LEAF_DAYS) -> x509.Certificate:
+        """A client certificate whose CN is ``name`` over the key of a certificate request:
+        the requester (a gateway) keeps its private key. The request's own subject is ignored,
+        so a gateway cannot ask for another's name."""
+        try:
+            request = x509.load_pem_x509_csr(request_pem)
+        except ValueError as exc:
+            raise CaError(f"not a PEM certificate request: {exc}") from None
+        if not request.is_signature_valid:
+            raise CaError("the certificate request's signature does not verify")
+        key = request.public_key()
+        if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+            raise CaError("the certificate request's key must be EC or RSA")
+        cert = self._leaf(name, key, [], ExtendedKeyUsageOID.CLIENT_AUTH, days, None)
+        folder = self.directory / ISSUED
+        folder.mkdir(exist_ok=True)
+        _write_public(folder / f"{name}.crt", cert.public_bytes(serialization.Encoding.PEM))
+        return cert
+
+    @property
+    def fingerprint(self) -> str:
+        """The CA certificate's SHA-256, lower-case hex without separators."""
+        return self.cert.fingerprint(hashes.SHA256()).hex()
+
+    def _leaf(self, name: str, public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+              sans: list[x509.GeneralName], usage: x509.ObjectIdentifier, days: int,
+              not_after: datetime | None) -> x509.Certificate:
+        if not _NAME.match(name):
+            raise CaError(f"name {name!r}: 1-64 letters, digits, '_', '.' or '-'")
+        now = datetime.now(UTC)
+        until = not_after or now + timedelta(days=days)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(self.cert.subject).public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(min(now, until) - _BACKDATE).not_valid_after(until)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                self._key.public_key()), critical=False)
+        )
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        return builder.sign(self._key, hashes.SHA256())
 
     def _describe(self, cert_file: Path) -> Issued:
         cert = x509.load_pem_x509_certificate(cert_file.read_bytes())

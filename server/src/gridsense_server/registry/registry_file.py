@@ -21,7 +21,8 @@ from pydantic import (
 from gridsense_protocol.topics import ID_PATTERN
 from gridsense_protocol.yamlconfig import load_yaml_file, validate_yaml
 
-Role = Literal["worker", "leader", "duty_officer", "command_centre", "control"]
+# installer: provisions gateways in the communities (grids) it is given; sees their points.
+Role = Literal["worker", "leader", "duty_officer", "command_centre", "control", "installer"]
 ALL_SEEING_ROLES = frozenset({"control"})
 
 # Ids become InfluxDB tags, URL parts and log fields: the protocol's id rules apply.

@@ -1,0 +1,63 @@
+"""The systemd unit's text. Hardening: its own user, serial ports through the dialout group,
+the whole file system read-only but the state folder, a memory cap, and a watchdog the agent
+feeds from its event loop (a hung loop gets the agent restarted)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class UnitSpec:
+    gateway: str
+    executable: Path
+    config: Path
+    state_dir: Path
+    user: str = "gridsense"
+    memory_max: str = "256M"
+    watchdog_s: int = 60
+
+
+def render(spec: UnitSpec) -> str:
+    # Paths with spaces are quoted per systemd's rules for ExecStart and ReadWritePaths.
+    config_dir = spec.config.parent
+    return f"""# Written by gridsense-edge install-service; edit with `systemctl edit`, not here.
+[Unit]
+Description=gridsense edge agent ({spec.gateway})
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=notify
+NotifyAccess=main
+ExecStart="{spec.executable}" run --config "{spec.config}"
+Restart=always
+RestartSec=5
+WatchdogSec={spec.watchdog_s}
+User={spec.user}
+Group={spec.user}
+SupplementaryGroups=dialout
+MemoryMax={spec.memory_max}
+ProtectSystem=strict
+ReadWritePaths="{spec.state_dir}"
+ReadOnlyPaths="{config_dir}"
+ProtectHome=true
+PrivateTmp=true
+NoNewPrivileges=true
+ProtectKernelTunables=true
+ProtectKernelModules=true
+ProtectKernelLogs=true
+ProtectControlGroups=true
+ProtectClock=true
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
+RestrictNamespaces=true
+RestrictRealtime=true
+LockPersonality=true
+SystemCallArchitectures=native
+StandardOutput=journal
+StandardError=journal
+
+[Install]
+WantedBy=multi-user.target
+"""
