@@ -14,6 +14,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from gridsense_devtools.files import write_secret
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.services import Mosquitto
 from gridsense_server.broker.dynsec_file import write_initial_state
@@ -45,7 +46,7 @@ def start_dynsec_broker(folder: Path, **options: object) -> DynsecBroker:
     password = secrets.token_urlsafe(18)
     password_file = folder / "admin.password"
     folder.mkdir(parents=True, exist_ok=True)
-    password_file.write_text(password + "\n")
+    write_secret(password_file, password + "\n")
     state = folder / "dynamic-security.json"
     assert write_initial_state(state, ADMIN, password)
     broker = Mosquitto(folder / "mosquitto", free_port(), dynsec_file=state,

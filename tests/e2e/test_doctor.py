@@ -19,6 +19,7 @@ import pytest
 import yaml
 from broker_support import DynsecBroker, start_dynsec_broker
 
+from gridsense_devtools.files import write_secret
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.processes import BIN, env_without_proxies
 from gridsense_edge.simulator import ModbusSensorSimulator, SimulatedSensor
@@ -48,7 +49,7 @@ def sensor_line(tmp_path: Path) -> Iterator[Path]:
 
 def write_config(tmp: Path, *, port: int, password: str, buses: list[dict[str, Any]],
                  devices: list[dict[str, Any]]) -> Path:
-    (tmp / "mqtt.password").write_text(password + "\n")
+    write_secret(tmp / "mqtt.password", password + "\n")
     config = tmp / "gateway.yaml"
     config.write_text(yaml.safe_dump({
         "gateway": {"id": GATEWAY, "state_dir": str(tmp / "state")},

@@ -24,6 +24,7 @@ import yaml
 from broker_support import DynsecBroker, connect, peers, start_dynsec_broker
 
 from gridsense_devtools.community import registry_yaml
+from gridsense_devtools.files import write_secret
 from gridsense_devtools.http import http, http_json, login
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.processes import BIN, Procs, env_without_proxies, wait_until
@@ -93,7 +94,7 @@ def site(tmp_path: Path, influx: tuple[InfluxDB, str], procs: Procs) -> Iterator
     dynsec = start_dynsec_broker(tmp_path / "broker", tls=listener)
     with dynsec.accounts() as accounts:
         accounts.add(SERVER_ID, Role.SERVER, SERVER_PASSWORD)
-    (tmp_path / "server.password").write_text(SERVER_PASSWORD + "\n")
+    write_secret(tmp_path / "server.password", SERVER_PASSWORD + "\n")
     registry = registry_yaml({"gw-01.boiler": ("gw-01", "g01-a")}).replace(
         "points:", OTHER_STREET + "points:") + INSTALLERS
     (tmp_path / "registry.yaml").write_text(registry, encoding="utf-8")
