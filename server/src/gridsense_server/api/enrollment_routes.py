@@ -202,10 +202,20 @@ def enrollment_ca(request: Request) -> Response:
     return Response(ca.cert_file.read_bytes(), media_type="application/x-pem-file")
 
 
+# A server without enrollment set up does not offer it (404, like any absent feature); only a
+# broker that refuses or cannot be reached is the server's own trouble (503).
+_ENROLL_FAILURE_STATUS = {
+    EnrollErrorKind.BAD_REQUEST: status.HTTP_400_BAD_REQUEST,
+    EnrollErrorKind.NOT_CONFIGURED: status.HTTP_404_NOT_FOUND,
+    EnrollErrorKind.BROKER: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
 @router.post("/api/v1/enroll")
 async def enroll(body: EnrollRequest, request: Request, context: Context) -> dict[str, Any]:
     """Public: the gateway proves itself with the code. 429 while its address is throttled;
-    403 wrong code; 410 used, expired or replaced; 400 bad certificate request; 503 broker."""
+    403 wrong code; 410 used, expired or replaced; 400 bad certificate request; 404 enrollment
+    not set up on this server; 503 broker."""
     parts = _parts(request)
     address = address_of(request)
     subjects = [throttle_subject(address)]
@@ -235,10 +245,8 @@ async def enroll(body: EnrollRequest, request: Request, context: Context) -> dic
         await run_in_threadpool(record_now, context.factory, "gateway:?", "gateway.enroll_failed",
                                 "", {"reason": failed.kind.value, "detail": str(failed)},
                                 address)
-        code = (status.HTTP_400_BAD_REQUEST if failed.kind is EnrollErrorKind.BAD_REQUEST
-                else status.HTTP_503_SERVICE_UNAVAILABLE)
-        raise HTTPException(code, {"error": failed.kind.value, "message": str(failed)}
-                            ) from None
+        raise HTTPException(_ENROLL_FAILURE_STATUS[failed.kind],
+                            {"error": failed.kind.value, "message": str(failed)}) from None
     context.counters.inc("enroll.enrolled")
     return enrolled.answer
 
