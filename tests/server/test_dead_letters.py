@@ -3,6 +3,7 @@ or dated out of bounds, is set aside with its reason, acknowledged, and ingest g
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -288,3 +289,41 @@ async def test_a_settle_round_the_database_refuses_for_good_is_not_retried_forev
     assert len(refused) == 2 and all("no such table" in r for r in refused)
     assert counters.get("ingest.sequence_refused") == 2
     assert counters.get("ingest.sequence_retries") == 0
+
+
+async def test_a_replayed_dead_letter_stays_stored_until_its_replay_settles(
+    tmp_path: Path,
+) -> None:
+    from gridsense_server.acks import AckLedger
+    from gridsense_server.counters import Counters
+    from gridsense_server.ingest.dead_letters import DeadLetterSink
+    from gridsense_server.ingest.handoff import Handoff
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'dl.db'}")
+    upgrade(engine)
+    store = DeadLetterStore(make_session_factory(engine), max_rows=10)
+    edge_message = Telemetry(gateway="gw-01", seq=7, ts=T0, readings=[
+        Reading(point="gw-01.boiler", metric="temperature", value=21.0, unit="°C", ts=T0)])
+    store.add([new_dead_letter(TELEMETRY, "gw-01", "clock_ahead: later", encode(edge_message))])
+    assert store.request_replay() == 1
+    loop = asyncio.get_running_loop()
+
+    def sink() -> DeadLetterSink:
+        made = DeadLetterSink(store, Counters())
+        made.replay_into = Handoff(10, loop)
+        return made
+
+    first = sink()
+    assert await first.replay_requested() == 1
+    assert first.replay_into is not None
+    [message] = await first.replay_into.get_batch(10)
+    # Handed back to ingest, not settled: a crash now must lose nothing.
+    assert [d.replay_requested for d in store.recent()] == [True]
+    assert await first.replay_requested() == 0  # not handed back twice by the same process
+    assert await sink().replay_requested() == 1  # the next process's start replays it again
+
+    ledger = AckLedger(lambda tokens: None, lambda: 0, lambda m: ledger.settled(m))
+    ledger.register(message, NO_EFFECTS)  # applied: nothing left to make durable
+    await first.replay_requested()
+    assert store.count() == 0
+    engine.dispose()

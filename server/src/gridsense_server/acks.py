@@ -61,8 +61,8 @@ _DEAD_LETTER_ONLY = Effects(DEAD_LETTER_ROW)
 class InboundMessage:
     """One received MQTT message on its way through the server, until its acknowledgement."""
 
-    __slots__ = ("decoded", "ledger", "lost", "payload", "pending", "reason", "recorded",
-                 "sequence", "settled", "token", "topic")
+    __slots__ = ("decoded", "ledger", "lost", "on_settled", "payload", "pending", "reason",
+                 "recorded", "sequence", "settled", "token", "topic")
 
     def __init__(self, decoded: Envelope | Snapshot | None, token: AckToken | None,
                  topic: str = "", payload: bytes = b"", reason: str | None = None) -> None:
@@ -78,6 +78,9 @@ class InboundMessage:
         self.recorded = False  # an effect's transaction recorded the sequence
         self.lost = False  # an effect failed for good: its sequence stays unrecorded
         self.settled = False
+        # Called once settled, from the asyncio loop (a replayed dead letter leaves the store
+        # only then, so a crash before it settles replays it again).
+        self.on_settled: Callable[[], None] | None = None
 
     def release(self) -> None:
         """Drop the decoded message once handed on (a telemetry message's readings, kept
@@ -173,6 +176,8 @@ class AckLedger:
 
     def settled(self, message: InboundMessage) -> None:
         message.settled = True
+        if message.on_settled is not None:
+            message.on_settled()
         self._release()
 
     def _release(self) -> None:

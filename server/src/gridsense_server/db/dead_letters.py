@@ -123,14 +123,17 @@ class DeadLetterStore:
         with self.factory.begin() as session:
             return int(session.execute(query).rowcount or 0)
 
-    def take_replays(self, limit: int) -> list[DeadLetter]:
-        """Remove and return up to ``limit`` marked dead letters, oldest first."""
-        with self.factory.begin() as session:
-            rows = list(session.scalars(select(DeadLetter).where(DeadLetter.replay_requested)
-                                        .order_by(DeadLetter.id).limit(limit)))
+    def marked_for_replay(self, limit: int, skip: frozenset[int] = frozenset()
+                          ) -> list[DeadLetter]:
+        """Up to ``limit`` dead letters marked for replay, oldest first, other than ``skip``
+        (those being replayed). They stay stored until their replay settles (``remove``)."""
+        query = select(DeadLetter).where(DeadLetter.replay_requested)
+        if skip:
+            query = query.where(DeadLetter.id.not_in(sorted(skip)))
+        with self.factory() as session:
+            rows = list(session.scalars(query.order_by(DeadLetter.id).limit(limit)))
             for row in rows:
                 session.expunge(row)
-            _delete(session, [row.id for row in rows])
             return rows
 
     def count(self) -> int:

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from functools import partial
 
 from gridsense_protocol import PREFIX, ProtocolError, decode, is_valid_id
 
@@ -43,6 +44,8 @@ class DeadLetterSink:
     def __init__(self, store: DeadLetterStore, counters: Counters) -> None:
         self.store = store
         self.counters = counters
+        self._replaying: set[int] = set()  # ids handed back to ingest, not settled yet
+        self._replays_settled: list[int] = []  # ids whose replay settled: to remove
         # (message, reason, whether its ack waits for the row)
         self._waiting: deque[tuple[InboundMessage, str, bool]] = deque()
         self._ready = asyncio.Event()
@@ -79,6 +82,9 @@ class DeadLetterSink:
     async def stop(self) -> None:
         await cancel_and_wait(self._tasks)
         self._tasks = []
+        if self._replays_settled:  # else replayed again at the next start: harmless, slower
+            settled, self._replays_settled = self._replays_settled, []
+            await asyncio.to_thread(self.store.remove, settled)
 
     async def _store_loop(self) -> None:
         while True:
@@ -121,13 +127,25 @@ class DeadLetterSink:
                 log.exception(kv("dead_letter_replay_failed"))
 
     async def replay_requested(self) -> int:
-        """Feed the dead letters marked for replay back in (each leaves the store; one that
-        fails again comes back with its new reason)."""
+        """Feed the dead letters marked for replay back in. Each leaves the store once its
+        replay has settled — applied, or dead-lettered again with its new reason — so a crash
+        in between replays it again at the next start (a message applied twice is recognised
+        by its sequence number)."""
         if self.replay_into is None:
             return 0
-        letters = await asyncio.to_thread(self.store.take_replays, REPLAY_BATCH)
+        if self._replays_settled:
+            settled, self._replays_settled = self._replays_settled, []
+            await asyncio.to_thread(self.store.remove, settled)
+            self._replaying.difference_update(settled)
+        room = REPLAY_BATCH - len(self._replaying)
+        if room <= 0:
+            return 0
+        letters = await asyncio.to_thread(self.store.marked_for_replay, room,
+                                          frozenset(self._replaying))
         for letter in letters:
             message = _redecode(letter.topic, letter.payload)
+            message.on_settled = partial(self._replays_settled.append, letter.id)
+            self._replaying.add(letter.id)
             # Waits (in a thread) while the hand-off is full: live traffic goes first.
             while not await asyncio.to_thread(self.replay_into.put, message, 1.0):
                 pass
