@@ -112,3 +112,26 @@ def test_health_figures_are_finite() -> None:
             assert exc.field == "cpu_percent"
         else:
             raise AssertionError(f"cpu_percent {spelled!r} was accepted")
+
+
+def test_text_holds_no_nul_character() -> None:
+    # Found by the fuzzer on PostgreSQL: a NUL in an incident's message, an access event's
+    # reason or a command result's error passed the protocol and failed only in the database
+    # (SQLite took it), as a DataError dead letter.
+    head = (b'{"gateway": "gw-01", "id": "01J00000000000000000000000", "seq": 1, '
+            b'"ts": "2026-06-01T12:00:00Z", ')
+    cases = {
+        ("incident", "message"): head + b'"point": "gw-01.p0", "type": "x", '
+                                        b'"severity": "minor", "message": "a\\u0000b"}',
+        ("incident", "details"): head + b'"point": "gw-01.p0", "type": "x", '
+                                        b'"severity": "minor", "details": {"k\\u0000": 1}}',
+        ("cmd/result", "error"): head + b'"command_id": "01J00000000000000000000000", '
+                                        b'"ok": false, "error": "\\u0000"}',
+    }
+    for (kind, field), payload in cases.items():
+        try:
+            decode(f"{PREFIX}/gw-01/{kind}", payload)
+        except ProtocolError as exc:
+            assert exc.field == field and "NUL" in exc.reason, (kind, exc.field, exc.reason)
+        else:
+            raise AssertionError(f"{kind} with NUL in {field} was accepted")

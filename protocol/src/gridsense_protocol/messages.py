@@ -35,16 +35,40 @@ def _finite(value: float) -> float:
 FiniteFloat = Annotated[float, AfterValidator(_finite)]
 
 
+_NUL = "\x00"
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text or jsonb (SQLite can): refused here, by name, rather
+    # than failing in one database and not the other.
+    if _NUL in value:
+        raise ValueError("must not contain a NUL character (\\u0000)")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+# Free text, bounded, without NUL: one alias per length the messages use.
+Text16 = Annotated[str, Field(max_length=16), NoNul]
+Text32 = Annotated[str, Field(max_length=32), NoNul]
+Text64 = Annotated[str, Field(max_length=64), NoNul]
+Text500 = Annotated[str, Field(max_length=500), NoNul]
+Text1000 = Annotated[str, Field(max_length=1000), NoNul]
+
+
 def _finite_json(value: Any) -> Any:
-    """Free-form JSON (details, results, arguments) holds finite numbers only: the JSON parser
-    takes ``NaN`` and ``1e999``, which PostgreSQL's jsonb and browsers' JSON.parse refuse."""
+    """Free-form JSON (details, results, arguments) holds finite numbers only and text without
+    NUL: the JSON parser takes ``NaN``, ``1e999`` and ``"\\u0000"``, which PostgreSQL's jsonb
+    (and browsers' JSON.parse, for the numbers) refuse."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, float) and not math.isfinite(item):
             raise ValueError("must hold finite numbers only (no NaN or infinity)")
+        if isinstance(item, str) and _NUL in item:
+            raise ValueError("must not contain a NUL character (\\u0000)")
         if isinstance(item, dict):
             stack.extend(item.values())
+            stack.extend(item.keys())
         elif isinstance(item, list):
             stack.extend(item)
     return value
@@ -118,7 +142,7 @@ class Reading(BaseModel):
     point: Identifier
     metric: SnakeName  # becomes the InfluxDB measurement, e.g. "temperature"
     value: FiniteFloat
-    unit: Annotated[str, Field(max_length=16)]
+    unit: Text16
     ts: Timestamp
 
 
@@ -139,8 +163,8 @@ class Incident(Envelope):
     state: AlarmState = AlarmState.ACTIVE
     value: FiniteFloat | None = None
     threshold: FiniteFloat | None = None
-    unit: Annotated[str, Field(max_length=16)] | None = None
-    message: Annotated[str, Field(max_length=500)] = ""
+    unit: Text16 | None = None
+    message: Text500 = ""
     details: JsonObject = Field(default_factory=dict)
     has_snapshot: bool = False  # a JPEG follows on .../snapshot/{id}
 
@@ -151,7 +175,7 @@ class Status(Envelope):
     kind: ClassVar[Kind] = Kind.STATUS
 
     state: GatewayState
-    agent_version: Annotated[str, Field(max_length=32)] | None = None
+    agent_version: Text32 | None = None
     started_at: Timestamp | None = None
 
 
@@ -159,9 +183,9 @@ class DriverHealth(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     state: DriverState
-    detail: Annotated[str, Field(max_length=500)] | None = None
+    detail: Text500 | None = None
     counters: dict[str, Int64] = Field(default_factory=dict)
-    devices: dict[str, str] = Field(default_factory=dict)  # device/point -> its state
+    devices: dict[Text500, Text500] = Field(default_factory=dict)  # device/point -> its state
 
 
 class Health(Envelope):
@@ -200,7 +224,7 @@ class CommandResult(Envelope):
     command_id: EventId
     ok: bool
     result: JsonObject | None = None
-    error: Annotated[str, Field(max_length=1000)] | None = None
+    error: Text1000 | None = None
 
 
 class AccessResult(StrEnum):
@@ -229,9 +253,9 @@ class AccessEvent(Envelope):
     door: Identifier
     result: AccessResult
     method: Literal["card", "pin", "rex", "door", "reader"] = "door"
-    credential: Annotated[str, Field(max_length=64)] | None = None
+    credential: Text64 | None = None
     card: Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")] | None = None
-    reason: Annotated[str, Field(max_length=64)] | None = None  # why denied: unknown, revoked...
+    reason: Text64 | None = None  # why denied: unknown, revoked...
     offline: bool = False  # decided while the uplink was down (from the local copy)
     credentials_version: UInt64 | None = None
 
