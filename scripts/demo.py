@@ -274,6 +274,8 @@ def main() -> int:
     mqtt_port = args.mqtt_port or free_port()
     web_name = web_names(args)[0]
     base = f"https://{web_name}:{args.https_port}"
+    # The demo's own calls go to its own machine: the name phones use may resolve only for them.
+    local = f"https://localhost:{args.https_port}"
     ca_dir = (args.ca_dir or work.with_name(f"{work.name}-ca")).resolve()
     ca, listener = demo_pki(ca_dir)
     trust_ca(ca.cert_file)  # the demo's own calls check the server's certificate like a phone
@@ -315,13 +317,13 @@ def main() -> int:
         for gw in GATEWAYS:
             link = work / "tty" / f"{gw}-rs485"
             procs.wait_until(link.exists, 30, f"simulated RS-485 bus of {gw}")
-        procs.wait_until(lambda: server_up(base), 60, "server")
+        procs.wait_until(lambda: server_up(local), 60, "server")
         for gw in GATEWAYS:
             over_tls = gw in TLS_GATEWAYS
             config = gateway_config(gw, listener.port if over_tls else mqtt_port, work,
                                     tls if over_tls else None)
             procs.start(gw, "gridsense-edge", "run", "--config", str(config))
-        start_entrance(procs, work, mqtt_port, base)  # gw-03: OSDP reader, residents, script
+        start_entrance(procs, work, mqtt_port, local)  # gw-03: OSDP reader, residents, script
         broker_pid = broker.proc.pid if broker.proc else "?"
         tls_users = ", ".join(("server", *TLS_GATEWAYS))
         influx_pid = influx.proc.pid if influx.proc else "?"
@@ -358,8 +360,8 @@ intrusion incident whose snapshot (box and zone drawn) is at /api/v1/incidents/<
         while not stopping and (deadline is None or time.monotonic() < deadline):
             procs.check()
             time.sleep(0.5)
-        if server_up(base):
-            summary(base, influx, work)
+        if server_up(local):
+            summary(local, influx, work)
         return 0
     except (RuntimeError, TimeoutError, AccountError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)

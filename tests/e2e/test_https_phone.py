@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ import pytest
 from playwright.sync_api import Browser, Error, Page, expect, sync_playwright
 
 from gridsense_devtools.http import trust_ca
-from gridsense_devtools.processes import Procs
+from gridsense_devtools.ports import free_port
+from gridsense_devtools.processes import Procs, spawn, stop_process, wait_until
 from gridsense_devtools.server_process import launch_server, write_registry_and_config
 from gridsense_devtools.services import InfluxDB, Mosquitto
 from gridsense_server.api.hardening import CSP
@@ -143,3 +145,33 @@ def test_without_the_ca_the_browser_refuses_the_page(
         page = browser.new_page(viewport=PHONE)
         with pytest.raises(Error, match="ERR_CERT_AUTHORITY_INVALID"):
             page.goto(url + "/")
+
+
+def test_the_demo_itself_opens_on_a_phone_that_trusts_its_ca(
+        tmp_path: Path, repo_root: Path) -> None:
+    """The README's demo command, as an installer shows it on a phone: by a name other than
+    localhost, over HTTPS, with the demo's own CA installed on the phone."""
+    https_port, http_port = free_port(), free_port()
+    log = tmp_path / "demo.log"
+    demo = spawn([sys.executable, str(repo_root / "scripts" / "demo.py"), "--dir",
+                  str(tmp_path / "demo"), "--duration", "300", "--name", NAME,
+                  "--https-port", str(https_port), "--http-port", str(http_port),
+                  "--influx-port", str(free_port())], log)
+    try:
+        wait_until(lambda: "GRIDSENSE_URL=" in log.read_text(errors="replace")
+                   or demo.poll() is not None, 240, "the demo's banner")
+        output = log.read_text(errors="replace")
+        assert demo.poll() is None, output
+        url = f"https://{NAME}:{https_port}"
+        assert f"GRIDSENSE_URL={url}" in output, output
+        # Where the phone gets the CA to install: the demo's plain port, by the same name.
+        assert f"http://{NAME}:{http_port}/ca.crt" in output, output
+        ca_file = tmp_path / "demo-ca" / "ca.crt"
+        with _chromium(_nss_home(tmp_path / "home", ca_file)) as browser:
+            phone = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True,
+                                        has_touch=True).new_page()
+            _open_and_sign_in(phone, url)
+            assert phone.evaluate("window.isSecureContext") is True
+            assert phone.evaluate("location.origin") == url
+    finally:
+        stop_process(demo)
