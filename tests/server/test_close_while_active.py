@@ -46,7 +46,7 @@ async def test_closing_an_active_alarm_needs_a_reason_and_a_listed_type_is_refus
     start_server: Any, edge: EdgePublisher,
 ) -> None:
     app: ServerApp = await start_server(
-        lifecycle={"refuse_close_while_active": "[over_temperature]"})
+        lifecycle={"refuse_close_while_active": ["over_temperature"]})
     edge.publish(edge.incident("gw-01.boiler"))  # over_temperature: refused while active
     edge.publish(edge.incident("gw-01.pump", type="rapid_rise"))
     await async_wait_until(lambda: app.counters.get("incidents.opened") == 2)

@@ -32,7 +32,7 @@ _TYPE_PATTERNS = (
 )
 SYSTEM_ACTIONS = ("open", "escalate", "remind", "unaccept", "auto_resolve")
 ISSUE_WORDS = {  # the words the control room asked for
-    "over_temperature": "超温", "rapid_rise": "温升过快", "door_forced": "门被强行打开",
+    "over_temperature": "温度过高", "rapid_rise": "温度骤升", "door_forced": "门被强行打开",
     "door_held_open": "门长时间未关", "repeated_denied": "多次刷卡被拒",
     "reader_offline": "读卡器离线", "gateway_offline": "网关离线",
 }

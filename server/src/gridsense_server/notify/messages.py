@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SEVERITY_ZH = {"critical": "紧急", "major": "严重", "minor": "一般", "info": "提示"}
-TYPE_ZH = {
-    "over_temperature": "温度过高", "rapid_rise": "温度骤升", "door_forced": "门被强行打开",
-    "door_held_open": "门长时间未关", "repeated_denied": "多次刷卡被拒",
-    "reader_offline": "读卡器离线", "gateway_offline": "网关离线", "point_offline": "测点离线",
-    "sensor_offline": "传感器离线", "stale": "数据停止更新", "intrusion": "区域入侵",
-    "loitering": "长时间逗留", "access_anomaly": "异常通行",
-}
+from ..i18n import catalogue
+
+# The page's words come from the same catalogue the web page shows (one wording for a type
+# or a severity, wherever a person reads it).
+_ZH = catalogue("zh-CN").messages
+SEVERITY_ORDER = ("critical", "major", "minor", "info")  # most severe first (info: tests)
 LINK_LABEL = "查看并处理"
 # A digest lists this many pages at most: vendors cap a message's size (WeCom markdown
 # 4096 bytes, DingTalk 20 KB), and a longer list helps nobody on a phone.
@@ -20,12 +18,16 @@ DIGEST_ITEMS = 12
 
 
 def type_zh(incident_type: str) -> str:
-    return TYPE_ZH.get(incident_type, incident_type)
+    return _ZH["incident_types"].get(incident_type, incident_type)
+
+
+def severity_zh(severity: str) -> str:
+    return _ZH["severities"].get(severity, severity)
 
 
 def headline(severity: str, why: str, place: str, incident_type: str) -> str:
     """``【严重】新告警：锅炉房 温度过高`` — what a phone shows before it is opened."""
-    return f"【{SEVERITY_ZH.get(severity, severity)}】{why}：{place} {type_zh(incident_type)}"
+    return f"【{severity_zh(severity)}】{why}：{place} {type_zh(incident_type)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,7 @@ class Message:
 
 def digest(messages: list[Message]) -> Message:
     """Many pages to one robot as one message: one line each, the most severe first."""
-    order = {s: i for i, s in enumerate(SEVERITY_ZH)}
+    order = {s: i for i, s in enumerate(SEVERITY_ORDER)}
     ranked = sorted(messages, key=lambda m: order.get(m.severity, len(order)))
     shown = ranked[:DIGEST_ITEMS]
     fields = tuple((f"{n}", f"{m.title}" + (f" {m.link}" if m.link else ""))
