@@ -125,16 +125,21 @@ async def test_a_reading_older_than_the_store_keeps_is_refused_before_influx(
 async def test_an_incident_postgresql_cannot_store_is_dead_lettered_and_the_next_is_applied(
     start_server: ServerFactory, edge: EdgePublisher, pg_url: str
 ) -> None:
+    from sqlalchemy import text
+
     from gridsense_server.db.models import Incident as IncidentRow
 
     app = await start_server(db_url=pg_url)
-    # Valid to the protocol, but PostgreSQL text cannot hold a NUL: a DataError, never healed.
-    poison = edge.incident("gw-01.boiler").model_copy(update={"message": "bad\x00byte"})
+    # A column narrower than the protocol allows (an operator's hand-made schema change, say):
+    # a message valid to the protocol that PostgreSQL refuses with a DataError, never healed.
+    with app.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE incidents ALTER COLUMN message TYPE varchar(40)"))
+    poison = edge.incident("gw-01.boiler").model_copy(update={"message": "x" * 41})
     edge.publish(poison)
     good = edge.publish(edge.incident("gw-01.boiler", type="rapid_rise"))
     await async_wait_until(lambda: app.dead_letters.count() == 1, what="dead letter")
     [letter] = app.dead_letters.recent()
-    assert letter.reason.startswith("incidents: ") and "NUL" in letter.reason
+    assert letter.reason.startswith("incidents: ") and "too long" in letter.reason
     assert json.loads(letter.payload)["id"] == poison.id
 
     def applied() -> bool:

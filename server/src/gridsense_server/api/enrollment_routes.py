@@ -98,8 +98,8 @@ def make_enrollment(factory: sessionmaker[Session], config: ServerConfig) -> Enr
 def _parts(request: Request) -> EnrollmentParts:
     parts = getattr(request.app.state, "enrollment", None)
     if parts is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "enrollment is not configured on this server")
+        raise HTTPException(status.HTTP_404_NOT_FOUND,  # a feature this server does not offer
+                            "本服务器未启用网关注册 / enrollment is not set up on this server")
     return parts
 
 
