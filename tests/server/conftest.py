@@ -85,10 +85,15 @@ ServerFactory = Callable[..., Awaitable[ServerApp]]
 
 @pytest.fixture
 async def start_server(
-    tmp_path: Path, mosquitto: Mosquitto, influx: tuple[InfluxDB, str], registry_file: Path
+    request: pytest.FixtureRequest, tmp_path: Path, mosquitto: Mosquitto,
+    influx: tuple[InfluxDB, str], registry_file: Path,
 ) -> AsyncIterator[ServerFactory]:
     """Start the whole server in this test's event loop (real broker, InfluxDB, SQLite,
     uvicorn on a free port); ``wait_mqtt=False`` when the broker is meant to be down."""
+    if "db_url" in request.fixturenames:
+        # Set the database up first so it is torn down last: a PostgreSQL schema dropped
+        # under a running server deadlocks with the server's own queries.
+        request.getfixturevalue("db_url")
     server, database = influx
     running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
 
