@@ -78,6 +78,11 @@ def test_person_entering_the_zone_is_an_incident_with_its_snapshot(
 
     rows = wait_until(counted_person, 30, "a detection count of at least one in InfluxDB")
     assert {r["grid"] for r in rows} == {"g01-a"}
+    # Each count is broken down by class beside the total: the person counted on its own.
+    people = influx_server.points(
+        'SELECT "value" FROM "detections" WHERE "point" = \'gw-cam.lobby\' '
+        'AND "class" = \'person\'', db)
+    assert people and max(r["value"] for r in people) >= 1
 
 
 def _snapshot(base: str, token: str, incident_id: str) -> bytes | None:

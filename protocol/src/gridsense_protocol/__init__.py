@@ -12,6 +12,7 @@ from .codec import (
     tag_snapshot,
 )
 from .messages import (
+    BREAKDOWN_TAGS,
     INT64_MAX,
     SCHEMA_VERSION,
     TS_MAX,
@@ -48,6 +49,7 @@ from .topics import (
 )
 
 __all__ = [
+    "BREAKDOWN_TAGS",
     "INT64_MAX",
     "MAX_PAYLOAD_BYTES",
     "MAX_SNAPSHOT_BYTES",

@@ -136,6 +136,18 @@ class Envelope(BaseModel):
     backfill: bool = False
 
 
+# The breakdowns a reading may carry as InfluxDB tags (detections by object class, by zone of
+# the frame, by crossing direction). A fixed set, so that a reader of a point's own series can
+# exclude every breakdown by name; the server's own tags (point, gateway, grid) are not in it.
+BreakdownTag = Literal["class", "zone", "direction"]
+BREAKDOWN_TAGS: tuple[str, ...] = ("class", "zone", "direction")
+TagValue = Annotated[str, Field(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9_.\-]+$")]
+
+
+def _empty_is_none(tags: dict[str, str] | None) -> dict[str, str] | None:
+    return tags or None  # none and empty are the same: the point's own series
+
+
 class Reading(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -144,6 +156,10 @@ class Reading(BaseModel):
     value: FiniteFloat
     unit: Text16
     ts: Timestamp
+    # A breakdown of the point's untagged reading of the same metric, e.g. detections by
+    # {"class": "person"}: becomes InfluxDB tags. The point's own series is its untagged one.
+    tags: Annotated[dict[BreakdownTag, TagValue] | None,
+                    AfterValidator(_empty_is_none)] = None
 
 
 class Telemetry(Envelope):

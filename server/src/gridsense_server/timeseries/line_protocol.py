@@ -1,6 +1,7 @@
 """InfluxDB line protocol, formatted cheaply: the server's hottest loop.
 
-One reading becomes ``<metric>,gateway=<gw>,grid=<grid>,point=<point> value=<float> <ns>``.
+One reading becomes ``<metric>,gateway=<gw>,grid=<grid>,point=<point> value=<float> <ns>``;
+a reading's own tags (a breakdown such as ``class=person``) join the server's, all sorted.
 Tag keys are sorted (InfluxDB's preferred order) and the measurement+tags prefix of a series is
 cached, so the per-reading cost is one float repr, one int and one f-string.
 """
@@ -55,16 +56,19 @@ class LineFormatter:
 
     def __init__(self, grid_of: Callable[[str], str | None]) -> None:
         self._grid_of = grid_of
-        self._prefixes: dict[tuple[str, str, str], str] = {}
+        self._prefixes: dict[tuple[str, ...], str] = {}
         # The earliest and latest time (ns) of the last format() call's readings: bounds are
         # checked on integers, where comparing aware datetimes would cost ~1 µs a reading.
         self.span = (0, 0)
 
-    def prefix(self, metric: str, gateway: str, point: str, grid: str | None) -> str:
-        return (
-            f"{escape_measurement(metric)},gateway={escape_tag(gateway)},"
-            f"grid={grid_tag(grid)},point={escape_tag(point)} value="
-        )
+    def prefix(self, metric: str, gateway: str, point: str, grid: str | None,
+               tags: dict[str, str] | None = None) -> str:
+        pairs = {"gateway": escape_tag(gateway), "grid": grid_tag(grid),
+                 "point": escape_tag(point)}
+        for key, value in (tags or {}).items():
+            pairs[escape_tag(key)] = escape_tag(value)
+        joined = ",".join(f"{key}={pairs[key]}" for key in sorted(pairs))
+        return f"{escape_measurement(metric)},{joined} value="
 
     def forget_prefixes(self) -> None:
         """Call after the registry changed: cached prefixes carry the old grid."""
@@ -77,18 +81,21 @@ class LineFormatter:
         prefixes = self._prefixes
         lo, hi = _NS_MAX, _NS_MIN
         for reading in readings:
-            key = (reading.metric, gateway, reading.point)
+            tags = reading.tags
+            key: tuple[str, ...] = (reading.metric, gateway, reading.point)
+            if tags:
+                key += tuple(f"{k}={v}" for k, v in sorted(tags.items()))
             prefix = prefixes.get(key)
             if prefix is None:
                 grid = self._grid_of(reading.point)
                 if grid is None:
                     # Not cached: once the point is registered it gets its grid.
                     unknown.append(reading.point)
-                    prefix = self.prefix(reading.metric, gateway, reading.point, None)
+                    prefix = self.prefix(reading.metric, gateway, reading.point, None, tags)
                 else:
                     if len(prefixes) >= _PREFIX_CACHE_LIMIT:
                         prefixes.clear()  # bounded, whatever the number of series
-                    prefix = self.prefix(reading.metric, gateway, reading.point, grid)
+                    prefix = self.prefix(reading.metric, gateway, reading.point, grid, tags)
                     prefixes[key] = prefix
             ns = timestamp_ns(reading.ts)
             if ns < lo:

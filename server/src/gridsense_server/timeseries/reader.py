@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from gridsense_protocol import BREAKDOWN_TAGS
+
 from .influx_http import InfluxHttp, QueryFailed
 from .line_protocol import timestamp_ns
 
@@ -52,6 +54,11 @@ def _quote_identifier(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# A point's own series is its untagged one: breakdowns (detections by class, ...) are the same
+# measurement with a breakdown tag set, and a missing tag compares equal to ''.
+_OWN_SERIES = "".join(f"AND \"{tag}\" = '' " for tag in BREAKDOWN_TAGS)
+
+
 class InfluxQLReader:
     """InfluxDB 1.x (and the v1 compatibility API of 2.x/3.x): one GROUP BY time() query."""
 
@@ -63,6 +70,7 @@ class InfluxQLReader:
         query = (
             'SELECT mean("value"), min("value"), max("value"), count("value") '
             f"FROM {_quote_identifier(measurement)} WHERE \"point\" = {_quote_string(point)} "
+            f"{_OWN_SERIES}"
             f"AND time >= {timestamp_ns(start)} AND time < {timestamp_ns(end)} "
             f"GROUP BY time({int(step_s)}s) fill(none) LIMIT {MAX_BUCKETS + 1}"
         )

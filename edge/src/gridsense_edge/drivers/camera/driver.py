@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -29,6 +30,15 @@ log = logging.getLogger(__name__)
 CameraRuleConfig = CAMERA_RULES.config_union()
 OUTPUT_QUEUE = 64
 
+
+
+_NOT_TAG_SAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def class_tag(label: str) -> str:
+    """A model's label as the ``class`` tag of its detections: model cards may name classes
+    with spaces ("traffic light"), which the protocol's tag values do not take."""
+    return _NOT_TAG_SAFE.sub("_", label)[:48]
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -219,6 +229,10 @@ class CameraDriver:
             return
         self.ctx.emit(Reading(point=point, metric="detections", value=float(output.count),
                               unit="objects", ts=output.ts), True)
+        for label, count in output.by_label.items():
+            self.ctx.emit(Reading(point=point, metric="detections", value=float(count),
+                                  unit="objects", ts=output.ts,
+                                  tags={"class": class_tag(label)}), True)
 
     def health(self) -> DriverHealth:
         counters = dict(self.counters)
