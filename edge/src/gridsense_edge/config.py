@@ -23,6 +23,7 @@ from .configtypes import (
     BASE_DIR,
     BUS_IDS,
     PROFILES_DIR,
+    STATE_DIR,
     Identifier,
     ResolvedPath,
     context_of,
@@ -45,6 +46,12 @@ class _Section(BaseModel):
 class GatewaySection(_Section):
     id: Identifier  # also the MQTT client id and username
     state_dir: ResolvedPath
+
+    @field_validator("state_dir")
+    @classmethod
+    def _share_state_dir(cls, value: Path, info: ValidationInfo) -> Path:
+        context_of(info)[STATE_DIR] = value  # rules and drivers keep their state under it
+        return value
 
 
 class MqttTlsSection(_Section):

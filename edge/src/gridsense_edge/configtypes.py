@@ -14,6 +14,7 @@ PROFILES_DIR = "profiles_dir"
 BUS_IDS = "bus_ids"
 POINTS_SEEN = "points_seen"
 PROFILE_CACHE = "profile_cache"
+STATE_DIR = "state_dir"  # the gateway's state folder, for plugins that keep state on disk
 
 
 def context_of(info: ValidationInfo) -> dict[str, Any]:

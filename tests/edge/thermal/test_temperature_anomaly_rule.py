@@ -17,6 +17,7 @@ from temperature_anomaly.network import Network, export
 from temperature_anomaly.simulator import scenario, simulate
 from thermal_support import MODEL, feed, first_active
 
+from gridsense_edge.config import GatewayConfig
 from gridsense_edge.rules import RULES
 from gridsense_edge.rules.over_temperature import OverTemperature, OverTemperatureConfig
 from gridsense_edge.rules.temperature_anomaly.features import (
@@ -25,6 +26,7 @@ from gridsense_edge.rules.temperature_anomaly.features import (
     MAX_GAP_MIN,
     PointHistory,
 )
+from gridsense_edge.rules.temperature_anomaly.history_store import SAVE_EVERY_MIN
 from gridsense_edge.rules.temperature_anomaly.rule import (
     TemperatureAnomaly,
     TemperatureAnomalyConfig,
@@ -149,3 +151,46 @@ print(json.dumps({{"types": [e.type for r in rules for e in r.feed(hot)],
     assert out["types"] == ["over_temperature"]
     assert out["health"]["state"] == "down" and "onnxruntime" in out["health"]["detail"]
     assert "temperature_anomaly" in RULES.types()
+
+
+def test_a_restart_keeps_the_baseline_so_the_model_is_not_blind_for_a_day(
+    tmp_path: Path,
+) -> None:
+    batch = scenario("pump_room", "flaming_fire", 1, seed=4242)
+    row = batch.values[0]
+    onset = int(batch.onset[0])
+    restart = (HISTORY_MIN + 60) // SAVE_EVERY_MIN * SAVE_EVERY_MIN + 1  # just after a save
+    assert HISTORY_MIN < restart < onset
+    history_dir = tmp_path / "state" / "temperature_history"
+
+    def rule() -> TemperatureAnomaly:
+        return TemperatureAnomaly(TemperatureAnomalyConfig(
+            type="temperature_anomaly", model=MODEL, history_dir=history_dir))
+
+    uninterrupted = feed(anomaly_rule(), row)
+    before = rule()
+    feed(before, row, stop=restart)
+    assert before.health().counters["history_saved"] > 0
+    after = rule()  # the agent restarted: a new rule, the same folder
+    resumed = feed(after, row, start=restart)
+    assert after.counters["warming_up"] == 0  # no day of silence
+    assert after.health().counters["history_loaded"] == 1
+    assert resumed == [(t, state) for t, state in uninterrupted if t >= restart]
+    assert first_active(resumed, onset) is not None
+
+    # Without the file (or with a damaged one) the point starts its day again.
+    (history_dir / "gw-t1.room.history").write_bytes(b"GSTH\x01\x00 truncated")
+    damaged = rule()
+    events = feed(damaged, row, start=restart)
+    assert damaged.health().counters["history_errors"] == 1
+    assert damaged.counters["warming_up"] > 0  # a fresh day: silent at first
+    assert all(t >= restart + HISTORY_MIN for t, _ in events)
+
+
+def test_the_history_folder_defaults_to_the_gateways_state_dir(tmp_path: Path) -> None:
+    config = GatewayConfig.model_validate({
+        "gateway": {"id": "gw-t1", "state_dir": str(tmp_path / "state")},
+        "rules": [{"type": "temperature_anomaly", "model": str(MODEL)}],
+    }, context={})  # as load_config validates: one context shared by the whole tree
+    [anomaly] = config.rules
+    assert anomaly.history_dir == tmp_path / "state" / "temperature_history"

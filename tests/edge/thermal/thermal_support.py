@@ -14,11 +14,15 @@ MODEL = Path(__file__).resolve().parents[3] / "models" / "temperature_anomaly" /
     "temperature_anomaly.onnx")
 
 
-def feed(rule: Rule, row: np.ndarray, point: str = "gw-t1.room") -> list[tuple[int, AlarmState]]:
-    """(minute, state) of every incident event the rule raises over one sensor's series."""
+def feed(rule: Rule, row: np.ndarray, point: str = "gw-t1.room", start: int = 0,
+         stop: int | None = None) -> list[tuple[int, AlarmState]]:
+    """(minute, state) of every incident event the rule raises over one sensor's series, fed
+    from minute ``start`` up to ``stop``."""
     times = minute_times(len(row))
     out: list[tuple[int, AlarmState]] = []
     for t in np.flatnonzero(np.isfinite(row)):
+        if t < start or (stop is not None and t >= stop):
+            continue
         reading = Reading(point=point, metric="temperature", value=float(row[t]), unit="°C",
                           ts=times[t])
         out.extend((int(t), event.state) for event in rule.feed(reading))

@@ -62,12 +62,16 @@ class PointRule(Generic[C, S]):
         self._last_ts[reading.point] = reading.ts
         state = self._states.get(reading.point)
         if state is None:
-            state = self._states[reading.point] = self.new_state()
+            state = self._states[reading.point] = self.state_for(reading.point)
         event = self.evaluate(state, reading)
         return [event] if event is not None else []
 
     def new_state(self) -> S:
         raise NotImplementedError
+
+    def state_for(self, point: str) -> S:
+        """A point's first state; a rule that keeps state across restarts loads it here."""
+        return self.new_state()
 
     def evaluate(self, state: S, reading: Reading) -> IncidentEvent | None:
         raise NotImplementedError

@@ -76,6 +76,26 @@ class PointHistory:
         self._minute_n += 1
         return False
 
+    def saved(self) -> tuple[int, list[float]] | None:
+        """(the open minute, the closed minutes' values oldest first and then the open minute's
+        mean so far), for the history store; None before the first reading."""
+        if self._minute is None:
+            return None
+        values = [self._ago(k) for k in range(self._count, 0, -1)]
+        values.append(self._minute_sum / self._minute_n)
+        return self._minute, values
+
+    @classmethod
+    def restored(cls, minute: int, values: list[float]) -> PointHistory:
+        """The history ``saved`` gave: readings after a restart continue the open minute or
+        close it, and a silence longer than ``MAX_GAP_MIN`` since starts again, like any gap."""
+        history = cls()
+        for value in values[:-1][-HISTORY_MIN:]:
+            history._push(value)
+        if values:
+            history._minute, history._minute_sum, history._minute_n = minute, values[-1], 1
+        return history
+
     def reset(self) -> None:
         self._head = self._count = 0
         self._sum = self._sum_sq = 0.0

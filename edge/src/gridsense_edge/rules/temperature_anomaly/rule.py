@@ -12,17 +12,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from gridsense_protocol import AlarmState, DriverHealth, DriverState, Reading, Severity
 
-from ...configtypes import FiniteFloat, ResolvedPath
+from ...configtypes import STATE_DIR, FiniteFloat, ResolvedPath, context_of
 from ...events import IncidentEvent
 from ...logs import log_event
 from ..base import PointRule, RuleConfigBase
 from .features import FEATURES, PointHistory
+from .history_store import SAVE_EVERY_MIN, HistoryStore
 from .model import ModelUnavailable, TemperatureModel
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,17 @@ class TemperatureAnomalyConfig(RuleConfigBase):
     threshold: FiniteFloat | None = None  # default: the model's own for ``kind``
     min_duration_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
     severity: Severity = Severity.MAJOR
+    # Where each point's 24-hour history is kept across restarts; by default under the
+    # gateway's state_dir. Without one (a rule validated on its own) history lives in memory.
+    history_dir: Annotated[ResolvedPath | None, Field(validate_default=True)] = None
+
+    @field_validator("history_dir")
+    @classmethod
+    def _default_history_dir(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        state_dir = context_of(info).get(STATE_DIR)
+        if value is None and state_dir is not None:
+            return Path(state_dir) / "temperature_history"
+        return value
 
 
 @dataclass
@@ -81,6 +94,7 @@ class TemperatureAnomaly(PointRule[TemperatureAnomalyConfig, _PointState]):
     def __init__(self, config: TemperatureAnomalyConfig) -> None:
         super().__init__(config)
         self.counters = dict.fromkeys(("scored", "warming_up", "alarms", "model_errors"), 0)
+        self._store = HistoryStore(config.history_dir) if config.history_dir else None
         self._model: TemperatureModel | None = None
         self._problem: str | None = None
         try:
@@ -96,11 +110,20 @@ class TemperatureAnomaly(PointRule[TemperatureAnomalyConfig, _PointState]):
     def new_state(self) -> _PointState:
         return _PointState(latch=ScoreLatch(self.threshold, self.config.min_duration_s))
 
+    def state_for(self, point: str) -> _PointState:
+        state = self.new_state()
+        if self._store is not None:
+            state.history = self._store.load(point) or state.history
+        return state
+
     def evaluate(self, state: _PointState, reading: Reading) -> IncidentEvent | None:
         if self._model is None:
             return None  # health says why; the threshold rules still run
-        if not state.history.add(int(reading.ts.timestamp() // 60), reading.value):
+        minute = int(reading.ts.timestamp() // 60)
+        if not state.history.add(minute, reading.value):
             return None
+        if self._store is not None and minute % SAVE_EVERY_MIN == 0:
+            self._store.save(reading.point, state.history)
         row = state.history.features(reading.value)
         if row is None:
             self.counters["warming_up"] += 1
@@ -144,4 +167,7 @@ class TemperatureAnomaly(PointRule[TemperatureAnomalyConfig, _PointState]):
         else:
             state = DriverState.OK
         detail = self._problem[:500] if self._problem is not None else None
-        return DriverHealth(state=state, detail=detail, counters=dict(self.counters))
+        counters = dict(self.counters)
+        if self._store is not None:
+            counters.update(self._store.counters)
+        return DriverHealth(state=state, detail=detail, counters=counters)
