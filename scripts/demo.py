@@ -17,12 +17,14 @@ import signal
 import sys
 import time
 import urllib.error
+from datetime import UTC, datetime
 from pathlib import Path
 
 from demo_access import ACCESS_GATEWAY, access_summary, start_entrance, what_to_try_access
 from demo_broker import SERVER_ACCOUNT, add_accounts, demo_broker, secret_file, what_to_try_broker
 from demo_camera import demo_cameras, save_snapshots
 from demo_lifecycle import lifecycle_config, what_to_try
+from demo_thermal_room import SHED, SHED_SLAVE, WHAT_TO_TRY, anomaly_rule, seed_history
 
 from gridsense_devtools.http import http_json, login, server_up, trust_ca
 from gridsense_devtools.ports import PortTaken, free_port, require_free
@@ -40,7 +42,8 @@ LOGINS = ["control", "worker-g01", "leader-g01", "worker-g02", "leader-g02", "du
 
 # Per-gateway devices and rules. The boiler and the clinic's cold room have their own limits.
 DEVICES = {
-    "gw-01": [("gw-01.boiler", 1, "xy-md02"), ("gw-01.pump", 2, "xy-md02")],
+    "gw-01": [("gw-01.boiler", 1, "xy-md02"), ("gw-01.pump", 2, "xy-md02"),
+              (SHED, SHED_SLAVE, "xy-md02")],
     "gw-02": [("gw-02.substation", 1, "pt100-transmitter"), ("gw-02.clinic-fridge", 2, "xy-md02")],
 }
 RULES = {
@@ -60,6 +63,7 @@ RULES = {
             "window_s": 30,
             "severity": "critical",
         },
+        anomaly_rule(),
     ],
     "gw-02": [
         {
@@ -318,6 +322,7 @@ def main() -> int:
             link = work / "tty" / f"{gw}-rs485"
             procs.wait_until(link.exists, 30, f"simulated RS-485 bus of {gw}")
         procs.wait_until(lambda: server_up(local), 60, "server")
+        seed_history(work / "state" / "gw-01", datetime.now(UTC))
         for gw in GATEWAYS:
             over_tls = gw in TLS_GATEWAYS
             config = gateway_config(gw, listener.port if over_tls else mqtt_port, work,
@@ -350,6 +355,7 @@ The lobby camera on gw-01 sees a person walk into its restricted zone a few seco
 intrusion incident whose snapshot (box and zone drawn) is at /api/v1/incidents/<id>/snapshot.
 {phone_instructions(base, ca_url, args.host)}
 {what_to_try(base)}
+{WHAT_TO_TRY}
 {what_to_try_access(base)}
 {what_to_try_broker(work, mqtt_port)}
 {"Stops after " + str(int(args.duration)) + " s." if args.duration else "Ctrl-C stops everything."}
