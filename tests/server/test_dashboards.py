@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dashboard_support import (
+from dashboard_support import OVERDUE_AT_ONCE, drive_every_series
+from metrics_support import names, scrape
+from server_helpers import EdgePublisher, async_wait_until
+
+from gridsense_devtools.dashboards import (
     DASHBOARDS,
-    OVERDUE_AT_ONCE,
+    Query,
     dashboard_files,
-    drive_every_series,
     influx_names,
     metric_names,
     queries,
 )
-from metrics_support import names, scrape
-from server_helpers import EdgePublisher, async_wait_until
-
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.scrapers import Prometheus, ScrapeTarget, VictoriaMetrics
 from gridsense_devtools.services import InfluxDB
@@ -29,11 +29,14 @@ from gridsense_server.app import ServerApp
 
 ServerFactory = Callable[..., Awaitable[ServerApp]]
 TOKEN = "dashboards-test-metrics-token-0123"
+EDGE_DASHBOARD = "gridsense-edge"  # checked against a real gateway in tests/edge
 INFLUX_MEASUREMENTS = {"temperature", "detections", "access", "gateway_health"}
 
 
-def _by_source(uid: str) -> list:
-    return [q for path in dashboard_files() for q in queries(path) if q.datasource == uid]
+def _by_source(uid: str, *, edge: bool = False) -> list[Query]:
+    """The queries on datasource ``uid`` (of the gateway dashboard only, or of the others)."""
+    return [q for path in dashboard_files() for q in queries(path)
+            if q.datasource == uid and (path.stem == EDGE_DASHBOARD) is edge]
 
 
 def test_every_dashboard_is_provisioning_json_on_a_known_datasource() -> None:
@@ -42,7 +45,7 @@ def test_every_dashboard_is_provisioning_json_on_a_known_datasource() -> None:
     assert provisioned == {"gridsense-influxdb", "gridsense-prometheus",
                            "gridsense-victoriametrics"}
     assert {f.stem for f in files} == {"gridsense-system", "gridsense-timeseries-influxdb",
-                                       "gridsense-timeseries-victoriametrics"}
+                                       "gridsense-timeseries-victoriametrics", EDGE_DASHBOARD}
     for path in files:
         found = list(queries(path))
         assert found, f"{path.name}: no query"
