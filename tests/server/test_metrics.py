@@ -81,11 +81,12 @@ async def test_counters_move_with_mqtt_traffic_and_public_port_needs_the_token(
 
 
 async def test_overdue_lag_and_pages_by_channel_follow_the_database(
-    start_server: ServerFactory, edge: EdgePublisher,
+    start_server: ServerFactory, edge: EdgePublisher, db_url: str,
 ) -> None:
     # An accept deadline already passed the moment the incident opens: overdue at once; the
-    # first page step is due at once, so the scheduler sends app pages.
-    app = await start_server(lifecycle={"sla": {"accept_s": 0.001}})
+    # first page step is due at once, so the scheduler sends app pages. On SQLite and
+    # PostgreSQL: the gauges are grouped reads of the database.
+    app = await start_server(db_url=db_url, lifecycle={"sla": {"accept_s": 0.001}})
     assert app.local_url is not None
     edge.publish(edge.incident("gw-01.boiler", ts=utc_now()))
 
@@ -99,8 +100,33 @@ async def test_overdue_lag_and_pages_by_channel_follow_the_database(
     samples = await scrape(app.local_url)
     pages = {labels: v for (name, labels), v in samples.items() if name == "gridsense_pages_total"}
     assert all(dict(labels).keys() == {"channel", "status"} for labels in pages)
-    assert value(samples, "gridsense_escalation_lag_seconds") >= 0
     assert value(samples, "gridsense_escalation_pass_duration_seconds_count") >= 1
+
+
+async def test_scheduler_lag_shows_a_step_due_and_not_yet_run(
+    start_server: ServerFactory, edge: EdgePublisher,
+) -> None:
+    # Passes a minute apart: once the first pass is over, the incident's first page step (due
+    # at once) waits for the next one, and the lag gauge says how long it has waited.
+    app = await start_server(lifecycle={"tick_s": 60})
+    assert app.local_url is not None
+
+    async def first_pass_done() -> bool:
+        samples = await scrape(app.local_url)  # type: ignore[arg-type]
+        return value(samples, "gridsense_escalation_pass_duration_seconds_count") >= 1
+
+    await async_wait_until(first_pass_done, 30, "the scheduler's first pass")
+    assert value(await scrape(app.local_url), "gridsense_escalation_lag_seconds") == 0
+    edge.publish(edge.incident("gw-01.boiler", ts=utc_now()))
+
+    async def lagging() -> bool:
+        samples = await scrape(app.local_url)  # type: ignore[arg-type]
+        return value(samples, "gridsense_escalation_lag_seconds") > 0
+
+    await async_wait_until(lagging, 30, "a step due and waiting")
+    samples = await scrape(app.local_url)
+    assert value(samples, "gridsense_incidents_open", state="new", severity="major") == 1
+    assert not any(name == "gridsense_pages_total" for name, _ in samples)
 
 
 def test_a_metrics_token_others_can_read_is_refused(tmp_path: Path) -> None:
