@@ -30,13 +30,12 @@ from gridsense_protocol import utc_now
 from ..api.context import Health
 from ..api.incident_routes import overdue_clause
 from ..counters import DURATION_BUCKETS_S, Counters, Durations
-from ..db.models import EscalationStep, Incident
+from ..db.models import FINAL_STATES, EscalationStep, Incident
 from ..logs import kv
 from .names import GAUGES, HISTOGRAMS, LABELLED, PLAIN, full
 
 log = logging.getLogger(__name__)
 
-ENDED_STATES = ("closed", "invalid")  # not counted as open: those only grow
 HEALTH_STATES = ("ok", "degraded", "down")
 
 
@@ -145,7 +144,7 @@ def _database_gauges(factory: sessionmaker[Session], now: datetime) -> list[Metr
     with factory() as session:
         for state, severity, count in session.execute(
                 select(Incident.state, Incident.severity, func.count())
-                .where(Incident.state.not_in(ENDED_STATES))
+                .where(Incident.state.not_in(FINAL_STATES))
                 .group_by(Incident.state, Incident.severity)):
             open_incidents.add_metric((state, severity), count)
         for severity, count in session.execute(
