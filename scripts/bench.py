@@ -17,6 +17,7 @@ import platform
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -72,7 +73,9 @@ def bench_decode(messages: int, batch: int) -> None:
     )
 
 
-def bench_edge_rss(seconds: float, sensors: int) -> None:
+def bench_edge_rss(seconds: float, sensors: int, metrics: bool = False) -> None:
+    """``metrics``: with the agent's /metrics on, scraped every second while sampling (a
+    scrape every 15-30 s is the usual; every second shows the rendering's cost plainly)."""
     with tempfile.TemporaryDirectory(prefix="gridsense-bench-") as tmp:
         work = Path(tmp)
         broker = Mosquitto(work / "mqtt", free_port()).start()
@@ -101,10 +104,12 @@ def bench_edge_rss(seconds: float, sensors: int) -> None:
             }
             for s in range(sensors)
         ]
+        metrics_port = free_port()
         config = {
             "gateway": {"id": "gw-bench", "state_dir": str(work / "state")},
             "mqtt": {"host": "127.0.0.1", "port": broker.port},
             "health": {"interval_s": 10},
+            **({"metrics": {"port": metrics_port}} if metrics else {}),
             "buses": [{"id": "rs485-0", "port": str(link), "timeout_s": 0.3}],
             "devices": devices,
             "rules": [
@@ -147,6 +152,10 @@ def bench_edge_rss(seconds: float, sensors: int) -> None:
             rss = []
             while time.monotonic() - t0 < seconds:
                 rss.append(proc.memory_info().rss)
+                if metrics:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
+                                                timeout=5) as page:
+                        page.read()
                 time.sleep(1)
             cpu1 = proc.cpu_times()
             wall = time.monotonic() - t0
@@ -155,6 +164,7 @@ def bench_edge_rss(seconds: float, sensors: int) -> None:
                 "edge-rss",
                 sensors=sensors,
                 poll_interval_s=1,
+                metrics_scraped_every_s=1 if metrics else None,
                 seconds=round(wall),
                 rss_mb_max=round(max(rss) / 2**20, 1),
                 rss_mb_median=round(sorted(rss)[len(rss) // 2] / 2**20, 1),
@@ -173,13 +183,15 @@ def main() -> int:
         "which", nargs="*", default=["decode", "edge-rss"], choices=["decode", "edge-rss"]
     )
     parser.add_argument("--seconds", type=float, default=60, help="edge-rss sampling time")
+    parser.add_argument("--metrics", action="store_true",
+                        help="edge-rss with the agent's /metrics on, scraped every second")
     parser.add_argument("--batch", type=int, default=500, help="readings per telemetry message")
     args = parser.parse_args()
     for which in args.which:
         if which == "decode":
             bench_decode(2000, args.batch)
         else:
-            bench_edge_rss(args.seconds, 10)
+            bench_edge_rss(args.seconds, 10, args.metrics)
     return 0
 
 

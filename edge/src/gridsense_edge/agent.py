@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from gridsense_protocol import AlarmState, Command, ConfigUpdate, Reading
@@ -14,6 +15,7 @@ from .drivers import DRIVERS, DownlinkHandler, Driver, DriverContext
 from .events import AccessRecord, IncidentEvent
 from .health import HealthReporter, HealthSource, release_free_heap
 from .logs import log_event
+from .metrics import GatewayState, MetricsListener, gateway_metrics
 from .rules import RULES, Rule
 from .systemd import notify, watchdog_interval_s, watchdog_loop
 from .transport.outbox import Outbox, OutboxLimits, SqliteOutbox
@@ -59,6 +61,7 @@ class Agent:
         self.uplink: Uplink | None = None
         self.publisher: Publisher | None = None
         self.downlink_handlers: list[DownlinkHandler] = []
+        self.metrics: MetricsListener | None = None  # when metrics.port is set
 
     def _open_outbox(self) -> Outbox:
         if self._given_outbox is not None:
@@ -111,6 +114,11 @@ class Agent:
                   drivers=len(self.drivers), devices=len(self.config.devices),
                   rules=len(self.rules), next_seq=outbox.next_seq, backlog=outbox.depth)
         await self.uplink.start()
+        if self.config.metrics.port is not None:
+            state = GatewayState(self.gateway, self._counters, sources, time.monotonic())
+            self.metrics = MetricsListener(lambda: gateway_metrics(state), "127.0.0.1",
+                                           self.config.metrics.port)
+            await self.metrics.start()
         tasks = [asyncio.create_task(self._supervise(d.name, d.run), name=d.name)
                  for d in self.drivers]
         tasks.append(asyncio.create_task(self._flush_loop(), name="telemetry flush"))
@@ -125,6 +133,8 @@ class Agent:
             notify("STOPPING=1")
             log_event(log, "agent_stopping", gateway=self.gateway)
             await cancel_and_wait(tasks)
+            if self.metrics is not None:
+                await self.metrics.stop()
             self._flush()
             await self.uplink.stop(DRAIN_TIMEOUT_S)
             await context.shared.close()

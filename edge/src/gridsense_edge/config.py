@@ -104,6 +104,12 @@ class HealthSection(_Section):
     interval_s: Annotated[float, Field(ge=1, le=86400)] = 30.0
 
 
+class MetricsSection(_Section):
+    # /metrics (Prometheus text) on 127.0.0.1:port; None: off. Loopback only: a scraper on the
+    # gateway (or a tunnel) reads it; nothing on the LAN can.
+    port: Annotated[int, Field(ge=0, le=65535)] | None = None
+
+
 class OutboxSection(_Section):
     """Caps of the durable outbox (``state_dir/outbox.db``); transport/outbox.py has the policy."""
 
@@ -120,6 +126,7 @@ class GatewayConfig(_Section):
     mqtt: MqttSection = MqttSection()
     health: HealthSection = HealthSection()
     outbox: OutboxSection = OutboxSection()
+    metrics: MetricsSection = MetricsSection()
     profiles_dir: Annotated[ResolvedPath | None, Field(validate_default=True)] = None
     buses: Annotated[list[BusConfig], Field(validate_default=True)] = []
     devices: list[DeviceConfig] = []  # type: ignore[valid-type]

@@ -59,6 +59,7 @@ from .listeners import (
 )
 from .live.hub import LiveHub
 from .logs import kv
+from .metrics import MetricSources, load_metrics_token, make_registry, render
 from .notify.channel_check import CheckResult, send_test
 from .notify.links import LinkSigner
 from .notify.sender import NotificationSender
@@ -216,8 +217,14 @@ class ServerApp:
         secret_file = config.auth.secret_file or config.state_dir / "token.secret"
         secret = await asyncio.to_thread(load_token_secret, secret_file)
         signer = TokenSigner(secret, config.auth.token_ttl_s)
-        api = create_app(ApiContext(self.factory, signer, self.hub, self.counters, self.gauges,
-                                    health=self.health, channel_test=self.channel_test))
+        registry = make_registry(MetricSources(self.counters, self.gauges, self.health,
+                                               self.factory))
+        token_file = config.http.metrics_token_file
+        api = create_app(ApiContext(
+            self.factory, signer, self.hub, self.counters, self.gauges, health=self.health,
+            channel_test=self.channel_test, metrics=lambda: render(registry),
+            metrics_token=(await asyncio.to_thread(load_metrics_token, token_file)
+                           if token_file is not None else None)))
         self.snapshots = await asyncio.to_thread(
             SnapshotStore, config.snapshot_dir, int(config.snapshots.max_mb * 2**20), self.counters)
         api.state.snapshots = self.snapshots

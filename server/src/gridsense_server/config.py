@@ -299,6 +299,10 @@ class HttpConfig(_Strict):
     # /healthz with every counter and gauge, bound to 127.0.0.1 only (monitoring on the same
     # machine). None: details only with a control account's token on the main port.
     local_port: HttpPort | None = None
+    # /metrics (Prometheus) is served on the local-only port without a token; on the main
+    # port only to a request bearing the token in this file (readable by its owner only).
+    # None: /metrics on the main port refuses every request.
+    metrics_token_file: Path | None = None
     # Behind a reverse proxy that terminates TLS: trust its X-Forwarded-For/-Proto headers
     # when the connection comes from one of these addresses (uvicorn's forwarded_allow_ips).
     forwarded_allow_ips: list[str] = []

@@ -33,3 +33,7 @@ class ApiContext:
     health: Callable[[], Health] = field(default=lambda: Health("ok", []))
     # "Send a test message" (who, channel) -> each vendor's answer; blocking.
     channel_test: Callable[[str, str | None], list[CheckResult]] | None = None
+    # The Prometheus text of this process, made at request time (blocking: database reads),
+    # and the bearer token that opens it on the main port (None: only the local port).
+    metrics: Callable[[], bytes] | None = None
+    metrics_token: str | None = None

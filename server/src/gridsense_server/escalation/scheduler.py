@@ -114,7 +114,9 @@ class EscalationScheduler:
     async def run(self) -> None:
         while True:
             try:
+                started = time.monotonic()
                 outcomes = await asyncio.to_thread(self.run_due, self.config.pass_budget_s)
+                self.counters.observe("escalation.pass", time.monotonic() - started)
                 self.publish(outcomes)
             except Exception:
                 self.counters.inc("escalation.errors")

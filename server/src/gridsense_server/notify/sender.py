@@ -196,6 +196,8 @@ class NotificationSender:
                 session.execute(update(Notification).where(Notification.id == row.id)
                                 .values(**values))
                 self.counters.inc(f"notify.{values['status']}")
+                # By channel as well, for /metrics (pages sent and failed per channel).
+                self.counters.inc(f"notify.channel.{row.channel}.{values['status']}")
                 if result.kind != "error":
                     continue
                 assert result.outcome is not None

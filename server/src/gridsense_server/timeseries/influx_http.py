@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from enum import Enum
 from typing import Any
 
@@ -84,6 +85,7 @@ class InfluxHttp:
         assert self._client is not None
         if not self.database_ready and not await self.ensure_database():
             return Outcome.RETRY
+        started = time.perf_counter()
         try:
             response = await self._client.post(
                 f"{self.config.url}/write",
@@ -91,11 +93,13 @@ class InfluxHttp:
                 content=body,
             )
         except httpx.HTTPError as exc:
+            self.counters.observe("influx.write", time.perf_counter() - started)
             self.unavailable = f"InfluxDB at {self.config.url} unreachable: {exc!r}"[:300]
             self.counters.inc("influx.connect_errors")
             log.warning(kv("influx_write_retry", lines=lines, error=repr(exc),
                            waiting_lines=backlog))
             return Outcome.RETRY
+        self.counters.observe("influx.write", time.perf_counter() - started)
         status = response.status_code
         self.unavailable = None if status < 500 else f"InfluxDB answered HTTP {status}"
         if status in (200, 204):

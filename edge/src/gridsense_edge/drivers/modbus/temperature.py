@@ -135,8 +135,8 @@ class ModbusTemperatureDriver:
         self._devices = devices
         self._ctx = ctx
         self.counters: dict[str, int] = dict.fromkeys(
-            ("polls", "readings", "reported", "implausible", "timeouts", "crc_errors",
-             "bad_frames", "exceptions", "bus_down"),
+            ("polls", "poll_ms", "readings", "reported", "implausible", "timeouts",
+             "crc_errors", "bad_frames", "exceptions", "bus_down"),
             0,
         )
 
@@ -161,6 +161,8 @@ class ModbusTemperatureDriver:
                 log_event(log, "poll_failed", logging.ERROR, exc_info=exc, point=device.point,
                           bus=self._bus.id, error=repr(exc))
                 self._set_state(device, "error", detail=repr(exc))
+            # Summed poll time (ms): with "polls", the mean poll latency (health, /metrics).
+            self.counters["poll_ms"] += round((loop.time() - started) * 1000)
             if this_task is not None and this_task.cancelling():
                 # Python 3.11's wait_for (inside pymodbus) swallows a cancel that races with
                 # the response (gh-86296); honour it here or the driver never stops.

@@ -86,7 +86,8 @@ class OneWireTemperatureDriver:
         self._sensors = sensors
         self._ctx = ctx
         self.counters: dict[str, int] = dict.fromkeys(
-            ("polls", "readings", "reported", *(o.value for o in Outcome if o is not Outcome.OK)),
+            ("polls", "poll_ms", "readings", "reported",
+             *(o.value for o in Outcome if o is not Outcome.OK)),
             0)
 
     async def run(self) -> None:
@@ -102,6 +103,8 @@ class OneWireTemperatureDriver:
         while True:
             started = loop.time()
             await self.poll_once(sensor)
+            # Summed poll time (ms): with "polls", the mean poll latency (health, /metrics).
+            self.counters["poll_ms"] += round((loop.time() - started) * 1000)
             interval = sensor.config.poll_interval_s
             delay = interval if sensor.failures == 0 else backoff_delay(
                 sensor.failures, interval, max(interval, FAILING_POLL_CAP_S))
