@@ -3,6 +3,7 @@ dedup, InfluxDB (and the disk spool when asked). Not a test: nothing here is ass
 
     .venv/bin/python scripts/bench_server.py [--messages 1000] [--readings 100] [--gateways 20]
                                              [--mode backlog|live] [--influx up|down]
+                                             [--timeseries influxdb|victoriametrics]
 
 A private Mosquitto, a private InfluxDB and ``gridsense-server run`` as a process of its own
 (its peak RSS is sampled). Publishers (one process per 10 gateways) send telemetry with
@@ -13,6 +14,7 @@ per-gateway sequence numbers 1..N, as gateways do.
   live     the server runs while the publishers publish.
   --influx down   InfluxDB is unreachable: everything goes through the disk spool (and is
            acknowledged from there); reports the spooling rate.
+  --timeseries victoriametrics   the server writes to a private VictoriaMetrics instead.
 
 Done = every message acknowledged (``ingest.unacked`` 0 after ``ingest.settled`` reached the
 message count) and, with InfluxDB up, every line written. Prints one JSON line.
@@ -34,14 +36,17 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from demo_store import demo_store
 
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.processes import spawn, stop_process
-from gridsense_devtools.services import InfluxDB, Mosquitto
+from gridsense_devtools.services import Mosquitto
 from gridsense_protocol import Kind, Reading, Telemetry, encode, topic_for
 
 BIN = Path(sys.executable).parent
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+# Yesterday's midnight: recent, because VictoriaMetrics drops (and still answers 204 for)
+# samples older than its retention period, one month by default.
+T0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
 POINTS_PER_GATEWAY = 50
 
 
@@ -130,15 +135,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="gridsense-bench-server-"))
     broker = Mosquitto(work / "mqtt", free_port(),
                        extra_config=["max_queued_messages 0", "max_inflight_messages 0"]).start()
-    influx = InfluxDB(work / "influx", free_port()).start()
-    influx_url = influx.url if args.influx == "up" else f"http://127.0.0.1:{free_port()}"
+    store = demo_store(args.timeseries, work, free_port(), free_port())
+    store.start()
+    store_url = store.url if args.influx == "up" else f"http://127.0.0.1:{free_port()}"
     (work / "registry.yaml").write_text(registry(args.gateways))
     http_port, local_port = free_port(), free_port()
     (work / "server.yaml").write_text(json.dumps({
         "mqtt": {"host": "127.0.0.1", "port": broker.port, "client_id": "bench-server",
                  "receive_maximum": args.receive_maximum},
-        "influxdb": {"url": influx_url, "database": "gridsense", "batch_size": args.batch_size,
-                     "flush_interval_s": 1.0, "spool_max_mb": args.spool_mb},
+        "timeseries": store.server_section(url=store_url, batch_size=args.batch_size,
+                                           spool_max_mb=args.spool_mb),
         "database": {"url": f"sqlite:///{work / 'server.db'}"},
         "registry": {"file": str(work / "registry.yaml")},
         # The counters are read on the local-only port (the public /healthz has only a status).
@@ -177,12 +183,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         elapsed = time.perf_counter() - t0
         for p in publishers:
             p.join()
-        stored = 0
-        if args.influx == "up":
-            rows = influx.points('SELECT count("value") FROM "temperature"', "gridsense")
-            stored = int(rows[0]["count"]) if rows else 0
+        stored = store.stored_readings() if args.influx == "up" else 0
         return {
             "bench": "server-ingest", "mode": args.mode, "influx": args.influx,
+            "timeseries": store.kind,
             "gateways": args.gateways, "messages": messages, "readings_per_message": args.readings,
             "readings": total, "seconds": round(elapsed, 2),
             "readings_per_s": round(total / elapsed), "messages_per_s": round(messages / elapsed),
@@ -195,7 +199,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
     finally:
         server.stop()
-        influx.stop()
+        store.stop()
         broker.stop()
 
 
@@ -206,6 +210,8 @@ def main() -> None:
     parser.add_argument("--gateways", type=int, default=20)
     parser.add_argument("--mode", choices=["backlog", "live"], default="backlog")
     parser.add_argument("--influx", choices=["up", "down"], default="up")
+    parser.add_argument("--timeseries", choices=["influxdb", "victoriametrics"],
+                        default="influxdb", help="the store the server writes to")
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--receive-maximum", type=int, default=1000)
     parser.add_argument("--spool-mb", type=float, default=4096)

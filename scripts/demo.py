@@ -1,11 +1,12 @@
 """scripts/demo: the whole system on one machine, as a newcomer first sees it.
 
 Starts a private Mosquitto (accounts through its dynamic-security plugin, demo_broker.py) and
-InfluxDB (config and data under .demo/), the server with the demo community's registry, and
-three simulated gateways: gw-01 and gw-02 with Modbus temperature sensors on pseudo-terminals
-(gw-01 also with a camera on a rendered video), gw-03 with an OSDP reader at a building
-entrance (demo_access.py); prints the addresses and demo logins; stops
-everything in order on Ctrl-C or after --duration seconds, then prints what the system saw.
+InfluxDB (or VictoriaMetrics with --timeseries victoriametrics; config and data under .demo/),
+the server with the demo community's registry, and three simulated gateways: gw-01 and gw-02
+with Modbus temperature sensors on pseudo-terminals (gw-01 also with a camera on a rendered
+video), gw-03 with an OSDP reader at a building entrance (demo_access.py); prints the
+addresses and demo logins; stops everything in order on Ctrl-C or after --duration seconds,
+then prints what the system saw.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from demo_access import ACCESS_GATEWAY, access_summary, start_entrance, what_to_
 from demo_broker import SERVER_ACCOUNT, add_accounts, demo_broker, secret_file, what_to_try_broker
 from demo_camera import demo_cameras, save_snapshots
 from demo_lifecycle import lifecycle_config, what_to_try
+from demo_store import DemoStore, demo_store
 from demo_thermal_room import SHED, SHED_SLAVE, WHAT_TO_TRY, anomaly_rule, seed_history
 
 from gridsense_devtools.http import http_json, login, server_up, trust_ca
 from gridsense_devtools.ports import PortTaken, free_port, require_free
 from gridsense_devtools.processes import Procs
-from gridsense_devtools.services import InfluxDB, TlsListener
+from gridsense_devtools.services import TlsListener
 from gridsense_server.broker import AccountError
 from gridsense_server.pki import DeploymentCA
 
@@ -111,6 +113,11 @@ def parse_args() -> argparse.Namespace:
         help="broker port (default: a free port; 1883 may be taken)",
     )
     parser.add_argument("--influx-port", type=int, default=8086, help="InfluxDB port (8086)")
+    parser.add_argument("--timeseries", choices=("influxdb", "victoriametrics"),
+                        default="influxdb",
+                        help="the time-series store the server writes to (default influxdb)")
+    parser.add_argument("--victoria-port", type=int, default=8428,
+                        help="VictoriaMetrics port, with --timeseries victoriametrics (8428)")
     parser.add_argument(
         "--dir",
         type=Path,
@@ -182,7 +189,7 @@ def gateway_config(gw: str, mqtt_port: int, work: Path,
 
 
 def server_config(args: argparse.Namespace, mqtt_port: int, work: Path,
-                  tls: dict[str, str], ca_dir: Path, base: str) -> Path:
+                  tls: dict[str, str], ca_dir: Path, base: str, store: DemoStore) -> Path:
     config = {
         "mqtt": {
             "host": "localhost",
@@ -194,12 +201,7 @@ def server_config(args: argparse.Namespace, mqtt_port: int, work: Path,
             "username": SERVER_ACCOUNT,
             "password_file": str(secret_file(work, SERVER_ACCOUNT)),
         },
-        "influxdb": {
-            "url": f"http://127.0.0.1:{args.influx_port}",
-            "database": "gridsense",
-            "batch_size": 5000,
-            "flush_interval_s": 1.0,
-        },
+        "timeseries": store.server_section(),
         "database": {"url": f"sqlite:///{work / 'state' / 'server.db'}"},
         "registry": {"file": str(DATA / "registry.yaml")},
         # HTTPS with a certificate from the demo's CA (issued on the first start and again
@@ -212,18 +214,20 @@ def server_config(args: argparse.Namespace, mqtt_port: int, work: Path,
     return write_yaml(work / "config" / "server.yaml", config)
 
 
-def summary(base: str, influx: InfluxDB, work: Path) -> None:
+def summary(base: str, store: DemoStore, work: Path) -> None:
     print("\n=== what the demo saw ===")
     try:
-        rows = influx.points(
-            'SELECT count("value") FROM "temperature" GROUP BY "point"', "gridsense"
-        )
-        for row in rows:
-            print(f"  InfluxDB temperature readings  {row['point']:<22} {row['count']}")
+        for point, count in sorted(store.readings_per_point().items()):
+            print(f"  {store.label} temperature readings  {point:<22} {count}")
     except (OSError, RuntimeError) as exc:
-        print(f"  InfluxDB query failed: {exc}")
+        print(f"  {store.label} query failed: {exc}")
     try:
         token = login(base)
+        # The control room's chart of the boiler, read back through the API from the store.
+        chart = http_json("GET", f"{base}/api/v1/points/gw-01.boiler/series?step=60", token)
+        print(f"  chart of gw-01.boiler (last 24 h, {chart['step_s']} s buckets): "
+              f"{len(chart['points'])} buckets, {sum(p['count'] for p in chart['points'])} "
+              "readings")
         for inc in http_json("GET", f"{base}/api/v1/incidents", token):
             print(
                 f"  incident {inc['type']:<17} {inc['point']:<22} grid={inc['grid']} "
@@ -261,8 +265,11 @@ def phone_instructions(base: str, ca_url: str, host: str) -> str:
 
 def main() -> int:
     args = parse_args()
-    fixed_ports = {"server HTTPS": args.https_port, "server HTTP": args.http_port,
-                   "InfluxDB": args.influx_port}
+    fixed_ports = {"server HTTPS": args.https_port, "server HTTP": args.http_port}
+    if args.timeseries == "victoriametrics":
+        fixed_ports["VictoriaMetrics"] = args.victoria_port
+    else:
+        fixed_ports["InfluxDB"] = args.influx_port
     if args.mqtt_port:
         fixed_ports["MQTT broker"] = args.mqtt_port
     try:
@@ -287,7 +294,7 @@ def main() -> int:
     ca_url = f"http://{web_name}:{args.http_port}/ca.crt"
 
     broker = demo_broker(work, mqtt_port, listener)
-    influx = InfluxDB(work / "influxdb", args.influx_port)
+    store = demo_store(args.timeseries, work, args.influx_port, args.victoria_port)
     procs = Procs(work / "logs", cwd=REPO)
     stopping = False
 
@@ -298,13 +305,13 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        print(f"starting Mosquitto on 127.0.0.1:{mqtt_port} (TLS: {listener.port}) and InfluxDB "
-              f"on {influx.url} ...")
+        print(f"starting Mosquitto on 127.0.0.1:{mqtt_port} (TLS: {listener.port}) and "
+              f"{store.label} on {store.url} ...")
         broker.start()
         # Every account has its own password and pinned client ids; each gateway's ACL keeps
         # it under its own prefix.
         add_accounts(work, mqtt_port, [*GATEWAYS, ACCESS_GATEWAY])
-        influx.start()
+        store.start()
         for gw in GATEWAYS:
             procs.start(
                 f"sim-{gw}",
@@ -316,7 +323,7 @@ def main() -> int:
                 "--link",
                 str(work / "tty" / f"{gw}-rs485"),
             )
-        server_yaml = server_config(args, listener.port, work, tls, ca_dir, base)
+        server_yaml = server_config(args, listener.port, work, tls, ca_dir, base, store)
         procs.start("server", "gridsense-server", "run", "--config", str(server_yaml))
         for gw in GATEWAYS:
             link = work / "tty" / f"{gw}-rs485"
@@ -331,7 +338,6 @@ def main() -> int:
         start_entrance(procs, work, mqtt_port, local)  # gw-03: OSDP reader, residents, script
         broker_pid = broker.proc.pid if broker.proc else "?"
         tls_users = ", ".join(("server", *TLS_GATEWAYS))
-        influx_pid = influx.proc.pid if influx.proc else "?"
         print(
             f"""
 gridsense demo is running.
@@ -339,7 +345,7 @@ gridsense demo is running.
   for the README  export GRIDSENSE_URL={base} GRIDSENSE_CA={ca.cert_file}
   incidents API   {base}/api/v1/incidents   gateways: {base}/api/v1/gateways
   live stream     wss://{web_name}:{args.https_port}/api/v1/stream?token=<token>
-  InfluxDB        {influx.url}   database: gridsense
+  time series     {store.label} at {store.url}   database: gridsense
   MQTT broker     127.0.0.1:{mqtt_port}   TLS: localhost:{listener.port} ({tls_users})
   CA certificate  {ca.cert_file}   (the deployment CA; kept across runs)
   logins          {", ".join(LOGINS)}   (password: demo)
@@ -347,7 +353,7 @@ gridsense demo is running.
                     -H 'Content-Type: application/json' \\
                     -d '{{"username":"control","password":"demo"}}'
   files and logs  {work}
-  fault drill     kill -STOP {broker_pid} (broker) or {influx_pid} (InfluxDB), -CONT 30 s later;
+  fault drill     kill -STOP {broker_pid} (broker) or {store.pid} ({store.label}), -CONT 30 s later;
                   then .venv/bin/gridsense-server check --config {work}/config/server.yaml \\
                          --max-gap 10      (docs/operations.md explains the drill)
 The boiler room on gw-01 heats past 60 °C about 30 s in: an over_temperature incident for grid g01.
@@ -367,7 +373,7 @@ intrusion incident whose snapshot (box and zone drawn) is at /api/v1/incidents/<
             procs.check()
             time.sleep(0.5)
         if server_up(local):
-            summary(local, influx, work)
+            summary(local, store, work)
         return 0
     except (RuntimeError, TimeoutError, AccountError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
@@ -375,7 +381,7 @@ intrusion incident whose snapshot (box and zone drawn) is at /api/v1/incidents/<
     finally:
         print("stopping ...", flush=True)
         procs.stop_all()
-        influx.stop()
+        store.stop()
         broker.stop()
         print(f"stopped. Logs and data stay in {work} until the next run.")
 

@@ -52,6 +52,7 @@ def test_demo_runs_for_a_duration_and_reports_an_over_temperature_incident(
     ca_file = tmp_path / "demo-ca" / "ca.crt"
     assert f"CA certificate  {ca_file}" in output and ca_file.is_file(), output
     assert "InfluxDB temperature readings  gw-01.boiler" in output, output
+    assert re.search(r"chart of gw-01.boiler .*: \d+ buckets, [1-9]\d* readings", output), output
     assert "incident over_temperature" in output and "gw-01.boiler" in output, output
     # The camera's intrusion with its drawn snapshot, the forced door at the entrance, the
     # residents' swipes, and an unaccepted incident escalated to the grid leader after 30 s.
@@ -61,6 +62,24 @@ def test_demo_runs_for_a_duration_and_reports_an_over_temperature_incident(
     assert "leader → leader-g01" in output, output
     assert "stopped." in output
     # Everything the demo started is gone: no process still holds the ports.
+    assert processes_of(tmp_path / "demo") == []
+
+
+def test_the_demo_runs_on_victoriametrics_and_its_charts_read_from_there(
+    tmp_path: Path, repo_root: Path
+) -> None:
+    result = run_demo(demo_argv(repo_root, tmp_path / "demo", "--duration", "20",
+                                "--timeseries", "victoriametrics",
+                                "--victoria-port", str(free_port()),
+                                "--http-port", str(free_port()),
+                                "--https-port", str(free_port())))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    stored = re.search(r"VictoriaMetrics temperature readings  gw-01.boiler +(\d+)", output)
+    charted = re.search(r"chart of gw-01.boiler .*: \d+ buckets, (\d+) readings", output)
+    assert stored and charted, output
+    # Read a moment apart while the gateways still report: the chart may hold a few more.
+    assert 0 < int(stored.group(1)) <= int(charted.group(1)) <= int(stored.group(1)) + 10, output
     assert processes_of(tmp_path / "demo") == []
 
 

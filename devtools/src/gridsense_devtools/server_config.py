@@ -39,6 +39,7 @@ def write_server_config(
     http: dict[str, Any] | None = None,
     public_url: str | None = None,
     lifecycle: dict[str, object] | None = None,
+    timeseries: dict[str, Any] | None = None,
 ) -> Path:
     """``auth_yaml``: more keys under ``auth:`` in flow style, e.g.
     ``sessions: {idle_s: 2}``; ``extra_yaml``: more top-level sections, as YAML text (e.g.
@@ -46,7 +47,8 @@ def write_server_config(
     ``local_port``: the
     local-only listener that serves /healthz with its counters; by default any free port when
     ``http_port`` is 0 (in-process servers read ``local_url``), else a free port chosen here
-    (``local_url_of`` reads it back from the file)."""
+    (``local_url_of`` reads it back from the file). ``timeseries``: more keys of the store's
+    section (``kind``, ``org``, ``token_file``, ...)."""
     if local_port is None:
         local_port = free_port() if http_port else 0
     registry_block = f"registry:\n  file: {registry}\n" if registry else ""
@@ -61,14 +63,14 @@ mqtt:
   client_id: {client_id}
   share_group: gridsense-server
   shared: {str(shared).lower()}
-influxdb:
+timeseries:
   url: {influx_url}
   database: {database}
   batch_size: {batch_size}
   flush_interval_s: {flush_interval_s}
   spool_max_mb: {spool_max_mb}
   spool_after_s: {spool_after_s}
-database:
+{_entries(timeseries)}database:
   url: {db_url}
 {registry_block}http:
   host: 127.0.0.1

@@ -67,7 +67,7 @@ from .registry.directory import PointDirectory
 from .registry.import_export import read_any
 from .registry.store import apply_registry
 from .secure_files import FileProblem, check_private, prepare_database_file
-from .timeseries.reader import InfluxQLReader
+from .timeseries.backends import series_reader
 from .timeseries.spool import DiskSpool
 from .timeseries.writer import InfluxWriter
 from .workorders.incidents import IncidentService
@@ -230,7 +230,7 @@ class ServerApp:
         api.state.snapshots = self.snapshots
         api.state.access_log = self.access_log
         api.state.access_sync = self.access_sync
-        api.state.series_reader = InfluxQLReader(self.writer.http)
+        api.state.series_reader = series_reader(self.writer.http)
         api.state.display = config.display
         api.state.web_auth = web_auth = make_web_auth(self.factory, config, secret, self.refusals)
         api.state.enrollment = await asyncio.to_thread(make_enrollment, self.factory, config)

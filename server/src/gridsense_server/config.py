@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -225,9 +233,22 @@ class DisplayConfig(_Strict):
         return _known_zone(value)
 
 
+TimeseriesKind = Literal["influxdb-v1", "influxdb-v2", "victoriametrics"]
+
+
 class InfluxConfig(_Strict):
+    """The time-series store: ``timeseries:`` in the file (``influxdb:``, its older name, too)."""
+
+    # influxdb-v1: /write and InfluxQL. influxdb-v2: InfluxDB 2.x/3.x through influxdb-client
+    # (org, bucket, token); charts read InfluxQL over its v1-compatible /query. victoriametrics:
+    # InfluxDB line protocol on /write, charts through its Prometheus-compatible API.
+    kind: TimeseriesKind = "influxdb-v1"
     url: Annotated[str, Field(pattern=r"^https?://")] = "http://127.0.0.1:8086"
+    # The v1 database; VictoriaMetrics keeps it as the ``db`` label; v2's bucket by default.
     database: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")] = "gridsense"
+    org: Annotated[str, Field(min_length=1, max_length=256)] | None = None  # influxdb-v2
+    bucket: Annotated[str, Field(min_length=1, max_length=256)] | None = None  # influxdb-v2
+    token_file: Path | None = None  # influxdb-v2: the API token, alone in a file of mode 0600
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5000
     flush_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     # Readings InfluxDB has not taken within spool_after_s go to this disk spool (and are then
@@ -240,6 +261,17 @@ class InfluxConfig(_Strict):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _v2_needs_credentials(self) -> InfluxConfig:
+        if self.kind == "influxdb-v2" and (self.org is None or self.token_file is None):
+            raise ValueError("kind influxdb-v2 needs org and token_file (and bucket, or the "
+                             "database name is the bucket)")
+        return self
+
+    @property
+    def bucket_name(self) -> str:
+        return self.bucket or self.database
 
 
 class DatabaseConfig(_Strict):
@@ -419,7 +451,8 @@ class EnrollmentConfig(_Strict):
 
 class ServerConfig(_Strict):
     mqtt: MqttConfig = MqttConfig()
-    influxdb: InfluxConfig = InfluxConfig()
+    influxdb: Annotated[InfluxConfig, Field(
+        validation_alias=AliasChoices("timeseries", "influxdb"))] = InfluxConfig()
     database: DatabaseConfig = DatabaseConfig()
     registry: RegistryConfig = RegistryConfig()
     http: HttpConfig = HttpConfig()
@@ -477,7 +510,8 @@ class ServerConfig(_Strict):
                             "tls": self.mqtt.tls and self.mqtt.tls.resolved(absolute)}
                 ),
                 "influxdb": self.influxdb.model_copy(
-                    update={"spool_dir": absolute(self.influxdb.spool_dir)}
+                    update={"spool_dir": absolute(self.influxdb.spool_dir),
+                            "token_file": absolute(self.influxdb.token_file)}
                 ),
                 "database": DatabaseConfig(url=resolve_sqlite_url(self.database.url, base)),
                 "registry": RegistryConfig(file=absolute(self.registry.file)),
@@ -532,6 +566,14 @@ def load_server_config(path: Path) -> ServerConfig:
             problem = (str(exc) if isinstance(exc, InsecureFileError)
                        else f"{password_file} is not UTF-8 text")
             raise ConfigError(str(path), [("mqtt.password_file", None, problem)]) from None
+    token_file = config.influxdb.token_file
+    if token_file is not None:
+        try:
+            check_private(token_file)
+            if not token_file.read_text(encoding="utf-8").strip():
+                raise InsecureFileError(f"{token_file} is empty (it should hold the API token)")
+        except (OSError, InsecureFileError, UnicodeDecodeError) as exc:
+            raise ConfigError(str(path), [("timeseries.token_file", None, str(exc))]) from None
     if config.mqtt.tls is not None:
         try:
             mqtt_tls_context(config.mqtt.tls)  # a bad CA or key fails here, not on connect

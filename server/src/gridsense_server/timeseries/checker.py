@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +19,7 @@ from ..config import ServerConfig
 from ..db.models import Incident, IncidentEvent
 from ..db.sequences import ranges, summaries
 from .line_protocol import timestamp_ns
+from .victoria_reader import series_selector
 
 MAX_LISTED = 1000  # gaps listed per gateway or point; the counts are always complete
 
@@ -127,6 +130,12 @@ def _incidents(session: Session, options: CheckOptions) -> dict[str, Any]:
 
 
 def _points(config: ServerConfig, options: CheckOptions) -> list[dict[str, Any]]:
+    if config.influxdb.kind == "victoriametrics":
+        return _points_victoria(config, options)
+    return _points_influxql(config, options)
+
+
+def _points_influxql(config: ServerConfig, options: CheckOptions) -> list[dict[str, Any]]:
     measurement = '"' + options.measurement.replace('"', '\\"') + '"'
     where = f"time >= {timestamp_ns(options.since)} AND time <= {timestamp_ns(options.until)}"
     if options.gateway:
@@ -145,26 +154,70 @@ def _points(config: ServerConfig, options: CheckOptions) -> list[dict[str, Any]]
     gaps_of: dict[str, list[dict[str, Any]]] = {}
     for tags, rows in gaps:
         gaps_of[tags["point"]] = [_gap(end - gap_ms * 1_000_000, end) for end, gap_ms in rows]
-    out = []
     until_ns = timestamp_ns(options.until)
-    for tags, rows in sorted(counts, key=lambda item: item[0].get("point", "")):
-        point = tags.get("point", "")
-        point_gaps = gaps_of.get(point, [])
-        last = last_seen.get(point)
-        out.append({
-            "point": point, "gateway": tags.get("gateway"), "readings": int(rows[0][1]),
-            "last_reading": _iso_ns(last) if last is not None else None,
-            "silent_s": round((until_ns - last) / 1e9, 3) if last is not None else None,
-            "gap_count": len(point_gaps), "gaps": point_gaps,
-        })
+    return [_point_row(tags.get("point", ""), tags.get("gateway"), int(rows[0][1]),
+                       last_seen.get(tags.get("point", "")),
+                       gaps_of.get(tags.get("point", ""), []), until_ns)
+            for tags, rows in sorted(counts, key=lambda item: item[0].get("point", ""))]
+
+
+def _point_row(point: str, gateway: str | None, readings: int, last: int | None,
+               gaps: list[dict[str, Any]], until_ns: int) -> dict[str, Any]:
+    return {
+        "point": point, "gateway": gateway, "readings": readings,
+        "last_reading": _iso_ns(last) if last is not None else None,
+        "silent_s": round((until_ns - last) / 1e9, 3) if last is not None else None,
+        "gap_count": len(gaps), "gaps": gaps,
+    }
+
+
+def _points_victoria(config: ServerConfig, options: CheckOptions) -> list[dict[str, Any]]:
+    """The same report from VictoriaMetrics' raw samples (``/api/v1/export``, one JSON line a
+    series): it has no InfluxQL to count and find gaps with."""
+    selector = series_selector(options.measurement, config.influxdb.database,
+                               gateway=options.gateway)
+    params = {"match[]": selector, "start": f"{options.since.timestamp():.3f}",
+              "end": f"{options.until.timestamp():.3f}"}
+    times: dict[str, list[int]] = {}
+    gateway_of: dict[str, str | None] = {}
+    try:
+        with httpx.Client(timeout=120, trust_env=False) as client, client.stream(
+                "GET", f"{config.influxdb.url}/api/v1/export", params=params) as response:
+            if response.status_code != 200:
+                response.read()
+                raise CheckFailed(f"VictoriaMetrics answered {response.status_code}: "
+                                  f"{response.text[:300]}")
+            for line in response.iter_lines():
+                if line.strip():
+                    series = json.loads(line)
+                    point = series["metric"].get("point", "")
+                    gateway_of[point] = series["metric"].get("gateway")
+                    times.setdefault(point, []).extend(series["timestamps"])
+    except httpx.HTTPError as exc:
+        raise CheckFailed(f"VictoriaMetrics at {config.influxdb.url} is unreachable: "
+                          f"{exc!r}") from None
+    max_gap_ms = options.max_gap_s * 1000
+    until_ns = timestamp_ns(options.until)
+    out = []
+    for point in sorted(times):
+        stamps = sorted(times[point])
+        gaps = [_gap(a * 1_000_000, b * 1_000_000) for a, b in itertools.pairwise(stamps)
+                if b - a > max_gap_ms][:MAX_LISTED]
+        out.append(_point_row(point, gateway_of[point], len(stamps), stamps[-1] * 1_000_000,
+                              gaps, until_ns))
     return out
 
 
 def _series(client: httpx.Client, config: ServerConfig,
             query: str) -> list[tuple[dict[str, str], list[list[Any]]]]:
+    store = config.influxdb
+    v2 = store.kind == "influxdb-v2" and store.token_file is not None
+    headers = ({"Authorization": "Token " + store.token_file.read_text(encoding="utf-8").strip()}
+               if v2 and store.token_file is not None else {})
     try:
-        response = client.post(f"{config.influxdb.url}/query",
-                               data={"q": query, "db": config.influxdb.database, "epoch": "ns"})
+        response = client.post(f"{store.url}/query", headers=headers,
+                               data={"q": query, "db": store.bucket_name if v2 else store.database,
+                                     "epoch": "ns"})
     except httpx.HTTPError as exc:
         raise CheckFailed(f"InfluxDB at {config.influxdb.url} is unreachable: {exc!r}") from None
     if response.status_code != 200:

@@ -1,7 +1,9 @@
-"""InfluxDB's v1 HTTP API as the writer and the chart reader need it: create the database, write
-a body and say whether the body is done with (written, or refused for good) or must be retried.
+"""The time-series store's HTTP API as the writer and the chart reader need it: create the
+database, write a body and say whether the body is done with (written, or refused for good) or
+must be retried. InfluxDB 1.x's /write and /query; VictoriaMetrics takes the same /write (and has
+no database to create); influx_v2.py writes to InfluxDB 2.x/3.x through influxdb-client.
 
-InfluxDB down (connection error, timeout, 5xx, 404/408/429): retry. InfluxDB says the batch is
+The store down (connection error, timeout, 5xx, 404/408/429): retry. The store says the batch is
 wrong (other 4xx): logged, counted as rejected, done — resending would never succeed, and
 holding it would stop every batch behind it (the writer dead-letters the messages at fault).
 """
@@ -43,6 +45,7 @@ class QueryFailed(Exception):
 class InfluxHttp:
     def __init__(self, config: InfluxConfig, counters: Counters, request_timeout_s: float) -> None:
         self.config = config
+        self.creates_database = config.kind == "influxdb-v1"
         self.counters = counters
         self._request_timeout_s = request_timeout_s
         self._client: httpx.AsyncClient | None = None
@@ -64,6 +67,9 @@ class InfluxHttp:
 
     async def ensure_database(self) -> bool:
         assert self._client is not None
+        if not self.creates_database:  # VictoriaMetrics: labels, no databases
+            self.database_ready = True
+            return True
         try:
             response = await self._client.post(
                 f"{self.config.url}/query", data={"q": f'CREATE DATABASE "{self.config.database}"'}
@@ -94,19 +100,24 @@ class InfluxHttp:
             )
         except httpx.HTTPError as exc:
             self.counters.observe("influx.write", time.perf_counter() - started)
-            self.unavailable = f"InfluxDB at {self.config.url} unreachable: {exc!r}"[:300]
-            self.counters.inc("influx.connect_errors")
-            log.warning(kv("influx_write_retry", lines=lines, error=repr(exc),
-                           waiting_lines=backlog))
-            return Outcome.RETRY
+            return self.unreachable(exc, lines, backlog)
         self.counters.observe("influx.write", time.perf_counter() - started)
-        status = response.status_code
+        return self.outcome(response.status_code, response.text, lines, backlog)
+
+    def unreachable(self, exc: Exception, lines: int, backlog: int) -> Outcome:
+        self.unavailable = f"InfluxDB at {self.config.url} unreachable: {exc!r}"[:300]
+        self.counters.inc("influx.connect_errors")
+        log.warning(kv("influx_write_retry", lines=lines, error=repr(exc), waiting_lines=backlog))
+        return Outcome.RETRY
+
+    def outcome(self, status: int, text: str, lines: int, backlog: int) -> Outcome:
+        """What a write's answer means for the batch, counted and logged."""
         self.unavailable = None if status < 500 else f"InfluxDB answered HTTP {status}"
         if status in (200, 204):
             self.counters.inc("influx.written_lines", lines)
             self.counters.inc("influx.written_batches")
             return Outcome.WRITTEN
-        text = response.text[:2000]
+        text = text[:2000]
         if status >= 500 or status in _RETRYABLE_4XX:
             self.counters.inc("influx.server_errors")
             if status == 404:
@@ -118,22 +129,38 @@ class InfluxHttp:
         self.last_rejection = f"HTTP {status} {text[:300]}"
         return Outcome.REJECTED
 
-    async def query(self, influxql: str) -> dict[str, Any]:
-        """One InfluxQL read (times as epoch milliseconds); raises QueryFailed saying why."""
+    def query_headers(self) -> dict[str, str]:
+        return {}
+
+    async def get_json(self, path: str, params: dict[str, Any]) -> Any:
+        """One read of the store's HTTP API, decoded; raises QueryFailed saying why."""
         if self._client is None:
-            raise QueryFailed("InfluxDB client not started")
+            raise QueryFailed("time-series client not started")
         try:
-            response = await self._client.get(
-                f"{self.config.url}/query",
-                params={"db": self.config.database, "q": influxql, "epoch": "ms"})
+            response = await self._client.get(f"{self.config.url}{path}", params=params,
+                                              headers=self.query_headers())
         except httpx.HTTPError as exc:
             self.counters.inc("influx.query_errors")
-            raise QueryFailed(f"InfluxDB at {self.config.url} unreachable: {exc!r}"[:300]) from None
+            raise QueryFailed(f"{self.config.kind} at {self.config.url} unreachable: "
+                              f"{exc!r}"[:300]) from None
         if response.status_code != 200:
             self.counters.inc("influx.query_errors")
-            raise QueryFailed(f"InfluxDB answered HTTP {response.status_code}: "
+            raise QueryFailed(f"{self.config.kind} answered HTTP {response.status_code}: "
                               f"{response.text[:300]}")
-        body: dict[str, Any] = response.json()
+        try:
+            return response.json()
+        except ValueError:
+            self.counters.inc("influx.query_errors")
+            raise QueryFailed(f"{self.config.kind} answered something other than JSON: "
+                              f"{response.text[:300]}") from None
+
+    def query_database(self) -> str:
+        return self.config.database
+
+    async def query(self, influxql: str) -> dict[str, Any]:
+        """One InfluxQL read (times as epoch milliseconds); raises QueryFailed saying why."""
+        body: dict[str, Any] = await self.get_json(
+            "/query", {"db": self.query_database(), "q": influxql, "epoch": "ms"})
         errors = [r["error"] for r in body.get("results", []) if "error" in r]
         if errors:
             self.counters.inc("influx.query_errors")

@@ -24,8 +24,9 @@ from ..counters import Counters
 from ..logs import kv
 from ..registry.directory import PointDirectory
 from ..tasks import cancel_and_wait
+from .backends import store_http
 from .batches import Batch
-from .influx_http import InfluxHttp, Outcome
+from .influx_http import Outcome
 from .line_protocol import UNASSIGNED_GRID, LineFormatter
 from .spool import DiskSpool, SpooledBatch, SpoolKey
 
@@ -68,7 +69,7 @@ class InfluxWriter:
         self.config = config
         self.counters = counters
         self.formatter = LineFormatter(directory.grid_of)
-        self.http = InfluxHttp(config, counters, request_timeout_s)
+        self.http = store_http(config, counters, request_timeout_s)
         self.spool = spool
         self._seal_messages = max(1, seal_messages)
         self._backoff = backoff or Backoff(initial_s=0.2, cap_s=10.0)
