@@ -14,6 +14,7 @@ from .drivers import DRIVERS, DownlinkHandler, Driver, DriverContext
 from .events import AccessRecord, IncidentEvent
 from .health import HealthReporter, HealthSource, release_free_heap
 from .logs import log_event
+from .portlease import PortControlServer, PortLeases
 from .rules import RULES, Rule
 from .systemd import notify, watchdog_interval_s, watchdog_loop
 from .transport.outbox import Outbox, OutboxLimits, SqliteOutbox
@@ -59,6 +60,7 @@ class Agent:
         self.uplink: Uplink | None = None
         self.publisher: Publisher | None = None
         self.downlink_handlers: list[DownlinkHandler] = []
+        self.ports = PortLeases()
 
     def _open_outbox(self) -> Outbox:
         if self._given_outbox is not None:
@@ -87,6 +89,7 @@ class Agent:
             gateway=self.gateway, emit=self._on_reading, buses=config.bus_map(),
             profiles_dir=config.profiles_folder, raise_incident=self._raise,
             record_access=self._record_access, state_dir=config.gateway.state_dir,
+            ports=self.ports,
         )
         by_type: dict[str, list[object]] = {}
         for device in config.devices:
@@ -111,6 +114,8 @@ class Agent:
                   drivers=len(self.drivers), devices=len(self.config.devices),
                   rules=len(self.rules), next_seq=outbox.next_seq, backlog=outbox.depth)
         await self.uplink.start()
+        control = PortControlServer(state_dir, self.ports)
+        await control.start()
         tasks = [asyncio.create_task(self._supervise(d.name, d.run), name=d.name)
                  for d in self.drivers]
         tasks.append(asyncio.create_task(self._flush_loop(), name="telemetry flush"))
@@ -124,6 +129,7 @@ class Agent:
         finally:
             notify("STOPPING=1")
             log_event(log, "agent_stopping", gateway=self.gateway)
+            await control.stop()
             await cancel_and_wait(tasks)
             self._flush()
             await self.uplink.stop(DRAIN_TIMEOUT_S)
