@@ -39,7 +39,7 @@ def probe_camera(source: str | int, out_dir: Path, name: str,
     import cv2
 
     started = time.monotonic()
-    progress(f"camera {_safe(source)}: opening")
+    progress(f"camera {masked(source)}: opening")
     is_url = isinstance(source, str) and "://" in source
     if is_url:
         # Both bounds, or an unreachable RTSP camera holds the scan for FFmpeg's own minutes.
@@ -80,7 +80,7 @@ def _done(probe: CameraProbe, started: float) -> CameraProbe:
     return probe
 
 
-def _safe(source: str | int) -> str:
+def masked(source: str | int) -> str:
     """A URL without its password, for progress lines."""
     text = str(source)
     scheme, sep, rest = text.partition("://")

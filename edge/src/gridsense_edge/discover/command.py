@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import ConfigError, load_config
     from ..drivers.modbus.profiles import SerialDefaults, load_all_modbus_profiles
     from ..portlease import PortLeaseError
-    from .cameras import parse_source, probe_camera
+    from .cameras import masked, parse_source, probe_camera
     from .draft import build_draft, write_and_check
     from .modbus_scan import ScanLimits, parse_ids
     from .ports import list_serial_ports, stable_name_of
@@ -73,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, ConfigError) as exc:
         print(f"discover: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    # pymodbus warns of every silent id and dumps frames: the scan reports those itself.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     progress = printer()
     state_dir = base.gateway.state_dir if base is not None else None
     profiles = load_all_modbus_profiles(base.profiles_folder if base is not None else None)
@@ -97,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     failures += [s.error for s in [*modbus, *osdp] if s.error]
     cameras = [probe_camera(parse_source(source), args.out, f"camera-{n}", progress=progress)
                for n, source in enumerate(args.camera)]
+    failures += [f"camera {masked(c.source)}: {c.detail}" for c in cameras if not c.ok]
     draft = build_draft(base, args.gateway_id, modbus, osdp, cameras)
     path, problem = write_and_check(draft, args.out)
     if problem is not None:
@@ -142,6 +146,8 @@ def _osdp(port: str, addresses: tuple[int, ...], baudrate: int, max_time: float,
 
 
 def _summary(ports: list[Any], modbus: list[Any], osdp: list[Any], cameras: list[Any]) -> None:
+    from .cameras import masked
+
     print("# 串口 / serial ports")
     for port in ports:
         print(f"#   {port.name}  ({port.device}, {port.description})")
@@ -158,5 +164,5 @@ def _summary(ports: list[Any], modbus: list[Any], osdp: list[Any], cameras: list
                   f"{reader.model}  serial {reader.serial_number:08X}  fw {reader.firmware}  "
                   f"secure channel {'yes' if reader.secure_channel else 'no'}")
     for camera in cameras:
-        print(f"# camera {camera.source}: {camera.detail}"
+        print(f"# camera {masked(camera.source)}: {camera.detail}"
               + (f" {camera.width}x{camera.height} -> {camera.frame}" if camera.ok else ""))

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from ..config import ConfigError, GatewayConfig, load_config
+from ..configtypes import default_profiles_dir
 from .cameras import CameraProbe
 from .modbus_scan import UNKNOWN, ModbusScan
 from .osdp_scan import OsdpScan
@@ -56,6 +57,8 @@ def build_draft(base: GatewayConfig | None, gateway_id: str, modbus: list[Modbus
         }
         if not config["mqtt"]:
             del config["mqtt"]
+        if base.profiles_folder != default_profiles_dir():
+            config["profiles_dir"] = str(base.profiles_folder)
     else:
         config = {"gateway": {"id": gateway_id, "state_dir": f"./state/{gateway_id}"}}
     draft = Draft(config)

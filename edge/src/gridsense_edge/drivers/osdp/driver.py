@@ -42,6 +42,7 @@ START_GRACE_S = 10.0  # a reader not online this long after start is reported of
 RECOVER_BASE_S, RECOVER_CAP_S = 3.0, 30.0  # re-enable a lost reader (longer than an SC handshake)
 MAX_PENDING_EVENTS = 256  # libosdp thread -> event loop
 PORT_RETRY_CAP_S = 30.0
+LENT = "port lent to a local tool (discovery) / 串口借给设备发现"
 
 
 @dataclass
@@ -124,13 +125,7 @@ class OsdpBus:
         attempt = 0
         while True:
             if self._lent:
-                self._detail = "port lent to discovery / 串口借给设备发现"
-                self._returned.clear()
-                while self._lent:  # the doors still age while the readers are away
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._returned.wait(), TICK_S * 4)
-                    self._poll_online(force_offline=True)
-                self._detail = None
+                await self._while_lent()
             self._closed.clear()  # from here a release waits for the port to be closed
             try:
                 channel = await asyncio.to_thread(
@@ -153,6 +148,21 @@ class OsdpBus:
                 await self._stop_cp()
                 channel.close()
                 self._closed.set()
+
+    async def _while_lent(self) -> None:
+        """Lending is no fault: no reader_offline incident, and the readers get the start-up
+        grace again when the line comes back."""
+        self._detail = LENT
+        for reader in self.readers:
+            reader.online = reader.sc = reader.seen_online = False
+        self._returned.clear()
+        while self._lent:  # held-open doors still count while the readers are away
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._returned.wait(), TICK_S * 4)
+            now = time.time()
+            for reader in self.readers:
+                self._apply(reader, reader.door.tick(now))
+        self._detail = None
 
     async def release(self) -> None:
         """Lend the port: stop the control panel, close the port, stay closed until returned."""

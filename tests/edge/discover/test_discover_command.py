@@ -1,0 +1,66 @@
+"""`gridsense-edge discover` as an installer runs it on a gateway whose agent is running: the
+agent lends its RS-485 port, the Modbus and OSDP lines are scanned, and the draft it prints
+passes the config models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from discover_support import IDENTIFIED_PROFILE, modbus_line, profiles_with_identity
+from edge_support import AGENT_BIN, start_agent, write_config
+
+from gridsense_devtools.ports import free_port
+from gridsense_devtools.processes import env_without_proxies, wait_until
+from gridsense_edge.config import load_config
+from gridsense_edge.simulator.osdp import OsdpReaderSimulator, SimulatedReader
+
+
+def test_discover_with_a_running_agent(tmp_path: Path) -> None:
+    profiles = profiles_with_identity(tmp_path / "fw")
+    modbus = modbus_line(tmp_path / "ttyRS485", profiles)
+    osdp = OsdpReaderSimulator(tmp_path / "ttyOSDP", [SimulatedReader(3, bytes(range(16)))])
+    osdp.start()
+    config = write_config(tmp_path / "gateway.yaml", {
+        "gateway": {"id": "gw-d1", "state_dir": "./state"},
+        "mqtt": {"host": "127.0.0.1", "port": free_port()},  # no broker: the agent runs anyway
+        "profiles_dir": str(profiles),
+        "buses": [{"id": "rs485-0", "port": "./ttyRS485", "timeout_s": 0.3}],
+        "devices": [{"type": "modbus_temperature", "point": "gw-d1.s1", "bus": "rs485-0",
+                     "slave": 1, "profile": "xy-md02", "poll_interval_s": 0.2}],
+    })
+    agent = start_agent(config, tmp_path / "agent.log")
+    try:
+        wait_until(lambda: (tmp_path / "state" / "control.sock").exists()
+                   and "bus_up" in agent.log(), 30, "the agent's bus and control socket")
+        out = tmp_path / "out"
+        done = subprocess.run(
+            [str(AGENT_BIN), "discover", "--config", str(config), "--modbus",
+             str(tmp_path / "ttyRS485"), "--ids", "1-6", "--id-timeout", "0.3", "--osdp",
+             str(tmp_path / "ttyOSDP"), "--addresses", "0-7", "--camera",
+             "rtsp://127.0.0.1:9/none", "--out", str(out), "--json"],
+            capture_output=True, text=True, timeout=120, env=env_without_proxies())
+        wait_until(lambda: agent.log().count("bus_up") >= 2, 30, "the agent reopening its bus")
+    finally:
+        agent.stop()
+        osdp.stop()
+        modbus.stop()
+    result = json.loads(done.stdout)
+    # The unreachable camera is a failure to report (exit 1), not a reason to lose the rest.
+    assert done.returncode == 1, done.stderr
+    assert "the running agent lent it (modbus:rs485-0)" in done.stderr
+    assert "bus_lent" in agent.log() and "bus_taken_back" in agent.log()
+    [scan] = result["modbus"]
+    assert {f["slave"]: f["answer"] for f in scan["found"]} == {
+        1: "exception", 2: "exception", 4: "garbled"}
+    assert [r["address"] for r in result["osdp"][0]["found"]] == [3]
+    assert result["cameras"][0]["ok"] is False
+    draft = result["draft"]
+    assert draft["valid"] is True
+    checked = load_config(draft["path"])
+    assert checked.gateway.id == "gw-d1"
+    assert [(d.slave, d.profile) for d in checked.devices] == [(2, IDENTIFIED_PROFILE)]
+    pending = " ".join(p["why"] for p in draft["pending"])
+    assert "slave 1" in pending and "未知" in pending and "OSDP reader 3" in pending
+    assert "# 待补全的设备" in draft["yaml"]
