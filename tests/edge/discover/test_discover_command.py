@@ -64,3 +64,31 @@ def test_discover_with_a_running_agent(tmp_path: Path) -> None:
     pending = " ".join(p["why"] for p in draft["pending"])
     assert "slave 1" in pending and "未知" in pending and "OSDP reader 3" in pending
     assert "# 待补全的设备" in draft["yaml"]
+
+
+def test_without_an_agent_the_draft_stands_alone(tmp_path: Path) -> None:
+    done = subprocess.run([str(AGENT_BIN), "discover", "--gateway-id", "gw-new",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=60,
+                          env=env_without_proxies())
+    assert done.returncode == 0, done.stderr
+    assert "# 串口 / serial ports" in done.stdout
+    checked = load_config(tmp_path / "gateway.draft.yaml")
+    assert checked.gateway.id == "gw-new" and checked.devices == []
+    assert checked.gateway.state_dir == tmp_path / "state" / "gw-new"
+
+
+def test_a_bad_gateway_id_makes_an_invalid_draft_and_exit_1(tmp_path: Path) -> None:
+    done = subprocess.run([str(AGENT_BIN), "discover", "--gateway-id", "not an id", "--out",
+                           str(tmp_path), "--json"], capture_output=True, text=True,
+                          timeout=60, env=env_without_proxies())
+    assert done.returncode == 1
+    result = json.loads(done.stdout)
+    assert result["draft"]["valid"] is False
+    assert any("gateway.id" in failure for failure in result["failures"])
+
+
+def test_bad_usage_exits_2(tmp_path: Path) -> None:
+    done = subprocess.run([str(AGENT_BIN), "discover", "--ids", "0-300", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=60,
+                          env=env_without_proxies())
+    assert done.returncode == 2 and "1..247" in done.stderr

@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                           "the draft")
     discover.add_argument("--gateway-id", default="gw-new",
                           help="gateway id for the draft when no --config is given")
+    discover.add_argument("--profiles-dir", type=Path,
+                          help="Modbus device profiles (default: the --config's, else "
+                          "firmware_configs/devices/modbus)")
     discover.add_argument("--modbus", action="append", default=[], metavar="PORT",
                           help="scan this serial port for Modbus RTU slaves (repeatable)")
     discover.add_argument("--ids", default="1-247", help="slave ids to try (default 1-247)")
@@ -78,7 +81,12 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     progress = printer()
     state_dir = base.gateway.state_dir if base is not None else None
-    profiles = load_all_modbus_profiles(base.profiles_folder if base is not None else None)
+    profiles_dir = args.profiles_dir or (base.profiles_folder if base is not None else None)
+    try:
+        profiles = load_all_modbus_profiles(profiles_dir)
+    except (OSError, ValueError) as exc:  # a profile that does not validate names its file
+        print(f"discover: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     serial = SerialDefaults(baudrate=args.baudrate, parity=args.parity, stopbits=args.stopbits)
     limits = ScanLimits(ids=ids, per_id_s=args.id_timeout, overall_s=args.max_time)
 
@@ -101,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     cameras = [probe_camera(parse_source(source), args.out, f"camera-{n}", progress=progress)
                for n, source in enumerate(args.camera)]
     failures += [f"camera {masked(c.source)}: {c.detail}" for c in cameras if not c.ok]
-    draft = build_draft(base, args.gateway_id, modbus, osdp, cameras)
+    draft = build_draft(base, args.gateway_id, modbus, osdp, cameras, profiles_dir)
     path, problem = write_and_check(draft, args.out)
     if problem is not None:
         failures.append(f"the draft does not pass check-config: {problem}")
@@ -125,10 +133,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _borrowed(state_dir: Path | None, port: str, progress: Any, scan: Any) -> Any:
     from ..portlease import borrow_port
+    from .ports import openers
 
     with borrow_port(state_dir, port) as holders:
         if holders:
             progress(f"{port}: the running agent lent it ({', '.join(holders)})")
+        for pid, cmdline in openers(port):
+            progress(f"{port}: 注意：另一进程正在使用 / warning: also open in pid {pid} "
+                     f"({cmdline}); a running agent lends it only when given --config")
         return scan()
 
 
@@ -156,7 +168,7 @@ def _summary(ports: list[Any], modbus: list[Any], osdp: list[Any], cameras: list
         print(f"# Modbus {scan.port}: {len(scan.found)} found in {scan.elapsed_s:.1f} s{state}")
         for slave in scan.found:
             print(f"#   slave {slave.slave:3}  {slave.answer:9}  "
-                  f"{slave.profile or 'unknown'}  {slave.detail}")
+                  f"{slave.profile or '未知 unknown'}  {slave.detail}")
     for scan in osdp:
         print(f"# OSDP {scan.port}: {len(scan.found)} readers in {scan.elapsed_s:.1f} s")
         for reader in scan.found:

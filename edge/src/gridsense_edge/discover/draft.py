@@ -48,7 +48,8 @@ def _slug(text: str) -> str:
 
 
 def build_draft(base: GatewayConfig | None, gateway_id: str, modbus: list[ModbusScan],
-                osdp: list[OsdpScan], cameras: list[CameraProbe]) -> Draft:
+                osdp: list[OsdpScan], cameras: list[CameraProbe],
+                profiles_dir: Path | None = None) -> Draft:
     if base is not None:
         gateway_id = base.gateway.id
         config: dict[str, Any] = {
@@ -57,10 +58,10 @@ def build_draft(base: GatewayConfig | None, gateway_id: str, modbus: list[Modbus
         }
         if not config["mqtt"]:
             del config["mqtt"]
-        if base.profiles_folder != default_profiles_dir():
-            config["profiles_dir"] = str(base.profiles_folder)
     else:
         config = {"gateway": {"id": gateway_id, "state_dir": f"./state/{gateway_id}"}}
+    if profiles_dir is not None and profiles_dir.absolute() != default_profiles_dir():
+        config["profiles_dir"] = str(profiles_dir.absolute())
     draft = Draft(config)
     buses: list[dict[str, Any]] = []
     devices: list[dict[str, Any]] = []

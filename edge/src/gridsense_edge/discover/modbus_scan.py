@@ -84,8 +84,8 @@ async def scan_modbus(port: str, serial: SerialDefaults, profiles: list[ModbusPr
             if found is not None:
                 if found.answer != "garbled":
                     await _match(bus, found, profiles, limits.per_id_s)
-                progress(f"modbus {port}: slave {slave} {found.answer}: "
-                         f"{found.profile or UNKNOWN}")
+                named = found.detail if found.answer == "garbled" else found.profile or UNKNOWN
+                progress(f"modbus {port}: slave {slave} {found.answer}: {named}")
                 result.found.append(found)
     except BusDown as exc:
         result.error = f"cannot use {port}: {exc}"

@@ -52,3 +52,24 @@ def stable_name_of(port: str, by_id: Path = BY_ID) -> str:
     if "://" in port or port.startswith(str(by_id)):
         return port
     return stable_names(by_id).get(os.path.realpath(port), port)
+
+
+def openers(port: str, proc: Path = Path("/proc")) -> list[tuple[int, str]]:
+    """Other processes holding ``port`` open, as (pid, command line): two programs on one
+    RS-485 line garble each other's frames. Processes of other users are seen as root only."""
+    if "://" in port:
+        return []
+    target = os.path.realpath(port)
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            fds = list((entry / "fd").iterdir())
+            holds = any(os.path.realpath(fd) == target for fd in fds)
+            if holds:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").strip()
+                found.append((int(entry.name), cmdline.decode(errors="replace")[:120]))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return sorted(found)
