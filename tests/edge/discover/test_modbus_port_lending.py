@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import stat
 from pathlib import Path
@@ -16,7 +17,7 @@ from gridsense_edge.drivers import DRIVERS, DriverContext
 from gridsense_edge.drivers.modbus.bus import LENT, BusConfig
 from gridsense_edge.drivers.modbus.profiles import SerialDefaults, load_all_modbus_profiles
 from gridsense_edge.drivers.modbus.temperature import ModbusTemperatureConfig
-from gridsense_edge.portlease import SOCKET_NAME, PortControlServer, borrow_port
+from gridsense_edge.portlease import SOCKET_NAME, PortControlServer, PortLeases, borrow_port
 from gridsense_edge.simulator import ModbusSensorSimulator, SimulatedSensor
 from gridsense_protocol import Reading
 
@@ -85,3 +86,24 @@ def test_without_a_running_agent_nothing_is_borrowed(tmp_path: Path) -> None:
     stale.close()
     with borrow_port(tmp_path, "/dev/ttyUSB0") as holders:
         assert holders == []
+
+
+async def test_the_control_socket_answers_a_bad_request_and_an_unused_port(
+        tmp_path: Path) -> None:
+    control = PortControlServer(tmp_path, PortLeases())
+    await control.start()
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(tmp_path / SOCKET_NAME))
+        writer.write(b"lend me everything\n")
+        await writer.drain()
+        answer = json.loads(await reader.readline())
+        assert answer["ok"] is False and "bad request" in answer["error"]
+        writer.close()
+
+        def borrow() -> list[str]:
+            with borrow_port(tmp_path, "/dev/ttyUSB9") as holders:
+                return holders
+
+        assert await asyncio.to_thread(borrow) == []  # the agent runs, nothing on that port
+    finally:
+        await control.stop()
