@@ -168,6 +168,9 @@ def borrow_port(state_dir: Path | None, port: str, timeout_s: float = RELEASE_TI
             conn.close()  # a socket file left behind by a killed agent: nobody to ask
             yield []
             return
+        except PermissionError:
+            raise PortLeaseError(f"{path}: permission denied (run as the agent's user or "
+                                 "root / 请以网关代理的用户或 root 运行)") from None
         conn.sendall(json.dumps({"op": "release", "port": port}).encode() + b"\n")
         answer = _read_line(conn)
         if not answer.get("ok"):

@@ -74,6 +74,7 @@ def test_without_an_agent_the_draft_stands_alone(tmp_path: Path) -> None:
     assert "# 串口 / serial ports" in done.stdout
     checked = load_config(tmp_path / "gateway.draft.yaml")
     assert checked.gateway.id == "gw-new" and checked.devices == []
+    assert (tmp_path / "gateway.draft.yaml").stat().st_mode & 0o777 == 0o600
     assert checked.gateway.state_dir == tmp_path / "state" / "gw-new"
 
 

@@ -7,6 +7,7 @@ commented entries, so the draft itself always passes ``check-config``.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +110,11 @@ def write_and_check(draft: Draft, folder: Path) -> tuple[Path, ConfigError | Non
     """Write the draft and load it the way `run` would: relative paths from its folder."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / DRAFT_NAME
-    path.write_text(draft.to_yaml(), encoding="utf-8")
+    # 0600: a camera URL in it may carry the camera's password.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older draft made with other modes
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(draft.to_yaml())
     try:
         load_config(path)
     except ConfigError as exc:
