@@ -7,9 +7,19 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
+from .progress import Progress
+
+if TYPE_CHECKING:  # the scanners load pymodbus, libosdp and OpenCV: only when discover runs
+    from .cameras import CameraProbe
+    from .modbus_scan import ModbusScan
+    from .osdp_scan import OsdpScan
+    from .ports import SerialPort
+
+T = TypeVar("T")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -64,8 +74,9 @@ def run(args: argparse.Namespace) -> int:
     from ..portlease import PortLeaseError
     from .cameras import masked, parse_source, probe_camera
     from .draft import build_draft, write_and_check
-    from .modbus_scan import ScanLimits, parse_ids
-    from .ports import list_serial_ports, stable_name_of
+    from .modbus_scan import ScanLimits, parse_ids, scan_modbus
+    from .osdp_scan import scan_osdp
+    from .ports import list_serial_ports
     from .progress import printer
 
     try:
@@ -92,19 +103,16 @@ def run(args: argparse.Namespace) -> int:
 
     ports = list_serial_ports()
     progress(f"{len(ports)} serial ports")
-    modbus, osdp, failures = [], [], []
     try:
-        for port in args.modbus:
-            scan = _borrowed(state_dir, port, progress, lambda p=port: asyncio.run(
-                _modbus(stable_name_of(p), serial, profiles, limits, progress)))
-            modbus.append(scan)
-        for port in args.osdp:
-            scan = _borrowed(state_dir, port, progress, lambda p=port: _osdp(
-                stable_name_of(p), addresses, args.osdp_baudrate, args.max_time, progress))
-            osdp.append(scan)
+        modbus = [_borrowed(state_dir, port, progress, lambda name: asyncio.run(
+            scan_modbus(name, serial, profiles, limits, progress))) for port in args.modbus]
+        osdp = [_borrowed(state_dir, port, progress, lambda name: scan_osdp(
+            name, addresses, args.osdp_baudrate, args.max_time, progress))
+            for port in args.osdp]
     except PortLeaseError as exc:
         print(f"discover: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    failures: list[str] = []
     failures += [s.error for s in [*modbus, *osdp] if s.error]
     cameras = [probe_camera(parse_source(source), args.out, f"camera-{n}", progress=progress)
                for n, source in enumerate(args.camera)]
@@ -131,9 +139,11 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
-def _borrowed(state_dir: Path | None, port: str, progress: Any, scan: Any) -> Any:
+def _borrowed(state_dir: Path | None, port: str, progress: Progress,
+              scan: Callable[[str], T]) -> T:
+    """Run ``scan`` on the port's stable name while the agent at ``state_dir`` keeps off it."""
     from ..portlease import borrow_port
-    from .ports import openers
+    from .ports import openers, stable_name_of
 
     with borrow_port(state_dir, port) as holders:
         if holders:
@@ -141,23 +151,11 @@ def _borrowed(state_dir: Path | None, port: str, progress: Any, scan: Any) -> An
         for pid, cmdline in openers(port):
             progress(f"{port}: 注意：另一进程正在使用 / warning: also open in pid {pid} "
                      f"({cmdline}); a running agent lends it only when given --config")
-        return scan()
+        return scan(stable_name_of(port))
 
 
-async def _modbus(port: str, serial: Any, profiles: Any, limits: Any, progress: Any) -> Any:
-    from .modbus_scan import scan_modbus
-
-    return await scan_modbus(port, serial, profiles, limits, progress)
-
-
-def _osdp(port: str, addresses: tuple[int, ...], baudrate: int, max_time: float,
-          progress: Any) -> Any:
-    from .osdp_scan import scan_osdp
-
-    return scan_osdp(port, addresses, baudrate, max_time, progress)
-
-
-def _summary(ports: list[Any], modbus: list[Any], osdp: list[Any], cameras: list[Any]) -> None:
+def _summary(ports: list[SerialPort], modbus: list[ModbusScan], osdp: list[OsdpScan],
+             cameras: list[CameraProbe]) -> None:
     from .cameras import masked
 
     print("# 串口 / serial ports")
