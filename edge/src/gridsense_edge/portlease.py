@@ -27,6 +27,7 @@ SOCKET_NAME = "control.sock"
 RELEASE_TIMEOUT_S = 10.0  # a driver mid-request finishes it first; a serial request is < 1 s
 MAX_CLIENTS = 4
 MAX_LINE = 4096
+LENT = "串口借给设备发现 / lent to a local tool (discovery)"  # what health says meanwhile
 
 
 class PortHolder(Protocol):

@@ -10,8 +10,7 @@ from pathlib import Path
 from osdp_support import osdp_rig, run_bus, stop_bus
 
 from gridsense_edge.discover.osdp_scan import scan_osdp
-from gridsense_edge.drivers.osdp.driver import LENT
-from gridsense_edge.portlease import PortControlServer, PortLeases, borrow_port
+from gridsense_edge.portlease import LENT, PortControlServer, PortLeases, borrow_port
 
 
 async def test_the_osdp_driver_lends_its_line_and_takes_it_back(tmp_path: Path) -> None:

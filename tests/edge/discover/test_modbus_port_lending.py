@@ -14,10 +14,16 @@ from gridsense_devtools.processes import async_wait_until
 from gridsense_edge.configtypes import default_profiles_dir
 from gridsense_edge.discover.modbus_scan import ScanLimits, scan_modbus
 from gridsense_edge.drivers import DRIVERS, DriverContext
-from gridsense_edge.drivers.modbus.bus import LENT, BusConfig
+from gridsense_edge.drivers.modbus.bus import BusConfig
 from gridsense_edge.drivers.modbus.profiles import SerialDefaults, load_all_modbus_profiles
 from gridsense_edge.drivers.modbus.temperature import ModbusTemperatureConfig
-from gridsense_edge.portlease import SOCKET_NAME, PortControlServer, PortLeases, borrow_port
+from gridsense_edge.portlease import (
+    LENT,
+    SOCKET_NAME,
+    PortControlServer,
+    PortLeases,
+    borrow_port,
+)
 from gridsense_edge.simulator import ModbusSensorSimulator, SimulatedSensor
 from gridsense_protocol import Reading
 

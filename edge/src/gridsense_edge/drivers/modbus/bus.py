@@ -15,13 +15,13 @@ from pymodbus.exceptions import ConnectionException, ModbusException
 from ...backoff import backoff_delay
 from ...configtypes import Identifier, resolve_path
 from ...logs import log_event
+from ...portlease import LENT
 from .profiles import SerialDefaults, Table
 
 log = logging.getLogger(__name__)
 
 RECONNECT_BASE_S = 0.5
 RECONNECT_CAP_S = 30.0
-LENT = "lent to a local tool (discovery) / 串口借给设备发现"
 
 
 class BusConfig(BaseModel):

@@ -16,6 +16,7 @@ from gridsense_protocol import AlarmState, DriverHealth, DriverState, utc_now
 from ...backoff import backoff_delay
 from ...events import AccessRecord, IncidentEvent
 from ...logs import log_event
+from ...portlease import LENT
 from ..base import DRIVERS, Driver, DriverContext
 from .anomaly import AnomalyWatch, Score
 from .config import OsdpReaderConfig
@@ -42,7 +43,6 @@ START_GRACE_S = 10.0  # a reader not online this long after start is reported of
 RECOVER_BASE_S, RECOVER_CAP_S = 3.0, 30.0  # re-enable a lost reader (longer than an SC handshake)
 MAX_PENDING_EVENTS = 256  # libosdp thread -> event loop
 PORT_RETRY_CAP_S = 30.0
-LENT = "port lent to a local tool (discovery) / 串口借给设备发现"
 
 
 @dataclass
