@@ -21,8 +21,8 @@ MODEL_CODE = 0x5A20
 def profiles_with_identity(folder: Path) -> Path:
     """The shipped profiles (no identifying registers: cheap sensors have none) plus one model
     that keeps a model code in holding register 0x0100."""
+    shutil.copytree(default_profiles_dir().parent, folder / "devices")  # OSDP readers' too
     target = folder / "devices" / "modbus"
-    shutil.copytree(default_profiles_dir(), target)
     shipped = yaml.safe_load((target / "xy-md02.yaml").read_text())
     shipped.update(id=IDENTIFIED_PROFILE, name="ACME TH20 (model code in holding 0x0100)",
                    identify=[{"table": "holding", "address": 0x0100, "equals": MODEL_CODE}])

@@ -20,20 +20,27 @@ from gridsense_edge.simulator.osdp import OsdpReaderSimulator, SimulatedReader
 def test_discover_with_a_running_agent(tmp_path: Path) -> None:
     profiles = profiles_with_identity(tmp_path / "fw")
     modbus = modbus_line(tmp_path / "ttyRS485", profiles)
-    osdp = OsdpReaderSimulator(tmp_path / "ttyOSDP", [SimulatedReader(3, bytes(range(16)))])
+    key = bytes(range(16))
+    osdp = OsdpReaderSimulator(tmp_path / "ttyOSDP", [SimulatedReader(3, key)])
     osdp.start()
+    key_file = tmp_path / "door.key"
+    key_file.write_text(key.hex())
+    key_file.chmod(0o600)
     config = write_config(tmp_path / "gateway.yaml", {
         "gateway": {"id": "gw-d1", "state_dir": "./state"},
         "mqtt": {"host": "127.0.0.1", "port": free_port()},  # no broker: the agent runs anyway
         "profiles_dir": str(profiles),
         "buses": [{"id": "rs485-0", "port": "./ttyRS485", "timeout_s": 0.3}],
         "devices": [{"type": "modbus_temperature", "point": "gw-d1.s1", "bus": "rs485-0",
-                     "slave": 1, "profile": "xy-md02", "poll_interval_s": 0.2}],
+                     "slave": 1, "profile": "xy-md02", "poll_interval_s": 0.2},
+                    {"type": "osdp_reader", "point": "gw-d1.door", "port": str(tmp_path / "ttyOSDP"),
+                     "address": 3, "key_file": "./door.key"}],
     })
     agent = start_agent(config, tmp_path / "agent.log")
     try:
         wait_until(lambda: (tmp_path / "state" / "control.sock").exists()
-                   and "bus_up" in agent.log(), 30, "the agent's bus and control socket")
+                   and "bus_up" in agent.log() and "osdp_reader_online" in agent.log(), 30,
+                   "the agent's bus, reader and control socket")
         out = tmp_path / "out"
         done = subprocess.run(
             [str(AGENT_BIN), "discover", "--config", str(config), "--modbus",
@@ -42,6 +49,8 @@ def test_discover_with_a_running_agent(tmp_path: Path) -> None:
              "rtsp://127.0.0.1:9/none", "--out", str(out), "--json"],
             capture_output=True, text=True, timeout=120, env=env_without_proxies())
         wait_until(lambda: agent.log().count("bus_up") >= 2, 30, "the agent reopening its bus")
+        wait_until(lambda: agent.log().count("osdp_reader_online") >= 2, 30,
+                   "the reader back online with the agent")
     finally:
         agent.stop()
         osdp.stop()
@@ -50,7 +59,11 @@ def test_discover_with_a_running_agent(tmp_path: Path) -> None:
     # The unreachable camera is a failure to report (exit 1), not a reason to lose the rest.
     assert done.returncode == 1, done.stderr
     assert "the running agent lent it (modbus:rs485-0)" in done.stderr
-    assert "bus_lent" in agent.log() and "bus_taken_back" in agent.log()
+    assert "the running agent lent it (osdp:" in done.stderr
+    log = agent.log()
+    assert "bus_lent" in log and "bus_taken_back" in log
+    assert "osdp_port_lent" in log and "osdp_port_taken_back" in log
+    assert "reader_offline" not in log  # lending pages nobody
     [scan] = result["modbus"]
     assert {f["slave"]: f["answer"] for f in scan["found"]} == {
         1: "exception", 2: "exception", 4: "garbled"}
