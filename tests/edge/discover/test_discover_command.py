@@ -33,8 +33,8 @@ def test_discover_with_a_running_agent(tmp_path: Path) -> None:
         "buses": [{"id": "rs485-0", "port": "./ttyRS485", "timeout_s": 0.3}],
         "devices": [{"type": "modbus_temperature", "point": "gw-d1.s1", "bus": "rs485-0",
                      "slave": 1, "profile": "xy-md02", "poll_interval_s": 0.2},
-                    {"type": "osdp_reader", "point": "gw-d1.door", "port": str(tmp_path / "ttyOSDP"),
-                     "address": 3, "key_file": "./door.key"}],
+                    {"type": "osdp_reader", "point": "gw-d1.door",
+                     "port": str(tmp_path / "ttyOSDP"), "address": 3, "key_file": "./door.key"}],
     })
     agent = start_agent(config, tmp_path / "agent.log")
     try:
