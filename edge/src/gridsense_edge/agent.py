@@ -16,6 +16,7 @@ from .events import AccessRecord, IncidentEvent
 from .health import HealthReporter, HealthSource, release_free_heap
 from .logs import log_event
 from .metrics import GatewayState, MetricsListener, gateway_metrics
+from .portlease import PortControlServer, PortLeases
 from .rules import RULES, Rule
 from .systemd import notify, watchdog_interval_s, watchdog_loop
 from .transport.outbox import Outbox, OutboxLimits, SqliteOutbox
@@ -62,6 +63,7 @@ class Agent:
         self.publisher: Publisher | None = None
         self.downlink_handlers: list[DownlinkHandler] = []
         self.metrics: MetricsListener | None = None  # when metrics.port is set
+        self.ports = PortLeases()
 
     def _open_outbox(self) -> Outbox:
         if self._given_outbox is not None:
@@ -90,6 +92,7 @@ class Agent:
             gateway=self.gateway, emit=self._on_reading, buses=config.bus_map(),
             profiles_dir=config.profiles_folder, raise_incident=self._raise,
             record_access=self._record_access, state_dir=config.gateway.state_dir,
+            ports=self.ports,
         )
         by_type: dict[str, list[object]] = {}
         for device in config.devices:
@@ -119,6 +122,8 @@ class Agent:
             self.metrics = MetricsListener(lambda: gateway_metrics(state), "127.0.0.1",
                                            self.config.metrics.port)
             await self.metrics.start()
+        control = PortControlServer(state_dir, self.ports)
+        await control.start()
         tasks = [asyncio.create_task(self._supervise(d.name, d.run), name=d.name)
                  for d in self.drivers]
         tasks.append(asyncio.create_task(self._flush_loop(), name="telemetry flush"))
@@ -132,6 +137,7 @@ class Agent:
         finally:
             notify("STOPPING=1")
             log_event(log, "agent_stopping", gateway=self.gateway)
+            await control.stop()
             await cancel_and_wait(tasks)
             if self.metrics is not None:
                 await self.metrics.stop()

@@ -157,12 +157,14 @@ def build_parser(with_simulator: bool = True) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(subparsers)
     _add_check(subparsers)
+    from .discover import register as register_discover
     from .doctor import register as register_doctor
     from .enroll import register as register_enroll
     from .service import register as register_service
 
     register_enroll(subparsers)
     register_doctor(subparsers)
+    register_discover(subparsers)
     register_service(subparsers)
     if with_simulator:
         _register_simulator(subparsers)

@@ -14,6 +14,7 @@ from gridsense_protocol import Command, ConfigUpdate, DriverHealth, Reading
 from ..configtypes import POINTS_SEEN, Identifier, context_of
 from ..health import HealthSource
 from ..plugins import PluginRegistry
+from ..portlease import PortLeases
 
 if TYPE_CHECKING:
     from ..events import AccessRecord
@@ -105,6 +106,8 @@ class DriverContext:
     state_dir: Path | None = None  # for drivers that keep local state (credential copy)
     # A driver that takes commands or config from the server appends its handler here.
     downlink_handlers: list[DownlinkHandler] = field(default_factory=list)
+    # A driver that owns a serial port registers here so it can lend the port to discovery.
+    ports: PortLeases = field(default_factory=PortLeases)
 
 
 # factory(all device configs of this type, context) -> drivers (a driver may serve many devices)

@@ -124,7 +124,11 @@ class _SensorState:
             blocks[reg.table].append(
                 SimData(reg.address, values=words, datatype=DataType.REGISTERS, readonly=True)
             )
+        for ident in self.profile.identify:  # a model code: constant, never refreshed
+            blocks[ident.table].append(SimData(ident.address, values=[ident.equals],
+                                               datatype=DataType.REGISTERS, readonly=True))
         for table, block in blocks.items():
+            block.sort(key=lambda data: data.address)
             if not block:  # pymodbus needs one entry per table; INVALID answers "illegal address"
                 blocks[table] = [SimData(0, datatype=DataType.INVALID)]
         no_bits = [SimData(0, values=[False] * 16, datatype=DataType.BITS)]
@@ -149,8 +153,8 @@ class _SensorState:
             return None
         now = time.monotonic()
         for reg in self.profile.registers:
-            if reg.table == table:
-                offset = reg.address - start_address
+            offset = reg.address - start_address
+            if reg.table == table and offset >= 0 and offset + reg.count <= len(registers):
                 registers[offset : offset + reg.count] = self._words(reg, now)
         return None
 

@@ -25,10 +25,18 @@ MAX_COMMANDS = 1000  # recorded commands kept (a bound, oldest dropped)
 MAX_LINE_BUFFER = 64 * 1024  # per reader: what it has not consumed yet
 
 
+SIM_VENDOR_CODE = 0x0A1B2C  # the identity every simulated reader reports (osdp_PDID)
+SIM_MODEL, SIM_FIRMWARE = 7, 0x010203
+
+
 @dataclass(frozen=True, slots=True)
 class SimulatedReader:
     address: int
     key: bytes  # SCBK, 16 bytes
+
+    @property
+    def serial_number(self) -> int:
+        return 0x47530000 | self.address  # "GS" and the address: one per reader
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +145,11 @@ class OsdpReaderSimulator:
         ])
         level = self._log_level if self._log_level is not None else osdp.LogLevel.Emergency
         for address, reader in self.readers.items():
+            identity = osdp.PdId(1, SIM_MODEL, SIM_VENDOR_CODE, reader.serial_number,
+                                 SIM_FIRMWARE)
             info = osdp.PDInfo(address, channel(self._line, address), scbk=reader.key,
-                               flags=[osdp.LibFlag.EnforceSecure], name=f"reader-{address}")
+                               flags=[osdp.LibFlag.EnforceSecure], name=f"reader-{address}",
+                               id=identity)
             pd = osdp.PeripheralDevice(info, caps, log_level=level)
             pd.set_command_handler(self._handler(address))
             self._pds[address] = pd

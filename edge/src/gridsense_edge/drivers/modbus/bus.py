@@ -15,6 +15,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException
 from ...backoff import backoff_delay
 from ...configtypes import Identifier, resolve_path
 from ...logs import log_event
+from ...portlease import LENT
 from .profiles import SerialDefaults, Table
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,8 @@ class ModbusBus:
         self._in_request = False
         self._rx = b""
         self._idle_rx_len = 0
+        self._lent = False  # a local tool (discovery) has the port: stay closed until returned
+        self.name = f"modbus:{config.id}"
         self.counters: dict[str, int] = dict.fromkeys(
             ("requests", "responses", "retries", "timeouts", "crc_errors", "bad_frames",
              "exceptions", "opens", "connect_failures", "unsolicited_bytes"),
@@ -203,7 +206,26 @@ class ModbusBus:
             self._idle_rx_len = len(data)
         return data
 
+    async def release(self) -> None:
+        """Lend the port: finish the request in flight, close, and stay closed."""
+        self._lent = True
+        async with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+            self.down_reason = LENT
+        log_event(log, "bus_lent", bus=self.id, port=self.config.port)
+
+    def take_back(self) -> None:
+        """The next read opens the port again at once (no backoff: nothing failed)."""
+        self._lent = False
+        self._connect_failures = 0
+        self._next_connect_at = 0.0
+        log_event(log, "bus_taken_back", bus=self.id, port=self.config.port)
+
     async def _ensure_open(self) -> AsyncModbusSerialClient:
+        if self._lent:
+            raise BusDown(LENT)
         if self._client is not None and self._client.connected:
             return self._client
         if self._client is not None:  # it was open and the port went away

@@ -79,6 +79,17 @@ class RegisterMap(BaseModel):
         return low <= value <= high
 
 
+class IdentifyRegister(BaseModel):
+    """A register that holds the same value on every unit of a model (a model or type code):
+    discovery reads it to propose this profile. Cheap sensors have none."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    table: Table
+    address: Annotated[int, Field(ge=0, le=65535)]
+    equals: Annotated[int, Field(ge=0, le=65535)]
+
+
 class ModbusProfile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -87,12 +98,18 @@ class ModbusProfile(BaseModel):
     serial: SerialDefaults = SerialDefaults()
     default_slave: Annotated[int, Field(ge=1, le=247)] = 1
     registers: Annotated[list[RegisterMap], Field(min_length=1)]
+    identify: list[IdentifyRegister] = []  # all must match for discovery to propose it
 
     @model_validator(mode="after")
     def _unique_metrics(self) -> ModbusProfile:
         metrics = [r.metric for r in self.registers]
         if len(set(metrics)) != len(metrics):
             raise ValueError("each metric may appear once per profile")
+        used = {(r.table, r.address + i) for r in self.registers for i in range(r.count)}
+        clash = [i for i in self.identify if (i.table, i.address) in used]
+        if clash:
+            raise ValueError(f"identify register {clash[0].table.value} {clash[0].address} "
+                             "is also a measurement register")
         return self
 
     def register(self, metric: str) -> RegisterMap:
@@ -100,6 +117,12 @@ class ModbusProfile(BaseModel):
             if reg.metric == metric:
                 return reg
         raise KeyError(f"profile {self.id} has no metric {metric!r}")
+
+
+def load_all_modbus_profiles(directory: Path | None = None) -> list[ModbusProfile]:
+    """Every profile of the folder, sorted by id (discovery matches a device against them)."""
+    directory = directory or default_profiles_dir()
+    return [load_modbus_profile(p.stem, directory) for p in sorted(directory.glob("*.yaml"))]
 
 
 def load_modbus_profile(profile_id: str, directory: Path | None = None) -> ModbusProfile:

@@ -291,5 +291,6 @@ def create(configs: list[ModbusTemperatureConfig], ctx: DriverContext) -> list[D
         bus = ctx.shared.get_or_create(
             ("modbus_bus", bus_id), lambda b=bus_id, p=first: ModbusBus(ctx.buses[b], p.serial)
         )
+        ctx.ports.register(bus.config.port, bus)
         drivers.append(ModbusTemperatureDriver(bus, devices, ctx))
     return drivers

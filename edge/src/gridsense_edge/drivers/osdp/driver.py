@@ -16,6 +16,7 @@ from gridsense_protocol import AlarmState, DriverHealth, DriverState, utc_now
 from ...backoff import backoff_delay
 from ...events import AccessRecord, IncidentEvent
 from ...logs import log_event
+from ...portlease import LENT
 from ..base import DRIVERS, Driver, DriverContext
 from .anomaly import AnomalyWatch, Score
 from .config import OsdpReaderConfig
@@ -87,6 +88,12 @@ class OsdpBus:
         self._cp: Any = None
         self._state = DriverState.STARTING
         self._detail: str | None = None
+        # Lending the port to discovery: ``_lent`` asks the loop to close it; ``_closed`` says
+        # it is closed; ``_returned`` lets the loop open it again.
+        self._lent = False
+        self._closed = asyncio.Event()
+        self._closed.set()
+        self._returned = asyncio.Event()
         self.counters.update(anomalies=0, anomaly_not_scored=0)
         models = {c.anomaly_model for c in readers if c.anomaly_model is not None}
         self._watches = {m: AnomalyWatch(m, self._anomalous, self.counters) for m in models}
@@ -117,10 +124,14 @@ class OsdpBus:
         self._loop = asyncio.get_running_loop()
         attempt = 0
         while True:
+            if self._lent:
+                await self._while_lent()
+            self._closed.clear()  # from here a release waits for the port to be closed
             try:
                 channel = await asyncio.to_thread(
                     SerialChannel, self.port, self.baudrate, self.counters)
             except Exception as exc:
+                self._closed.set()
                 self.counters["port_failures"] += 1
                 self._detail = f"cannot open {self.port}: {exc}"
                 delay = backoff_delay(attempt, 1.0, PORT_RETRY_CAP_S)
@@ -136,6 +147,34 @@ class OsdpBus:
             finally:
                 await self._stop_cp()
                 channel.close()
+                self._closed.set()
+
+    async def _while_lent(self) -> None:
+        """Lending is no fault: no reader_offline incident, and the readers get the start-up
+        grace again when the line comes back."""
+        self._detail = LENT
+        for reader in self.readers:
+            reader.online = reader.sc = reader.seen_online = False
+        self._returned.clear()
+        while self._lent:  # held-open doors still count while the readers are away
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._returned.wait(), TICK_S * 4)
+            now = time.time()
+            for reader in self.readers:
+                self._apply(reader, reader.door.tick(now))
+        self._detail = None
+
+    async def release(self) -> None:
+        """Lend the port: stop the control panel, close the port, stay closed until returned."""
+        self._lent = True
+        self._wake.set()
+        await self._closed.wait()
+        log_event(log, "osdp_port_lent", port=self.port)
+
+    def take_back(self) -> None:
+        self._lent = False
+        self._returned.set()
+        log_event(log, "osdp_port_taken_back", port=self.port)
 
     async def _tick_doors_for(self, seconds: float) -> None:
         """While the port is missing, the readers are offline and doors still age."""
@@ -146,6 +185,9 @@ class OsdpBus:
 
     async def _serve(self, channel: SerialChannel) -> None:
         import osdp
+
+        if self._lent:  # lent while the port was being opened: not a byte on the line
+            return
 
         infos = [osdp.PDInfo(r.config.address, channel, scbk=r.key,
                              flags=[osdp.LibFlag.EnforceSecure], name=r.config.point)
@@ -161,7 +203,7 @@ class OsdpBus:
             reader.recover_at = started + START_GRACE_S
         log_event(log, "osdp_started", port=self.port, readers=len(self.readers),
                   addresses=",".join(str(r.config.address) for r in self.readers))
-        while not channel.broken:
+        while not channel.broken and not self._lent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), TICK_S)
             self._wake.clear()
@@ -170,7 +212,8 @@ class OsdpBus:
             now = time.time()
             for reader in self.readers:
                 self._apply(reader, reader.door.tick(now))
-        log_event(log, "osdp_port_lost", logging.WARNING, port=self.port)
+        if channel.broken:
+            log_event(log, "osdp_port_lost", logging.WARNING, port=self.port)
 
     async def _stop_cp(self) -> None:
         cp, self._cp = self._cp, None
@@ -363,4 +406,7 @@ def create(devices: list[OsdpReaderConfig], context: DriverContext) -> list[Driv
     by_port: dict[str, list[OsdpReaderConfig]] = {}
     for device in devices:
         by_port.setdefault(device.port, []).append(device)
-    return [OsdpBus(port, readers, context, store) for port, readers in by_port.items()]
+    buses = [OsdpBus(port, readers, context, store) for port, readers in by_port.items()]
+    for bus in buses:
+        context.ports.register(bus.port, bus)
+    return buses
