@@ -109,3 +109,26 @@ def test_first_contact_report_is_a_baseline_not_a_forced_door() -> None:
     d = DoorStateMachine("gw.entrance", "b3-east", POLICY)
     step = d.contact(True, 0.0)
     assert step.events == [] and step.incidents == []
+
+
+def test_one_card_granted_again_and_again_is_a_passback_raised_once_per_burst() -> None:
+    d = door()
+    other = Decision(True, None, "res-2", "11bb22cc33dd44ee")
+    assert d.decided(GRANT, "card", 0.0).incidents == []
+    assert d.decided(other, "card", 10.0).incidents == []  # another card: its own count
+    assert d.decided(GRANT, "card", 40.0).incidents == []
+    step = d.decided(GRANT, "card", 80.0)  # the third grant within 120 s
+    assert [(i.type, i.state, i.value) for i in step.incidents] == [
+        ("card_passback", AlarmState.ACTIVE, 3.0)]
+    assert step.incidents[0].details["credential"] == "res-1"
+    assert "传卡" in step.incidents[0].message
+    assert d.decided(GRANT, "card", 90.0).incidents == []  # the same burst: once
+    # Out of the window the card is ordinary again; a new burst raises again.
+    assert d.decided(GRANT, "card", 400.0).incidents == []
+    assert d.decided(GRANT, "card", 410.0).incidents == []
+    assert [i.type for i in d.decided(GRANT, "card", 420.0).incidents] == ["card_passback"]
+
+
+def test_passback_check_off() -> None:
+    d = DoorStateMachine("gw.entrance", "b3-east", DoorPolicy(passback_grants=0))
+    assert all(not d.decided(GRANT, "card", float(t)).incidents for t in range(10))

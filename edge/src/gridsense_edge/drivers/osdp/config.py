@@ -30,6 +30,8 @@ class OsdpReaderConfig(DeviceConfigBase):
     rex_window_s: Annotated[float, Field(gt=0, le=600)] = 10.0
     denied_burst: Annotated[int, Field(ge=1, le=100)] = 5
     denied_window_min: Annotated[float, Field(gt=0, le=1440)] = 2.0
+    passback_grants: Annotated[int, Field(ge=0, le=100)] = 3  # 0: off
+    passback_window_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
     # models/access_anomaly: granted swipes scoring above its threshold raise access_anomaly
     anomaly_model: ResolvedPath | None = None
     anomaly_severity: Severity = Severity.MINOR
@@ -74,4 +76,6 @@ class OsdpReaderConfig(DeviceConfigBase):
     def policy(self) -> DoorPolicy:
         return DoorPolicy(held_open_s=self.held_open_s, unlock_s=self.unlock_s,
                           rex_window_s=self.rex_window_s, denied_burst=self.denied_burst,
-                          denied_window_s=self.denied_window_min * 60.0)
+                          denied_window_s=self.denied_window_min * 60.0,
+                          passback_grants=self.passback_grants,
+                          passback_window_s=self.passback_window_s)

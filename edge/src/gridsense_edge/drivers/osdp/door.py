@@ -20,9 +20,14 @@ class DoorPolicy:
     rex_window_s: float = 10.0
     denied_burst: int = 5
     denied_window_s: float = 120.0
+    # One card granted this many times at the door within the window: passed back through the
+    # door to let others in (the card-borne form of tailgating). 0 turns the check off.
+    passback_grants: int = 3
+    passback_window_s: float = 120.0
     forced_severity: Severity = Severity.MAJOR
     held_severity: Severity = Severity.MINOR
     denied_severity: Severity = Severity.MINOR
+    passback_severity: Severity = Severity.MINOR
     offline_severity: Severity = Severity.MAJOR
 
 
@@ -63,6 +68,9 @@ class DoorStateMachine:
         self._held = False
         self._denials: deque[float] = deque(maxlen=max(policy.denied_burst, 1))
         self._denied_active = False
+        # Recent grants (time, credential), bounded; a credential raises once per burst.
+        self._grants: deque[tuple[float, str]] = deque(maxlen=64)
+        self._passback_raised: dict[str, float] = {}
 
     @property
     def state(self) -> str:
@@ -89,7 +97,10 @@ class DoorStateMachine:
     def decided(self, decision: Decision, method: str, now: float) -> Step:
         if decision.granted:
             self._authorised_until = now + self.policy.unlock_s
-            return Step([DoorEvent(AccessResult.GRANTED, now, method, decision)])
+            step = Step([DoorEvent(AccessResult.GRANTED, now, method, decision)])
+            if decision.credential is not None:
+                step.incidents.extend(self._passback(decision.credential, now))
+            return step
         step = Step([DoorEvent(AccessResult.DENIED, now, method, decision)])
         self._denials.append(now)
         window = self.policy.denied_window_s
@@ -103,6 +114,26 @@ class DoorStateMachine:
                 f"{len(self._denials)} denials within {window:g} s at door {self.door}",
                 window_s=window))
         return step
+
+    def _passback(self, credential: str, now: float) -> list[IncidentEvent]:
+        policy = self.policy
+        if policy.passback_grants <= 0:
+            return []
+        self._grants.append((now, credential))
+        window = policy.passback_window_s
+        recent = sum(1 for t, c in self._grants if c == credential and now - t <= window)
+        last = self._passback_raised.get(credential)
+        if recent < policy.passback_grants or (last is not None and now - last <= window):
+            return []
+        self._passback_raised = {c: t for c, t in self._passback_raised.items()
+                                 if now - t <= window}  # bounded by the grants in a window
+        self._passback_raised[credential] = now
+        return [self._incident(
+            "card_passback", AlarmState.ACTIVE, now, policy.passback_severity, float(recent),
+            float(policy.passback_grants), "",
+            f"同一张卡 {window:g} 秒内在 {self.door} 通过 {recent} 次，疑似传卡尾随 / one card "
+            f"granted {recent} times within {window:g} s at door {self.door}: passed back?",
+            credential=credential, window_s=window)]
 
     def request_to_exit(self, now: float) -> Step:
         self._authorised_until = max(self._authorised_until, now + self.policy.rex_window_s)
