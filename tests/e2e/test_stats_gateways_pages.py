@@ -210,6 +210,10 @@ def test_statistics_page_from_real_incidents_in_chinese_and_english(
     page.locator("#stats-type").select_option("over_temperature")
     expect(page.locator("#kpi-incidents .kpi-value")).to_have_text("2", timeout=20_000)
     page.locator("#stats-type").select_option("")
+    page.locator("#stats-grid").select_option("g02")  # 第二网格: the door's two
+    expect(page.locator("#kpi-incidents .kpi-value")).to_have_text("2", timeout=20_000)
+    expect(page.locator("#stats-grids tbody tr")).to_have_count(1)
+    page.locator("#stats-grid").select_option("")
     page.locator("#stats-range").select_option("1d")
     expect(page.locator("#kpi-incidents .kpi-value")).to_have_text("4", timeout=20_000)
 

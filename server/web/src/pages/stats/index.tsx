@@ -1,9 +1,10 @@
-// The statistics page (#/stats?range=30d | range=custom&from=…&to=… &type=…): incidents per day
+// The statistics page (#/stats?range=30d | range=custom&from=…&to=… &type=… &grid=…): incidents per day
 // by type, overdue rate per day, time to accept and to complete per grid against the targets,
 // the busiest points, per grid and per person tables, CSV export. Re-read (debounced) when the
 // live stream says an incident changed, so a worker's action shows without a reload.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { ApiError, api, withQuery } from "../../api";
+import type { RegistryTree } from "../../api";
 import { Chart } from "../../components/Chart";
 import { EmptyState } from "../../components/EmptyState";
 import { codesOf, t, typeName, useLanguage } from "../../i18n";
@@ -22,8 +23,26 @@ import "./stats.css";
 const TABLES = ["per_grid", "per_person", "per_day", "per_day_totals", "busiest_points"];
 const REFRESH_MS = 3000;  // after a live incident change: one re-read for a burst of changes
 
-function Toolbar(props: { range: Range; type: string; change: (r: Range, type: string) => void }) {
-  const { range, type } = props;
+/** The grids and micro-grids of the registry tree (streets and communities hold no incidents
+ * of their own: the API's grid filter takes a grid, with its micro-grids). */
+export function gridChoices(tree: RegistryTree | null): [string, string][] {
+  const out: [string, string][] = [];
+  for (const street of tree?.streets ?? []) {
+    for (const community of street.children) {
+      for (const grid of community.children) {
+        out.push([grid.id, grid.name]);
+        for (const micro of grid.children) out.push([micro.id, `${grid.name} / ${micro.name}`]);
+      }
+    }
+  }
+  return out;
+}
+
+interface Picked { range: Range; type: string; grid: string }
+
+function Toolbar(props: Picked & { grids: [string, string][]; change: (p: Picked) => void }) {
+  const { range, type, grid } = props;
+  const pick = (patch: Partial<Picked>) => props.change({ range, type, grid, ...patch });
   const [key, setKey] = useState(range.key);
   const today = formatDateTime(Date.now()).slice(0, 10);  // in the deployment's zone
   const weekAgo = formatDateTime(Date.now() - 6 * 86_400_000).slice(0, 10);
@@ -34,7 +53,7 @@ function Toolbar(props: { range: Range; type: string; change: (r: Range, type: s
     if (range.from) setFrom(range.from);
     if (range.to) setTo(range.to);
   }, [range.key, range.from, range.to]);
-  const apply = () => { if (isDay(from) && isDay(to) && from <= to) props.change({ key: "custom", from, to }, type); };
+  const apply = () => { if (isDay(from) && isDay(to) && from <= to) pick({ range: { key: "custom", from, to } }); };
   return (
     <form class="filters stats-toolbar" aria-label={t("stats.range")}
           onSubmit={(e) => { e.preventDefault(); apply(); }}>
@@ -42,7 +61,7 @@ function Toolbar(props: { range: Range; type: string; change: (r: Range, type: s
         <select id="stats-range" value={key} onChange={(e) => {
           const picked = e.currentTarget.value;
           setKey(picked);  // "custom" waits for its dates
-          if (picked !== "custom") props.change({ key: picked, from: "", to: "" }, type);
+          if (picked !== "custom") pick({ range: { key: picked, from: "", to: "" } });
         }}>
           {Object.keys(WINDOWS).map((k) => <option key={k} value={k}>{t(`stats.range_${k}`)}</option>)}
           <option value="custom">{t("stats.range_custom")}</option>
@@ -62,9 +81,15 @@ function Toolbar(props: { range: Range; type: string; change: (r: Range, type: s
         </>
       ) : null}
       <label>{t("stats.type")}
-        <select id="stats-type" value={type} onChange={(e) => props.change(range, e.currentTarget.value)}>
+        <select id="stats-type" value={type} onChange={(e) => pick({ type: e.currentTarget.value })}>
           <option value="">{t("stats.any_type")}</option>
           {codesOf("incident_types").map((c) => <option key={c} value={c}>{typeName(c)}</option>)}
+        </select>
+      </label>
+      <label>{t("stats.grid")}
+        <select id="stats-grid" value={grid} onChange={(e) => pick({ grid: e.currentTarget.value })}>
+          <option value="">{t("stats.any_grid")}</option>
+          {props.grids.map(([id, name]) => <option key={id} value={id}>{name}</option>)}
         </select>
       </label>
     </form>
@@ -90,6 +115,8 @@ export default function Stats({ location }: PageProps) {
   const lang = useLanguage();
   const range = useMemo(() => rangeOf(location.query), [location.query.toString()]);
   const type = location.query.get("type") ?? "";
+  const grid = location.query.get("grid") ?? "";
+  const [tree, setTree] = useState<RegistryTree | null>(null);
   const [stats, setStats] = useState<StatsView | null>(null);
   const [error, setError] = useState("");
   const [query, setQuery] = useState<Record<string, string>>({});
@@ -100,6 +127,7 @@ export default function Stats({ location }: PageProps) {
     const abort = new AbortController();
     const q: Record<string, string> = { ...bounds(range) };
     if (type) q.type = type;
+    if (grid) q.grid = grid;
     setQuery(q);
     api<StatsView>("/api/v1/stats", { query: q, signal: abort.signal, background: tick > 0 })
       .then((body) => { setStats(body); setError(""); })
@@ -108,7 +136,10 @@ export default function Stats({ location }: PageProps) {
         setError(e instanceof ApiError || e instanceof Error ? e.message : String(e));
       });
     return () => abort.abort();
-  }, [range.key, range.from, range.to, type, tick]);
+  }, [range.key, range.from, range.to, type, grid, tick]);
+  useEffect(() => {
+    api<RegistryTree>("/api/v1/registry/tree").then(setTree).catch(() => setTree(null));  // names only
+  }, []);
 
   useEffect(() => live.subscribe((msg) => {
     if (msg.type !== "incident" && msg.type !== "connected") return;
@@ -117,8 +148,10 @@ export default function Stats({ location }: PageProps) {
   }), []);
   useEffect(() => () => clearTimeout(timer.current), []);
 
-  const change = (r: Range, ty: string) => navigate(hrefOf("stats", [], {
-    range: r.key, from: r.from || undefined, to: r.to || undefined, type: ty || undefined }), true);
+  const change = (p: Picked) => navigate(hrefOf("stats", [], {
+    range: p.range.key, from: p.range.from || undefined, to: p.range.to || undefined,
+    type: p.type || undefined, grid: p.grid || undefined }), true);
+  const grids = useMemo(() => gridChoices(tree), [tree]);
 
   const options = useMemo(() => stats && stats.incidents > 0 ? {
     perDay: perDayOption(stats), overdue: overdueOption(stats),
@@ -137,7 +170,7 @@ export default function Stats({ location }: PageProps) {
           ) : null}
         </div>
         <div class="stats-controls">
-          <Toolbar range={range} type={type} change={change} />
+          <Toolbar range={range} type={type} grid={grid} grids={grids} change={change} />
           <Export query={query} />
         </div>
         {error ? <p class="error" role="alert">{error}</p> : null}
