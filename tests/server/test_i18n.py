@@ -12,7 +12,7 @@ from typing import Any, get_args
 import httpx
 import pytest
 
-from gridsense_protocol import Severity
+from gridsense_protocol import DriverState, Severity
 from gridsense_protocol.yamlconfig import ConfigError
 from gridsense_server.app import ServerApp
 from gridsense_server.config import load_server_config
@@ -75,6 +75,7 @@ def test_every_raised_type_and_code_has_an_entry_in_every_catalogue() -> None:
         assert set(messages["severities"]) == {s.value for s in Severity}
         assert set(messages["roles"]) == set(get_args(Role))
         assert set(messages["levels"]) == set(LEVELS)
+        assert set(messages["driver_states"]) == {s.value for s in DriverState}
         assert set(USER_ACTIONS) | set(SYSTEM_ACTIONS) <= set(messages["actions"])
         assert all(isinstance(v, str) and v.strip() for v in _leaves(messages))
     for code, word in ISSUE_WORDS.items():
@@ -122,4 +123,5 @@ async def test_catalogues_and_display_settings_are_public_and_cacheable(
 
         display = await http.get("/api/v1/settings/display")
         assert display.json() == {"timezone": "Asia/Shanghai", "utc_offset": "+08:00",
-                                  "language": "zh-CN", "languages": ["zh-CN", "en"]}
+                                  "language": "zh-CN", "languages": ["zh-CN", "en"],
+                                  "title": ""}

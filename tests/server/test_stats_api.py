@@ -45,9 +45,12 @@ async def test_statistics_per_day_grid_person_and_point_scoped_and_as_csv(
         api = Api(http)
         listed = await api.json("control", "/api/v1/incidents")
         ids = {(i["point"], i["type"]): i["id"] for i in listed}
-        for key in (("gw-01.boiler", "over_temperature"), ("gw-01.pump", "rapid_rise")):
-            for action in ("accept", "resolve"):
-                reply = await api.act("worker-g01", ids[key], action)
+        # The worker accepts both; the control room resolves the pump's: each is credited
+        # with the step they did.
+        for key, resolver in ((("gw-01.boiler", "over_temperature"), "worker-g01"),
+                              (("gw-01.pump", "rapid_rise"), "control")):
+            for user, action in (("worker-g01", "accept"), (resolver, "resolve")):
+                reply = await api.act(user, ids[key], action)
                 assert reply.status_code == 200, reply.text
 
         body = await api.json("control", "/api/v1/stats")
@@ -75,9 +78,31 @@ async def test_statistics_per_day_grid_person_and_point_scoped_and_as_csv(
         assert grids["g02"]["accepted"] == 0 and grids["g02"]["missed_rate"] == 1.0
         assert grids["g01"]["missed_target"] == 0 and grids["g01"]["completed_in_time"] == 1
 
-        [person] = body["per_person"]
-        assert (person["username"], person["name"], person["accepted"],
-                person["accepted_in_time"]) == ("worker-g01", "张伟", 2, 1)
+        # Two acceptances (60 s and 600 s): the median is their mean, nine in ten met 600 s.
+        assert overall["accept_median_s"] == overall["accept_mean_s"]
+        assert 600 <= overall["accept_p90_s"] < 900
+        assert overall["complete_median_s"] is not None
+
+        people = _by(body["per_person"], "username")
+        assert set(people) == {"worker-g01", "control"}
+        worker = people["worker-g01"]
+        assert (worker["name"], worker["handled"], worker["accepted"], worker["accepted_in_time"],
+                worker["completed"], worker["missed_target"]) == ("张伟", 2, 2, 1, 1, 1)
+        control = people["control"]
+        assert (control["name"], control["handled"], control["accepted"], control["completed"],
+                control["completed_in_time"], control["missed_target"]) == (
+            "监控中心", 1, 0, 1, 1, 0)
+
+        # Every day of the range (30 days by default) for the chart's axis, each with its
+        # overdue rate.
+        today = now.astimezone(zone).date().isoformat()
+        assert body["days"][-1] == today and 30 <= len(body["days"]) <= 31
+        totals = {row["day"]: row for row in body["per_day_totals"]}
+        assert list(totals) == body["days"]
+        assert sum(row["opened"] for row in totals.values()) == 4
+        assert sum(row["missed_target"] for row in totals.values()) == 2
+        quiet = totals[body["days"][0]]
+        assert (quiet["opened"], quiet["missed_rate"]) == (0, None)
         busiest = body["busiest_points"]
         assert (busiest[0]["point"], busiest[0]["point_name"], busiest[0]["count"]) == (
             "gw-01.boiler", "1号楼锅炉房", 2)
@@ -89,6 +114,13 @@ async def test_statistics_per_day_grid_person_and_point_scoped_and_as_csv(
         earlier = await api.json("control", "/api/v1/stats",
                                  until=(now - timedelta(hours=1)).isoformat())
         assert earlier["incidents"] == 1
+        hot = await api.json("control", "/api/v1/stats", type="over_temperature")
+        assert hot["incidents"] == 2 and {r["type"] for r in hot["per_day"]} == {
+            "over_temperature"}
+        two_days = await api.json("control", "/api/v1/stats",
+                                  since="2026-03-01T00:00:00+08:00",
+                                  until="2026-03-03T00:00:00+08:00")
+        assert two_days["days"] == ["2026-03-01", "2026-03-02"]  # until is exclusive
 
         exported = await api.as_("control", "GET", "/api/v1/stats.csv",
                                  params={"table": "per_grid"})
@@ -98,9 +130,13 @@ async def test_statistics_per_day_grid_person_and_point_scoped_and_as_csv(
         rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
         assert {r["grid"]: r["grid_name"] for r in rows} == {
             "g01": "第一网格", "g01-a": "1-3号楼", "g02": "第二网格"}
-        people = await api.as_("control", "GET", "/api/v1/stats.csv",
-                               params={"table": "per_person"})
-        assert "张伟" in people.content.decode("utf-8")
+        by_person = await api.as_("control", "GET", "/api/v1/stats.csv",
+                                  params={"table": "per_person"})
+        assert "张伟" in by_person.content.decode("utf-8")
+        by_day = await api.as_("control", "GET", "/api/v1/stats.csv",
+                               params={"table": "per_day_totals"})
+        header = by_day.content.decode("utf-8").removeprefix("\ufeff").splitlines()[0]
+        assert header == "day,opened,missed_target,missed_rate"
 
         too_long = await api.as_("control", "GET", "/api/v1/stats", params={
             "since": (now - timedelta(days=401)).isoformat()})

@@ -207,6 +207,16 @@ async def test_both_stores_give_the_same_chart_buckets(
             a = await influxql.buckets("temperature", POINT, start, end, step)
             b = await metricsql.buckets("temperature", POINT, start, end, step)
             assert a and _same(a, b), (start, end, step, a[:3], b[:3])
+        # Sparklines of many points at once (every metric of theirs), aligned to the step.
+        lines = [await reader.sparklines([POINT, "gw-01.nothing"], None, t0,
+                                         t0 + timedelta(hours=2), 900, t0 - timedelta(days=1))
+                 for reader in (influxql, metricsql)]
+        assert set(lines[0]) == set(lines[1]) == {(POINT, "temperature")}
+        a, b = lines[0][(POINT, "temperature")], lines[1][(POINT, "temperature")]
+        assert a.latest == b.latest and a.latest is not None
+        assert len(a.means) == len(b.means) == 6 and all(  # the readings span 90 minutes
+            x[0] == y[0] and abs(x[1] - y[1]) < 1e-9 for x, y in zip(a.means, b.means,
+                                                                    strict=True))
     finally:
         for http in stores.values():
             await http.close()

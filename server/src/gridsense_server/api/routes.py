@@ -9,7 +9,12 @@ from sqlalchemy import select
 
 from ..db.models import Gateway, Point
 from ..db.sequences import summaries
-from ..gateways.views import GatewayView, points_by_gateway
+from ..gateways.views import (
+    GatewayView,
+    config_versions,
+    enrolled_gateways,
+    points_by_gateway,
+)
 from . import (
     audit_routes,
     dead_letter_routes,
@@ -52,7 +57,9 @@ def issue_token(body: TokenRequest, context: Context, request: Request) -> Token
 
 @router.get("/api/v1/gateways", response_model=list[GatewayView], tags=["gateways"])
 def list_gateways(viewer: CurrentViewer, context: Context) -> list[GatewayView]:
-    """Control sees every gateway; others the gateways serving points in their grids."""
+    """Control sees every gateway; others the gateways serving points in their grids. Each
+    with its state, the figures of its last health message (CPU, memory, outbox depth, each
+    driver and device), its configuration version and its points."""
     query = select(Gateway).order_by(Gateway.id)
     if viewer.grids is not None:
         serving = select(Point.gateway).where(Point.grid_id.in_(sorted(viewer.grids)))
@@ -62,7 +69,10 @@ def list_gateways(viewer: CurrentViewer, context: Context) -> list[GatewayView]:
         ids = [r.id for r in rows]
         sequences = summaries(session, ids)
         points = points_by_gateway(session, ids)
+        enrolled = enrolled_gateways(session, ids)
+        configs = config_versions(session, ids)
         # A worker sees the gateway, and only the points of it in their grids.
         return [GatewayView.of(row, sequences.get(row.id),
-                               [p for p in points.get(row.id, []) if viewer.sees_grid(p.grid)])
+                               [p for p in points.get(row.id, []) if viewer.sees_grid(p.grid)],
+                               enrolled=enrolled.get(row.id), config=configs.get(row.id))
                 for row in rows]

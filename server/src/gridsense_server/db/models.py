@@ -326,6 +326,7 @@ class Gateway(Base):
     state_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_health: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_status_seq: Mapped[int | None] = mapped_column(BigInteger)
+    agent_version: Mapped[str | None] = mapped_column(String(32))  # from the birth message
     # Messages received again whose seq was already recorded (QoS 1 redelivery, edge replay).
     seq_redelivered: Mapped[int] = mapped_column(BigInteger, server_default=text("0"), default=0)
 

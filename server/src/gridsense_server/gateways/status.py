@@ -13,6 +13,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,15 +21,17 @@ from gridsense_protocol import Health, Status, utc_now
 
 from ..config import LifecycleConfig
 from ..counters import Counters
-from ..db.models import Gateway, Incident
+from ..db.models import Gateway, Incident, Point
 from ..db.retry import retry_transient
 from ..live.hub import LiveHub
 from ..logs import kv
 from ..workorders.noise import gateway_came_back, gateway_went_offline
 from ..workorders.views import IncidentView
+from .views import GatewayView
 
 log = logging.getLogger(__name__)
 _MAX_TRACKED = 100_000  # bound on gateways remembered between flushes
+_Live = tuple[frozenset[str], dict[str, Any]]  # the grids a gateway serves, its row for the page
 
 
 def _later(a: datetime | None, b: datetime) -> datetime:
@@ -65,16 +68,31 @@ class GatewayService:
             self._seen[gateway] = ts
 
     async def apply_status(self, message: Status) -> None:
-        changed = await retry_transient(lambda: self._in_transaction(self._status, message),
-                                        self.counters, "gateways")
+        changed, live = await retry_transient(
+            lambda: self._in_transaction(self._status, message), self.counters, "gateways")
         # Published after commit: the gateway_offline incident it opened or cleared.
         if changed is not None and self.hub is not None:
             self.hub.publish(changed["grid"], {"type": "incident", "event": "gateway_offline",
                                                "incident": changed})
+        self._publish_gateway("status", live)
 
     async def apply_health(self, message: Health) -> None:
-        await retry_transient(lambda: self._in_transaction(self._health, message),
-                              self.counters, "gateways")
+        live = await retry_transient(lambda: self._in_transaction(self._health, message),
+                                     self.counters, "gateways")
+        self._publish_gateway("health", live)
+
+    def _publish_gateway(self, event: str, live: _Live | None) -> None:
+        """The gateways page's row, to whoever sees a grid the gateway serves (control: all)."""
+        if live is not None and self.hub is not None:
+            grids, view = live
+            self.hub.publish_any(grids, {"type": "gateway", "event": event, "gateway": view})
+
+    def _live(self, session: Session, row: Gateway) -> _Live | None:
+        if self.hub is None or not self.hub.subscribers:
+            return None  # nobody watching: spare the query
+        grids = frozenset(session.scalars(
+            select(Point.grid_id).distinct().where(Point.gateway == row.id)))
+        return grids, GatewayView.of(row, None).live()
 
     async def flush_seen(self) -> None:
         seen, self._seen = self._seen, {}
@@ -99,9 +117,13 @@ class GatewayService:
                 if attempt == 2:  # two processes created the same gateway row; re-read once
                     raise
 
-    def _status(self, session: Session, message: Status) -> dict[str, Any] | None:
-        """Apply a status; returns the gateway_offline incident it opened or cleared."""
+    def _status(self, session: Session,
+                message: Status) -> tuple[dict[str, Any] | None, _Live | None]:
+        """Apply a status; returns the gateway_offline incident it opened or cleared, and the
+        row for the stream."""
         row = gateway_row(session, message.gateway)
+        if message.agent_version is not None:  # the last will carries none: keep the birth's
+            row.agent_version = message.agent_version
         changed = None
         state = message.state.value
         if row.state != state or row.last_status_seq is None:
@@ -113,7 +135,7 @@ class GatewayService:
         row.state = state
         row.last_status_seq = message.seq
         row.last_seen_at = _later(row.last_seen_at, message.ts)
-        return changed
+        return changed, self._live(session, row)
 
     def _gateway_incident(self, session: Session, message: Status,
                           state: str) -> dict[str, Any] | None:
@@ -128,10 +150,11 @@ class GatewayService:
         session.flush()
         return IncidentView.of(incident).to_json()
 
-    def _health(self, session: Session, message: Health) -> None:
+    def _health(self, session: Session, message: Health) -> _Live | None:
         row = gateway_row(session, message.gateway)
         row.last_health = message.model_dump(mode="json")
         row.last_seen_at = _later(row.last_seen_at, message.ts)
+        return self._live(session, row)
 
     def _seen_rows(self, session: Session, seen: dict[str, datetime]) -> None:
         for gateway, ts in seen.items():

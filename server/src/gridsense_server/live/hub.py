@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,11 +101,19 @@ class LiveHub:
         ``live=False`` (a backfilled event: old news after an outage) reaches only viewers
         who see every grid — the control room — and pages no one in the grid.
         """
+        return self._fan_out(event, lambda viewer: viewer.sees_grid(grid_id) and (
+            live or viewer.grids is None))
+
+    def publish_any(self, grids: frozenset[str], event: dict[str, Any]) -> int:
+        """Deliver to every subscriber who sees at least one of ``grids`` (a gateway serves
+        points in several grids; each viewer gets the event once). No grids: control only."""
+        return self._fan_out(event, lambda viewer: viewer.grids is None
+                             or not viewer.grids.isdisjoint(grids))
+
+    def _fan_out(self, event: dict[str, Any], wants: Callable[[Viewer], bool]) -> int:
         delivered = 0
         for sub in list(self._subscriptions.values()):
-            if not sub.viewer.sees_grid(grid_id):
-                continue
-            if not live and sub.viewer.grids is not None:
+            if not wants(sub.viewer):
                 continue
             if not sub.offer(event):
                 self.counters.inc("live.dropped_events")

@@ -4,9 +4,9 @@ small interface, so another time-series backend can stand behind the same API ro
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from gridsense_protocol import BREAKDOWN_TAGS
 
@@ -30,6 +30,18 @@ class Bucket:
     count: int
 
 
+@dataclass(slots=True)
+class Sparkline:
+    """One metric of one point: its latest reading (if any in the look-back) and the means of
+    its non-empty buckets, oldest first."""
+
+    latest: tuple[datetime, float] | None = None
+    means: list[tuple[datetime, float]] = field(default_factory=list)
+
+
+SeriesKey = tuple[str, str]  # (point, metric)
+
+
 class SeriesReader(Protocol):
     async def buckets(self, measurement: str, point: str, start: datetime, end: datetime,
                       step_s: int) -> list[Bucket]:
@@ -37,11 +49,21 @@ class SeriesReader(Protocol):
         ``MAX_BUCKETS + 1``; raises QueryFailed when the store does not answer."""
         ...
 
+    async def sparklines(self, points: list[str], measurement: str | None, start: datetime,
+                         end: datetime, step_s: int,
+                         latest_since: datetime) -> dict[SeriesKey, Sparkline]:
+        """For many points at once: every metric of theirs (or only ``measurement``), its
+        latest reading in [latest_since, end) and its mean per ``step_s`` bucket in
+        [start, end), at most ``(end - start) / step_s + 1`` buckets a series; raises
+        QueryFailed when the store does not answer."""
+        ...
 
-def choose_step(start: datetime, end: datetime, requested_s: int | None = None) -> int:
-    """The smallest nice step that keeps the range within MAX_BUCKETS buckets, or the requested
+
+def choose_step(start: datetime, end: datetime, requested_s: int | None = None,
+                limit: int = MAX_BUCKETS) -> int:
+    """The smallest nice step that keeps the range within ``limit`` buckets, or the requested
     one if it is coarser: a client cannot ask for more points than a chart can show."""
-    needed = math.ceil((end - start).total_seconds() / MAX_BUCKETS)
+    needed = math.ceil((end - start).total_seconds() / limit)
     needed = max(needed, requested_s or 1)
     return next((step for step in NICE_STEPS_S if step >= needed), needed)
 
@@ -84,5 +106,47 @@ class InfluxQLReader:
         return result
 
 
-__all__ = ["MAX_BUCKETS", "Bucket", "InfluxQLReader", "QueryFailed", "SeriesReader",
-           "choose_step"]
+    async def sparklines(self, points: list[str], measurement: str | None, start: datetime,
+                         end: datetime, step_s: int,
+                         latest_since: datetime) -> dict[SeriesKey, Sparkline]:
+        # Every measurement unless one is named: a point's metrics are not in the registry.
+        # Measurements without a "value" field (access) or a "point" tag (gateway_health)
+        # select nothing.
+        source = _quote_identifier(measurement) if measurement else "/.*/"
+        limit = math.ceil((end - start).total_seconds() / step_s) + 1
+        result: dict[SeriesKey, Sparkline] = {}
+        for first in range(0, len(points), SPARKLINE_CHUNK):  # bounded query text
+            where = " OR ".join(f'"point" = {_quote_string(p)}'
+                                for p in points[first:first + SPARKLINE_CHUNK])
+            body = await self._http.query(
+                f'SELECT last("value") FROM {source} WHERE ({where}) {_OWN_SERIES}'
+                f"AND time >= {timestamp_ns(latest_since)} AND time < {timestamp_ns(end)} "
+                'GROUP BY "point"; '
+                f'SELECT mean("value") FROM {source} WHERE ({where}) {_OWN_SERIES}'
+                f"AND time >= {timestamp_ns(start)} AND time < {timestamp_ns(end)} "
+                f'GROUP BY time({int(step_s)}s), "point" fill(none) LIMIT {limit}')
+            statements = {r.get("statement_id", i): r
+                          for i, r in enumerate(body.get("results", []))}
+            for key, (ms, value) in _rows(statements.get(0, {})):
+                result.setdefault(key, Sparkline()).latest = (_utc(ms), float(value))
+            for key, (ms, mean) in _rows(statements.get(1, {})):
+                result.setdefault(key, Sparkline()).means.append((_utc(ms), float(mean)))
+        return result
+
+
+SPARKLINE_CHUNK = 100  # points per InfluxQL request
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _rows(statement: dict[str, Any]) -> list[tuple[SeriesKey, tuple[int, float]]]:
+    """(point, measurement) and (time, value) of each row of a ``GROUP BY "point"`` result."""
+    return [((series.get("tags", {}).get("point", ""), series["name"]), (row[0], row[1]))
+            for series in statement.get("series", []) for row in series.get("values", [])
+            if row[1] is not None]
+
+
+__all__ = ["MAX_BUCKETS", "Bucket", "InfluxQLReader", "QueryFailed", "SeriesKey", "SeriesReader",
+           "Sparkline", "choose_step"]

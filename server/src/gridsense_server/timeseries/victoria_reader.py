@@ -16,6 +16,7 @@ VictoriaMetrics hides the newest 30 s of data from queries by default
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 from gridsense_protocol import BREAKDOWN_TAGS
 
 from .influx_http import InfluxHttp, QueryFailed
-from .reader import MAX_BUCKETS, Bucket
+from .reader import MAX_BUCKETS, SPARKLINE_CHUNK, Bucket, SeriesKey, Sparkline
 
 _AGGREGATES = (("sum", "sum", "sum_over_time"), ("count", "sum", "count_over_time"),
                ("min", "min", "min_over_time"), ("max", "max", "max_over_time"))
@@ -33,12 +34,18 @@ def _label_value(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def series_selector(measurement: str, database: str, point: str | None = None,
-                    gateway: str | None = None) -> str:
-    """The point's own series (every point's without one), untagged by any breakdown: a
-    missing label matches ""."""
-    labels = [f"__name__={_label_value(measurement + '_value')}", f"db={_label_value(database)}",
-              'point!=""' if point is None else f"point={_label_value(point)}",
+def series_selector(measurement: str | None, database: str, point: str | None = None,
+                    gateway: str | None = None, points: list[str] | None = None) -> str:
+    """The point's own series (every point's without one, or those of ``points``), untagged by
+    any breakdown: a missing label matches "". Without a measurement, every one's."""
+    if points is not None:
+        alternatives = "|".join(re.escape(p) for p in points)
+        where = f"point=~{_label_value(alternatives)}"
+    else:
+        where = 'point!=""' if point is None else f"point={_label_value(point)}"
+    name = (f"__name__={_label_value(measurement + '_value')}" if measurement
+            else '__name__=~".+_value"')
+    labels = [name, f"db={_label_value(database)}", where,
               *(f'{tag}=""' for tag in BREAKDOWN_TAGS)]
     if gateway is not None:
         labels.append(f"gateway={_label_value(gateway)}")
@@ -83,6 +90,65 @@ class VictoriaReader:
         return [bucket for t in sorted(found)[:MAX_BUCKETS + 1]
                 if (bucket := _bucket(t, found[t])) is not None]
 
+    async def sparklines(self, points: list[str], measurement: str | None, start: datetime,
+                         end: datetime, step_s: int,
+                         latest_since: datetime) -> dict[SeriesKey, Sparkline]:
+        """Per point and metric, over the point's series of every grid it had (summed): the
+        latest reading since ``latest_since`` and the mean of each whole ``step_s`` bucket."""
+        result: dict[SeriesKey, Sparkline] = {}
+        step = step_s * 1000
+        lo, hi = -(-_ms(start) // step) * step, _ms(end)
+        for first in range(0, len(points), SPARKLINE_CHUNK):
+            chunk = points[first:first + SPARKLINE_CHUNK]
+            selector = series_selector(measurement, self._http.config.database, points=chunk)
+            names = await self._metric_names(selector)
+            for name in names:
+                metric = name.removesuffix("_value")
+                one = selector.replace('__name__=~".+_value"', f"__name__={_label_value(name)}")
+                await self._latest(result, metric, one, _ms(latest_since), hi)
+                if lo + step <= hi:
+                    expression = (f"sum by (point) (sum_over_time({one}[{step}ms])) / "
+                                  f"sum by (point) (count_over_time({one}[{step}ms]))")
+                    body = await self._http.get_json("/api/v1/query_range", {
+                        "query": expression, "start": _seconds(lo + step - 1),
+                        "end": _seconds(hi - 1), "step": f"{step_s}s", "nocache": "1"})
+                    for series in _result(body):
+                        line = result.setdefault((series["metric"].get("point", ""), metric),
+                                                 Sparkline())
+                        line.means.extend(
+                            (_utc_ms(round(float(t) * 1000) + 1 - step), float(v))
+                            for t, v in series.get("values", []))
+        return result
+
+    async def _metric_names(self, selector: str) -> list[str]:
+        body = await self._http.get_json("/api/v1/label/__name__/values",
+                                         {"match[]": selector})
+        if not isinstance(body, dict) or body.get("status") != "success":
+            raise QueryFailed(f"victoriametrics refused the query: {str(body)[:300]}")
+        return sorted(str(name) for name in body.get("data", []))
+
+    async def _latest(self, result: dict[SeriesKey, Sparkline], metric: str, selector: str,
+                      since_ms: int, end_ms: int) -> None:
+        window = max(end_ms - since_ms, 1)
+        expression = (f'union(label_set(last_over_time({selector}[{window}ms]),"agg","value"),'
+                      f'label_set(tlast_over_time({selector}[{window}ms]),"agg","t"))')
+        body = await self._http.get_json("/api/v1/query", {
+            "query": expression, "time": _seconds(end_ms - 1), "nocache": "1"})
+        pairs: dict[tuple[tuple[str, str], ...], dict[str, float]] = {}
+        for series in _result(body):
+            labels = dict(series["metric"])
+            agg = labels.pop("agg", "")
+            labels.pop("__name__", None)
+            pairs.setdefault(tuple(sorted(labels.items())), {})[agg] = float(series["value"][1])
+        for labels, value in pairs.items():
+            if "t" not in value or "value" not in value:
+                continue
+            key = (dict(labels).get("point", ""), metric)
+            moment = _utc_ms(round(value["t"] * 1000))
+            line = result.setdefault(key, Sparkline())
+            if line.latest is None or moment > line.latest[0]:  # the newest of its series
+                line.latest = (moment, value["value"])
+
     async def _instant(self, found: dict[int, dict[str, float]], selector: str, bucket_ms: int,
                        window_from: int, window_to: int) -> None:
         body = await self._http.get_json("/api/v1/query", {
@@ -92,6 +158,10 @@ class VictoriaReader:
             value = series.get("value")
             if value:
                 _put(found, bucket_ms, series, value[1])
+
+
+def _utc_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def _ms(moment: datetime) -> int:

@@ -1,14 +1,16 @@
 """Statistics of the closed loop over a time range: incidents per day by type, time to accept
-and to complete per grid and per person against the SLA targets, the share that missed them,
-the busiest points. Read-only; one pass over the range's incidents (capped) and their first
-``resolve`` history entries."""
+and to complete (mean, median, 90th percentile) per grid and per person against the SLA
+targets, the share that missed them (per grid, person and day), the busiest points.
+Read-only; one pass over the range's incidents (capped) and their first ``resolve`` history
+entries."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
-from statistics import fmean
+from datetime import datetime, timedelta
+from statistics import fmean, median
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +22,7 @@ from ..db.models import FINAL_STATES, Grid, Incident, IncidentTransition, Point,
 
 MAX_INCIDENTS = 100_000  # a range holding more is refused: narrow it (memory stays bounded)
 BUSIEST = 10
+EPSILON = timedelta(microseconds=1)  # ``until`` is exclusive
 
 
 class TooManyIncidents(Exception):
@@ -37,8 +40,16 @@ class _Clock:
         self.took_s.append(took_s)
         self.in_time += took_s <= target_s
 
+    def row(self, step: str) -> dict[str, Any]:
+        ordered = sorted(self.took_s)
+        return {f"{step}_mean_s": round(fmean(ordered), 1) if ordered else None,
+                f"{step}_median_s": round(median(ordered), 1) if ordered else None,
+                # nearest rank: the time nine in ten met
+                f"{step}_p90_s": round(ordered[math.ceil(0.9 * len(ordered)) - 1], 1)
+                if ordered else None}
 
-@dataclass
+
+@dataclass(eq=False)  # tallies are told apart by identity (a person may hold two roles)
 class _Tally:
     opened: int = 0
     accept: _Clock = field(default_factory=_Clock)
@@ -48,15 +59,11 @@ class _Tally:
     def row(self) -> dict[str, Any]:
         return {
             "opened": self.opened, "accepted": len(self.accept.took_s),
-            "accept_mean_s": _mean(self.accept.took_s), "accepted_in_time": self.accept.in_time,
-            "completed": len(self.complete.took_s), "complete_mean_s": _mean(self.complete.took_s),
+            **self.accept.row("accept"), "accepted_in_time": self.accept.in_time,
+            "completed": len(self.complete.took_s), **self.complete.row("complete"),
             "completed_in_time": self.complete.in_time, "missed_target": self.missed,
             "missed_rate": round(self.missed / self.opened, 4) if self.opened else None,
         }
-
-
-def _mean(values: list[float]) -> float | None:
-    return round(fmean(values), 1) if values else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,49 +91,86 @@ def _rows(session: Session, query: Select[Any]) -> list[_Row]:
     return [_Row(i, *first.get(i.id, (None, None))) for i in incidents]
 
 
-def statistics(session: Session, query: Select[Any], sla: SlaSpec, zone: str,
-               now: datetime) -> dict[str, Any]:
-    """``query`` selects the incidents (scoped and filtered by the caller); times to accept and
-    complete count from the first event, completion is the first ``resolve``."""
+def _days(since: datetime, until: datetime, tz: ZoneInfo) -> list[str]:
+    """Every calendar day (in ``tz``) the range touches: a chart's axis has no holes."""
+    day, last = since.astimezone(tz).date(), (until - EPSILON).astimezone(tz).date()
+    days = []
+    while day <= last:
+        days.append(day.isoformat())
+        day += timedelta(days=1)
+    return days
+
+
+def statistics(session: Session, query: Select[Any], sla: SlaSpec, zone: str, now: datetime,
+               since: datetime, until: datetime) -> dict[str, Any]:
+    """``query`` selects the incidents (scoped and filtered by the caller) opened in
+    [since, until); times to accept and complete count from the first event, completion is the
+    first ``resolve``. A person is credited with the step they did: the acceptance to who
+    accepted, the completion to who resolved; a late or overdue step counts against them."""
     rows = _rows(session, query)
     tz = ZoneInfo(zone)
+    days = _days(since, until, tz)
     per_day: Counter[tuple[str, str]] = Counter()
     per_point: Counter[str] = Counter()
+    day_tallies: dict[str, _Tally] = {day: _Tally() for day in days}
     grids: dict[str | None, _Tally] = defaultdict(_Tally)
     people: dict[str, _Tally] = defaultdict(_Tally)
     total = _Tally()
     for row in rows:
         incident = row.incident
-        per_day[(incident.opened_at.astimezone(tz).date().isoformat(), incident.type)] += 1
+        day = incident.opened_at.astimezone(tz).date().isoformat()
+        per_day[(day, incident.type)] += 1
         per_point[incident.point_id] += 1
-        accept_target, complete_target = sla.deadlines(incident.type, incident.severity)
-        tallies = [grids[incident.grid_id], total]
-        if incident.accepted_by:
-            tallies.append(people[incident.accepted_by])
-        missed = False
-        for tally in tallies:
+        shared = [grids[incident.grid_id], total, day_tallies.setdefault(day, _Tally())]
+        acceptor = people[incident.accepted_by] if incident.accepted_by else None
+        resolver = people[row.resolved_by] if row.resolved_by else None
+        involved = [t for t in (acceptor, resolver) if t is not None]
+        if acceptor is resolver:
+            involved = involved[:1]
+        for tally in shared + involved:
             tally.opened += 1
-        for step, done_at, target in (("accept", incident.accepted_at, accept_target),
-                                      ("complete", row.resolved_at, complete_target)):
-            if done_at is not None:
-                took = (done_at - incident.opened_at).total_seconds()
-                missed |= took > target
-                for tally in tallies:
-                    getattr(tally, step).add(took, target)
-            elif incident.state not in FINAL_STATES:  # still waiting (not closed by the system)
-                missed |= (now - incident.opened_at).total_seconds() > target
-        for tally in tallies:
-            tally.missed += missed
+        late = _clock_steps(row, sla, now, shared, acceptor, resolver)
+        for tally in shared:
+            tally.missed += bool(late)
+        for tally in involved:
+            tally.missed += any(owner is tally for owner in late)
     return {
         "incidents": len(rows),
         "targets": {"accept_s": sla.accept_s, "complete_s": sla.resolve_s},
         "overall": total.row(),
+        "days": days,
         "per_day": [{"day": day, "type": type_, "count": n}
                     for (day, type_), n in sorted(per_day.items())],
+        "per_day_totals": [{"day": day, **{k: v for k, v in tally.row().items()
+                                           if k in ("opened", "missed_target", "missed_rate")}}
+                           for day, tally in sorted(day_tallies.items())],
         "per_grid": _named_grids(session, grids),
         "per_person": _named_people(session, people),
         "busiest_points": _named_points(session, per_point.most_common(BUSIEST)),
     }
+
+
+def _clock_steps(row: _Row, sla: SlaSpec, now: datetime, shared: list[_Tally],
+                 acceptor: _Tally | None, resolver: _Tally | None) -> list[_Tally | None]:
+    """Adds the incident's step times to the clocks of ``shared`` and of the person who did
+    the step; returns the owner of each step that was late or is overdue (None: nobody held
+    it yet, e.g. never accepted)."""
+    incident = row.incident
+    accept_target, complete_target = sla.deadlines(incident.type, incident.severity)
+    late: list[_Tally | None] = []
+    for step, done_at, target, owner in (
+            ("accept", incident.accepted_at, accept_target, acceptor),
+            ("complete", row.resolved_at, complete_target, resolver)):
+        if done_at is not None:
+            took = (done_at - incident.opened_at).total_seconds()
+            if took > target:
+                late.append(owner)
+            for tally in shared if owner is None else [*shared, owner]:
+                getattr(tally, step).add(took, target)
+        elif (incident.state not in FINAL_STATES  # still waiting (not closed by the system)
+              and (now - incident.opened_at).total_seconds() > target):
+            late.append(acceptor if step == "complete" else None)  # who holds it now
+    return late
 
 
 def _named_grids(session: Session, tallies: dict[str | None, _Tally]) -> list[dict[str, Any]]:
@@ -139,7 +183,9 @@ def _named_grids(session: Session, tallies: dict[str | None, _Tally]) -> list[di
 def _named_people(session: Session, tallies: dict[str, _Tally]) -> list[dict[str, Any]]:
     names = {user: name for user, name in session.execute(
         select(Staff.username, Staff.name).where(Staff.username.in_(list(tallies))))}
-    return [{"username": user, "name": names.get(user), **tally.row()}
+    # "handled": the incidents they accepted or resolved (they opened none).
+    return [{"username": user, "name": names.get(user),
+             **{("handled" if k == "opened" else k): v for k, v in tally.row().items()}}
             for user, tally in sorted(tallies.items())]
 
 
