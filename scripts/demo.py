@@ -23,6 +23,7 @@ from demo_access import ACCESS_GATEWAY, access_summary, start_entrance, what_to_
 from demo_broker import SERVER_ACCOUNT, add_accounts, demo_broker, secret_file, what_to_try_broker
 from demo_camera import demo_cameras, save_snapshots
 from demo_lifecycle import lifecycle_config, what_to_try
+from demo_plan import install_site_plan, what_to_try_plan
 
 from gridsense_devtools.http import http_json, login, server_up, trust_ca
 from gridsense_devtools.ports import PortTaken, free_port, require_free
@@ -318,6 +319,7 @@ def main() -> int:
             link = work / "tty" / f"{gw}-rs485"
             procs.wait_until(link.exists, 30, f"simulated RS-485 bus of {gw}")
         procs.wait_until(lambda: server_up(local), 60, "server")
+        placed = install_site_plan(local)  # 莲园社区's drawing, the demo's points placed on it
         for gw in GATEWAYS:
             over_tls = gw in TLS_GATEWAYS
             config = gateway_config(gw, listener.port if over_tls else mqtt_port, work,
@@ -350,6 +352,7 @@ The lobby camera on gw-01 sees a person walk into its restricted zone a few seco
 intrusion incident whose snapshot (box and zone drawn) is at /api/v1/incidents/<id>/snapshot.
 {phone_instructions(base, ca_url, args.host)}
 {what_to_try(base)}
+{what_to_try_plan(base)} ({placed} placed)
 {what_to_try_access(base)}
 {what_to_try_broker(work, mqtt_port)}
 {"Stops after " + str(int(args.duration)) + " s." if args.duration else "Ctrl-C stops everything."}
