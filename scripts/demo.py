@@ -23,7 +23,7 @@ from demo_access import ACCESS_GATEWAY, access_summary, start_entrance, what_to_
 from demo_broker import SERVER_ACCOUNT, add_accounts, demo_broker, secret_file, what_to_try_broker
 from demo_camera import demo_cameras, save_snapshots
 from demo_lifecycle import lifecycle_config, what_to_try
-from demo_plan import install_site_plan, what_to_try_plan
+from demo_plan import install_site_plan, plan_summary, what_to_try_plan
 
 from gridsense_devtools.http import http_json, login, server_up, trust_ca
 from gridsense_devtools.ports import PortTaken, free_port, require_free
@@ -232,6 +232,7 @@ def summary(base: str, influx: InfluxDB, work: Path) -> None:
                 if entry["action"] == "escalate":
                     print(f"           {entry['at'][11:19]} escalate {entry['note']}")
         save_snapshots(base, token, work)
+        plan_summary(base, token)
         access_summary(base, token)
     except (OSError, urllib.error.URLError, KeyError) as exc:
         print(f"  API query failed: {exc}")
@@ -352,7 +353,7 @@ The lobby camera on gw-01 sees a person walk into its restricted zone a few seco
 intrusion incident whose snapshot (box and zone drawn) is at /api/v1/incidents/<id>/snapshot.
 {phone_instructions(base, ca_url, args.host)}
 {what_to_try(base)}
-{what_to_try_plan(base)} ({placed} placed)
+{what_to_try_plan(base, placed)}
 {what_to_try_access(base)}
 {what_to_try_broker(work, mqtt_port)}
 {"Stops after " + str(int(args.duration)) + " s." if args.duration else "Ctrl-C stops everything."}

@@ -24,8 +24,16 @@ def install_site_plan(base: str) -> int:
     return len(DEMO_PLACES)
 
 
-def what_to_try_plan(base: str) -> str:
+def what_to_try_plan(base: str, placed: int) -> str:
     return f"""\
-Site plan (平面图) of 莲园社区: the drawing, and every point and gateway on it coloured by state:
-  GET {base}/api/v1/plans/{COMMUNITY}   (image: {base}/api/v1/plans/{COMMUNITY}/image;
-  states only: {base}/api/v1/plans/{COMMUNITY}/state)"""
+Site plan (平面图) of 莲园社区, {placed} points and gateways placed on it, coloured by state:
+  GET {base}/api/v1/plans/{COMMUNITY}   image: {base}/api/v1/plans/{COMMUNITY}/image
+  states only: GET {base}/api/v1/plans/{COMMUNITY}/state"""
+
+
+def plan_summary(base: str, token: str) -> None:
+    """Each marker's colour at the end, as the control room's plan shows it."""
+    state = http_json("GET", f"{base}/api/v1/plans/{COMMUNITY}/state", token)
+    for marker in state["markers"]:
+        print(f"  plan marker {marker['kind']:<7} {marker['id']:<22} {marker['status']}"
+              + (f" ({marker['severity']}, {marker['open']} open)" if marker["open"] else ""))
