@@ -250,7 +250,8 @@ async def test_markers_are_scoped_by_grid_and_coloured_by_incidents_and_gateways
         # point (no incident of its own) is offline.
         other.publish(Status(gateway="gw-02", seq=other.next_seq(), ts=utc_now(),
                              state=GatewayState.OFFLINE), retain=True)
-        await async_wait_until(lambda: app.counters.get("gateways.offline") >= 1)
+        # Waits for the commit (the gateway's counter moves inside its transaction).
+        await async_wait_until(lambda: _alarm(app, type_="gateway_offline") == "active")
         after = await states("control")
         assert (after["gateway:gw-02"]["status"], after["gateway:gw-02"]["gateway_online"]) == (
             "alarm", False)
@@ -262,9 +263,12 @@ async def test_markers_are_scoped_by_grid_and_coloured_by_incidents_and_gateways
     other.close()
 
 
-def _alarm(app: ServerApp, incident_id: str) -> str | None:
+def _alarm(app: ServerApp, incident_id: str | None = None, type_: str | None = None,
+           ) -> str | None:
+    """The alarm of an incident, by id or by type."""
+    where = Incident.id == incident_id if incident_id else Incident.type == type_
     with app.factory() as session:
-        return session.scalar(select(Incident.alarm).where(Incident.id == incident_id))
+        return session.scalar(select(Incident.alarm).where(where))
 
 
 async def test_an_offline_tile_server_is_offered_to_the_page_and_allowed_by_its_policy(
