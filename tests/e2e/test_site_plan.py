@@ -92,6 +92,13 @@ def test_control_uploads_places_and_drags_and_the_place_is_saved(
     sign_in(page, base, "control")
     page.goto(base + "/#/plan")
     expect(page.locator("#no-plan")).to_contain_text("还没有平面图")
+    # An HTML page named like a picture is refused, and the page says why, in Chinese first.
+    fake = tmp_path / "plan.png"
+    fake.write_text("<!DOCTYPE html><html><body>not a plan</body></html>", encoding="utf-8")
+    page.locator("#plan-upload").set_input_files(str(fake))
+    expect(page.locator("#plan-error")).to_contain_text("文件类型不受支持")
+    expect(page.locator("#plan-error")).to_contain_text("不是 SVG 图片")
+    shot(page, "plan-control-refused.png")
     drawing = tmp_path / "莲园社区.svg"
     drawing.write_text(site_plan_svg(), encoding="utf-8")
     page.locator("#plan-upload").set_input_files(str(drawing))
