@@ -422,7 +422,7 @@ class PlansConfig(_Strict):
     max_bytes: Annotated[int, Field(ge=1024, le=64 * 2**20)] = 8 * 2**20
     max_side_px: Annotated[int, Field(ge=16, le=50_000)] = 16_384
     max_markers: Annotated[int, Field(ge=1, le=20_000)] = 5000  # per community
-    # An offline map tile server for the page to draw under a plan, e.g.
+    # An offline map tile server, given to the page (GET /api/v1/plans: tile_url), e.g.
     # "/tiles/{z}/{x}/{y}.png" (same origin, behind the proxy) or
     # "https://tiles.estate.lan/{z}/{x}/{y}.png" (its origin joins the CSP's img-src).
     tile_url: Annotated[str, Field(

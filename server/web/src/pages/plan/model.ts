@@ -41,7 +41,7 @@ export function usePlan(community: string | null): PlanData {
   const [error, setError] = useState("");
   const [loading, setLoading] = useState(false);
   const timer = useRef<number | undefined>(undefined);
-  const watched = useRef(new Set<string>());  // point and gateway ids on the plan
+  const watched = useRef(new Set<string>());  // ids of the points and gateways on the plan
 
   const path = community ? `/api/v1/plans/${encodeURIComponent(community)}` : "";
   const applyStates = (list: MarkerState[]) =>
@@ -54,7 +54,8 @@ export function usePlan(community: string | null): PlanData {
       const body = await api<PlanView>(path);
       setView(body);
       applyStates(body.states);
-      watched.current = new Set(body.markers.map((m) => m.id));
+      // A point's gateway too: its going offline changes the point's colour.
+      watched.current = new Set(body.markers.flatMap((m) => (m.gateway ? [m.id, m.gateway] : [m.id])));
       setError("");
     } catch (e) {
       setError((e as Error).message);
