@@ -51,14 +51,15 @@ AREAS = {a.name: a for a in (
 
 # The demo registry's points and gateways (scripts/demo_data/registry.yaml) on the drawing.
 DEMO_PLACES: dict[tuple[str, str], tuple[float, float]] = {
-    ("point", "gw-01.boiler"): AREAS["1号楼"].at(0.15, 0.72),
-    ("point", "gw-01.lobby-cam"): AREAS["1号楼"].at(0.45, 0.72),
-    ("gateway", "gw-03"): AREAS["1号楼"].at(0.75, 0.72),
-    ("point", "gw-03.east-gate"): AREAS["1号楼"].at(0.97, 0.4),
+    # 1号楼 has four: spread so that their name labels (drawn under each marker) do not meet.
+    ("point", "gw-01.boiler"): AREAS["1号楼"].at(0.18, 0.7),
+    ("gateway", "gw-03"): AREAS["1号楼"].at(0.8, 0.9),
+    ("point", "gw-03.east-gate"): AREAS["1号楼"].at(1.0, 0.12),
+    ("point", "gw-01.lobby-cam"): AREAS["1号楼"].at(0.5, 1.4),  # at its door, on the lane
     ("gateway", "gw-01"): AREAS["2号楼"].at(0.5, 0.72),
     ("point", "gw-01.pump"): AREAS["5号楼"].at(0.5, 0.72),
-    ("point", "gw-02.substation"): AREAS["8号楼"].at(0.3, 0.72),
-    ("gateway", "gw-02"): AREAS["8号楼"].at(0.7, 0.72),
+    ("point", "gw-02.substation"): AREAS["8号楼"].at(0.25, 0.72),
+    ("gateway", "gw-02"): AREAS["8号楼"].at(0.82, 0.72),
     ("point", "gw-02.clinic-fridge"): AREAS["社区卫生站"].at(0.5, 0.72),
 }
 
