@@ -25,6 +25,7 @@ from demo_access import ACCESS_GATEWAY, access_summary, start_entrance, what_to_
 from demo_broker import SERVER_ACCOUNT, add_accounts, demo_broker, secret_file, what_to_try_broker
 from demo_camera import demo_cameras, save_snapshots
 from demo_lifecycle import lifecycle_config, what_to_try
+from demo_plan import install_site_plan, plan_summary, what_to_try_plan
 from demo_store import DemoStore, demo_store
 from demo_thermal_room import SHED, SHED_SLAVE, WHAT_TO_TRY, anomaly_rule, seed_history
 
@@ -239,6 +240,7 @@ def summary(base: str, store: DemoStore, work: Path) -> None:
                 if entry["action"] == "escalate":
                     print(f"           {entry['at'][11:19]} escalate {entry['note']}")
         save_snapshots(base, token, work)
+        plan_summary(base, token)
         access_summary(base, token)
     except (OSError, urllib.error.URLError, KeyError) as exc:
         print(f"  API query failed: {exc}")
@@ -330,6 +332,7 @@ def main() -> int:
             procs.wait_until(link.exists, 30, f"simulated RS-485 bus of {gw}")
         procs.wait_until(lambda: server_up(local), 60, "server")
         seed_history(work / "state" / "gw-01", datetime.now(UTC))
+        placed = install_site_plan(local)  # 莲园社区's drawing, the demo's points placed on it
         for gw in GATEWAYS:
             over_tls = gw in TLS_GATEWAYS
             config = gateway_config(gw, listener.port if over_tls else mqtt_port, work,
@@ -362,6 +365,7 @@ intrusion incident whose snapshot (box and zone drawn) is at /api/v1/incidents/<
 {phone_instructions(base, ca_url, args.host)}
 {what_to_try(base)}
 {WHAT_TO_TRY}
+{what_to_try_plan(base, placed)}
 {what_to_try_access(base)}
 {what_to_try_broker(work, mqtt_port)}
 {"Stops after " + str(int(args.duration)) + " s." if args.duration else "Ctrl-C stops everything."}

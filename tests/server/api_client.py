@@ -20,8 +20,8 @@ class Api:
             reply = await self.http.post("/api/v1/auth/token",
                                          json={"username": user, "password": PASSWORDS[user]})
             self.tokens[user] = reply.json()["access_token"]
-        return await self.http.request(method, path, **kwargs,
-                                       headers={"Authorization": f"Bearer {self.tokens[user]}"})
+        headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {self.tokens[user]}"}
+        return await self.http.request(method, path, **kwargs, headers=headers)
 
     async def act(self, user: str, incident: str, action: str, **body: Any) -> httpx.Response:
         return await self.as_(user, "POST", f"/api/v1/incidents/{incident}/{action}", json=body)

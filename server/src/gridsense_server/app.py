@@ -232,6 +232,7 @@ class ServerApp:
         api.state.access_sync = self.access_sync
         api.state.series_reader = series_reader(self.writer.http)
         api.state.display = config.display
+        api.state.plans = config.plans
         api.state.web_auth = web_auth = make_web_auth(self.factory, config, secret, self.refusals)
         api.state.enrollment = await asyncio.to_thread(make_enrollment, self.factory, config)
         links = LinkSigner(secret, config.lifecycle.public_url, config.lifecycle.link_ttl_s)
@@ -335,8 +336,11 @@ class ServerApp:
         if ca_pem is not None:
             api.add_api_route(CA_DOWNLOAD_PATH, ca_download(ca_pem), methods=["GET"],
                               include_in_schema=False)
-        hardened = Hardening(api, BodyLimits.for_server(http.max_body_kb, http.max_import_mb),
-                             self.counters)
+        plans = self.config.plans
+        hardened = Hardening(api, BodyLimits.for_server(http.max_body_kb, http.max_import_mb,
+                                                        plans.max_bytes),
+                             self.counters, img_sources=[plans.tile_origin] if plans.tile_origin
+                             else [])
         port = await start_listener(listeners, "http", uvicorn_config(
             hardened, http, host=http.host, port=http.port, tls=tls))
         scheme = "https" if tls is not None else "http"

@@ -452,6 +452,28 @@ class EnrollmentConfig(_Strict):
         return self
 
 
+class PlansConfig(_Strict):
+    """Site plans (plans/): one image per community, kept in the database."""
+
+    max_bytes: Annotated[int, Field(ge=1024, le=64 * 2**20)] = 8 * 2**20
+    max_side_px: Annotated[int, Field(ge=16, le=50_000)] = 16_384
+    max_markers: Annotated[int, Field(ge=1, le=20_000)] = 5000  # per community
+    # An offline map tile server, given to the page (GET /api/v1/plans: tile_url), e.g.
+    # "/tiles/{z}/{x}/{y}.png" (same origin, behind the proxy) or
+    # "https://tiles.estate.lan/{z}/{x}/{y}.png" (its origin joins the CSP's img-src).
+    tile_url: Annotated[str, Field(
+        max_length=500, pattern=r"^(https?://[^/\s'\";]+)?/[^\s'\";]*\{z\}[^\s'\";]*$",
+    )] | None = None
+
+    @property
+    def tile_origin(self) -> str | None:
+        """The tile server's origin when it is not this server's (for the CSP's img-src)."""
+        if self.tile_url is None or self.tile_url.startswith("/"):
+            return None
+        scheme, _, rest = self.tile_url.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
 class ServerConfig(_Strict):
     mqtt: MqttConfig = MqttConfig()
     influxdb: Annotated[InfluxConfig, Field(
@@ -468,6 +490,7 @@ class ServerConfig(_Strict):
     display: DisplayConfig = DisplayConfig()
     broker: BrokerAdminConfig = BrokerAdminConfig()
     enrollment: EnrollmentConfig = EnrollmentConfig()
+    plans: PlansConfig = PlansConfig()
     # Not a file key: the folder relative paths were resolved against (the config's folder).
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 

@@ -32,6 +32,8 @@ export interface RequestOptions {
   query?: Record<string, string | number | boolean | null | undefined>;
   /** A timer's request: must not keep an idle session alive. */
   background?: boolean;
+  /** A file sent as the body as it is (an upload), with its own type; instead of `body`. */
+  raw?: Blob;
   signal?: AbortSignal;
 }
 
@@ -68,13 +70,14 @@ export async function request(path: string, options: RequestOptions = {}): Promi
   const method = options.method ?? "GET";
   const headers: Record<string, string> = {};
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  if (options.raw !== undefined) headers["Content-Type"] = options.raw.type || "application/octet-stream";
   if (method !== "GET" && csrfToken) headers["X-CSRF-Token"] = csrfToken;
   if (options.background) headers["X-Gridsense-Background"] = "1";
   let resp: Response;
   try {
     resp = await fetch(withQuery(path, options.query), {
       method, headers, credentials: "same-origin", signal: options.signal,
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
     });
   } catch (e) {
     if (e instanceof DOMException && e.name === "AbortError") throw e;
@@ -203,3 +206,40 @@ export interface GatewayView {
   points?: PointPlace[];
   [extra: string]: unknown;
 }
+
+// ---- Site plans (docs/api.md, "Site plans") ----
+
+export type MarkerKind = "point" | "gateway";
+export type MarkerStatus = "overdue" | "alarm" | "open" | "offline" | "normal";
+
+export interface PlanMeta {
+  content_type: string; width: number; height: number; size: number; sha256: string;
+  uploaded_by: string; uploaded_at: string; image_url: string;
+}
+
+export interface CommunityPlan {
+  community: string; name: string; street: string; street_name: string; plan: PlanMeta | null;
+}
+
+export interface PlansIndex { communities: CommunityPlan[]; can_edit: boolean; tile_url: string | null }
+
+export interface PlanTarget {
+  kind: MarkerKind; id: string; name: string | null; location?: string | null;
+  gateway?: string | null; grid?: string | null; grid_name?: string | null;
+  micro_grid_name?: string | null;
+}
+
+export interface PlanMarker extends PlanTarget { x: number; y: number; placed_by: string; placed_at: string }
+
+export interface MarkerState {
+  kind: MarkerKind; id: string; status: MarkerStatus; severity: string | null;
+  alarm_active: boolean; overdue: boolean; open: number; incidents: string[];
+  gateway: string | null; gateway_online: boolean | null;
+}
+
+export interface PlanView {
+  community: string; name: string; street_name: string; plan: PlanMeta | null; can_edit: boolean;
+  tile_url: string | null; markers: PlanMarker[]; unplaced: PlanTarget[]; states: MarkerState[];
+}
+
+export interface PlanStateView { community: string; at: string; markers: MarkerState[] }

@@ -50,9 +50,13 @@ class BodyLimits:
     larger: tuple[tuple[re.Pattern[str], int], ...] = ()
 
     @classmethod
-    def for_server(cls, max_body_kb: int, max_import_mb: int) -> BodyLimits:
+    def for_server(cls, max_body_kb: int, max_import_mb: int,
+                   max_plan_bytes: int | None = None) -> BodyLimits:
         imports = re.compile(r"^/api/v1/communities/[^/]+/credentials/import$")
-        return cls(max_body_kb * 1024, ((imports, max_import_mb * 2**20),))
+        larger = [(imports, max_import_mb * 2**20)]
+        if max_plan_bytes is not None:  # a site plan image, checked again by the route
+            larger.append((re.compile(r"^/api/v1/plans/[^/]+/image$"), max_plan_bytes))
+        return cls(max_body_kb * 1024, tuple(larger))
 
     def of(self, path: str) -> int:
         for pattern, limit in self.larger:
@@ -61,14 +65,23 @@ class BodyLimits:
         return self.default
 
 
+def csp_with_images_from(sources: list[str]) -> str:
+    """The policy with more origins images may come from (an offline map tile server)."""
+    return CSP.replace("img-src 'self'", " ".join(["img-src 'self'", *sources]), 1)
+
+
 class Hardening:
-    """Wraps the ASGI app; ``counters`` counts the refusals (``http.refused.body_too_large``)."""
+    """Wraps the ASGI app; ``counters`` counts the refusals (``http.refused.body_too_large``);
+    ``img_sources``: origins the page may show images from besides its own."""
 
     def __init__(self, app: ASGIApp, limits: BodyLimits, counters: Counters | None = None,
-                 ) -> None:
+                 img_sources: list[str] | None = None) -> None:
         self.app = app
         self.limits = limits
         self.counters = counters
+        self.headers = SECURITY_HEADERS if not img_sources else (
+            (b"content-security-policy", csp_with_images_from(img_sources).encode()),
+            *SECURITY_HEADERS[1:])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,7 +100,8 @@ class Hardening:
                 return  # the 413 is out; what the app still says goes nowhere
             if message["type"] == "http.response.start":
                 state.started = True
-                message["headers"] = _with_security_headers(message.get("headers", []), secure)
+                message["headers"] = _with_security_headers(message.get("headers", []), secure,
+                                                            self.headers)
             await send(message)
 
         async def counted_receive() -> Message:
@@ -113,7 +127,7 @@ class Hardening:
         headers = [(b"content-type", b"application/json; charset=utf-8"),
                    (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
         await send({"type": "http.response.start", "status": 413,
-                    "headers": _with_security_headers(headers, secure)})
+                    "headers": _with_security_headers(headers, secure, self.headers)})
         await send({"type": "http.response.body", "body": body})
 
 
@@ -134,9 +148,11 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _with_security_headers(headers: Any, secure: bool) -> list[tuple[bytes, bytes]]:
+def _with_security_headers(headers: Any, secure: bool,
+                           security: tuple[tuple[bytes, bytes], ...] = SECURITY_HEADERS,
+                           ) -> list[tuple[bytes, bytes]]:
     out = [(bytes(k), bytes(v)) for k, v in headers]
     present = {k.lower() for k, _ in out}
-    extra = SECURITY_HEADERS + (((b"strict-transport-security", HSTS.encode()),) if secure else ())
+    extra = security + (((b"strict-transport-security", HSTS.encode()),) if secure else ())
     out += [(k, v) for k, v in extra if k not in present]
     return out

@@ -21,6 +21,7 @@ from . import (
     health_routes,
     incident_routes,
     notify_routes,
+    plan_routes,
     registry_routes,
     session_routes,
     silence_routes,
@@ -43,6 +44,7 @@ router.include_router(audit_routes.router)
 router.include_router(notify_routes.router)
 router.include_router(registry_routes.router)
 router.include_router(stats_routes.router)
+router.include_router(plan_routes.router)
 
 
 @router.post("/api/v1/auth/token", response_model=TokenResponse, tags=["auth"],

@@ -5,6 +5,7 @@ from . import (  # noqa: F401  (so Base.metadata has their tables)
     dead_letters,
     enrollment_models,
     page_reads,
+    plan_models,
     registry_version,
     unassigned,
     web_models,
