@@ -413,6 +413,16 @@ class EnrollmentConfig(_Strict):
         return self
 
 
+class CommissioningConfig(_Strict):
+    """The commissioning check of a gateway: how long the drill page may take to reach the
+    installer before the report says it did not."""
+
+    drill_timeout_s: Annotated[float, Field(gt=0, le=86400)] = 600
+    # The drill goes to the app and to each of these of the installer's own contacts (empty:
+    # every contact they have).
+    channels: list[ChannelName] = []
+
+
 class ServerConfig(_Strict):
     mqtt: MqttConfig = MqttConfig()
     influxdb: InfluxConfig = InfluxConfig()
@@ -428,6 +438,7 @@ class ServerConfig(_Strict):
     display: DisplayConfig = DisplayConfig()
     broker: BrokerAdminConfig = BrokerAdminConfig()
     enrollment: EnrollmentConfig = EnrollmentConfig()
+    commissioning: CommissioningConfig = CommissioningConfig()
     # Not a file key: the folder relative paths were resolved against (the config's folder).
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 

@@ -28,11 +28,26 @@ class Bucket:
     count: int
 
 
+@dataclass(frozen=True, slots=True)
+class FirstReading:
+    """A point's earliest stored reading of one metric (measurement)."""
+
+    point: str
+    metric: str
+    value: float
+    t: datetime
+
+
 class SeriesReader(Protocol):
     async def buckets(self, measurement: str, point: str, start: datetime, end: datetime,
                       step_s: int) -> list[Bucket]:
         """The non-empty buckets of ``step_s`` seconds in [start, end), oldest first, at most
         ``MAX_BUCKETS + 1``; raises QueryFailed when the store does not answer."""
+        ...
+
+    async def first_readings(self, gateway: str, since: datetime) -> list[FirstReading]:
+        """Each point's earliest reading per metric from ``gateway`` since ``since``; raises
+        QueryFailed when the store does not answer."""
         ...
 
 
@@ -75,6 +90,21 @@ class InfluxQLReader:
                                          float(low), float(high), int(count)))
         return result
 
+    async def first_readings(self, gateway: str, since: datetime) -> list[FirstReading]:
+        # One query for the whole gateway: every measurement, one series per (metric, point).
+        query = (f'SELECT first("value") FROM /.*/ WHERE "gateway" = {_quote_string(gateway)} '
+                 f'AND time >= {timestamp_ns(since)} GROUP BY "point"')
+        body = await self._http.query(query)
+        result = []
+        for statement in body.get("results", []):
+            for series in statement.get("series", []):
+                point = (series.get("tags") or {}).get("point")
+                for ms, value in series.get("values", [])[:1]:
+                    if point and value is not None:
+                        result.append(FirstReading(point, series["name"], float(value),
+                                                   datetime.fromtimestamp(ms / 1000, UTC)))
+        return result
 
-__all__ = ["MAX_BUCKETS", "Bucket", "InfluxQLReader", "QueryFailed", "SeriesReader",
+
+__all__ = ["MAX_BUCKETS", "Bucket", "FirstReading", "InfluxQLReader", "QueryFailed", "SeriesReader",
            "choose_step"]

@@ -87,8 +87,9 @@ def _rows(session: Session, query: Select[Any]) -> list[_Row]:
 def statistics(session: Session, query: Select[Any], sla: SlaSpec, zone: str,
                now: datetime) -> dict[str, Any]:
     """``query`` selects the incidents (scoped and filtered by the caller); times to accept and
-    complete count from the first event, completion is the first ``resolve``."""
-    rows = _rows(session, query)
+    complete count from the first event, completion is the first ``resolve``. Commissioning
+    drills are never counted: they test the paging, they are not work."""
+    rows = _rows(session, query.where(Incident.drill.is_(False)))
     tz = ZoneInfo(zone)
     per_day: Counter[tuple[str, str]] = Counter()
     per_point: Counter[str] = Counter()
