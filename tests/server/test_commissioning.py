@@ -5,6 +5,8 @@ only when every point reports; drills stay off the board and out of the statisti
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from commissioning_support import APP_ONLY_INSTALLER, server_yaml, with_installe
 from conftest import ServerFactory
 from server_helpers import EdgePublisher, async_wait_until
 from sqlalchemy import select
+from test_cli import run_cli
 
 from gridsense_devtools.standins.server import VendorStandins
 from gridsense_server.db.models import Incident
@@ -157,3 +160,41 @@ async def test_an_undelivered_drill_keeps_the_run_pending_and_a_second_run_waits
         assert tree["streets"][0]["open"] == 0  # the open drill is not counted
         stats = await api.json("control", "/api/v1/stats")
         assert stats["incidents"] == 0
+
+
+async def test_the_cli_commissions_a_gateway_against_the_running_server(
+    tmp_path: Path, start_server: ServerFactory, edge: EdgePublisher, registry_file: Path,
+    standins: VendorStandins,
+) -> None:
+    """``gridsense-server commission``: the running server sends the drill; the command waits
+    for it, prints the report and writes the printable page; exit 0 only when green."""
+    phone = standins.wecom.app("ww7c1d", "app-secret", 1000002)
+    with_installer(registry_file)
+    server = await start_server(extra_yaml=server_yaml(standins))
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    for point in ("gw-01.boiler", "gw-01.pump"):
+        _readings(edge, point, at, 20.0)
+    async with httpx.AsyncClient(base_url=server.http_url, trust_env=False, timeout=30) as http:
+        api = Api(http)
+
+        async def stored() -> bool:
+            series = [await api.json("control", f"/api/v1/points/{p}/series")
+                      for p in ("gw-01.boiler", "gw-01.pump")]
+            return all(s["points"] for s in series)
+
+        await async_wait_until(stored, 60, "both points' readings in InfluxDB")
+
+    config, page = str(tmp_path / "server.yaml"), tmp_path / "report.html"
+    result = await asyncio.to_thread(run_cli, "commission", "gw-01", "--installer",
+                                     "installer-ly", "--config", config, "--wait", "60",
+                                     "--json", "--html", str(page))
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "green" and report["drill"]["reached_via"] == "wecom"
+    assert report["started_by"].startswith("cli:")
+    assert len(phone.received) == 1
+    assert "合格" in page.read_text(encoding="utf-8")
+
+    refused = await asyncio.to_thread(run_cli, "commission", "gw-01", "--installer", "nobody",
+                                      "--config", config)
+    assert refused.returncode == 2 and "nobody" in refused.stdout

@@ -27,6 +27,18 @@ def _label(key: str, section: str | None = None) -> str:
     return f'{escape(zh[key])} <span class="en">{escape(en[key])}</span>'
 
 
+def _term(section: str, code: str) -> str:
+    """A code (channel, status, metric) in words where the catalogue has it, else as it is."""
+    if code in _words("zh-CN")[section]:
+        return _label(code, section)
+    return escape(code)
+
+
+def _data(key: str) -> str:
+    """A cell's column name, shown before it where the table folds into cards (phones)."""
+    return f' data-label="{escape(_words("zh-CN")[key])}"'
+
+
 def _time(text: str | None, zone: ZoneInfo) -> str:
     if text is None:
         return "—"
@@ -36,7 +48,7 @@ def _time(text: str | None, zone: ZoneInfo) -> str:
 def _seconds(value: float | None) -> str:
     if value is None:
         return "—"
-    return escape(_words("zh-CN")["seconds"].format(n=f"{value:g}"))
+    return escape(_words("zh-CN")["seconds"].format(n=f"{value:.1f}"))
 
 
 def _fact(key: str, value: str) -> str:
@@ -47,21 +59,26 @@ def _point_rows(report: dict[str, Any], zone: ZoneInfo) -> str:
     rows = []
     for point in report["points"]:
         first = point["first"]
-        readings = "<br>".join(f'{escape(r["metric"])} = {r["value"]:g}' for r in first) or "—"
+        readings = "<br>".join(f'{_term("metrics", r["metric"])} = {r["value"]:g}'
+                               for r in first) or "—"
         when = _time(first[0]["t"], zone) if first else "—"
         status = "ok" if point["ok"] else "missing"
         rows.append(
-            f'<tr class="{status}"><td>{escape(point["name"])}</td>'
-            f'<td class="id">{escape(point["point"])}</td>'
-            f'<td>{escape(point["grid_name"] or point["grid"])}</td>'
-            f"<td>{readings}</td><td>{when}</td><td>{_label(status)}</td></tr>")
+            f'<tr class="{status}"><td{_data("name")}>{escape(point["name"])}</td>'
+            f'<td class="id"{_data("point")}>{escape(point["point"])}</td>'
+            f'<td{_data("grid")}>{escape(point["grid_name"] or point["grid"])}</td>'
+            f'<td{_data("first_reading")}>{readings}</td>'
+            f'<td{_data("first_time")}>{when}</td>'
+            f'<td{_data("status")}>{_label(status)}</td></tr>')
     return "\n".join(rows)
 
 
 def _delivery_rows(drill: dict[str, Any], zone: ZoneInfo) -> str:
     return "\n".join(
-        f'<tr><td>{escape(d["channel"])}</td><td>{escape(d["status"])}</td>'
-        f'<td>{_time(d["sent_at"], zone)}</td><td>{escape(d["error"] or "")}</td></tr>'
+        f'<tr><td{_data("channel")}>{_term("channels", d["channel"])}</td>'
+        f'<td{_data("delivery_status")}>{_term("delivery_statuses", d["status"])}</td>'
+        f'<td{_data("sent_at")}>{_time(d["sent_at"], zone)}</td>'
+        f'<td{_data("error")}>{escape(d["error"] or "")}</td></tr>'
         for d in drill["deliveries"])
 
 
@@ -72,6 +89,7 @@ def render(report: dict[str, Any], timezone: str) -> str:
     gateway = escape(report["gateway"]) + (
         f'（{escape(report["gateway_name"])}）' if report["gateway_name"] else "")
     installer = escape(report["installer_name"] or report["installer"])
+    via = _term("channels", drill["reached_via"]) if drill["reached_via"] else "—"
     reasons = "".join(f"<li>{escape(r['text'])}</li>" for r in report["reasons"])
     head = ("<th>{}</th>" * 6).format(*(_label(k) for k in (
         "name", "point", "grid", "first_reading", "first_time", "status")))
@@ -84,6 +102,7 @@ def render(report: dict[str, Any], timezone: str) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(_words("zh-CN")["title"])} {escape(report["gateway"])}</title>
 <link rel="stylesheet" href="{CSS_URL}">
+<link rel="icon" href="data:,">
 </head>
 <body>
 <main class="report">
@@ -109,7 +128,7 @@ def render(report: dict[str, Any], timezone: str) -> str:
 <h2>{_label("drill")}</h2>
 <table class="facts drill">
 {_fact("outcome", _label(drill["outcome"], "outcomes"))}
-{_fact("reached_via", escape(drill["reached_via"] or "—"))}
+{_fact("reached_via", via)}
 {_fact("delivery_s", _seconds(drill["delivery_s"]))}
 {_fact("acknowledged_at", _time(drill["acknowledged_at"], zone))}
 {_fact("round_trip_s", _seconds(drill["round_trip_s"]))}

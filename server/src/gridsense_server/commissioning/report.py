@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from ..db.commissioning_models import CommissioningRun
 from ..db.enrollment_models import EnrolledGateway
-from ..db.models import Grid, Notification, Point, Staff
+from ..db.models import Notification, Point, Staff
 from ..i18n import catalogue
+from ..notify.page_facts import grid_labels
 from ..timeseries.reader import FirstReading
 from .drill import PENDING, UNREACHED
 
@@ -30,8 +31,7 @@ def _points(session: Session, gateway: str, first: list[FirstReading]) -> list[d
         by_point.setdefault(reading.point, []).append(reading)
     points = list(session.scalars(select(Point).where(Point.gateway == gateway)
                                   .order_by(Point.id)))
-    grids = dict(session.execute(select(Grid.id, Grid.name).where(
-        Grid.id.in_({p.grid_id for p in points}))).all())
+    grids = grid_labels(session, {p.grid_id for p in points})
     rows = []
     for point in points:
         readings = sorted(by_point.get(point.id, []), key=lambda r: (r.t, r.metric))

@@ -52,7 +52,7 @@ def messages_for(session: Session, rows: list[Notification], zone: ZoneInfo
                                  .where(Staff.username.in_(people))).all())
     grid_ids = {i.grid_id for i in incidents.values() if i.grid_id}
     grid_ids |= {r.removeprefix("grid:") for r in people if r.startswith("grid:")}
-    grids = _grid_labels(session, grid_ids)
+    grids = grid_labels(session, grid_ids)
     messages = {}
     for row in rows:
         incident = incidents.get(row.incident_id)
@@ -69,7 +69,7 @@ def messages_for(session: Session, rows: list[Notification], zone: ZoneInfo
     return messages
 
 
-def _grid_labels(session: Session, grid_ids: set[str]) -> dict[str, str]:
+def grid_labels(session: Session, grid_ids: set[str]) -> dict[str, str]:
     """A micro-grid by its grid and its own name (第一网格 1-3号楼): the worker knows both."""
     rows = {g.id: g for g in session.scalars(select(Grid).where(Grid.id.in_(grid_ids)))}
     parent_ids = {g.parent_id for g in rows.values() if g.parent_id} - set(rows)
