@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
@@ -31,6 +31,9 @@ from .web_auth import address_of
 
 router = APIRouter(tags=["commissioning"])
 ACK_CHANNEL = "report"  # the drill acknowledged from the report page, not a page's link
+# Path parameters are checked before any query (PostgreSQL refuses NUL even to compare).
+GatewayId = Annotated[str, Path(pattern=f"^{ID_PATTERN}$")]
+RunId = Annotated[str, Path(pattern="^[0-9A-HJKMNP-TV-Z]{26}$")]
 
 
 class CommissionRequest(BaseModel):
@@ -89,8 +92,9 @@ def report_css() -> Response:
 
 
 @router.post("/api/v1/gateways/{gateway}/commissioning", status_code=status.HTTP_201_CREATED)
-async def start_commissioning(gateway: str, body: CommissionRequest, viewer: CurrentViewer,
-                              context: Context, request: Request) -> dict[str, Any]:
+async def start_commissioning(gateway: GatewayId, body: CommissionRequest,
+                              viewer: CurrentViewer, context: Context,
+                              request: Request) -> dict[str, Any]:
     """Start a run: the drill goes to the installer now; the report follows it (201 with the
     first report, its verdict ``pending`` until the drill is delivered or times out)."""
     service = _service(request)
@@ -110,7 +114,7 @@ async def start_commissioning(gateway: str, body: CommissionRequest, viewer: Cur
 
 
 @router.get("/api/v1/gateways/{gateway}/commissioning", response_model=list[RunSummary])
-def list_runs(gateway: str, viewer: CurrentViewer, context: Context,
+def list_runs(gateway: GatewayId, viewer: CurrentViewer, context: Context,
               request: Request) -> list[RunSummary]:
     """The gateway's latest runs, newest first."""
     service = _service(request)
@@ -119,7 +123,7 @@ def list_runs(gateway: str, viewer: CurrentViewer, context: Context,
 
 
 @router.get("/api/v1/commissioning/{run_id}")
-async def commissioning_report(run_id: str, viewer: CurrentViewer, context: Context,
+async def commissioning_report(run_id: RunId, viewer: CurrentViewer, context: Context,
                                request: Request) -> dict[str, Any]:
     """The report: each point with its first reading, the drill's delivery and round trip,
     the verdict with its reasons."""
@@ -127,7 +131,7 @@ async def commissioning_report(run_id: str, viewer: CurrentViewer, context: Cont
 
 
 @router.get("/api/v1/commissioning/{run_id}/report.html", response_class=HTMLResponse)
-async def commissioning_report_page(run_id: str, viewer: CurrentViewer, context: Context,
+async def commissioning_report_page(run_id: RunId, viewer: CurrentViewer, context: Context,
                                     request: Request) -> HTMLResponse:
     """The report as a printable page (Chinese first, English beside it)."""
     report = await _report(request, context, viewer, run_id)
@@ -147,7 +151,7 @@ def _acknowledge(context: Context, viewer: Viewer, run_id: str, address: str) ->
 
 
 @router.post("/api/v1/commissioning/{run_id}/ack")
-async def acknowledge_drill(run_id: str, viewer: CurrentViewer, context: Context,
+async def acknowledge_drill(run_id: RunId, viewer: CurrentViewer, context: Context,
                             request: Request) -> dict[str, Any]:
     """The paged installer says "received" (opening the page's link counts as well)."""
     _service(request)
@@ -166,8 +170,9 @@ def _save(context: Context, viewer: Viewer, gateway: str, body: InstallationBody
 
 
 @router.put("/api/v1/gateways/{gateway}/installation")
-async def save_installation(gateway: str, body: InstallationBody, viewer: CurrentViewer,
-                            context: Context, request: Request) -> dict[str, Any]:
+async def save_installation(gateway: GatewayId, body: InstallationBody,
+                            viewer: CurrentViewer, context: Context,
+                            request: Request) -> dict[str, Any]:
     """Save the draft configuration: each assigned device's point is registered (name, grid,
     place) and the configuration kept with its thresholds as rules. 422 names the wrong field,
     403 a grid not yours, 409 a point of another gateway."""
@@ -193,7 +198,7 @@ def _stored(context: Context, viewer: Viewer, gateway: str) -> dict[str, Any]:
 
 
 @router.get("/api/v1/gateways/{gateway}/installation")
-async def get_installation(gateway: str, viewer: CurrentViewer,
+async def get_installation(gateway: GatewayId, viewer: CurrentViewer,
                            context: Context) -> dict[str, Any]:
     """The configuration last saved for the gateway (``config`` null when none was) and its
     registered points."""

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gridsense_protocol.messages import JsonObject, NoNul
 from gridsense_protocol.topics import ID_PATTERN
 
 from ..db.commissioning_models import InstallationDraft
@@ -35,9 +36,9 @@ class PointAssignment(BaseModel):
 
     device: Annotated[int, Field(ge=0, lt=MAX_DEVICES)]  # index in the draft's devices
     id: Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200), NoNul]
     grid: Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]
-    location: Annotated[str, Field(max_length=200)] | None = None
+    location: Annotated[str, Field(max_length=200), NoNul] | None = None
     # Metric -> the value above which the gateway raises over_temperature (or its metric's
     # alarm): proposed by the device profile, confirmed by the installer.
     thresholds: Annotated[dict[Metric, Annotated[float, AfterValidator(_finite)]],
@@ -48,7 +49,7 @@ class InstallationBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # The draft gateway configuration (``gridsense-edge discover`` output, as JSON).
-    config: dict[str, Any] = {}
+    config: JsonObject = {}
     points: Annotated[list[PointAssignment], Field(max_length=MAX_DEVICES)] = []
 
 
