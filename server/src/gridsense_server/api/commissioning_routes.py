@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gridsense_protocol import utc_now
 from gridsense_protocol.topics import ID_PATTERN
@@ -21,12 +21,13 @@ from ..commissioning import CommissionError, Commissioning
 from ..commissioning.draft import DraftError, InstallationBody, save_draft, stored_draft
 from ..commissioning.html import CSS_FILE, render
 from ..config import DisplayConfig
-from ..db.commissioning_models import CommissioningRun
-from ..db.models import Point
+from ..db.commissioning_models import CommissioningRun, InstallationDraft
+from ..db.enrollment_models import EnrolledGateway
+from ..db.models import Gateway, Point
 from ..db.page_reads import mark_read
 from ..registry.viewers import Viewer
 from .deps import Context, CurrentViewer
-from .installer_scope import require_gateway_manager
+from .installer_scope import MANAGING_ROLES, require_gateway_manager
 from .web_auth import address_of
 
 router = APIRouter(tags=["commissioning"])
@@ -157,6 +158,56 @@ async def acknowledge_drill(run_id: RunId, viewer: CurrentViewer, context: Conte
     _service(request)
     await run_in_threadpool(_acknowledge, context, viewer, run_id, address_of(request))
     return await _report(request, context, viewer, run_id)
+
+
+class InstallableGateway(BaseModel):
+    id: str
+    name: str | None  # as created for enrollment; None for a gateway set up by hand
+    community: str | None
+    enrollment: str | None  # pending | enrolled | revoked; None: not enrolled here
+    online: bool | None  # None: never heard from
+    points: int  # registered points
+    saved: bool  # a draft configuration was saved
+
+
+MAX_GATEWAYS = 1000
+
+
+def _installable(context: Context, viewer: Viewer) -> list[InstallableGateway]:
+    with context.factory() as session:
+        enrolled = {g.id: g for g in session.scalars(
+            select(EnrolledGateway).order_by(EnrolledGateway.id).limit(MAX_GATEWAYS))}
+        seen = {g.id: g.state for g in session.scalars(
+            select(Gateway).order_by(Gateway.id).limit(MAX_GATEWAYS))}
+        points = dict(session.execute(select(Point.gateway, func.count()).group_by(
+            Point.gateway).limit(MAX_GATEWAYS)).all())
+        saved = set(session.scalars(select(InstallationDraft.gateway).limit(MAX_GATEWAYS)))
+        found = []
+        for gateway in sorted(set(enrolled) | set(seen) | set(points))[:MAX_GATEWAYS]:
+            try:
+                require_gateway_manager(session, viewer, gateway)
+            except HTTPException:
+                continue
+            row = enrolled.get(gateway)
+            found.append(InstallableGateway(
+                id=gateway, name=row.name if row else None,
+                community=row.community_id if row else None,
+                enrollment=row.state if row else None,
+                online=None if gateway not in seen else seen[gateway] == "online",
+                points=points.get(gateway, 0), saved=gateway in saved))
+        return found
+
+
+@router.get("/api/v1/installation/gateways", response_model=list[InstallableGateway])
+async def installable_gateways(viewer: CurrentViewer,
+                               context: Context) -> list[InstallableGateway]:
+    """The gateways the caller may set up: created for enrollment in its communities, or with
+    points in its grids (the control room: all of them)."""
+    if viewer.role not in MANAGING_ROLES:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"安装页面仅供监控中心和安装人员 / for roles control and installer "
+                            f"(you are {viewer.role})")
+    return await run_in_threadpool(_installable, context, viewer)
 
 
 def _save(context: Context, viewer: Viewer, gateway: str, body: InstallationBody,

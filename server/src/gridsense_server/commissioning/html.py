@@ -16,20 +16,18 @@ CSS_FILE = Path(__file__).resolve().parent / "report.css"
 CSS_URL = "/api/v1/commissioning/report.css"
 
 
-def _words(language: str) -> dict[str, Any]:
-    return catalogue(language).messages["commissioning"]
+def _words(language: str, section: str = "commissioning") -> dict[str, Any]:
+    return catalogue(language).messages[section]
 
 
-def _label(key: str, section: str | None = None) -> str:
-    zh, en = _words("zh-CN"), _words("en")
-    if section is not None:
-        zh, en = zh[section], en[section]
-    return f'{escape(zh[key])} <span class="en">{escape(en[key])}</span>'
+def _label(key: str, section: str = "commissioning") -> str:
+    zh, en = _words("zh-CN", section)[key], _words("en", section)[key]
+    return f'{escape(zh)} <span class="en">{escape(en)}</span>'
 
 
 def _term(section: str, code: str) -> str:
     """A code (channel, status, metric) in words where the catalogue has it, else as it is."""
-    if code in _words("zh-CN")[section]:
+    if code in _words("zh-CN", section):
         return _label(code, section)
     return escape(code)
 
@@ -59,7 +57,7 @@ def _point_rows(report: dict[str, Any], zone: ZoneInfo) -> str:
     rows = []
     for point in report["points"]:
         first = point["first"]
-        readings = "<br>".join(f'{_term("metrics", r["metric"])} = {r["value"]:g}'
+        readings = "<br>".join(f'{_term("metric_names", r["metric"])} = {r["value"]:g}'
                                for r in first) or "—"
         when = _time(first[0]["t"], zone) if first else "—"
         status = "ok" if point["ok"] else "missing"
@@ -75,7 +73,7 @@ def _point_rows(report: dict[str, Any], zone: ZoneInfo) -> str:
 
 def _delivery_rows(drill: dict[str, Any], zone: ZoneInfo) -> str:
     return "\n".join(
-        f'<tr><td{_data("channel")}>{_term("channels", d["channel"])}</td>'
+        f'<tr><td{_data("channel")}>{_term("channel_names", d["channel"])}</td>'
         f'<td{_data("delivery_status")}>{_term("delivery_statuses", d["status"])}</td>'
         f'<td{_data("sent_at")}>{_time(d["sent_at"], zone)}</td>'
         f'<td{_data("error")}>{escape(d["error"] or "")}</td></tr>'
@@ -89,7 +87,8 @@ def render(report: dict[str, Any], timezone: str) -> str:
     gateway = escape(report["gateway"]) + (
         f'（{escape(report["gateway_name"])}）' if report["gateway_name"] else "")
     installer = escape(report["installer_name"] or report["installer"])
-    via = _term("channels", drill["reached_via"]) if drill["reached_via"] else "—"
+    verdict_words = _label(verdict, "commissioning_verdicts")
+    via = _term("channel_names", drill["reached_via"]) if drill["reached_via"] else "—"
     reasons = "".join(f"<li>{escape(r['text'])}</li>" for r in report["reasons"])
     head = ("<th>{}</th>" * 6).format(*(_label(k) for k in (
         "name", "point", "grid", "first_reading", "first_time", "status")))
@@ -107,7 +106,7 @@ def render(report: dict[str, Any], timezone: str) -> str:
 <body>
 <main class="report">
 <h1>{_label("title")}</h1>
-<p class="verdict {verdict}" id="verdict">{_label("verdict")}：{_label(verdict, "verdicts")}</p>
+<p class="verdict {verdict}" id="verdict">{_label("verdict")}：{verdict_words}</p>
 {f'<ul class="reasons">{reasons}</ul>' if reasons else ""}
 <table class="facts">
 {_fact("gateway", gateway)}
@@ -127,7 +126,7 @@ def render(report: dict[str, Any], timezone: str) -> str:
 </table>
 <h2>{_label("drill")}</h2>
 <table class="facts drill">
-{_fact("outcome", _label(drill["outcome"], "outcomes"))}
+{_fact("outcome", _label(drill["outcome"], "drill_outcomes"))}
 {_fact("reached_via", via)}
 {_fact("delivery_s", _seconds(drill["delivery_s"]))}
 {_fact("acknowledged_at", _time(drill["acknowledged_at"], zone))}

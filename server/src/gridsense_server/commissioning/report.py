@@ -55,7 +55,7 @@ def _deliveries(session: Session, incident_id: str | None) -> list[dict[str, Any
 
 def reason(code: str, **params: Any) -> dict[str, Any]:
     """A reason by its catalogue code, with its text in Chinese then English."""
-    texts = [catalogue(lang).messages["commissioning"]["reasons_text"][code].format(**params)
+    texts = [catalogue(lang).messages["commissioning_reasons"][code].format(**params)
              for lang in ("zh-CN", "en")]
     return {"code": code, "params": params, "text": " / ".join(texts)}
 

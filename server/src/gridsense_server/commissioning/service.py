@@ -31,6 +31,9 @@ from .report import compose
 log = logging.getLogger(__name__)
 # Readings of a gateway created by hand (not enrolled) are looked for this far back.
 UNENROLLED_LOOKBACK = timedelta(days=400)
+# An enrolled gateway's readings from this long before it was created still count (its clock
+# may run behind the server's).
+CLOCK_SKEW = timedelta(hours=1)
 
 
 class CommissionError(Exception):
@@ -150,7 +153,8 @@ class Commissioning:
                 raise CommissionError(404, f"没有该调试记录 / no commissioning run {run_id!r}")
             self._settle(session, run, now)
             enrolled = session.get(EnrolledGateway, run.gateway)
-            since = enrolled.created_at if enrolled is not None else now - UNENROLLED_LOOKBACK
+            since = (enrolled.created_at - CLOCK_SKEW if enrolled is not None
+                     else now - UNENROLLED_LOOKBACK)
             return run.gateway, since
 
     def _compose(self, run_id: str, first: list[FirstReading],

@@ -15,7 +15,7 @@ from ..db.models import Grid, Incident, Notification, Point, Staff
 from ..workorders.escalation_steps import StepName
 from .messages import Message, headline, type_zh
 
-DRILL_WHY = "安装调试演练"
+DRILL_WHY = "测试通知"
 _LINK = re.compile(r"https?://\S+/link/\S+")
 
 
