@@ -12,10 +12,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from gridsense_devtools.clock import Clock
 from gridsense_devtools.community import REGISTRY_YAML
 from gridsense_server.commissioning import CommissionError, Commissioning
+from gridsense_server.commissioning.html import render
 from gridsense_server.config import CommissioningConfig, LifecycleConfig
 from gridsense_server.counters import Counters
 from gridsense_server.db.commissioning_models import CommissioningRun
-from gridsense_server.db.models import EscalationStep, Incident, IncidentTransition, Notification
+from gridsense_server.db.models import (
+    EscalationStep,
+    Incident,
+    IncidentTransition,
+    Notification,
+    Point,
+)
 from gridsense_server.db.page_reads import mark_read
 from gridsense_server.notify.links import LinkSigner
 from gridsense_server.registry.registry_file import parse_registry
@@ -99,3 +106,17 @@ async def test_a_drill_for_an_unknown_installer_is_refused(
     assert refused.value.status == 404 and "nobody" in str(refused.value)
     with migrated_factory() as session:
         assert session.scalars(select(Incident.id)).all() == []
+
+
+async def test_the_printable_report_escapes_what_the_registry_says(
+    migrated_factory: sessionmaker[Session],
+) -> None:
+    """Names come from registry files and installers' forms: the page shows them as text."""
+    clock = Clock()
+    service = _service(migrated_factory, clock)
+    with migrated_factory.begin() as session:
+        session.get(Point, "gw-01.pump").name = '<img src=x onerror="alert(1)">水泵房'
+    run_id = service.start("gw-01", "control", "installer-ly", "local")
+    page = render(await service.report(run_id), "Asia/Shanghai")
+    assert "<img" not in page and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;水泵房" in page
+    assert "进行中" in page  # the drill is still on its way
