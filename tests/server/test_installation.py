@@ -41,7 +41,8 @@ def _body(**point: Any) -> dict[str, Any]:
 
 
 async def test_a_saved_draft_registers_its_points_and_is_a_valid_gateway_config(
-    db_url: str, tmp_path: Path, start_server: ServerFactory, registry_file: Path, edge: EdgePublisher,
+    db_url: str, tmp_path: Path, start_server: ServerFactory, registry_file: Path,
+    edge: EdgePublisher,
 ) -> None:
     with_installer(registry_file, APP_ONLY_INSTALLER)
     server = await start_server(extra_yaml=server_yaml(None))
