@@ -7,7 +7,8 @@ from typing import Any
 
 import httpx
 
-PASSWORDS = {"worker-g01": "demo", "worker-g02": "demo2", "control": "ctl"}
+PASSWORDS = {"worker-g01": "demo", "worker-g02": "demo2", "control": "ctl",
+             "installer-ly": "demo"}
 
 
 class Api:

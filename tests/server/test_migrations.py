@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import column, insert, inspect, select, table, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,7 +15,7 @@ from gridsense_server.db import make_engine, make_session_factory
 from gridsense_server.db.migrate import current_revision, downgrade, upgrade
 from gridsense_server.db.models import Base, EscalationStep, Incident, Notification
 
-HEAD = "0013"
+HEAD = "0014"
 TABLES_0001 = {
     "streets", "communities", "grids", "points", "staff", "staff_grids", "incidents",
     "incident_events", "gateways",
@@ -25,13 +25,17 @@ NOW = datetime.now(UTC)
 
 
 def _add_incident(session: Session, id_: str, state: str) -> None:
-    """Only the columns of revision 0002 are named: the ORM would name every column of the
-    current model, which an older schema lacks."""
-    session.execute(insert(Incident).values(
+    """Only the columns of revision 0002 are named: the ORM (and the model's table, through its
+    columns' Python defaults) would name every column of the current model, which an older
+    schema lacks."""
+    values = dict(
         id=id_, point_id="p1", grid_id=None, gateway="gw", type="over_temperature",
         severity="major", state=state, alarm="active", opened_at=NOW, last_seen_at=NOW,
         count=1, value=None, message="", first_event_id=id_, state_changed_at=NOW,
-    ))
+    )
+    columns = [Incident.__table__.c[name] for name in values]
+    session.execute(insert(table("incidents", *(column(c.name, c.type) for c in columns)))
+                    .values(values))
 
 
 def test_upgrade_matches_the_models_and_downgrade_undoes_it(db_url: str) -> None:

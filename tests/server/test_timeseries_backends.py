@@ -214,6 +214,10 @@ async def test_both_stores_give_the_same_chart_buckets(
         assert set(lines[0]) == set(lines[1]) == {(POINT, "temperature")}
         a, b = lines[0][(POINT, "temperature")], lines[1][(POINT, "temperature")]
         assert a.latest == b.latest and a.latest is not None
+        firsts = [sorted(await reader.first_readings("gw-01", t0 - timedelta(hours=1)),
+                         key=lambda first: (first.point, first.metric))
+                  for reader in (influxql, metricsql)]
+        assert firsts[0] == firsts[1] and [f.t for f in firsts[0]] == [t0]
         assert len(a.means) == len(b.means) == 6 and all(  # the readings span 90 minutes
             x[0] == y[0] and abs(x[1] - y[1]) < 1e-9 for x, y in zip(a.means, b.means,
                                                                     strict=True))

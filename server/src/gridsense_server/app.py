@@ -32,6 +32,7 @@ from .api.web_setup import make_web_auth, run_upkeep
 from .audit import CLI_ADDRESS, SYSTEM, RefusalSink
 from .audit.retention import run_retention
 from .broker.accounts import server_logins
+from .commissioning import Commissioning
 from .config import ServerConfig
 from .counters import Counters
 from .db import make_engine, make_session_factory, upgrade
@@ -239,6 +240,10 @@ class ServerApp:
         self.scheduler = EscalationScheduler(self.factory, config.lifecycle, links, self.counters,
                                              hub=self.hub, on_pages=self.notifier.wake)
         loop = asyncio.get_running_loop()
+        api.state.commissioning = commissioning = Commissioning(
+            self.factory, config.commissioning, config.lifecycle, links,
+            api.state.series_reader, self.counters,
+            on_pages=lambda: loop.call_soon_threadsafe(self.notifier.wake))
         api.state.incident_actions = IncidentActionContext(
             config.lifecycle, links,
             on_change=lambda: loop.call_soon_threadsafe(self.notifier.wake))
@@ -266,6 +271,7 @@ class ServerApp:
             asyncio.create_task(self._refresh_directory()),
             asyncio.create_task(self.scheduler.run(), name="escalation"),
             asyncio.create_task(self.notifier.run(), name="notifier"),
+            asyncio.create_task(commissioning.run(), name="commissioning"),
             asyncio.create_task(self.refusals.run(), name="audit-refusals"),
             asyncio.create_task(run_retention(self.factory, config.audit, self.counters)),
             asyncio.create_task(run_upkeep(web_auth), name="auth-upkeep"),

@@ -1,10 +1,11 @@
 """``gridsense-server``: run, migrate, load-registry, import-registry, export-registry,
 hash-password, check, credentials (import/list), dead-letters (list/show/replay/purge),
 unassigned (list), notify (test), ca (the deployment CA), broker (accounts on the broker),
-audit (list/export), auth (unlock/logout-everywhere).
+audit (list/export), auth (unlock/logout-everywhere), commission (a gateway's check).
 
 Exit codes: 0 done (check: clean), 1 failed while running (check: InfluxDB or the database
-unreachable), 2 bad config / registry / usage, 3 check found gaps or duplicates.
+unreachable), 2 bad config / registry / usage, 3 check found gaps or duplicates (commission:
+not green).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .audit import CLI_ADDRESS, cli_actor, record_now
 from .audit import cli as audit_cli
 from .auth import cli as auth_cli
 from .broker import cli as broker_cli
+from .commissioning import cli as commission_cli
 from .config import ServerConfig, load_server_config
 from .db.engine import display_url
 from .ingest import dead_letter_cli, unassigned_cli
@@ -106,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     broker_cli.add_parser(verbs)
     audit_cli.add_parser(verbs, _timestamp)
     auth_cli.add_parser(verbs)
+    commission_cli.add_parser(verbs)
     return parser
 
 
@@ -157,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "notify":
             app.migrate()
             return notify_cli.run(args, app.factory, app.notifier.channels, config.lifecycle)
+        if args.verb == "commission":
+            app.migrate()
+            return asyncio.run(_commission(app, args))
         if args.verb == "export-registry":
             return _export_registry(app, args.format, args.path)
         if args.verb in ("load-registry", "import-registry"):
@@ -219,6 +225,26 @@ async def _run(app: ServerApp) -> int:
         log.exception(kv("server_failed", error=repr(exc)))
         return EXIT_FAILED
     return 0
+
+
+async def _commission(app: ServerApp, args: argparse.Namespace) -> int:
+    """The readings are read through the server's own InfluxDB client; the drill is sent by
+    the running server (its notifier reads the delivery log)."""
+    from .app import load_token_secret
+    from .commissioning import Commissioning
+    from .notify.links import LinkSigner
+    from .timeseries.reader import InfluxQLReader
+
+    config = app.config
+    secret = load_token_secret(config.auth.secret_file or config.state_dir / "token.secret")
+    links = LinkSigner(secret, config.lifecycle.public_url, config.lifecycle.link_ttl_s)
+    await app.writer.http.open()
+    try:
+        service = Commissioning(app.factory, config.commissioning, config.lifecycle, links,
+                                InfluxQLReader(app.writer.http), app.counters)
+        return await commission_cli.run(args, service, config.display.timezone)
+    finally:
+        await app.writer.http.close()
 
 
 def _check(config: ServerConfig, args: argparse.Namespace) -> int:

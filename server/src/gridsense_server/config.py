@@ -474,6 +474,16 @@ class PlansConfig(_Strict):
         return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
+class CommissioningConfig(_Strict):
+    """The commissioning check of a gateway: how long the drill page may take to reach the
+    installer before the report says it did not."""
+
+    drill_timeout_s: Annotated[float, Field(gt=0, le=86400)] = 600
+    # The drill goes to the app and to each of these of the installer's own contacts (empty:
+    # every contact they have).
+    channels: list[ChannelName] = []
+
+
 class ServerConfig(_Strict):
     mqtt: MqttConfig = MqttConfig()
     influxdb: Annotated[InfluxConfig, Field(
@@ -491,6 +501,7 @@ class ServerConfig(_Strict):
     broker: BrokerAdminConfig = BrokerAdminConfig()
     enrollment: EnrollmentConfig = EnrollmentConfig()
     plans: PlansConfig = PlansConfig()
+    commissioning: CommissioningConfig = CommissioningConfig()
     # Not a file key: the folder relative paths were resolved against (the config's folder).
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from .. import __version__, web
 from . import (
     access_routes,
+    commissioning_routes,
     enrollment_routes,
     i18n_routes,
     metrics_routes,
@@ -33,5 +34,6 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(i18n_routes.router)
     app.include_router(enrollment_routes.router)
     app.include_router(metrics_routes.router)
+    app.include_router(commissioning_routes.router)
     web.mount(app)
     return app

@@ -37,12 +37,12 @@ from ..enrollment.qr import qr_svg
 from ..logs import kv
 from ..registry.viewers import Viewer
 from .deps import Context, CurrentViewer
+from .installer_scope import MANAGING_ROLES
 from .web_auth import address_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["enrollment"])
 ENROLL_SCOPE = "enroll"
-MANAGING_ROLES = frozenset({"control", "installer"})
 CSR_MAX = 16_384  # a P-256 or RSA-4096 request is far smaller
 
 

@@ -109,10 +109,13 @@ def list_incidents(
         "left to the running deadline"))] = "recent",
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0, le=100_000, description="rows to skip (paging)")] = 0,
+    drill: Annotated[bool, Query(description=(
+        "commissioning drills instead of real incidents (never on the board)"))] = False,
 ) -> list[IncidentView]:
-    """Only the caller's grids, ``limit`` at a time; by default open work only."""
+    """Only the caller's grids, ``limit`` at a time; by default open work only, never a
+    commissioning drill."""
     now = utc_now()
-    query = visible_query(viewer)
+    query = visible_query(viewer).where(Incident.drill.is_(drill))
     if state == "open" or (state is None and open_only):
         query = query.where(Incident.state.not_in(FINAL_STATES))
     elif state is not None:

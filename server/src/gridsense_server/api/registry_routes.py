@@ -42,7 +42,8 @@ class RegistryTree(BaseModel):
 def _counts(session: Session, viewer: Viewer) -> dict[str | None, Counts]:
     overdue = func.sum(case((overdue_clause(utc_now()), 1), else_=0))
     query = (select(Incident.grid_id, func.count(), overdue)
-             .where(Incident.state.not_in(FINAL_STATES)).group_by(Incident.grid_id))
+             .where(Incident.state.not_in(FINAL_STATES), Incident.drill.is_(False))
+             .group_by(Incident.grid_id))
     if viewer.grids is not None:
         query = query.where(Incident.grid_id.in_(sorted(viewer.grids)))
     return {grid: Counts(open=n, overdue=int(late or 0))

@@ -184,6 +184,9 @@ class Incident(Base):
     previous_id: Mapped[str | None] = mapped_column(String(ULID_LEN))
     suppressed: Mapped[str | None] = mapped_column(String(64))
     policy: Mapped[str | None] = mapped_column(String(64))
+    # A commissioning drill (a test page to the installer): never escalated, kept out of the
+    # SLA statistics and the board's normal view.
+    drill: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
 
 
 class IncidentTransition(Base):

@@ -15,11 +15,14 @@ from ..db.models import Grid, Incident, Notification, Point, Staff
 from ..workorders.escalation_steps import StepName
 from .messages import Message, headline, type_zh
 
+DRILL_WHY = "测试通知"
 _LINK = re.compile(r"https?://\S+/link/\S+")
 
 
 def _why(step: str, loop: int) -> str:
     name = StepName.parse(step)
+    if name.kind == "drill":
+        return DRILL_WHY
     if name.kind == "remind":
         return "处理提醒"
     if name.kind == "page" and (name.index or loop):
@@ -49,7 +52,7 @@ def messages_for(session: Session, rows: list[Notification], zone: ZoneInfo
                                  .where(Staff.username.in_(people))).all())
     grid_ids = {i.grid_id for i in incidents.values() if i.grid_id}
     grid_ids |= {r.removeprefix("grid:") for r in people if r.startswith("grid:")}
-    grids = _grid_labels(session, grid_ids)
+    grids = grid_labels(session, grid_ids)
     messages = {}
     for row in rows:
         incident = incidents.get(row.incident_id)
@@ -66,7 +69,7 @@ def messages_for(session: Session, rows: list[Notification], zone: ZoneInfo
     return messages
 
 
-def _grid_labels(session: Session, grid_ids: set[str]) -> dict[str, str]:
+def grid_labels(session: Session, grid_ids: set[str]) -> dict[str, str]:
     """A micro-grid by its grid and its own name (第一网格 1-3号楼): the worker knows both."""
     rows = {g.id: g for g in session.scalars(select(Grid).where(Grid.id.in_(grid_ids)))}
     parent_ids = {g.parent_id for g in rows.values() if g.parent_id} - set(rows)
@@ -80,6 +83,12 @@ def _grid_labels(session: Session, grid_ids: set[str]) -> dict[str, str]:
 def page_message(incident: Incident, point: Point | None, grid_name: str | None, why: str,
                  others: list[str], link: str | None, zone: ZoneInfo) -> Message:
     place = point.name if point is not None else incident.point_id
+    if incident.drill:  # a test of the paging: what to do is nothing but open it
+        return Message(headline(incident.severity, why, place, incident.type), "info", (
+            ("网关", incident.gateway), ("地点", place),
+            ("发送时间", _local(incident.opened_at, zone)),
+            ("说明", "这是安装调试演练，无需处理；打开链接即确认收到"),
+        ), link)
     what = type_zh(incident.type)
     happened = what
     unit = f" {incident.unit}" if incident.unit else ""

@@ -106,6 +106,16 @@ def apply_registry(factory: sessionmaker[Session], registry: RegistryFile, *,
     return result
 
 
+def upsert_points(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Add or change points (``id, gateway, grid_id, name, location``) in the caller's
+    transaction, as a registry load would: running servers pick them up by the version."""
+    stats: Counter[str] = Counter()
+    _upsert_all(session, Point, "id", rows, stats, "point")
+    stats["unassigned.assigned"] += forget_registered(session, [r["id"] for r in rows])
+    bump_registry_version(session)
+    return {k: v for k, v in sorted(stats.items()) if v}
+
+
 def _replace_staff_grids(session: Session, owned: dict[str, set[str]]) -> None:
     current: set[tuple[str, str]] = set()
     names = sorted(owned)

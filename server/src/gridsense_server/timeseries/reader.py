@@ -42,6 +42,16 @@ class Sparkline:
 SeriesKey = tuple[str, str]  # (point, metric)
 
 
+@dataclass(frozen=True, slots=True)
+class FirstReading:
+    """A point's earliest stored reading of one metric (measurement)."""
+
+    point: str
+    metric: str
+    value: float
+    t: datetime
+
+
 class SeriesReader(Protocol):
     async def buckets(self, measurement: str, point: str, start: datetime, end: datetime,
                       step_s: int) -> list[Bucket]:
@@ -57,6 +67,12 @@ class SeriesReader(Protocol):
         [start, end), at most ``(end - start) / step_s + 1`` buckets a series; raises
         QueryFailed when the store does not answer."""
         ...
+
+    async def first_readings(self, gateway: str, since: datetime) -> list[FirstReading]:
+        """Each point's earliest reading per metric from ``gateway`` since ``since``; raises
+        QueryFailed when the store does not answer."""
+        ...
+
 
 
 def choose_step(start: datetime, end: datetime, requested_s: int | None = None,
@@ -105,6 +121,20 @@ class InfluxQLReader:
                                          float(low), float(high), int(count)))
         return result
 
+    async def first_readings(self, gateway: str, since: datetime) -> list[FirstReading]:
+        # One query for the whole gateway: every measurement, one series per (metric, point).
+        query = (f'SELECT first("value") FROM /.*/ WHERE "gateway" = {_quote_string(gateway)} '
+                 f'{_OWN_SERIES}AND time >= {timestamp_ns(since)} GROUP BY "point"')
+        body = await self._http.query(query)
+        result = []
+        for statement in body.get("results", []):
+            for series in statement.get("series", []):
+                point = (series.get("tags") or {}).get("point")
+                for ms, value in series.get("values", [])[:1]:
+                    if point and value is not None:
+                        result.append(FirstReading(point, series["name"], float(value),
+                                                   datetime.fromtimestamp(ms / 1000, UTC)))
+        return result
 
     async def sparklines(self, points: list[str], measurement: str | None, start: datetime,
                          end: datetime, step_s: int,
@@ -150,3 +180,7 @@ def _rows(statement: dict[str, Any]) -> list[tuple[SeriesKey, tuple[int, float]]
 
 __all__ = ["MAX_BUCKETS", "Bucket", "InfluxQLReader", "QueryFailed", "SeriesKey", "SeriesReader",
            "Sparkline", "choose_step"]
+
+
+__all__ = ["MAX_BUCKETS", "Bucket", "FirstReading", "InfluxQLReader", "QueryFailed", "SeriesReader",
+           "choose_step"]

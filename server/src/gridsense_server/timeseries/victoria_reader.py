@@ -24,7 +24,7 @@ from typing import Any
 from gridsense_protocol import BREAKDOWN_TAGS
 
 from .influx_http import InfluxHttp, QueryFailed
-from .reader import MAX_BUCKETS, SPARKLINE_CHUNK, Bucket, SeriesKey, Sparkline
+from .reader import MAX_BUCKETS, SPARKLINE_CHUNK, Bucket, FirstReading, SeriesKey, Sparkline
 
 _AGGREGATES = (("sum", "sum", "sum_over_time"), ("count", "sum", "count_over_time"),
                ("min", "min", "min_over_time"), ("max", "max", "max_over_time"))
@@ -129,9 +129,30 @@ class VictoriaReader:
 
     async def _latest(self, result: dict[SeriesKey, Sparkline], metric: str, selector: str,
                       since_ms: int, end_ms: int) -> None:
+        for point, moment, value in await self._end_readings("last", selector, since_ms, end_ms):
+            line = result.setdefault((point, metric), Sparkline())
+            if line.latest is None or moment > line.latest[0]:  # the newest of its series
+                line.latest = (moment, value)
+
+    async def first_readings(self, gateway: str, since: datetime) -> list[FirstReading]:
+        selector = series_selector(None, self._http.config.database, gateway=gateway)
+        end = _ms(datetime.now(UTC)) + 1
+        first: dict[tuple[str, str], FirstReading] = {}
+        for name in await self._metric_names(selector):
+            metric = name.removesuffix("_value")
+            one = selector.replace('__name__=~".+_value"', f"__name__={_label_value(name)}")
+            for point, moment, value in await self._end_readings("first", one, _ms(since), end):
+                known = first.get((point, metric))
+                if known is None or moment < known.t:  # the oldest of its series
+                    first[(point, metric)] = FirstReading(point, metric, value, moment)
+        return list(first.values())
+
+    async def _end_readings(self, which: str, selector: str, since_ms: int,
+                            end_ms: int) -> list[tuple[str, datetime, float]]:
+        """(point, time, value) of each series' first or last sample in [since, end)."""
         window = max(end_ms - since_ms, 1)
-        expression = (f'union(label_set(last_over_time({selector}[{window}ms]),"agg","value"),'
-                      f'label_set(tlast_over_time({selector}[{window}ms]),"agg","t"))')
+        expression = (f'union(label_set({which}_over_time({selector}[{window}ms]),"agg","v"),'
+                      f'label_set(t{which}_over_time({selector}[{window}ms]),"agg","t"))')
         body = await self._http.get_json("/api/v1/query", {
             "query": expression, "time": _seconds(end_ms - 1), "nocache": "1"})
         pairs: dict[tuple[tuple[str, str], ...], dict[str, float]] = {}
@@ -140,14 +161,8 @@ class VictoriaReader:
             agg = labels.pop("agg", "")
             labels.pop("__name__", None)
             pairs.setdefault(tuple(sorted(labels.items())), {})[agg] = float(series["value"][1])
-        for labels, value in pairs.items():
-            if "t" not in value or "value" not in value:
-                continue
-            key = (dict(labels).get("point", ""), metric)
-            moment = _utc_ms(round(value["t"] * 1000))
-            line = result.setdefault(key, Sparkline())
-            if line.latest is None or moment > line.latest[0]:  # the newest of its series
-                line.latest = (moment, value["value"])
+        return [(dict(labels).get("point", ""), _utc_ms(round(value["t"] * 1000)), value["v"])
+                for labels, value in pairs.items() if "t" in value and "v" in value]
 
     async def _instant(self, found: dict[int, dict[str, float]], selector: str, bucket_ms: int,
                        window_from: int, window_to: int) -> None:

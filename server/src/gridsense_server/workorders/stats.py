@@ -106,8 +106,9 @@ def statistics(session: Session, query: Select[Any], sla: SlaSpec, zone: str, no
     """``query`` selects the incidents (scoped and filtered by the caller) opened in
     [since, until); times to accept and complete count from the first event, completion is the
     first ``resolve``. A person is credited with the step they did: the acceptance to who
-    accepted, the completion to who resolved; a late or overdue step counts against them."""
-    rows = _rows(session, query)
+    accepted, the completion to who resolved; a late or overdue step counts against them.
+    Commissioning drills are never counted: they test the paging, they are not work."""
+    rows = _rows(session, query.where(Incident.drill.is_(False)))
     tz = ZoneInfo(zone)
     days = _days(since, until, tz)
     per_day: Counter[tuple[str, str]] = Counter()

@@ -39,6 +39,7 @@ class IncidentView(BaseModel):
     accepted_by: str | None
     previous_id: str | None  # the closed incident this one reopens
     suppressed: str | None  # why it pages no one (a silence, its gateway offline), if so
+    drill: bool = False  # a commissioning drill: not on the board, not in the statistics
     # The registry's names (None where it does not know the point or grid; live pushes carry
     # ids only, the page names them from GET /api/v1/registry/points and /tree).
     point_name: str | None = None
@@ -61,6 +62,7 @@ class IncidentView(BaseModel):
             "accept_due_at": incident.accept_due_at, "resolve_due_at": incident.resolve_due_at,
             "overdue": is_overdue(incident, utc_now()), "accepted_by": incident.accepted_by,
             "previous_id": incident.previous_id, "suppressed": incident.suppressed,
+            "drill": bool(incident.drill),
         }
 
     @classmethod
