@@ -194,6 +194,10 @@ export interface SeriesView {
 }
 
 export interface PageRead { username: string; channel: string; read_at: string }
+export interface PageSent {
+  recipient: string; name: string | null; channel: string; step: string; status: string;
+  created_at: string; sent_at: string | null; read_at: string | null;
+}
 
 export interface GatewayView {
   id: string;

@@ -23,10 +23,12 @@ export function SeriesChart(props: { incident: IncidentDetail }) {
   const lang = useLanguage();
   const inc = props.incident;
   const [series, setSeries] = useState<SeriesView | null>(null);
+  const [span, setSpan] = useState<{ from: string; to: string } | null>(null);
   const [error, setError] = useState("");
   useEffect(() => {
     const abort = new AbortController();
     const { from, to } = seriesWindow(inc, Date.now());
+    setSpan({ from, to });
     setError("");
     api<SeriesView>(`/api/v1/points/${encodeURIComponent(inc.point)}/series`,
                     { query: { from, to }, signal: abort.signal })
@@ -60,7 +62,8 @@ export function SeriesChart(props: { incident: IncidentDetail }) {
       grid: { left: 48, right: 24, top: 28, bottom: 36 },
       tooltip: { trigger: "axis", valueFormatter: (v: unknown) =>
         typeof v === "number" ? `${v.toFixed(2)}${unit}` : "—" },
-      xAxis: { type: "time", axisLabel: { formatter: (v: number) => formatShort(v).slice(6) } },
+      // The whole window, so the opening is marked even where the readings stop before it.
+      xAxis: { type: "time", min: span?.from, max: span?.to, axisLabel: { formatter: (v: number) => formatShort(v).slice(6) } },
       yAxis: { type: "value", scale: true, name: unit,
                max: (v: { max: number }) => inc.threshold != null ? Math.max(v.max, inc.threshold) : v.max,
                min: (v: { min: number }) => inc.threshold != null ? Math.min(v.min, inc.threshold) : v.min },
@@ -75,7 +78,7 @@ export function SeriesChart(props: { incident: IncidentDetail }) {
           markLine: { symbol: "none", silent: true, data: lines } },
       ],
     } as ChartOption;
-  }, [series, lang, inc.threshold, inc.opened_at]);
+  }, [series, span, lang, inc.threshold, inc.opened_at]);
 
   const label = t("board.chart_label", { type: typeName(inc.type), point: inc.point_name || inc.point,
                                          time: formatDateTime(inc.opened_at) });
