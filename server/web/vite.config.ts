@@ -13,6 +13,10 @@ export default defineConfig({
     // The server's CSP allows scripts from 'self' only: no inline polyfill script.
     modulePreload: { polyfill: false },
     chunkSizeWarningLimit: 1500,
+    rollupOptions: {
+      // ECharts in a file of its own: it changes less often than the app (stays cached).
+      output: { manualChunks: (id) => (id.includes("node_modules/echarts") || id.includes("node_modules/zrender") ? "echarts" : undefined) },
+    },
     sourcemap: false,
   },
   server: {
