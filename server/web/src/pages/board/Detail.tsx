@@ -130,9 +130,10 @@ export function Detail(props: { id: string; close: () => void; changed: (inc: In
       setAsking(null);
       props.changed(answer.incident);
     } catch (e) {
-      if (e instanceof ApiError && e.detail.includes("reason") && !extra.reason) {
+      if (e instanceof ApiError && e.status === 400 && e.detail.includes("reason") && !extra.reason) {
         setAsking({ action });  // the server wants a reason: ask for it
       } else {
+        setAsking(null);  // refused even so (e.g. this type closes only once the alarm clears)
         setError(e instanceof Error ? e.message : String(e));
       }
     } finally {
