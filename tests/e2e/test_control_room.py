@@ -211,8 +211,9 @@ def test_the_control_rooms_board(browser: Browser, server_base: str, edge: Edge,
     after = http_json("GET", f"{server_base}/api/v1/incidents/{boiler['id']}", control)
     assert (after["state"], after["alarm"]) == ("closed", "active")
 
-    # The grid tree: the second grid's open work only.
-    page.locator("#detail-close").click()
+    # The grid tree: the second grid's open work only. Escape closes the detail.
+    page.keyboard.press("Escape")
+    expect(page.locator("#detail")).to_have_count(0)
     expect(tree.locator('[data-node="g01"] .open-count')).to_have_text("1")  # the boiler closed
     tree.locator('[data-node="g02"]').click()
     expect(rows).to_have_count(1)
@@ -221,3 +222,11 @@ def test_the_control_rooms_board(browser: Browser, server_base: str, edge: Edge,
     shot(page, f"board-grid-{size}.png")
     page.locator("#filter-grid").click()
     expect(rows).to_have_count(2)
+    # The other filters, each a labelled control: a severity, then only overdue work (none yet).
+    page.get_by_label(w["board"]["filter_severity"]).select_option("critical")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("8号楼配电室")
+    page.get_by_label(w["board"]["filter_severity"]).select_option("")
+    expect(rows).to_have_count(2)
+    page.get_by_label(w["board"]["filter_overdue"]).check()
+    expect(page.locator("#no-incidents")).to_contain_text(w["board"]["none_filtered"])

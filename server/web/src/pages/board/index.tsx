@@ -1,6 +1,6 @@
 // The live board (#/board, #/board/<incident id>): open incidents by urgency with filters, the
 // grid tree beside them, one incident's detail on the right; kept current by the live stream.
-import { useMemo } from "preact/hooks";
+import { useEffect, useMemo } from "preact/hooks";
 import { EmptyState } from "../../components/EmptyState";
 import { severityName, stateName, t, typeName, useLanguage } from "../../i18n";
 import type { PageProps } from "../../routes";
@@ -29,6 +29,16 @@ export default function Board(props: PageProps) {
 
   const go = (id: string | null, f: Filters = filters, replace = false) =>
     navigate(hrefOf("board", id ? [id] : [], queryOf(f)), replace);
+
+  // Escape closes the detail (a dialog open above it takes its own Escape first).
+  useEffect(() => {
+    if (!selected) return;
+    const onKey = (ev: KeyboardEvent) => {
+      if (ev.key === "Escape" && !document.querySelector("dialog[open]")) go(null, filters, true);
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [selected, filters]);
 
   return (
     <div class={selected ? "board with-detail" : "board"} id="board">
