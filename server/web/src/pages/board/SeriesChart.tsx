@@ -60,8 +60,16 @@ export function SeriesChart(props: { incident: IncidentDetail }) {
     return {
       animation: false,
       grid: { left: 48, right: 24, top: 28, bottom: 36 },
-      tooltip: { trigger: "axis", valueFormatter: (v: unknown) =>
-        typeof v === "number" ? `${v.toFixed(2)}${unit}` : "—" },
+      // Times in the deployment's zone (ECharts' own header would use the browser's).
+      tooltip: { trigger: "axis", formatter: (params: unknown) => {
+        const rows = (Array.isArray(params) ? params : [params]) as
+          { seriesName: string; value: [string, number | null] }[];
+        const shown = rows.filter((r) => r.seriesName === t("board.chart_mean"));
+        const at = rows[0]?.value?.[0];
+        return [at ? formatDateTime(at) : "", ...shown.map((r) =>
+          `${r.seriesName} ${typeof r.value[1] === "number" ? r.value[1].toFixed(2) : "—"}${unit}`)]
+          .join("\n");
+      } },
       // The whole window, so the opening is marked even where the readings stop before it.
       xAxis: { type: "time", min: span?.from, max: span?.to, axisLabel: { formatter: (v: number) => formatShort(v).slice(6) } },
       yAxis: { type: "value", scale: true, name: unit,
