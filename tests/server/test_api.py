@@ -103,11 +103,12 @@ async def test_staff_see_only_their_grids_incidents(
                                                     "gw-01.boiler"]
         item = g01[0]
         assert set(item) == {"id", "point", "grid", "gateway", "type", "severity", "state",
-                             "alarm", "opened_at", "last_seen_at", "count", "value", "message",
-                             "backfilled", "level", "accept_due_at", "resolve_due_at", "overdue",
+                             "alarm", "opened_at", "last_seen_at", "count", "value", "threshold",
+                             "unit", "message", "backfilled", "level", "accept_due_at",
+                             "resolve_due_at", "overdue",
                              "accepted_by", "previous_id", "suppressed", "point_name", "location",
                              "grid_name", "micro_grid_name", "community_name", "street_name",
-                             "threshold", "unit", "drill"}
+                             "drill"}
         assert (item["grid"], item["state"], item["alarm"], item["count"]) == (
             "g01-a", "new", "active", 1)
         assert item["opened_at"] == "2024-05-01T08:00:00Z"

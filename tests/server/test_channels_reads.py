@@ -1,6 +1,7 @@
 """Read receipts on the running server: opening the incident signed in marks the addressee's
 page read, per channel, once; a bare GET of the signed link (a chat app's link preview) and a
-reader nobody paged mark nothing."""
+reader nobody paged mark nothing. The incident's pages list each page sent with whether its
+addressee has read it."""
 
 from __future__ import annotations
 
@@ -45,6 +46,10 @@ async def test_opening_the_incident_signed_in_is_what_counts_as_read(
         assert (await http.get(f"/api/v1/incidents/{row.incident_id}",
                                headers=control)).status_code == 200  # control was not paged
         assert (await http.get(reads, headers=control)).json() == []
+        pages = f"/api/v1/incidents/{row.incident_id}/pages"
+        unread = (await http.get(pages, headers=control)).json()
+        mine = [p for p in unread if p["recipient"] == "worker-g01"]
+        assert mine and all(p["read_at"] is None and p["name"] for p in mine), unread
 
         for _ in range(2):
             opened = await http.get(f"/api/v1/incidents/{row.incident_id}?via=wecom",
@@ -54,6 +59,11 @@ async def test_opening_the_incident_signed_in_is_what_counts_as_read(
         answer = (await http.get(reads, headers=control)).json()
         assert [(r["username"], r["channel"]) for r in answer] == [
             ("worker-g01", "wecom"), ("worker-g01", "app")]
+        read = [p for p in (await http.get(pages, headers=worker)).json()
+                if p["recipient"] == "worker-g01"]
+        assert read and all(p["read_at"] == answer[0]["read_at"] for p in read), read
+        elsewhere = await auth("worker-g02", "demo2")
+        assert (await http.get(pages, headers=elsewhere)).status_code == 404  # not their grid
         bad = await http.get(f"/api/v1/incidents/{row.incident_id}?via=WeCom%20!",
                              headers=worker)
         assert bad.status_code == 422

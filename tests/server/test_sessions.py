@@ -51,6 +51,7 @@ async def test_the_cookie_is_httponly_secure_strict_and_only_its_hash_is_stored(
         me = (await http.get("/api/v1/auth/session", headers=browser.headers(csrf=False))).json()
         assert (me["username"], me["role"], me["csrf_token"]) == ("control", "control",
                                                                    browser.csrf)
+        assert me["name"] == "监控中心"  # the registry's name, for the page's header
     with app.factory() as session:
         stored = list(session.scalars(select(WebSession.id_hash)))
     assert stored == [hashlib.sha256(browser.cookie.encode()).hexdigest()]

@@ -47,11 +47,19 @@ export function withQuery(path: string, query: RequestOptions["query"]): string 
   return text ? `${path}?${text}` : path;
 }
 
-/** The catalogue's words for an error: a known message code, else the HTTP status's. */
+// Server refusals the page names in the catalogue's words: (status, a phrase of the server's
+// English detail) → catalogue key. Anything else: the status's general words and the detail.
+const KNOWN_ERRORS: [number, string, string][] = [
+  [400, "needs a reason", "errors.close_reason_required"],
+  [409, "only once it clears", "errors.close_refused_while_active"],
+  [422, "range", "errors.range_too_long"],
+  [503, "time series", "errors.series_unavailable"],
+];
+
+/** The catalogue's words for an error: a known refusal, else the HTTP status's. */
 export function errorText(status: number, detail: string): string {
-  for (const code of ["close_reason_required", "close_refused_while_active", "range_too_long",
-                      "series_unavailable"]) {
-    if (detail.includes(code)) return t(`errors.${code}`);
+  for (const [code, phrase, key] of KNOWN_ERRORS) {
+    if (status === code && detail.includes(phrase)) return t(key);
   }
   const general = t(`errors.${status}`);
   if (general === `errors.${status}`) return detail || `HTTP ${status}`;
@@ -197,6 +205,10 @@ export interface SeriesView {
 }
 
 export interface PageRead { username: string; channel: string; read_at: string }
+export interface PageSent {
+  recipient: string; name: string | null; channel: string; step: string; status: string;
+  created_at: string; sent_at: string | null; read_at: string | null;
+}
 
 export interface GatewayView {
   id: string;

@@ -84,6 +84,8 @@ export const alarmName = (code: string | null | undefined) => named("alarm", cod
 export const actionName = (code: string | null | undefined) => named("actions", code);
 export const roleName = (code: string | null | undefined) => named("roles", code);
 export const levelName = (code: string | null | undefined) => named("levels", code);
+export const channelName = (code: string | null | undefined) => named("channels", code);
+export const pageStatusName = (code: string | null | undefined) => named("page_status", code);
 export const gatewayStateName = (code: string | null | undefined) => named("gateway_states", code);
 
 /** The codes of a catalogue section (e.g. every incident type), for filters. */

@@ -16,6 +16,16 @@ echarts.use([LineChart, BarChart, PieChart, GridComponent, TooltipComponent, Leg
 
 export type ChartOption = EChartsCoreOption;
 
+/** Tooltips drawn on the canvas: ECharts' HTML tooltip writes style="" attributes through
+ * innerHTML, which the CSP (style-src 'self') blocks. Every chart gets this unless it says. */
+export function cspSafe(option: ChartOption): ChartOption {
+  const tooltip = (option as { tooltip?: unknown }).tooltip;
+  if (!tooltip) return option;
+  const withMode = (one: unknown) => (one && typeof one === "object" && !("renderMode" in one)
+    ? { ...(one as object), renderMode: "richText" } : one);
+  return { ...option, tooltip: Array.isArray(tooltip) ? tooltip.map(withMode) : withMode(tooltip) };
+}
+
 export function Chart(props: { option: ChartOption; label: string; class?: string; id?: string;
                                onReady?: (chart: echarts.ECharts) => void }) {
   const box = useRef<HTMLDivElement>(null);
@@ -34,7 +44,7 @@ export function Chart(props: { option: ChartOption; label: string; class?: strin
   }, []);
   useEffect(() => {
     if (!chart.current) return;
-    chart.current.setOption(props.option, { notMerge: true });
+    chart.current.setOption(cspSafe(props.option), { notMerge: true });
     props.onReady?.(chart.current);
   }, [props.option]);
   return <div ref={box} id={props.id} class={`chart ${props.class ?? ""}`} role="img"

@@ -4,16 +4,16 @@ import { Fragment } from "preact";
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, api } from "../../api";
-import type { Incident, IncidentDetail, PageRead } from "../../api";
+import type { Incident, IncidentDetail, PageSent } from "../../api";
 import { Badge, severityTone, stateTone } from "../../components/Badge";
 import {
-  actionName, alarmName, levelName, roleName, severityName, stateName, t, typeName, useLanguage,
+  actionName, alarmName, channelName, levelName, pageStatusName, roleName, severityName, stateName, t, typeName, useLanguage,
 } from "../../i18n";
 import * as live from "../../live";
 import type { IncidentMessage } from "../../live";
-import { formatDateTime, relative, useCountdown, useNow } from "../../time";
+import { formatDateTime, formatShort, relative, useCountdown, useNow } from "../../time";
 import { CloseDialog, needsReason } from "./CloseDialog";
-import { gridLabel, placeName } from "./IncidentTable";
+import { GridLabel, placeName } from "./IncidentTable";
 import { SeriesChart } from "./SeriesChart";
 import { runningDeadline } from "./urgency";
 
@@ -51,34 +51,32 @@ function Deadline(props: { inc: Incident }) {
   return <span class={left.overdue ? "deadline overdue" : "deadline"}>{left.text}</span>;
 }
 
-function Pages(props: { incident: IncidentDetail; reads: PageRead[] }) {
-  const sent = props.incident.history.filter((h) => h.action === "escalate" || h.action === "remind");
-  if (sent.length === 0 && props.reads.length === 0) return null;
+/** Every page sent about the incident: to whom, how, delivered or not, read or not. */
+function Pages(props: { pages: PageSent[] }) {
   return (
     <section aria-labelledby="pages-title" class="pages">
       <h3 id="pages-title">{t("board.pages")}</h3>
-      <ul id="pages-sent">
-        {sent.map((h, i) => (
-          <li key={`s${i}`}>
-            <time title={formatDateTime(h.at)}>{formatDateTime(h.at).slice(5)}</time>{" "}
-            {actionName(h.action)}{h.note ? `：${h.note}` : ""}
-          </li>
-        ))}
-      </ul>
-      {props.reads.length ? (
-        <table class="reads" id="page-reads">
-          <caption>{t("board.reads")}</caption>
-          <thead><tr><th scope="col">{t("board.read_who")}</th><th scope="col">{t("board.read_channel")}</th>
-            <th scope="col">{t("board.read_at")}</th></tr></thead>
+      {props.pages.length ? (
+        <table class="reads" id="pages-sent">
+          <thead><tr>
+            <th scope="col">{t("board.read_who")}</th><th scope="col">{t("board.read_channel")}</th>
+            <th scope="col">{t("board.page_status")}</th><th scope="col">{t("board.page_sent_at")}</th>
+            <th scope="col">{t("board.page_read")}</th>
+          </tr></thead>
           <tbody>
-            {props.reads.map((r) => (
-              <tr key={`${r.username}-${r.channel}`}>
-                <td>{r.username}</td><td>{r.channel}</td><td>{formatDateTime(r.read_at)}</td>
+            {props.pages.map((p, i) => (
+              <tr key={i}>
+                <td>{p.name || p.recipient}{p.name ? <small class="id">{p.recipient}</small> : null}</td>
+                <td>{channelName(p.channel)}</td>
+                <td class={p.status === "failed" ? "error" : ""}>{pageStatusName(p.status)}</td>
+                <td>{formatShort(p.sent_at ?? p.created_at)}</td>
+                <td>{p.read_at ? <span class="read">✓ {formatShort(p.read_at)}</span>
+                                : <span class="muted">{t("board.unread")}</span>}</td>
               </tr>
             ))}
           </tbody>
         </table>
-      ) : <p class="muted">{t("board.no_reads")}</p>}
+      ) : <p class="muted">{t("board.no_pages")}</p>}
     </section>
   );
 }
@@ -87,7 +85,7 @@ export function Detail(props: { id: string; close: () => void; changed: (inc: In
   useLanguage();
   const now = useNow(30_000);
   const [inc, setInc] = useState<IncidentDetail | null>(null);
-  const [reads, setReads] = useState<PageRead[]>([]);
+  const [pages, setPages] = useState<PageSent[]>([]);
   const [error, setError] = useState("");
   const [note, setNote] = useState("");
   const [photos, setPhotos] = useState("");
@@ -103,9 +101,9 @@ export function Detail(props: { id: string; close: () => void; changed: (inc: In
         if (e instanceof DOMException && e.name === "AbortError") return;
         setError(e instanceof Error ? e.message : String(e));
       });
-    api<PageRead[]>(`/api/v1/incidents/${encodeURIComponent(props.id)}/reads`,
+    api<PageSent[]>(`/api/v1/incidents/${encodeURIComponent(props.id)}/pages`,
                     { signal: abort.signal, background: true })
-      .then(setReads).catch(() => {});
+      .then(setPages).catch(() => {});
     return () => abort.abort();
   }, [props.id, generation]);
 
@@ -132,9 +130,10 @@ export function Detail(props: { id: string; close: () => void; changed: (inc: In
       setAsking(null);
       props.changed(answer.incident);
     } catch (e) {
-      if (e instanceof ApiError && e.detail.includes("reason") && !extra.reason) {
+      if (e instanceof ApiError && e.status === 400 && e.detail.includes("reason") && !extra.reason) {
         setAsking({ action });  // the server wants a reason: ask for it
       } else {
+        setAsking(null);  // refused even so (e.g. this type closes only once the alarm clears)
         setError(e instanceof Error ? e.message : String(e));
       }
     } finally {
@@ -169,7 +168,7 @@ export function Detail(props: { id: string; close: () => void; changed: (inc: In
               {placeName(inc)}{inc.location ? ` · ${inc.location}` : ""} <small class="id">{inc.point}</small>
             </Field>
             <Field name={t("board.col_grid")}>
-              {gridLabel(inc)}{inc.community_name ? ` · ${inc.community_name}` : ""}
+              <GridLabel inc={inc} />{inc.community_name ? ` · ${inc.community_name}` : ""}
             </Field>
             <Field name={t("board.col_state")}>
               <Badge tone={stateTone(inc.state)}>{stateName(inc.state)}</Badge>
@@ -216,7 +215,7 @@ export function Detail(props: { id: string; close: () => void; changed: (inc: In
           ) : <div id="actions" class="actions" />}
           <Snapshot id={inc.id} generation={inc.last_seen_at + String(generation > 0)} />
           <SeriesChart incident={inc} />
-          <Pages incident={inc} reads={reads} />
+          <Pages pages={pages} />
           <section aria-labelledby="history-title">
             <h3 id="history-title">{t("board.history")}</h3>
             <ol id="history" class="history">

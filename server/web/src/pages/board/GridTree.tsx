@@ -34,21 +34,25 @@ function Node(props: { node: TreeNode; depth: number; selected: string; pick: (i
 /** Street → community → grid → micro-grid with open and overdue counts; a click filters. */
 export function GridTree(props: { tree: RegistryTree | null; selected: string;
                                   pick: (id: string) => void }) {
+  // On a phone the tree starts folded, so the incidents come first on the screen.
+  const narrow = typeof window.matchMedia === "function" && window.matchMedia("(max-width: 700px)").matches;
   return (
     <nav class="grid-tree card" aria-label={t("board.tree")} id="grid-tree">
-      <h2>{t("board.tree")}</h2>
-      <button type="button" class={`tree-node depth-0${props.selected ? "" : " active"}`}
-              aria-pressed={!props.selected} onClick={() => props.pick("")}>
-        <span class="tree-name">{t("board.all_grids")}</span>
-      </button>
-      <ul>
-        {(props.tree?.streets ?? []).map((street) => (
-          <Node key={street.id} node={street} depth={0} selected={props.selected} pick={props.pick} />
-        ))}
-      </ul>
-      {props.tree?.unassigned && props.tree.unassigned.open > 0 ? (
-        <p class="muted unassigned">{t("board.unassigned", { n: props.tree.unassigned.open })}</p>
-      ) : null}
+      <details open={!narrow}>
+        <summary><h2>{t("board.tree")}</h2></summary>
+        <button type="button" class={`tree-node depth-0${props.selected ? "" : " active"}`}
+                aria-pressed={!props.selected} onClick={() => props.pick("")}>
+          <span class="tree-name">{t("board.all_grids")}</span>
+        </button>
+        <ul>
+          {(props.tree?.streets ?? []).map((street) => (
+            <Node key={street.id} node={street} depth={0} selected={props.selected} pick={props.pick} />
+          ))}
+        </ul>
+        {props.tree?.unassigned && props.tree.unassigned.open > 0 ? (
+          <p class="muted unassigned">{t("board.unassigned", { n: props.tree.unassigned.open })}</p>
+        ) : null}
+      </details>
     </nav>
   );
 }

@@ -8,19 +8,31 @@ export function placeName(inc: Incident): string {
   return inc.point_name || inc.point;
 }
 
-export function gridLabel(inc: Incident): string {
+/** The grid, then its micro-grid: the parts, each kept whole when a narrow column wraps. */
+export function gridParts(inc: Incident): string[] {
   if (inc.micro_grid_name && inc.grid_name && inc.micro_grid_name !== inc.grid_name) {
-    return `${inc.grid_name} · ${inc.micro_grid_name}`;
+    return [inc.grid_name, inc.micro_grid_name];
   }
-  return inc.grid_name || inc.micro_grid_name || inc.grid || t("board.no_grid");
+  return [inc.grid_name || inc.micro_grid_name || inc.grid || t("board.no_grid")];
 }
+
+export function GridLabel(props: { inc: Incident }) {
+  const parts = gridParts(props.inc);
+  return (
+    <>{parts.map((part, i) => (
+      <span class="nowrap" key={i}>{i > 0 ? " · " : ""}{part}</span>
+    ))}</>
+  );
+}
+
+const SOON_S = 120;  // the last two minutes of a deadline stand out
 
 function Deadline(props: { inc: Incident; now: number }) {
   const due = runningDeadline(props.inc);
   const left = countdown(due, props.now);
   if (!left) return <span class="muted">—</span>;
   return (
-    <span class={left.overdue ? "deadline overdue" : left.seconds < 300 ? "deadline soon" : "deadline"}
+    <span class={left.overdue ? "deadline overdue" : left.seconds < SOON_S ? "deadline soon" : "deadline"}
           title={formatDateTime(due)}>
       {left.text}
     </span>
@@ -65,7 +77,7 @@ export function IncidentTable(props: { incidents: Incident[]; selected: string |
                   <span class="name">{placeName(inc)}</span>
                   {inc.point_name ? <small class="id">{inc.point}</small> : null}
                 </td>
-                <td data-label={t("board.col_grid")} class="col-grid">{gridLabel(inc)}</td>
+                <td data-label={t("board.col_grid")} class="col-grid"><GridLabel inc={inc} /></td>
                 <td data-label={t("board.col_state")}>
                   <Badge tone={stateTone(inc.state)}>{stateName(inc.state)}</Badge>{" "}
                   <span class={`alarm alarm-${inc.alarm}`}>{alarmName(inc.alarm)}</span>

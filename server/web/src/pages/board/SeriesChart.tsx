@@ -23,10 +23,12 @@ export function SeriesChart(props: { incident: IncidentDetail }) {
   const lang = useLanguage();
   const inc = props.incident;
   const [series, setSeries] = useState<SeriesView | null>(null);
+  const [span, setSpan] = useState<{ from: string; to: string } | null>(null);
   const [error, setError] = useState("");
   useEffect(() => {
     const abort = new AbortController();
     const { from, to } = seriesWindow(inc, Date.now());
+    setSpan({ from, to });
     setError("");
     api<SeriesView>(`/api/v1/points/${encodeURIComponent(inc.point)}/series`,
                     { query: { from, to }, signal: abort.signal })
@@ -58,9 +60,18 @@ export function SeriesChart(props: { incident: IncidentDetail }) {
     return {
       animation: false,
       grid: { left: 48, right: 24, top: 28, bottom: 36 },
-      tooltip: { trigger: "axis", valueFormatter: (v: unknown) =>
-        typeof v === "number" ? `${v.toFixed(2)}${unit}` : "—" },
-      xAxis: { type: "time", axisLabel: { formatter: (v: number) => formatShort(v).slice(6) } },
+      // Times in the deployment's zone (ECharts' own header would use the browser's).
+      tooltip: { trigger: "axis", formatter: (params: unknown) => {
+        const rows = (Array.isArray(params) ? params : [params]) as
+          { seriesName: string; value: [string, number | null] }[];
+        const shown = rows.filter((r) => r.seriesName === t("board.chart_mean"));
+        const at = rows[0]?.value?.[0];
+        return [at ? formatDateTime(at) : "", ...shown.map((r) =>
+          `${r.seriesName} ${typeof r.value[1] === "number" ? r.value[1].toFixed(2) : "—"}${unit}`)]
+          .join("\n");
+      } },
+      // The whole window, so the opening is marked even where the readings stop before it.
+      xAxis: { type: "time", min: span?.from, max: span?.to, axisLabel: { formatter: (v: number) => formatShort(v).slice(6) } },
       yAxis: { type: "value", scale: true, name: unit,
                max: (v: { max: number }) => inc.threshold != null ? Math.max(v.max, inc.threshold) : v.max,
                min: (v: { min: number }) => inc.threshold != null ? Math.min(v.min, inc.threshold) : v.min },
@@ -75,7 +86,7 @@ export function SeriesChart(props: { incident: IncidentDetail }) {
           markLine: { symbol: "none", silent: true, data: lines } },
       ],
     } as ChartOption;
-  }, [series, lang, inc.threshold, inc.opened_at]);
+  }, [series, span, lang, inc.threshold, inc.opened_at]);
 
   const label = t("board.chart_label", { type: typeName(inc.type), point: inc.point_name || inc.point,
                                          time: formatDateTime(inc.opened_at) });

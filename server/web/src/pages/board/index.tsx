@@ -1,8 +1,8 @@
 // The live board (#/board, #/board/<incident id>): open incidents by urgency with filters, the
 // grid tree beside them, one incident's detail on the right; kept current by the live stream.
-import { useMemo } from "preact/hooks";
+import { useEffect, useMemo } from "preact/hooks";
 import { EmptyState } from "../../components/EmptyState";
-import { t, useLanguage } from "../../i18n";
+import { severityName, stateName, t, typeName, useLanguage } from "../../i18n";
 import type { PageProps } from "../../routes";
 import { hrefOf, navigate } from "../../router";
 import { useNow } from "../../time";
@@ -11,7 +11,7 @@ import { FilterBar } from "./FilterBar";
 import { filtersOf, queryOf } from "./filters";
 import type { Filters } from "./filters";
 import { GridTree, nodeName } from "./GridTree";
-import { IncidentTable } from "./IncidentTable";
+import { IncidentTable, placeName } from "./IncidentTable";
 import { useBoardData } from "./model";
 import { byUrgency } from "./urgency";
 
@@ -24,8 +24,21 @@ export default function Board(props: PageProps) {
   const now = useNow(5000);  // re-order as deadlines pass
   const ordered = useMemo(() => [...data.incidents].sort(byUrgency(now)), [data.incidents, now]);
 
+  // Screen readers hear what just changed live (the row's highlight says it to the eye).
+  const changed = data.fresh ? data.incidents.find((inc) => inc.id === data.fresh) : undefined;
+
   const go = (id: string | null, f: Filters = filters, replace = false) =>
     navigate(hrefOf("board", id ? [id] : [], queryOf(f)), replace);
+
+  // Escape closes the detail (a dialog open above it takes its own Escape first).
+  useEffect(() => {
+    if (!selected) return;
+    const onKey = (ev: KeyboardEvent) => {
+      if (ev.key === "Escape" && !document.querySelector("dialog[open]")) go(null, filters, true);
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [selected, filters]);
 
   return (
     <div class={selected ? "board with-detail" : "board"} id="board">
@@ -40,6 +53,10 @@ export default function Board(props: PageProps) {
           <FilterBar filters={filters} change={(f) => go(selected, f, true)}
                      gridName={filters.grid ? nodeName(data.tree, filters.grid) : null} />
         </header>
+        <p class="sr-only" aria-live="polite" id="board-announce">
+          {changed ? `${severityName(changed.severity)} ${typeName(changed.type)} ${placeName(changed)} `
+            + stateName(changed.state) : ""}
+        </p>
         {data.error ? <p class="error" role="alert">{data.error}</p> : null}
         {ordered.length === 0 && !data.loading ? (
           <EmptyState id="no-incidents" text={filters.closed || filters.state || filters.grid || filters.type

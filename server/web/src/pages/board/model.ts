@@ -8,7 +8,7 @@ import type { IncidentMessage } from "../../live";
 import { apiQuery, gridsUnder, matches } from "./filters";
 import type { Filters } from "./filters";
 
-const TREE_REFRESH_DEBOUNCE_MS = 1000;
+const TREE_REFRESH_DEBOUNCE_MS = 300;  // a burst of changes: one re-read
 
 /** The depth of a tree node: 0 street, 1 community, 2 grid, 3 micro-grid; -1 if unknown. */
 export function depthOf(streets: TreeNode[], id: string): number {
