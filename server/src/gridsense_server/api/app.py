@@ -9,6 +9,7 @@ from . import (
     access_routes,
     enrollment_routes,
     i18n_routes,
+    remote_config_routes,
     routes,
     series_routes,
     snapshot_routes,
@@ -31,5 +32,6 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(series_routes.router)
     app.include_router(i18n_routes.router)
     app.include_router(enrollment_routes.router)
+    app.include_router(remote_config_routes.router)
     web.mount(app)
     return app

@@ -6,6 +6,7 @@ from . import (  # noqa: F401  (so Base.metadata has their tables)
     enrollment_models,
     page_reads,
     registry_version,
+    remote_config_models,
     unassigned,
     web_models,
 )
