@@ -295,10 +295,15 @@ class Agent:
         return self.uplink.counters["published"] if self.uplink is not None else 0
 
     def health_problems(self, driver_types: frozenset[str], published_before: int) -> list[str]:
-        problems = [f"{d.name}: {h.state.value}" + (f" ({h.detail})" if h.detail else "")
-                    for t in sorted(driver_types) if t in self.groups
-                    for d in self.groups[t].drivers
-                    if (h := d.health()).state is not DriverState.OK]
+        problems = []
+        for type_name in sorted(driver_types & self.groups.keys()):
+            for driver in self.groups[type_name].drivers:
+                health = driver.health()
+                if health.state is not DriverState.OK:
+                    failing = [f"{k}: {v}" for k, v in health.devices.items() if v != "ok"]
+                    problems.append(f"{driver.name}: {health.state.value} ("
+                                    + ", ".join([*([health.detail] if health.detail else []),
+                                                 *failing])[:300] + ")")
         if self.uplink is None or not self.uplink.connected:
             problems.append(f"broker {self.config.mqtt.host}:{self.config.mqtt.port} "
                             "not connected")
