@@ -19,6 +19,7 @@ from .codec import MAX_PAYLOAD_BYTES
 
 SECTION = "gateway_config"  # key of the ConfigUpdate body
 PART_COMMAND = "gateway_config_part"  # cmd carrying one part of a large document
+PARTS_RESULT = "gateway_config_parts"  # cmd/result key: the parts a gateway still misses
 # Room for the envelope and the part's own fields in every part.
 PART_BUDGET = MAX_PAYLOAD_BYTES - 16 * 1024
 MAX_DOCUMENT_BYTES = 4 * 2**20  # a gateway config is a few KiB; this bounds the staging

@@ -94,15 +94,22 @@ class ConfigApplier:
             self.running_version, self.running_hash = 0, self.running_hash
             return None
 
+    def wants(self, version: int) -> bool:
+        """False for what we run or older (the retained message again after a reconnect)
+        and for a version rolled back or refused before."""
+        if version <= self.running_version:
+            return False
+        if version in self._store.refused():
+            self.counters["skipped"] += 1
+            log_event(log, "remote_config_skipped", version=version,
+                      reason="rolled back or refused before")
+            return False
+        return True
+
     def offer(self, pushed: Pushed) -> None:
         """On the event loop: a version arrived (complete). Applied in the background."""
-        if pushed.version in self._store.refused():
-            self.counters["skipped"] += 1
-            log_event(log, "remote_config_skipped", version=pushed.version,
-                      reason="rolled back or refused before")
+        if not self.wants(pushed.version):
             return
-        if pushed.version <= self.running_version:
-            return  # what we run, or older: the retained message again after a reconnect
         if self._busy:
             self._next = pushed  # the newest wins; an older one waiting is dropped
             return

@@ -9,13 +9,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gridsense_protocol import Command, ConfigUpdate
-from gridsense_protocol.gateway_config import MAX_DOCUMENT_BYTES, PART_COMMAND, SECTION
+from gridsense_protocol.gateway_config import (
+    MAX_DOCUMENT_BYTES,
+    PART_COMMAND,
+    PARTS_RESULT,
+    SECTION,
+)
 
 from ..drivers.base import CommandReply
 from ..logs import log_event
 from .applier import ConfigApplier, Pushed
 
 log = logging.getLogger(__name__)
+
+MAX_ASKED = 200  # parts asked for in one answer; the rest are asked for next time
 
 
 @dataclass
@@ -54,9 +61,21 @@ class RemoteConfigHandler:
         if isinstance(document, dict):
             self._applier.offer(Pushed(message.id, version, digest, document))
             return None
+        if not self._applier.wants(version):
+            return None
         transfer = self._track(version, digest, int(section["parts"]))
+        if transfer.version != version:
+            return None  # a newer version is already on its way
         transfer.command_id = message.id
-        return self._complete(transfer)
+        reply = self._complete(transfer)
+        if transfer is self._transfer and len(transfer.texts) < transfer.parts:
+            # Parts published while we had no session are gone: ask for what is missing.
+            missing = [i for i in range(transfer.parts) if i not in transfer.texts]
+            log_event(log, "remote_config_parts_missing", version=version,
+                      missing=len(missing))
+            return CommandReply(message.id, True, {PARTS_RESULT: {
+                "version": version, "hash": digest, "missing": missing[:MAX_ASKED]}})
+        return reply
 
     def _part(self, command: Command) -> CommandReply | None:
         args = command.args

@@ -52,7 +52,10 @@ class BodyLimits:
     @classmethod
     def for_server(cls, max_body_kb: int, max_import_mb: int) -> BodyLimits:
         imports = re.compile(r"^/api/v1/communities/[^/]+/credentials/import$")
-        return cls(max_body_kb * 1024, ((imports, max_import_mb * 2**20),))
+        # A gateway's whole configuration (checked again against its own bound on the way).
+        configs = re.compile(r"^/api/v1/gateways/[^/]+/config$")
+        return cls(max_body_kb * 1024, ((imports, max_import_mb * 2**20),
+                                        (configs, max_import_mb * 2**20)))
 
     def of(self, path: str) -> int:
         for pattern, limit in self.larger:

@@ -48,6 +48,16 @@ def _steps(path: str) -> list[Any]:
     return steps
 
 
+def split_change(change: str) -> tuple[str, str]:
+    """``PATH=VALUE`` at the first ``=`` outside brackets (a selector has one of its own)."""
+    depth = 0
+    for at, char in enumerate(change):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "=" and depth == 0:
+            return change[:at].strip(), change[at + 1:]
+    raise PathError(f"{change!r}: expected PATH=VALUE")
+
+
 def set_value(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     """A copy of ``document`` with ``value`` at ``path`` (at every match of a selector)."""
     out = copy.deepcopy(document)

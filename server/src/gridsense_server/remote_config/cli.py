@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..audit import CLI_ADDRESS, cli_actor
 from . import versions
-from .bulk import bulk_change
+from .bulk import bulk_change, split_change
 from .validate import InvalidConfig
 
 EXIT_REFUSED = 2
@@ -126,10 +126,8 @@ def _diff(args: argparse.Namespace, factory: sessionmaker[Session]) -> int:
 
 
 def _bulk(args: argparse.Namespace, factory: sessionmaker[Session]) -> int:
-    path, sep, text = args.change.partition("=")
-    if not sep:
-        raise ValueError(f"--set {args.change!r}: expected PATH=VALUE")
-    report = bulk_change(factory, args.community, path.strip(), yaml.safe_load(text),
+    path, text = split_change(args.change)
+    report = bulk_change(factory, args.community, path, yaml.safe_load(text),
                          cli_actor(), args.reason, args.timeout)
     value = report.__dict__
     lines = [f"{d['gateway']}: {d['state']}" + (f" ({d['reason']})" if d.get("reason") else "")

@@ -12,13 +12,20 @@ import contextlib
 import itertools
 import logging
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridsense_protocol import Command, CommandResult, encode, topic_for, utc_now
-from gridsense_protocol.gateway_config import PART_BUDGET, PART_COMMAND, SECTION, split_document
+from gridsense_protocol.gateway_config import (
+    PART_BUDGET,
+    PART_COMMAND,
+    PARTS_RESULT,
+    SECTION,
+    split_document,
+)
 
 from ..audit import SYSTEM, record, record_now
 from ..counters import Counters
@@ -100,14 +107,7 @@ class ConfigPusher:
         if len(texts) == 1 and len(texts[0].encode()) <= INLINE_MAX:
             section["document"] = document
         else:
-            for index, text in enumerate(texts):
-                command = Command(gateway=gateway, seq=next(self._seq), ts=utc_now(),
-                                  name=PART_COMMAND,
-                                  args={"version": version, "hash": digest, "part": index,
-                                        "parts": len(texts), "text": text})
-                if not self.publisher.publish(topic_for(gateway, command.kind),
-                                              encode(command)):
-                    raise ConnectionError(f"part {index} for {gateway} not published")
+            self._publish_parts(gateway, version, digest, texts, range(len(texts)))
             section["parts"] = len(texts)
         message = publish_section(self.factory, self.publisher, gateway, SECTION, section,
                                   version)
@@ -122,29 +122,64 @@ class ConfigPusher:
         log.info(kv("config_pushed", gateway=gateway, version=version, hash=digest[:12],
                     parts=len(texts), message=message.id))
 
+    def _publish_parts(self, gateway: str, version: int, digest: str, texts: list[str],
+                       wanted: Iterable[int]) -> None:
+        for index in wanted:
+            command = Command(gateway=gateway, seq=next(self._seq), ts=utc_now(),
+                              name=PART_COMMAND,
+                              args={"version": version, "hash": digest, "part": index,
+                                    "parts": len(texts), "text": texts[index]})
+            if not self.publisher.publish(topic_for(gateway, command.kind), encode(command)):
+                raise ConnectionError(f"part {index} for {gateway} not published")
+
+    def _resend(self, gateway: str, asked: dict[str, Any]) -> None:
+        """Parts a gateway misses (published while it had no session), rebuilt alone: the
+        split is deterministic. Only for the version it is still meant to run."""
+        with self.factory() as session:
+            state = session.get(GatewayConfigState, gateway)
+            if state is None or asked.get("version") != state.desired_version:
+                return
+            row = get_version(session, gateway, state.desired_version)
+            document, digest, version = row.document, row.hash, row.version
+        texts = split_document(document)
+        wanted = [i for i in asked.get("missing", []) if isinstance(i, int)
+                  and 0 <= i < len(texts)]
+        self._publish_parts(gateway, version, digest, texts, wanted)
+        self.counters.inc("config_push.parts_resent", len(wanted))
+        log.info(kv("config_parts_resent", gateway=gateway, version=version, parts=len(wanted)))
+
     # ---- results (from ingest, on the event loop) ----
 
     def result_received(self, message: CommandResult) -> None:
-        report = (message.result or {}).get(SECTION)
-        if not isinstance(report, dict) or self._loop is None:
+        result = message.result or {}
+        report, asked = result.get(SECTION), result.get(PARTS_RESULT)
+        if self._loop is None:
             return
-        task = asyncio.ensure_future(asyncio.to_thread(self._keep, message, report))
+        if isinstance(report, dict):
+            self._background(self._keep, message, report)
+        if isinstance(asked, dict):
+            self._background(self._resend, message.gateway, asked)
+
+    def _background(self, work: Callable[..., None], *args: Any) -> None:
+        task = asyncio.ensure_future(asyncio.to_thread(self._guarded, work, *args))
         self._keeping.add(task)
         task.add_done_callback(self._keeping.discard)
 
-    def _keep(self, message: CommandResult, report: dict[str, Any]) -> None:
+    def _guarded(self, work: Callable[..., None], *args: Any) -> None:
         try:
-            with self.factory.begin() as session:
-                row = record_apply(session, message.gateway, message.id, report)
-            if row is None:
-                return
-            record_now(self.factory, message.gateway, f"config.{row.state}", message.gateway,
-                       {"version": row.version, "hash": row.hash, "reason": row.reason,
-                        "running_hash": row.running_hash})
-            self.counters.inc(f"config_push.{row.state}")
-            log.info(kv("config_apply_reported", gateway=message.gateway, version=row.version,
-                        state=row.state, reason=row.reason))
+            work(*args)
         except Exception:
             self.counters.inc("config_push.errors")
-            log.exception(kv("config_apply_report_failed", gateway=message.gateway,
-                             event=message.id))
+            log.exception(kv("config_result_failed", work=work.__name__))
+
+    def _keep(self, message: CommandResult, report: dict[str, Any]) -> None:
+        with self.factory.begin() as session:
+            row = record_apply(session, message.gateway, message.id, report)
+        if row is None:
+            return
+        record_now(self.factory, message.gateway, f"config.{row.state}", message.gateway,
+                   {"version": row.version, "hash": row.hash, "reason": row.reason,
+                    "running_hash": row.running_hash})
+        self.counters.inc(f"config_push.{row.state}")
+        log.info(kv("config_apply_reported", gateway=message.gateway, version=row.version,
+                    state=row.state, reason=row.reason))

@@ -12,7 +12,7 @@ from typing import Any
 
 import jsonschema_rs
 
-from gridsense_protocol.gateway_config import schema
+from gridsense_protocol.gateway_config import MAX_DOCUMENT_BYTES, canonical, schema
 
 MAX_PROBLEMS = 20
 
@@ -70,6 +70,10 @@ def check(gateway: str, document: Any) -> dict[str, Any]:
     """The document when the gateway's schema accepts it for ``gateway``; else InvalidConfig."""
     if not isinstance(document, dict):
         raise InvalidConfig(gateway, ["(document): a configuration is a mapping"])
+    size = len(canonical(document))
+    if size > MAX_DOCUMENT_BYTES:
+        raise InvalidConfig(gateway, [f"(document): {size} bytes, more than a gateway takes "
+                                      f"({MAX_DOCUMENT_BYTES})"])
     problems = _problems(document)[:MAX_PROBLEMS]
     section = document.get("gateway")
     found = section.get("id") if isinstance(section, dict) else None

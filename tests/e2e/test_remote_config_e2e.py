@@ -212,3 +212,77 @@ def test_a_version_pushed_while_the_gateway_is_away_applies_when_it_is_back(
     site.start_agent()
     status = site.outcome(1, "the returning gateway's report")
     assert status["last_state"] == "applied" and status["running_hash"] == pushed["hash"]
+
+
+def test_a_version_too_large_for_one_message_travels_in_parts(site: Site) -> None:
+    large = with_threshold(site.document, 66)
+    # ~200 KiB of point globs: more than the retained message carries inline. Pushed at once,
+    # maybe before the gateway's first session exists: a part lost so is asked for again.
+    large["rules"][0]["points"] = ["gw-rc.boiler"] + [f"gw-rc.spare-{i:05d}-*"
+                                                      for i in range(9000)]
+    pushed = site.push(large, "大配置 / a large one")
+    status = site.outcome(1, "the gateway's report on the large version")
+    assert status["last_state"] == "applied" and status["running_hash"] == pushed["hash"], (
+        status)
+    # It came as a part on cmd (asked for again when the gateway connected after it went).
+    assert "name=gateway_config_part" in site.agent.log(), site.agent.log()[-3000:]
+
+
+def two_gateways(tmp: Path, procs: Procs, mosquitto: Mosquitto,
+                 influx: tuple[InfluxDB, str]) -> tuple[str, str, Path, dict[str, Any]]:
+    """Two gateways without devices in community ``ly`` (one point each in the registry),
+    each with version 1 on the server: its own file."""
+    points = {"gw-ba.boiler": ("gw-ba", "g01-a"), "gw-bb.boiler": ("gw-bb", "g02-a")}
+    _server, base, config = start_server(procs, tmp, mosquitto.port, influx[0].url, influx[1],
+                                         points)
+    token = login(base, "control")
+    documents = {}
+    for gateway in ("gw-ba", "gw-bb"):
+        document = {
+            "gateway": {"id": gateway, "state_dir": str(tmp / gateway)},
+            "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "keepalive_s": 10},
+            "remote": {"health_window_s": 8},
+            "rules": [{"type": "over_temperature", "points": ["*"], "threshold": 60}],
+        }
+        (tmp / f"{gateway}.yaml").write_text(yaml.safe_dump(document))
+        procs.start(gateway, "gridsense-edge", "run", "--config", str(tmp / f"{gateway}.yaml"))
+        http_json("POST", f"{base}/api/v1/gateways/{gateway}/config", token,
+                  {"document": document, "reason": "现状 / as installed"})
+        documents[gateway] = document
+    return base, token, config, documents
+
+
+def bulk(config: Path, change: str) -> tuple[int, dict[str, Any]]:
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "gridsense-server"), "config", "bulk",
+         "--config", str(config), "--community", "ly", "--set", change, "--reason", "bulk",
+         "--timeout", "60", "--json"],
+        capture_output=True, text=True, timeout=300, check=False)
+    return done.returncode, json.loads(done.stdout) if done.stdout else {"stderr": done.stderr}
+
+
+def test_bulk_change_goes_gateway_by_gateway_and_pauses_at_the_first_failure(
+        tmp_path: Path, procs: Procs, mosquitto: Mosquitto,
+        influx: tuple[InfluxDB, str]) -> None:
+    base, token, config, _documents = two_gateways(tmp_path, procs, mosquitto, influx)
+
+    def status(gateway: str) -> dict[str, Any]:
+        got: dict[str, Any] = http_json("GET", f"{base}/api/v1/gateways/{gateway}/config",
+                                        token)["status"]
+        return got
+
+    for gateway in ("gw-ba", "gw-bb"):  # version 1 (the file it runs) reported applied
+        procs.wait_until(lambda g=gateway: status(g)["last_state"] == "applied", 60,
+                         f"{gateway} on version 1")
+    code, report = bulk(config, "rules[type=over_temperature].threshold=72")
+    assert code == 0, report
+    assert [(d["gateway"], d["state"]) for d in report["done"]] == [
+        ("gw-ba", "applied"), ("gw-bb", "applied")]
+    assert all(status(g)["in_sync"] for g in ("gw-ba", "gw-bb"))
+
+    code, report = bulk(config, f"mqtt.port={free_port()}")  # a broker nobody runs
+    assert code == 3, report
+    assert [(d["gateway"], d["state"]) for d in report["done"]] == [("gw-ba", "rolled_back")]
+    assert report["paused_at"] == "gw-ba" and report["left"] == ["gw-bb"]
+    assert status("gw-bb")["desired_version"] == 2  # untouched: no version 3 for it
+    assert status("gw-ba")["running_version"] == 2 and status("gw-ba")["desired_version"] == 3
