@@ -31,6 +31,9 @@ GatewayId = Annotated[str, Path(pattern=f"^{ID_PATTERN}$")]
 class GatewayConfigView(BaseModel):
     status: versions.StatusView
     document: dict[str, Any] | None  # the desired version's
+    # What the gateway runs, when it is a version of ours: after a rollback, the base to edit
+    # (the desired one is the version that failed).
+    running_document: dict[str, Any] | None = None
 
 
 class NewVersion(BaseModel):
@@ -60,7 +63,15 @@ def get_config(gateway: GatewayId, viewer: CurrentViewer, context: Context) -> G
     _allowed(viewer, READING_ROLES)
     with context.factory() as session:
         row = versions.latest(session, gateway)
-        return GatewayConfigView(status=versions.status(session, gateway),
+        status_view = versions.status(session, gateway)
+        running = None
+        if status_view.running_version:
+            try:
+                running = versions.get_version(session, gateway,
+                                               status_view.running_version).document
+            except LookupError:
+                running = None
+        return GatewayConfigView(status=status_view, running_document=running,
                                  document=row.document if row is not None else None)
 
 
