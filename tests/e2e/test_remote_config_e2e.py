@@ -196,10 +196,16 @@ def test_a_broker_that_does_not_answer_rolls_back_on_the_running_broker(site: Si
     status = site.outcome(1, "the gateway's report on the broker move")
     assert status["last_state"] == "rolled_back", status
     assert "new broker" in status["last_reason"], status
-    # Still on the old broker, outbox and all: the next version arrives and applies.
-    v2 = site.push(with_threshold(site.document, 75), "阈值 75 / threshold 75")
+    # Still on the old broker, outbox and all: the next version arrives and applies — one
+    # that changes the connection on the same broker (a new session, the outbox carried over).
+    reconnect = with_threshold(site.document, 75)
+    reconnect["mqtt"]["keepalive_s"] = 15
+    v2 = site.push(reconnect, "阈值 75，心跳 15 秒 / threshold 75, keepalive 15 s")
     status = site.outcome(2, "the gateway's report on version 2")
     assert status["last_state"] == "applied" and status["running_hash"] == v2["hash"], status
+    # The new connection, once; the report above came through it, out of the same outbox.
+    log = site.agent.log()
+    assert log.count("event=uplink_started") == 2, log[-3000:]
 
 
 def test_a_version_pushed_while_the_gateway_is_away_applies_when_it_is_back(
@@ -286,3 +292,4 @@ def test_bulk_change_goes_gateway_by_gateway_and_pauses_at_the_first_failure(
     assert report["paused_at"] == "gw-ba" and report["left"] == ["gw-bb"]
     assert status("gw-bb")["desired_version"] == 2  # untouched: no version 3 for it
     assert status("gw-ba")["running_version"] == 2 and status("gw-ba")["desired_version"] == 3
+

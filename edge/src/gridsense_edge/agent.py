@@ -349,6 +349,8 @@ class Agent:
 
     def _counters(self) -> dict[str, int]:
         out = dict(self.counters)
+        if self.applier is not None:
+            out.update({f"remote_config_{k}": v for k, v in self.applier.counters.items()})
         if self.outbox is not None:
             stats = self.outbox.stats()
             out.update({f"outbox_{k}": v for k, v in stats.items()})
