@@ -22,6 +22,7 @@ from pathlib import Path
 from demo_access import ACCESS_GATEWAY, access_summary, start_entrance, what_to_try_access
 from demo_broker import SERVER_ACCOUNT, add_accounts, demo_broker, secret_file, what_to_try_broker
 from demo_camera import demo_cameras, save_snapshots
+from demo_config import seed_configs, what_to_try_config
 from demo_lifecycle import lifecycle_config, what_to_try
 
 from gridsense_devtools.http import http_json, login, server_up, trust_ca
@@ -318,11 +319,14 @@ def main() -> int:
             link = work / "tty" / f"{gw}-rs485"
             procs.wait_until(link.exists, 30, f"simulated RS-485 bus of {gw}")
         procs.wait_until(lambda: server_up(local), 60, "server")
+        configs = {}
         for gw in GATEWAYS:
             over_tls = gw in TLS_GATEWAYS
             config = gateway_config(gw, listener.port if over_tls else mqtt_port, work,
                                     tls if over_tls else None)
             procs.start(gw, "gridsense-edge", "run", "--config", str(config))
+            configs[gw] = config
+        seed_configs(server_yaml, configs)
         start_entrance(procs, work, mqtt_port, local)  # gw-03: OSDP reader, residents, script
         broker_pid = broker.proc.pid if broker.proc else "?"
         tls_users = ", ".join(("server", *TLS_GATEWAYS))
@@ -352,6 +356,7 @@ intrusion incident whose snapshot (box and zone drawn) is at /api/v1/incidents/<
 {what_to_try(base)}
 {what_to_try_access(base)}
 {what_to_try_broker(work, mqtt_port)}
+{what_to_try_config(base)}
 {"Stops after " + str(int(args.duration)) + " s." if args.duration else "Ctrl-C stops everything."}
 """,
             flush=True,
