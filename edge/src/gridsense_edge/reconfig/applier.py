@@ -160,7 +160,11 @@ class ConfigApplier:
             log_event(log, "remote_config_apply_failed", logging.ERROR, exc_info=exc)
             problems = [f"apply failed: {exc!r}"]
         if problems:
-            await self._runtime.reconfigure(old, plan_change(new, old))
+            try:
+                await self._runtime.reconfigure(old, plan_change(new, old))
+            except Exception as exc:  # say so; the supervisor restarts what did not come back
+                log_event(log, "remote_config_rollback_failed", logging.CRITICAL, exc_info=exc)
+                problems.append(f"rollback incomplete: {exc!r}")
             self._finish(pushed, ApplyState.ROLLED_BACK, "; ".join(problems)[:900])
             return
         self._store.save_good(GoodConfig(pushed.version, pushed.hash, pushed.document))
