@@ -45,6 +45,10 @@ def test_the_gateway_schema_names_each_wrong_key() -> None:
     assert any("surprise" in p for p in problems), problems
     with pytest.raises(InvalidConfig):
         check("gw-01", ["not", "a", "mapping"])
+    nul = copy.deepcopy(DOCUMENT)
+    nul["devices"][0]["point"] = "gw-01.boiler\u0000"
+    with pytest.raises(InvalidConfig, match="NUL"):  # the config message could not carry it
+        check("gw-01", nul)
 
 
 def test_versions_are_numbered_audited_and_compared(

@@ -96,6 +96,11 @@ class ConfigPusher:
                 self.counters.inc("config_push.not_published")
                 log.warning(kv("config_push_waiting", gateway=gateway, version=version,
                                error=str(exc)))
+            except ValueError as exc:  # a version no message can carry: never retried
+                self.counters.inc("config_push.unsendable")
+                log.error(kv("config_push_unsendable", gateway=gateway, version=version,
+                             error=str(exc)[:300]))
+                self._give_up(gateway, version, str(exc))
         return pushed
 
     def _push(self, gateway: str, version: int) -> None:
@@ -121,6 +126,14 @@ class ConfigPusher:
         self.counters.inc("config_push.pushed")
         log.info(kv("config_pushed", gateway=gateway, version=version, hash=digest[:12],
                     parts=len(texts), message=message.id))
+
+    def _give_up(self, gateway: str, version: int, why: str) -> None:
+        with self.factory.begin() as session:
+            state = session.get(GatewayConfigState, gateway)
+            if state is not None and state.pushed_version < version:
+                state.pushed_version = version
+            record(session, SYSTEM, "config.unsendable", gateway,
+                   {"version": version, "error": why[:500]})
 
     def _publish_parts(self, gateway: str, version: int, digest: str, texts: list[str],
                        wanted: Iterable[int]) -> None:

@@ -11,10 +11,13 @@ from functools import cache
 from typing import Any
 
 import jsonschema_rs
+from pydantic import TypeAdapter, ValidationError
 
 from gridsense_protocol.gateway_config import MAX_DOCUMENT_BYTES, canonical, schema
+from gridsense_protocol.messages import JsonObject
 
 MAX_PROBLEMS = 20
+_WIRE: TypeAdapter[dict[str, Any]] = TypeAdapter(JsonObject)
 
 
 class InvalidConfig(ValueError):
@@ -70,6 +73,10 @@ def check(gateway: str, document: Any) -> dict[str, Any]:
     """The document when the gateway's schema accepts it for ``gateway``; else InvalidConfig."""
     if not isinstance(document, dict):
         raise InvalidConfig(gateway, ["(document): a configuration is a mapping"])
+    try:
+        _WIRE.validate_python(document)  # what the config message may carry at all
+    except ValidationError as exc:
+        raise InvalidConfig(gateway, [f"(document): {e['msg']}" for e in exc.errors()]) from None
     size = len(canonical(document))
     if size > MAX_DOCUMENT_BYTES:
         raise InvalidConfig(gateway, [f"(document): {size} bytes, more than a gateway takes "
