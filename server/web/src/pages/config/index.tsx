@@ -182,7 +182,8 @@ export default function ConfigPage({ location }: PageProps) {
               {t("config.push")}
             </button>
           </div>
-          {sent !== null && <p class="config-sent" role="status">{t("config.sent", { version: sent })}</p>}
+          {sent !== null && status?.last_version !== sent && (  // until the gateway has answered
+            <p class="config-sent" role="status">{t("config.sent", { version: sent })}</p>)}
           {problems.length > 0 && (
             <ul class="error config-problems" role="alert">
               {problems.map((p) => <li key={p}>{p}</li>)}
