@@ -24,6 +24,7 @@ from pathlib import Path
 from demo_access import ACCESS_GATEWAY, access_summary, start_entrance, what_to_try_access
 from demo_broker import SERVER_ACCOUNT, add_accounts, demo_broker, secret_file, what_to_try_broker
 from demo_camera import demo_cameras, save_snapshots
+from demo_config import seed_configs, what_to_try_config
 from demo_lifecycle import lifecycle_config, what_to_try
 from demo_plan import install_site_plan, plan_summary, what_to_try_plan
 from demo_store import DemoStore, demo_store
@@ -333,11 +334,14 @@ def main() -> int:
         procs.wait_until(lambda: server_up(local), 60, "server")
         seed_history(work / "state" / "gw-01", datetime.now(UTC))
         placed = install_site_plan(local)  # 莲园社区's drawing, the demo's points placed on it
+        configs = {}
         for gw in GATEWAYS:
             over_tls = gw in TLS_GATEWAYS
             config = gateway_config(gw, listener.port if over_tls else mqtt_port, work,
                                     tls if over_tls else None)
             procs.start(gw, "gridsense-edge", "run", "--config", str(config))
+            configs[gw] = config
+        seed_configs(server_yaml, configs)
         start_entrance(procs, work, mqtt_port, local)  # gw-03: OSDP reader, residents, script
         broker_pid = broker.proc.pid if broker.proc else "?"
         tls_users = ", ".join(("server", *TLS_GATEWAYS))
@@ -368,6 +372,7 @@ intrusion incident whose snapshot (box and zone drawn) is at /api/v1/incidents/<
 {what_to_try_plan(base, placed)}
 {what_to_try_access(base)}
 {what_to_try_broker(work, mqtt_port)}
+{what_to_try_config(base)}
 {"Stops after " + str(int(args.duration)) + " s." if args.duration else "Ctrl-C stops everything."}
 """,
             flush=True,

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,11 @@ def test_demo_runs_for_a_duration_and_reports_an_over_temperature_incident(
     assert "Site plan (平面图) of 莲园社区, 10 points and gateways placed" in output, output
     assert re.search(r"plan marker point   gw-01\.boiler +(overdue|alarm|open) ", output), output
     assert "stopped." in output
+    # Each gateway's file is on the server as config version 1, which the gateway reported
+    # running: the control room can change it from the web app at once.
+    with sqlite3.connect(tmp_path / "demo" / "state" / "server.db") as db:
+        states = dict(db.execute("SELECT gateway, last_state FROM gateway_config_state"))
+    assert states == {"gw-01": "applied", "gw-02": "applied"}, (states, output)
     # Everything the demo started is gone: no process still holds the ports.
     assert processes_of(tmp_path / "demo") == []
 

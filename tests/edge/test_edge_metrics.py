@@ -141,7 +141,7 @@ class _Broken:
 def test_the_hand_written_text_is_what_prometheus_parses() -> None:
     counters = {"readings": 7, "outbox_bulk_depth": 3, "outbox_dropped_age": 2,
                 "mqtt_connected": 1}
-    page = gateway_metrics(GatewayState(GW, lambda: counters, [_Camera(), _Broken()],
+    page = gateway_metrics(GatewayState(GW, lambda: counters, lambda: [_Camera(), _Broken()],
                                         time.monotonic())).decode()
     samples = _parse(page)
     camera = _Camera.name

@@ -119,6 +119,13 @@ class OutboxSection(_Section):
     min_free_disk_mb: Annotated[float, Field(ge=0, le=1_000_000)] = 100.0  # below: bulk sheds
 
 
+class RemoteConfigSection(_Section):
+    """Remote configuration (reconfig/): how long a pushed version has to prove itself healthy
+    (its drivers answering, the broker reachable, the outbox draining) before it is kept."""
+
+    health_window_s: Annotated[float, Field(ge=1, le=600)] = 30.0
+
+
 class GatewayConfig(_Section):
     # Field order matters: profiles_dir and buses are validated (and put in the context)
     # before devices, whose entries are checked against them.
@@ -127,6 +134,7 @@ class GatewayConfig(_Section):
     health: HealthSection = HealthSection()
     outbox: OutboxSection = OutboxSection()
     metrics: MetricsSection = MetricsSection()
+    remote: RemoteConfigSection = RemoteConfigSection()
     profiles_dir: Annotated[ResolvedPath | None, Field(validate_default=True)] = None
     buses: Annotated[list[BusConfig], Field(validate_default=True)] = []
     devices: list[DeviceConfig] = []  # type: ignore[valid-type]

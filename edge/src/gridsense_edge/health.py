@@ -91,6 +91,10 @@ class HealthReporter:
         self._started = time.monotonic()
         self._last_cpu = (self._started, process_cpu_seconds())
 
+    def set_sources(self, drivers: Iterable[HealthSource]) -> None:
+        """After a remote configuration restarted some drivers."""
+        self._drivers = list(drivers)
+
     def snapshot(self) -> HealthSnapshot:
         drivers: dict[str, DriverHealth] = {}
         for driver in self._drivers:

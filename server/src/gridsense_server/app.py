@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import uvicorn
 
+from gridsense_protocol import CommandResult as CommandResultMessage
 from gridsense_protocol import Kind, utc_now
 
 from . import __version__
@@ -67,6 +68,7 @@ from .notify.sender import NotificationSender
 from .registry.directory import PointDirectory
 from .registry.import_export import read_any
 from .registry.store import apply_registry
+from .remote_config.push import ConfigPusher
 from .secure_files import FileProblem, check_private, prepare_database_file
 from .timeseries.backends import series_reader
 from .timeseries.spool import DiskSpool
@@ -122,8 +124,9 @@ class ServerApp:
                        self.counters, client_id=telemetry_id, kinds=TELEMETRY_KINDS),
         ]
         self.access_sync = CredentialSync(self.factory, self.counters, self.bridges[0])
+        self.config_pusher = ConfigPusher(self.factory, self.counters, self.bridges[0])
         self.commands = CommandResultService(self.factory, self.counters,
-                                             on_result=self.access_sync.result_received)
+                                             on_result=self._command_result)
         self.sequences = SequenceStore(self.factory)
         self.settler = Settler(self.sequences, self.counters)
         self.dead_letters = DeadLetterStore(self.factory, config.ingest.dead_letters_max)
@@ -140,6 +143,11 @@ class ServerApp:
         self.local_url: str | None = None  # the local-only listener's, when configured
         self.redirect_url: str | None = None  # the plain listener redirecting to HTTPS
         self.ready = asyncio.Event()
+
+    def _command_result(self, message: CommandResultMessage) -> None:
+        """Each sender reads only the answers to what it sent (its own result key)."""
+        self.access_sync.result_received(message)
+        self.config_pusher.result_received(message)
 
     # -- pieces also used by the CLI -------------------------------------------------------------
 
@@ -231,6 +239,7 @@ class ServerApp:
         api.state.snapshots = self.snapshots
         api.state.access_log = self.access_log
         api.state.access_sync = self.access_sync
+        api.state.config_pusher = self.config_pusher
         api.state.series_reader = series_reader(self.writer.http)
         api.state.display = config.display
         api.state.plans = config.plans
@@ -264,6 +273,7 @@ class ServerApp:
         self.settler.start()
         router.start()
         await self.access_sync.start()
+        await self.config_pusher.start()
         for bridge, source in zip(self.bridges, sources, strict=True):
             bridge.start(source.handoff)
         background = [
@@ -292,6 +302,7 @@ class ServerApp:
                     await serving
             await self._stop_ingest(router)
             await self.access_sync.stop()
+            await self.config_pusher.stop()
             for task in background:
                 task.cancel()
             with contextlib.suppress(Exception):

@@ -1,7 +1,8 @@
 """``gridsense-server``: run, migrate, load-registry, import-registry, export-registry,
 hash-password, check, credentials (import/list), dead-letters (list/show/replay/purge),
 unassigned (list), notify (test), ca (the deployment CA), broker (accounts on the broker),
-audit (list/export), auth (unlock/logout-everywhere), commission (a gateway's check).
+audit (list/export), auth (unlock/logout-everywhere), commission (a gateway's check),
+config (gateways' remote configuration: set/show/status/history/diff/bulk).
 
 Exit codes: 0 done (check: clean), 1 failed while running (check: InfluxDB or the database
 unreachable), 2 bad config / registry / usage, 3 check found gaps or duplicates (commission:
@@ -38,6 +39,7 @@ from .logs import kv, setup_logging
 from .notify import cli as notify_cli
 from .pki import cli as ca_cli
 from .registry.passwords import hash_password
+from .remote_config import cli as remote_config_cli
 from .secure_files import FileProblem
 
 if TYPE_CHECKING:
@@ -101,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="InfluxDB measurement whose series are checked")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     access_cli.add_parser(verbs)
+    remote_config_cli.add_parser(verbs)
     dead_letter_cli.add_parser(verbs)
     unassigned_cli.add_parser(verbs)
     notify_cli.add_parser(verbs)
@@ -147,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.verb == "credentials":
             return access_cli.run(args, app)
+        if args.verb == "config":
+            app.migrate()
+            return remote_config_cli.run(args, app.factory)
         if args.verb in ("audit", "auth"):
             app.migrate()
             return (audit_cli.run(args, app.factory) if args.verb == "audit"

@@ -8,6 +8,7 @@ import Stats from "./pages/stats";
 import Gateways from "./pages/gateways";
 import Install from "./pages/install";
 import Phone from "./pages/m";
+import Config from "./pages/config";
 
 export interface PageProps {
   location: Location;  // the page's path segments and query (#/<page>/<rest>?<query>)
@@ -27,6 +28,7 @@ export const ROUTES: Route[] = [
   { name: "gateways", nav: "nav.gateways", page: Gateways },
   { name: "install", nav: "nav.install", page: Install },
   { name: "m", nav: "nav.m", page: Phone },
+  { name: "config", nav: "nav.config", page: Config, roles: ["control", "leader"] },
 ];
 
 export const DEFAULT_ROUTE = "board";

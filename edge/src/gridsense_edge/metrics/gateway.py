@@ -40,7 +40,7 @@ class GatewayState:
 
     gateway: str
     counters: Callable[[], dict[str, int]]
-    sources: Iterable[HealthSource]
+    sources: Callable[[], Iterable[HealthSource]]  # read at each scrape
     started: float  # time.monotonic() at start
 
 
@@ -55,7 +55,7 @@ def gateway_metrics(state: GatewayState) -> bytes:
     ]
     for key, text in AGENT_COUNTERS.items():
         families.append(Family(f"{P}_{key}", "counter", text).add(values.get(key, 0)))
-    families += _drivers(state.sources)
+    families += _drivers(state.sources())
     families += [
         Family(f"{P}_resident_memory_bytes", "gauge", "resident memory of the agent").add(
             process_rss_bytes()),

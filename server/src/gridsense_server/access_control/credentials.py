@@ -21,6 +21,7 @@ from gridsense_protocol.topics import ID_PATTERN
 
 from ..db.access_models import AccessSite, Credential
 from ..db.models import Community, Grid, Point
+from ..registry.grids import gateways_of  # noqa: F401  (credential sync asks here)
 
 MAX_IMPORT_ROWS = 100_000
 CSV_COLUMNS = ("id", "holder", "card", "pin", "valid_from", "valid_until", "doors", "buildings")
@@ -231,13 +232,6 @@ def changes_since(session: Session, community: str, base: int,
     rows = list(session.scalars(select(Credential).where(
         Credential.community_id == community, Credential.revoked.is_(False))))
     return Changes(community, 0, version, True, row.secret, [wire(r) for r in rows], [])
-
-
-def gateways_of(session: Session, community: str) -> list[str]:
-    """Gateways with at least one point in the community's grids."""
-    return list(session.scalars(
-        select(Point.gateway).distinct().join(Grid, Grid.id == Point.grid_id)
-        .where(Grid.community_id == community).order_by(Point.gateway)))
 
 
 def community_of_gateway(session: Session, gateway: str) -> str | None:

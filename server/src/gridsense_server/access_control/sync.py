@@ -21,7 +21,6 @@ from gridsense_protocol import (
     MAX_PAYLOAD_BYTES,
     Command,
     CommandResult,
-    ConfigUpdate,
     Envelope,
     encode,
     topic_for,
@@ -32,6 +31,7 @@ from ..audit import SYSTEM, record_now
 from ..counters import Counters
 from ..db.access_models import AccessSite, GatewayCredentials
 from ..logs import kv
+from ..retained_config import publish_section
 from ..tasks import cancel_and_wait
 from . import credentials as creds
 from .parts import split
@@ -248,11 +248,12 @@ class CredentialSync:
                     credentials=len(changes.upserts), revoked=len(changes.revoked)))
 
     def _publish_config(self, gateway: str, community: str, version: int) -> None:
-        config = ConfigUpdate(gateway=gateway, seq=next(self._seq), ts=utc_now(),
-                              version=version,
-                              body={"access": {"community": community,
-                                               "credentials_version": version}})
-        self._publish(config, encode(config), retain=True)
+        # The retained config also carries other wings' sections: publish_section keeps them.
+        try:
+            publish_section(self.factory, self.publisher, gateway, "access",
+                            {"community": community, "credentials_version": version}, version)
+        except ConnectionError:
+            self.counters.inc("access_sync.not_published")
 
     def _publish(self, message: Envelope, payload: bytes, retain: bool = False) -> None:
         if not self.publisher.publish(topic_for(message.gateway, message.kind), payload,

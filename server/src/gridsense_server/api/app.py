@@ -11,6 +11,7 @@ from . import (
     enrollment_routes,
     i18n_routes,
     metrics_routes,
+    remote_config_routes,
     routes,
     series_routes,
     snapshot_routes,
@@ -35,5 +36,6 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(enrollment_routes.router)
     app.include_router(metrics_routes.router)
     app.include_router(commissioning_routes.router)
+    app.include_router(remote_config_routes.router)
     web.mount(app)
     return app

@@ -53,7 +53,9 @@ class BodyLimits:
     def for_server(cls, max_body_kb: int, max_import_mb: int,
                    max_plan_bytes: int | None = None) -> BodyLimits:
         imports = re.compile(r"^/api/v1/communities/[^/]+/credentials/import$")
-        larger = [(imports, max_import_mb * 2**20)]
+        # A gateway's whole configuration (checked again against its own bound on the way).
+        configs = re.compile(r"^/api/v1/gateways/[^/]+/config$")
+        larger = [(imports, max_import_mb * 2**20), (configs, max_import_mb * 2**20)]
         if max_plan_bytes is not None:  # a site plan image, checked again by the route
             larger.append((re.compile(r"^/api/v1/plans/[^/]+/image$"), max_plan_bytes))
         return cls(max_body_kb * 1024, tuple(larger))

@@ -8,6 +8,7 @@ from . import (  # noqa: F401  (so Base.metadata has their tables)
     page_reads,
     plan_models,
     registry_version,
+    remote_config_models,
     unassigned,
     web_models,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db.models import Grid
+from ..db.models import Grid, Point
 
 
 def grid_chain(session: Session, grid_id: str | None) -> list[Grid]:
@@ -29,3 +29,10 @@ def with_descendants(session: Session, grids: set[str]) -> frozenset[str]:
         frontier = children - result
         result |= frontier
     return frozenset(result)
+
+
+def gateways_of(session: Session, community: str) -> list[str]:
+    """Gateways with at least one point in the community's grids."""
+    return list(session.scalars(
+        select(Point.gateway).distinct().join(Grid, Grid.id == Point.grid_id)
+        .where(Grid.community_id == community).order_by(Point.gateway)))
