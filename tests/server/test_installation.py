@@ -64,6 +64,21 @@ async def test_a_saved_draft_registers_its_points_and_is_a_valid_gateway_config(
 
         points = {p["id"]: p for p in await api.json("control", "/api/v1/registry/points")}
         assert points["gw-01.boiler-2"]["point_name"] == "2号锅炉"
+        # A draft without the connection is kept, not pushed: the gateway would lose its broker.
+        assert answer["pushed"]["version"] is None and "mqtt" in answer["pushed"]["reason"]
+
+        # Drafted from the running configuration (discover --config), it is whole: it becomes
+        # the gateway's next remote version, so nobody copies a file to the gateway.
+        whole = _body()
+        whole["config"]["mqtt"] = {"host": "127.0.0.1", "port": 1883}
+        pushed = await api.as_("installer-ly", "PUT", INSTALL, json=whole)
+        assert pushed.status_code == 200, pushed.text
+        assert pushed.json()["pushed"] == {"version": 1, "reason": None}
+        config_state = await api.json("control", "/api/v1/gateways/gw-01/config")
+        assert config_state["status"]["desired_version"] == 1, config_state
+        assert config_state["document"]["devices"][0]["point"] == "gw-01.boiler-2"
+        same = await api.as_("installer-ly", "PUT", INSTALL, json=whole)
+        assert same.json()["pushed"] == {"version": 1, "reason": "unchanged"}
 
         # Saved again with another threshold: the rule is replaced, not added.
         again = await api.as_("installer-ly", "PUT", INSTALL, json=_body(

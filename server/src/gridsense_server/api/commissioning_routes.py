@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from gridsense_protocol import utc_now
 from gridsense_protocol.topics import ID_PATTERN
@@ -26,6 +27,8 @@ from ..db.enrollment_models import EnrolledGateway
 from ..db.models import Gateway, Point
 from ..db.page_reads import mark_read
 from ..registry.viewers import Viewer
+from ..remote_config.validate import InvalidConfig
+from ..remote_config.versions import Unchanged, create_version, latest
 from .deps import Context, CurrentViewer
 from .installer_scope import MANAGING_ROLES, require_gateway_manager
 from .web_auth import address_of
@@ -217,7 +220,27 @@ def _save(context: Context, viewer: Viewer, gateway: str, body: InstallationBody
         saved = save_draft(session, gateway, body, viewer.grids, viewer.username, utc_now())
         record(session, viewer.username, "gateway.installation", gateway,
                {"points": [a.id for a in body.points], "registry": saved["registry"]}, address)
+        saved["pushed"] = _push_to_gateway(session, viewer, gateway, saved["config"], address)
     return saved
+
+
+def _push_to_gateway(session: Session, viewer: Viewer, gateway: str, document: dict[str, Any],
+                     address: str) -> dict[str, Any]:
+    """A whole configuration (what ``discover --config`` drafts from the running one) becomes
+    the gateway's next remote version, so it runs without a file copied by hand; the gateway
+    applies it and rolls back by itself if it does not come up healthy."""
+    if not isinstance(document.get("mqtt"), dict):
+        return {"version": None, "reason": "draft has no mqtt section: not a whole "
+                                           "configuration, kept for the gateway's own file"}
+    try:
+        row = create_version(session, gateway, document, viewer.username,
+                             f"安装调试 / installation by {viewer.username}", address)
+    except InvalidConfig as error:
+        return {"version": None, "reason": str(error)[:500]}
+    except Unchanged:
+        current = latest(session, gateway)
+        return {"version": current.version if current else None, "reason": "unchanged"}
+    return {"version": row.version, "reason": None}
 
 
 @router.put("/api/v1/gateways/{gateway}/installation")
@@ -233,6 +256,9 @@ async def save_installation(gateway: GatewayId, body: InstallationBody,
     except DraftError as error:
         raise _failed(error) from None
     context.counters.inc("api.installations_saved")
+    pusher = getattr(request.app.state, "config_pusher", None)
+    if pusher is not None and saved["pushed"]["version"] is not None:
+        pusher.wake()
     return saved
 
 

@@ -152,7 +152,10 @@ function GatewaySetup({ gateway, saved }: { gateway: string; saved: () => void }
       const answer = await api<SavedInstallation>(`/api/v1/gateways/${gateway}/installation`, {
         method: "PUT", body: { config: config ?? {}, points: assignments } });
       setConfig(answer.config);
-      setMessage(t("install.saved", { n: assignments.length }));
+      const pushed = answer.pushed.version !== null
+        ? t("install.pushed", { version: answer.pushed.version })
+        : t("install.not_pushed", { reason: answer.pushed.reason ?? "" });
+      setMessage(`${t("install.saved", { n: assignments.length })} · ${pushed}`);
       saved();  // the picker's point counts
     } catch (e) {
       setError(e instanceof ApiError ? e.message : String(e));

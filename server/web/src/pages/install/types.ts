@@ -43,6 +43,8 @@ export interface SavedInstallation {
   config: DraftConfig;
   registry: Record<string, number>;
   points: Assignment[];
+  // The configuration as the gateway's next remote version (null: kept only, with why).
+  pushed: { version: number | null; reason: string | null };
 }
 
 export interface FirstReading { metric: string; value: number; t: string }
