@@ -50,9 +50,14 @@ class BodyLimits:
     larger: tuple[tuple[re.Pattern[str], int], ...] = ()
 
     @classmethod
-    def for_server(cls, max_body_kb: int, max_import_mb: int) -> BodyLimits:
+    def for_server(cls, max_body_kb: int, max_import_mb: int,
+                   max_photo_upload: int = 0) -> BodyLimits:
         imports = re.compile(r"^/api/v1/communities/[^/]+/credentials/import$")
-        return cls(max_body_kb * 1024, ((imports, max_import_mb * 2**20),))
+        photos = re.compile(r"^/api/v1/incidents/[^/]+/photos$")
+        larger = ((imports, max_import_mb * 2**20),)
+        if max_photo_upload:  # one upload request: the photos of an incident at most
+            larger += ((photos, max_photo_upload),)
+        return cls(max_body_kb * 1024, larger)
 
     def of(self, path: str) -> int:
         for pattern, limit in self.larger:

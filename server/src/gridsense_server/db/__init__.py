@@ -4,6 +4,7 @@ from . import (  # noqa: F401  (so Base.metadata has their tables)
     access_models,
     dead_letters,
     enrollment_models,
+    onsite_models,
     page_reads,
     registry_version,
     unassigned,
