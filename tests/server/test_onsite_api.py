@@ -33,15 +33,29 @@ async def _paged(server: ServerApp, point: str, user: str = "worker-g01") -> str
 
 
 @pytest.fixture
+async def on_both(start_server: ServerFactory, db_url: str) -> ServerApp:
+    """The server on SQLite and on PostgreSQL (the inbox's grouped query, the action ids)."""
+    return await start_server(db_url=db_url)
+
+
+@pytest.fixture
 async def api(running_server: ServerApp) -> AsyncIterator[Api]:
-    assert running_server.http_url is not None
-    async with httpx.AsyncClient(base_url=running_server.http_url, trust_env=False,
-                                 timeout=30) as http:
+    async with _client(running_server) as http:
         yield Api(http)
 
 
+def _client(server: ServerApp) -> httpx.AsyncClient:
+    assert server.http_url is not None
+    return httpx.AsyncClient(base_url=server.http_url, trust_env=False, timeout=30)
+
+
 async def test_a_page_waits_in_the_inbox_until_read_on_any_channel(
-        running_server: ServerApp, edge: EdgePublisher, api: Api) -> None:
+        on_both: ServerApp, edge: EdgePublisher) -> None:
+    async with _client(on_both) as http:
+        await _inbox(on_both, edge, Api(http))
+
+
+async def _inbox(running_server: ServerApp, edge: EdgePublisher, api: Api) -> None:
     edge.publish(edge.incident("gw-01.boiler"))
     boiler = await _paged(running_server, "gw-01.boiler")
     edge.publish(edge.incident("gw-01.pump"))
@@ -78,9 +92,7 @@ async def test_check_in_by_label_qr_and_code_and_refusals(
     # Six free failures, then a wait long enough that the test never outlives it.
     running_server = await start_server(auth_yaml="throttle: {free_failures: 6, "
                                                   "base_delay_s: 600}")
-    assert running_server.http_url is not None
-    async with httpx.AsyncClient(base_url=running_server.http_url, trust_env=False,
-                                 timeout=30) as http:
+    async with _client(running_server) as http:
         await _check_in(running_server, edge, Api(http))
 
 
@@ -153,7 +165,12 @@ async def test_label_sheet_is_a_print_page_of_qr_codes(running_server: ServerApp
 
 
 async def test_return_and_defer_need_a_reason_and_actions_apply_once(
-        running_server: ServerApp, edge: EdgePublisher, api: Api) -> None:
+        on_both: ServerApp, edge: EdgePublisher) -> None:
+    async with _client(on_both) as http:
+        await _return_defer_once(on_both, edge, Api(http))
+
+
+async def _return_defer_once(running_server: ServerApp, edge: EdgePublisher, api: Api) -> None:
     edge.publish(edge.incident("gw-01.boiler"))
     iid = await _paged(running_server, "gw-01.boiler")
 
