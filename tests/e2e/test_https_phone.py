@@ -98,9 +98,9 @@ def _open_and_sign_in(page: Page, url: str) -> Any:
     page.on("console", lambda message: console.append(message.text))
     response = page.goto(url + "/")
     assert response is not None and response.ok
-    page.get_by_label("User").fill("worker-g01")
-    page.get_by_label("Password").fill("demo")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("用户名").fill("worker-g01")
+    page.get_by_label("密码").fill("demo")
+    page.get_by_role("button", name="登录", exact=True).click()
     expect(page.locator("#board")).to_be_visible()
     expect(page.locator("#live")).to_be_visible()  # the wss: stream is open under the CSP
     assert page.evaluate("window.__cspViolations") == []
@@ -111,7 +111,7 @@ def _open_and_sign_in(page: Page, url: str) -> Any:
 def test_a_phone_trusting_the_ca_signs_in_over_https_in_a_secure_context(
         https_server: tuple[str, Path], tmp_path: Path) -> None:
     url, ca_file = https_server
-    shots = Path(os.environ.get("GRIDSENSE_SCREENSHOTS", tmp_path))
+    shots = Path(os.environ.get("GRIDSENSE_SCREENSHOTS", "test-artifacts/screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
     with _chromium(_nss_home(tmp_path / "home", ca_file)) as browser:
         phone = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True,

@@ -1,5 +1,6 @@
 """The web page in a real Chromium: a grid worker signs in and sees their grid's incident arrive
-live; another grid's incident never shows; a wrong password says so."""
+live; another grid's incident never shows; a wrong password says so; the closed loop by the
+detail's buttons; a camera incident's snapshot. The page is in Chinese (the default language)."""
 
 from __future__ import annotations
 
@@ -109,15 +110,24 @@ def publish_incident(mosquitto: Mosquitto, seq: int, point: str, kind: str,
         client.disconnect()
 
 
+SHOTS = Path("test-artifacts/screenshots")
+
+
+def shot(page: Page, name: str) -> None:
+    """A screenshot kept for a person to look at (test-artifacts/ is not committed)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / name), full_page=True)
+
+
 def sign_in(page: Page, base: str, username: str, password: str = "demo") -> None:
     page.goto(base + "/")
-    page.get_by_label("User").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录", exact=True).click()
 
 
 def test_worker_sees_own_grids_incident_live(
-    browser: Browser, server_base: str, mosquitto: Mosquitto, tmp_path: Path
+    browser: Browser, server_base: str, mosquitto: Mosquitto
 ) -> None:
     page = browser.new_page()
     sign_in(page, server_base, "worker-g01")
@@ -132,9 +142,9 @@ def test_worker_sees_own_grids_incident_live(
     rows = page.locator("#incidents tbody tr")
     expect(rows).to_have_count(1, timeout=20_000)
     expect(rows.first).to_contain_text("gw-web.boiler")
-    expect(rows.first).to_contain_text("over_temperature")
-    expect(rows.first).to_contain_text("major")
-    page.screenshot(path=str(tmp_path / "worker-g01.png"), full_page=True)
+    expect(rows.first).to_contain_text("温度过高")
+    expect(rows.first).to_contain_text("严重")
+    shot(page, "web-worker-g01.png")
 
     # The control room sees both, straight from the API on load.
     control = browser.new_page()
@@ -143,19 +153,19 @@ def test_worker_sees_own_grids_incident_live(
 
 
 def test_phone_layout_and_wrong_password(
-    browser: Browser, server_base: str, tmp_path: Path
+    browser: Browser, server_base: str
 ) -> None:
     phone = browser.new_page(viewport={"width": 390, "height": 844})
     sign_in(phone, server_base, "worker-g02", "not-the-password")
-    expect(phone.locator("#login-error")).to_have_text("Wrong user or password.")
+    expect(phone.locator("#login-error")).to_have_text("用户名或密码错误")
     sign_in(phone, server_base, "worker-g02")
     expect(phone.locator("#board")).to_be_visible()
     expect(phone.locator("#login")).to_be_hidden()
-    phone.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    shot(phone, "web-phone-board.png")
 
 
 def test_escalation_then_the_closed_loop_by_buttons(
-    browser: Browser, lifecycle_base: str, mosquitto: Mosquitto, tmp_path: Path
+    browser: Browser, lifecycle_base: str, mosquitto: Mosquitto
 ) -> None:
     worker = browser.new_page()
     sign_in(worker, lifecycle_base, "worker-g01")
@@ -168,35 +178,42 @@ def test_escalation_then_the_closed_loop_by_buttons(
                                                            timeout=20_000)
     row.click()
     history = worker.locator("#history")
-    expect(history).to_contain_text("escalate", timeout=20_000)
+    expect(history).to_contain_text("升级上报", timeout=20_000)
     expect(history).to_contain_text("worker-g01")
     # Nobody accepts: 3 s later the grid leader is paged, and the page shows it live.
     expect(history).to_contain_text("leader → leader-g01", timeout=20_000)
-    expect(row).to_contain_text("overdue")
-    expect(worker.locator("#actions")).not_to_contain_text("Verify")
+    expect(row).to_contain_text("已超时")
+    expect(worker.locator("#actions")).not_to_contain_text("核查结案")
 
-    worker.get_by_label("Note").fill("on my way")
-    worker.get_by_role("button", name="Accept").click()
-    expect(history).to_contain_text("accept new → accepted by worker-g01: on my way")
-    worker.get_by_label("Note").fill("valve replaced")
-    worker.get_by_label("Photos (links, one per line)").fill("upload://valve.jpg")
-    worker.get_by_role("button", name="Resolve").click()
-    expect(history).to_contain_text("resolve accepted → resolved by worker-g01: valve replaced "
-                                    "[1 photo(s)]")
-    worker.screenshot(path=str(tmp_path / "worker-resolved.png"), full_page=True)
+    worker.get_by_label("备注").fill("on my way")
+    worker.get_by_role("button", name="受理", exact=True).click()
+    accepted = history.locator("li").filter(has_text="待受理 → 处置中")
+    expect(accepted).to_contain_text("受理 待受理 → 处置中 · worker-g01")
+    expect(accepted).to_contain_text("：on my way")
+    worker.get_by_label("备注").fill("valve replaced")
+    worker.get_by_label("照片（链接，每行一个）").fill("upload://valve.jpg")
+    worker.get_by_role("button", name="办结", exact=True).click()
+    resolved = history.locator("li").filter(has_text="处置中 → 待核查")
+    expect(resolved).to_contain_text("办结 处置中 → 待核查 · worker-g01")
+    expect(resolved).to_contain_text("：valve replaced [1 张照片]")
+    shot(worker, "web-worker-resolved.png")
 
     # The device reports the condition over (closing while it is active needs a reason).
     publish_incident(mosquitto, 2, "gw-web.boiler", "over_temperature", AlarmState.CLEARED)
     control = browser.new_page()
     sign_in(control, lifecycle_base, "control")
     control.locator("#incidents tbody tr").first.click()
-    expect(control.locator("#detail-fields")).to_contain_text("cleared", timeout=20_000)
-    control.get_by_role("button", name="Verify and close").click()
-    expect(control.locator("#history")).to_contain_text("verify resolved → closed by control")
-    expect(control.locator("#detail-fields")).to_contain_text("closed")
+    expect(control.locator("#detail-fields")).to_contain_text("已消除", timeout=20_000)
+    control.get_by_role("button", name="核查结案").click()
+    expect(control.locator("#history")).to_contain_text("核查结案 待核查 → 结案 · control")
+    expect(control.locator("#detail-fields")).to_contain_text("结案")
     expect(control.locator("#actions button")).to_have_count(0)
-    # The worker's page followed it live.
-    expect(worker.locator("#incidents tbody tr").first).to_contain_text("closed")
+    # The worker's board followed it live: finished work leaves the open board...
+    expect(worker.locator("#incidents tbody tr")).to_have_count(0)
+    expect(worker.locator("#no-incidents")).to_be_visible()
+    # ...and is there, closed, with finished work shown.
+    worker.get_by_label("显示已结案").check()
+    expect(worker.locator("#incidents tbody tr").first).to_contain_text("结案")
 
 
 def publish_camera_incident(mosquitto: Mosquitto, seq: int, point: str) -> None:
@@ -238,9 +255,9 @@ def test_a_camera_incident_shows_its_snapshot_and_others_show_none(
                                  headers=headers, trust_env=False).status_code == 200,
                20, "the snapshot stored")
     snapshot = page.locator("#detail-snapshot")
-    rows.filter(has_text="intrusion").click()
+    rows.filter(has_text="区域入侵").click()
     expect(snapshot).to_be_visible(timeout=20_000)
     assert snapshot.evaluate("img => img.naturalWidth") == 160  # the JPEG itself, decoded
-    rows.filter(has_text="over_temperature").click()
-    expect(page.locator("#detail-fields")).to_contain_text("over_temperature")
+    rows.filter(has_text="温度过高").click()
+    expect(page.locator("#detail-fields")).to_contain_text("温度过高")
     expect(snapshot).to_be_hidden()

@@ -21,7 +21,7 @@ from gridsense_devtools.processes import Procs, wait_until
 from gridsense_devtools.server_process import launch_server, write_registry_and_config
 from gridsense_devtools.services import InfluxDB, Mosquitto
 
-SHOTS = Path("/tmp/shots-websession")
+SHOTS = Path("test-artifacts/screenshots")
 DESKTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
 ENDED = "会话已结束"
@@ -62,7 +62,7 @@ def idle_base(tmp_path: Path, mosquitto: Mosquitto,
 
 def _sign_in_form(page: Page, base: str, shot: str) -> None:
     page.goto(base + "/")
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="登录", exact=True)).to_be_visible()
     page.screenshot(path=str(SHOTS / shot))
 
 
@@ -75,7 +75,7 @@ def _signed_in(page: Page, base: str, username: str) -> None:
 def test_the_cookie_is_out_of_the_pages_reach_and_signing_out_ends_every_stream(
     browser: Browser, server_base: str
 ) -> None:
-    SHOTS.mkdir(exist_ok=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
     desk = browser.new_context(viewport=DESKTOP)
     page = desk.new_page()
     _sign_in_form(page, server_base, "login-desktop.png")
@@ -91,7 +91,7 @@ def test_the_cookie_is_out_of_the_pages_reach_and_signing_out_ends_every_stream(
     tab = desk.new_page()
     tab.goto(server_base + "/")
     expect(tab.locator("#live")).to_be_visible()
-    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="退出登录").click()
     expect(page.locator("#login")).to_be_visible()
     expect(page.locator("#login-error")).to_have_text("")  # signed out on purpose: no alarm
     # The tab's stream is closed by the server (the session ended), and the tab says so.
@@ -111,7 +111,7 @@ def test_the_cookie_is_out_of_the_pages_reach_and_signing_out_ends_every_stream(
     on_phone.screenshot(path=str(SHOTS / "board-phone.png"), full_page=True)
     laptop = browser.new_context(viewport=DESKTOP).new_page()
     _signed_in(laptop, server_base, "worker-g01")
-    laptop.get_by_role("button", name="退出所有设备 Sign out everywhere").click()
+    laptop.get_by_role("button", name="退出所有设备").click()
     expect(laptop.locator("#login")).to_be_visible()
     expect(on_phone.locator("#login-error")).to_contain_text(ENDED, timeout=20_000)
     audit = http_json("GET", f"{server_base}/api/v1/audit?action=logout.everywhere",
@@ -167,7 +167,7 @@ fetch("{target}", {{method: "POST", mode: "no-cors", credentials: "include",
     board = context.new_page()
     _signed_in(board, server_base, "control")
     expect(board.locator("#incidents tbody tr")).to_have_count(1)
-    SHOTS.mkdir(exist_ok=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
     board.screenshot(path=str(SHOTS / "board-incident-desktop.png"))
     attacker = context.new_page()
     attacker.goto(f"{hostile}/fetch.html")
@@ -203,16 +203,16 @@ def test_an_idle_session_ends_by_itself_and_guessing_is_slowed(
     # Nobody touches the page; its timers' requests do not count as activity.
     expect(page.locator("#login")).to_be_visible(timeout=30_000)
     expect(page.locator("#login-error")).to_contain_text(ENDED)
-    SHOTS.mkdir(exist_ok=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "session-ended-phone.png"))
     page.reload()
     expect(page.locator("#login")).to_be_visible()  # the cookie no longer signs in
 
     # Guessing: one free failure, then a wait of 600 s the page reports (HTTP 429).
     sign_in(page, idle_base, "worker-g02", "guess-1")
-    expect(page.locator("#login-error")).to_have_text("Wrong user or password.")
+    expect(page.locator("#login-error")).to_have_text("用户名或密码错误")
     sign_in(page, idle_base, "worker-g02", "guess-2")
-    expect(page.locator("#login-error")).to_have_text("Wrong user or password.")
+    expect(page.locator("#login-error")).to_have_text("用户名或密码错误")
     sign_in(page, idle_base, "worker-g02")  # the right one, too soon
     expect(page.locator("#login-error")).to_contain_text("尝试次数过多")
     expect(page.locator("#board")).to_be_hidden()

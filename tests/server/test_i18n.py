@@ -122,4 +122,5 @@ async def test_catalogues_and_display_settings_are_public_and_cacheable(
 
         display = await http.get("/api/v1/settings/display")
         assert display.json() == {"timezone": "Asia/Shanghai", "utc_offset": "+08:00",
-                                  "language": "zh-CN", "languages": ["zh-CN", "en"]}
+                                  "language": "zh-CN", "languages": ["zh-CN", "en"],
+                                  "title": ""}

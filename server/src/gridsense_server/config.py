@@ -218,6 +218,9 @@ class DisplayConfig(_Strict):
 
     timezone: str = "Asia/Shanghai"  # every time a person reads is shown in this zone
     language: Literal["zh-CN", "en"] = "zh-CN"
+    # The page's header title (the community or deployment, e.g. 莲园社区网格化管理平台);
+    # empty: the catalogue's generic title.
+    title: Annotated[str, Field(max_length=100)] = ""
 
     @field_validator("timezone")
     @classmethod

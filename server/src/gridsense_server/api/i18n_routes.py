@@ -22,6 +22,7 @@ class DisplaySettings(BaseModel):
     utc_offset: str  # the zone's offset now, e.g. +08:00
     language: str  # the language the page opens in
     languages: list[str]  # the catalogues there are
+    title: str  # the header's title (display.title), empty for the catalogue's
 
 
 @router.get("/api/v1/i18n/{language}", tags=["i18n"],
@@ -50,4 +51,5 @@ def display_settings(request: Request) -> DisplaySettings:
     sign = "+" if minutes >= 0 else "-"
     return DisplaySettings(timezone=config.timezone,
                            utc_offset=f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}",
-                           language=config.language, languages=list(LANGUAGES))
+                           language=config.language, languages=list(LANGUAGES),
+                           title=config.title)

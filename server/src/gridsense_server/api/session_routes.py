@@ -8,11 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session as DbSession
 
 from ..audit import record_now
 from ..auth.addresses import throttle_subject
 from ..auth.sessions import SessionInfo
-from ..db.models import ID_LEN
+from ..db.models import ID_LEN, Staff
 from ..registry.viewers import Viewer, load_viewer
 from .deps import Context, CurrentViewer
 from .login import authenticate
@@ -32,6 +33,7 @@ class SessionRequest(BaseModel):
 
 class SessionView(BaseModel):
     username: str
+    name: str  # the person's name from the registry, shown in the page's header
     role: str
     csrf_token: str  # send as X-CSRF-Token with every request that changes something
     idle_expires_at: datetime
@@ -51,8 +53,8 @@ class Unlocked(BaseModel):
     cleared: int
 
 
-def _view(web: WebAuth, info: SessionInfo, viewer: Viewer) -> SessionView:
-    return SessionView(username=info.username, role=viewer.role,
+def _view(web: WebAuth, info: SessionInfo, viewer: Viewer, name: str) -> SessionView:
+    return SessionView(username=info.username, name=name, role=viewer.role,
                        csrf_token=info.csrf_token(web.csrf_secret),
                        idle_expires_at=info.idle_expires_at, expires_at=info.expires_at)
 
@@ -68,11 +70,17 @@ def sign_in(body: SessionRequest, request: Request, response: Response,
     username = authenticate(context, web, request, body.username, body.password, via="session")
     with context.factory() as session:
         viewer = load_viewer(session, username)
+        name = _name_of(session, username)
     assert viewer is not None  # the password was just checked against this row
     session_id, info = web.sessions.create(username, web.address(request),
                                            request.headers.get("user-agent", ""))
     web.set_cookie(response, session_id)
-    return _view(web, info, viewer)
+    return _view(web, info, viewer, name)
+
+
+def _name_of(session: DbSession, username: str) -> str:
+    staff = session.get(Staff, username)
+    return staff.name if staff is not None and staff.name else username
 
 
 def _session(request: Request) -> SessionInfo:
@@ -84,8 +92,11 @@ def _session(request: Request) -> SessionInfo:
 
 
 @router.get("/api/v1/auth/session", response_model=SessionView)
-def current_session(viewer: CurrentViewer, request: Request) -> SessionView:
-    return _view(web_auth_of(request), _session(request), viewer)
+def current_session(viewer: CurrentViewer, request: Request, context: Context) -> SessionView:
+    info = _session(request)
+    with context.factory() as session:
+        name = _name_of(session, viewer.username)
+    return _view(web_auth_of(request), info, viewer, name)
 
 
 @router.delete("/api/v1/auth/session", status_code=204)

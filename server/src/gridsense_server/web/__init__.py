@@ -1,23 +1,39 @@
 """The web app: one page for the control room and for grid workers on their phones.
 
-Plain HTML, CSS and a small script served by the server itself (no CDN at run time); the page
-talks only to the public HTTP API and the WebSocket stream, like any other client.
+Built from ``server/web`` (Vite + Preact + TypeScript, docs/frontend.md) into ``dist/`` by
+``scripts/bootstrap``; served by the server itself (no CDN at run time). The page talks only to
+the public HTTP API and the WebSocket stream, like any other client.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, status
 from fastapi.responses import FileResponse
-from fastapi.staticfiles import StaticFiles
 
-STATIC = Path(__file__).resolve().parent / "static"
+DIST = Path(__file__).resolve().parent / "dist"
+ASSETS = DIST / "assets"
+# Asset names carry a content hash (a new build, new names): cached for a year, never revalidated.
+ASSET_CACHE = "public, max-age=31536000, immutable"
+ASSET_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
+NOT_BUILT = ("网页尚未构建 / the web app is not built: run scripts/bootstrap "
+             "(or `npm ci && npm run build` in server/web)")
 
 
 def mount(app: FastAPI) -> None:
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+        page = DIST / "index.html"
+        if not page.is_file():
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, NOT_BUILT)
+        # Always revalidated: it names the current build's assets.
+        return FileResponse(page, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/assets/{name}", include_in_schema=False)
+    async def asset(name: str) -> FileResponse:
+        found = ASSETS / name
+        if not ASSET_NAME.match(name) or name.startswith(".") or not found.is_file():
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {name[:100]!r}")
+        return FileResponse(found, headers={"Cache-Control": ASSET_CACHE})

@@ -29,6 +29,8 @@ class IncidentView(BaseModel):
     last_seen_at: datetime  # device time of the latest event
     count: int
     value: float | None
+    threshold: float | None = None  # the gateway's limit for value (the chart's line)
+    unit: str | None = None  # of value and threshold, e.g. °C
     message: str
     backfilled: bool  # opened by an event that arrived late (after an outage): not paged
     level: str  # handling level: grid | community | street (from severity)
@@ -54,7 +56,8 @@ class IncidentView(BaseModel):
             "gateway": incident.gateway, "type": incident.type, "severity": incident.severity,
             "state": incident.state, "alarm": incident.alarm, "opened_at": incident.opened_at,
             "last_seen_at": incident.last_seen_at, "count": incident.count,
-            "value": incident.value, "message": incident.message,
+            "value": incident.value, "threshold": incident.threshold, "unit": incident.unit,
+            "message": incident.message,
             "backfilled": bool(incident.backfilled), "level": incident.level or "grid",
             "accept_due_at": incident.accept_due_at, "resolve_due_at": incident.resolve_due_at,
             "overdue": is_overdue(incident, utc_now()), "accepted_by": incident.accepted_by,

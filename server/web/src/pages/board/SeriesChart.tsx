@@ -1,0 +1,90 @@
+// The point's readings around the incident (GET /api/v1/points/{id}/series): mean with the
+// min–max band, the threshold as a line, the opening (and last event) marked.
+import { useEffect, useMemo, useState } from "preact/hooks";
+import { ApiError, api } from "../../api";
+import type { IncidentDetail, SeriesView } from "../../api";
+import { Chart } from "../../components/Chart";
+import type { ChartOption } from "../../components/Chart";
+import { EmptyState } from "../../components/EmptyState";
+import { t, typeName, useLanguage } from "../../i18n";
+import { formatDateTime, formatShort } from "../../time";
+
+const BEFORE_MS = 60 * 60 * 1000;  // an hour before the opening
+const AFTER_MS = 60 * 60 * 1000;   // and after the latest event (not past now)
+
+export function seriesWindow(inc: IncidentDetail, now: number): { from: string; to: string } {
+  const opened = new Date(inc.opened_at).getTime();
+  const last = new Date(inc.last_seen_at).getTime();
+  return { from: new Date(opened - BEFORE_MS).toISOString(),
+           to: new Date(Math.min(now, Math.max(last, opened) + AFTER_MS)).toISOString() };
+}
+
+export function SeriesChart(props: { incident: IncidentDetail }) {
+  const lang = useLanguage();
+  const inc = props.incident;
+  const [series, setSeries] = useState<SeriesView | null>(null);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    const abort = new AbortController();
+    const { from, to } = seriesWindow(inc, Date.now());
+    setError("");
+    api<SeriesView>(`/api/v1/points/${encodeURIComponent(inc.point)}/series`,
+                    { query: { from, to }, signal: abort.signal })
+      .then(setSeries)
+      .catch((e: unknown) => {
+        if (e instanceof DOMException && e.name === "AbortError") return;
+        setSeries(null);
+        setError(e instanceof ApiError && e.status === 404 ? "" : e instanceof Error ? e.message : String(e));
+      });
+    return () => abort.abort();
+  }, [inc.id, inc.point, inc.last_seen_at]);
+
+  const option = useMemo<ChartOption | null>(() => {
+    if (!series || series.points.length === 0) return null;
+    const unit = inc.unit ?? "";
+    const mean = series.points.map((p) => [p.t, p.mean]);
+    const low = series.points.map((p) => [p.t, p.min]);
+    const band = series.points.map((p) => [p.t, p.max !== null && p.min !== null ? p.max - p.min : null]);
+    const marks: object[] = [{ xAxis: inc.opened_at, name: t("board.chart_opened"),
+                               label: { formatter: t("board.chart_opened"), color: "#b42318" },
+                               lineStyle: { color: "#b42318", type: "solid", width: 2 } }];
+    const lines: object[] = [...marks];
+    if (inc.threshold !== null && inc.threshold !== undefined) {
+      lines.push({ yAxis: inc.threshold, name: t("board.chart_threshold"),
+                   label: { formatter: `${t("board.chart_threshold")} ${inc.threshold}${unit}`,
+                            position: "insideEndTop", color: "#b54708" },
+                   lineStyle: { color: "#b54708", type: "dashed", width: 2 } });
+    }
+    return {
+      animation: false,
+      grid: { left: 48, right: 24, top: 28, bottom: 36 },
+      tooltip: { trigger: "axis", valueFormatter: (v: unknown) =>
+        typeof v === "number" ? `${v.toFixed(2)}${unit}` : "—" },
+      xAxis: { type: "time", axisLabel: { formatter: (v: number) => formatShort(v).slice(6) } },
+      yAxis: { type: "value", scale: true, name: unit,
+               max: (v: { max: number }) => inc.threshold != null ? Math.max(v.max, inc.threshold) : v.max,
+               min: (v: { min: number }) => inc.threshold != null ? Math.min(v.min, inc.threshold) : v.min },
+      series: [
+        { type: "line", name: "min", data: low, stack: "band", symbol: "none",
+          lineStyle: { opacity: 0 }, tooltip: { show: false } },
+        { type: "line", name: "range", data: band, stack: "band", symbol: "none",
+          lineStyle: { opacity: 0 }, areaStyle: { color: "rgba(21, 94, 239, 0.15)" },
+          tooltip: { show: false } },
+        { type: "line", name: t("board.chart_mean"), data: mean, symbol: "none", connectNulls: false,
+          lineStyle: { color: "#155eef", width: 2 },
+          markLine: { symbol: "none", silent: true, data: lines } },
+      ],
+    } as ChartOption;
+  }, [series, lang, inc.threshold, inc.opened_at]);
+
+  const label = t("board.chart_label", { type: typeName(inc.type), point: inc.point_name || inc.point,
+                                         time: formatDateTime(inc.opened_at) });
+  return (
+    <section class="series" aria-labelledby="series-title">
+      <h3 id="series-title">{t("board.chart_title")}</h3>
+      {option ? <Chart option={option} label={label} id="series-chart" /> :
+        error ? <p class="error" role="alert">{error}</p> :
+        series ? <EmptyState text={t("board.chart_empty")} /> : <p class="muted">{t("app.loading")}</p>}
+    </section>
+  );
+}

@@ -1,0 +1,7 @@
+// The "stats" page (#/stats): a placeholder until its screen is built here.
+import { Placeholder } from "../../components/Placeholder";
+import type { PageProps } from "../../routes";
+
+export default function Page(_props: PageProps) {
+  return <Placeholder titleKey="nav.stats" />;
+}
