@@ -1,39 +1,23 @@
 // The inbox: every page I received (kept on the server, so one sent while the app was closed
 // waits here), unread first. Opening one marks it read and leads to the task.
-import { useEffect, useState } from "preact/hooks";
-import { ApiError, api, request } from "../../api";
+import { api, request } from "../../api";
 import { EmptyState } from "../../components/EmptyState";
 import { t } from "../../i18n";
-import * as live from "../../live";
 import { hrefOf, navigate } from "../../router";
 import { relative, useNow } from "../../time";
 import { remember } from "./known";
 import { refreshUnread } from "./unread";
+import { useLiveList } from "./useLiveList";
 import type { InboxItem } from "./types";
 
 export function Inbox() {
-  const [items, setItems] = useState<InboxItem[] | null>(null);
-  const [error, setError] = useState("");
+  const { items, error } = useLiveList(async () => {
+    const found = await api<InboxItem[]>("/api/v1/inbox", { query: { limit: 100 },
+                                                           background: true });
+    found.forEach((item) => item.incident && remember(item.incident));
+    return found;
+  }, ["page", "connected"]);
   const now = useNow(30_000);
-
-  const load = async () => {
-    try {
-      const found = await api<InboxItem[]>("/api/v1/inbox", { query: { limit: 100 },
-                                                             background: true });
-      found.forEach((item) => item.incident && remember(item.incident));
-      setItems(found);
-      setError("");
-    } catch (e) {
-      setError(e instanceof ApiError ? e.message : String(e));
-    }
-  };
-
-  useEffect(() => {
-    void load();
-    return live.subscribe((msg) => {
-      if (msg.type === "page" || msg.type === "connected") void load();
-    });
-  }, []);
 
   const open = async (item: InboxItem) => {
     if (item.unread) {

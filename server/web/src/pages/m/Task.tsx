@@ -20,7 +20,8 @@ import type { PhoneTransition } from "./types";
 import { refreshUnread } from "./unread";
 
 type Detail = Omit<IncidentDetail, "history"> & { history: PhoneTransition[] };
-const FINAL = ["closed", "invalid"];
+// While the work is open on site: check-in is offered (not once resolved or closed).
+const ON_SITE = ["new", "returned", "accepted", "deferred"];
 
 /** What a worker may do by state, for a task shown without a network (the server decides). */
 function offlineActions(incident: Incident): string[] {
@@ -42,6 +43,7 @@ export function Task({ id }: { id: string }) {
   const [reason, setReason] = useState("");
   const [busy, setBusy] = useState(false);
   const [checkedIn, setCheckedIn] = useState(false);
+  const [queuedHere, setQueuedHere] = useState<string[]>([]);  // sent when back online
 
   const load = async () => {
     try {
@@ -67,7 +69,8 @@ export function Task({ id }: { id: string }) {
 
   const incident: Incident | null = detail ?? offline;
   if (!incident) return <p class="muted">{error || t("app.loading")}</p>;
-  const actions = detail ? detail.actions : offlineActions(incident);
+  const actions = (detail ? detail.actions : offlineActions(incident))
+    .filter((a) => !queuedHere.includes(a));
   const history = detail?.history ?? [];
   const mine = who?.username;
   const alreadyIn = checkedIn || history.some((h) => h.action.startsWith("checkin") && h.actor === mine);
@@ -81,6 +84,7 @@ export function Task({ id }: { id: string }) {
       setStatus(answer === "queued" ? t("m.saved_offline") : t("m.done", { action: actionName(
         action === "checkin" ? (body.qr ? "checkin_qr" : "checkin_code") : action) }));
       if (action === "checkin") setCheckedIn(true);
+      if (answer === "queued") setQueuedHere([...queuedHere, action]);
       if (action === "resolve") { setPhotos([]); setNote(""); }
       if (action === "return" || action === "defer") setReason("");
       if (answer !== "queued") await load();
@@ -93,7 +97,7 @@ export function Task({ id }: { id: string }) {
     }
   };
 
-  const open = !FINAL.includes(incident.state);
+  const onSite = ON_SITE.includes(incident.state);
   return (
     <article class="phone-task">
       <a class="phone-back" href={hrefOf("m")}>‹ {t("m.tasks")}</a>
@@ -108,7 +112,7 @@ export function Task({ id }: { id: string }) {
                 onClick={() => void act("accept", {})}>{t("m.accept")}</button>
       )}
 
-      {open && (
+      {onSite && (
         <section class="phone-step" aria-labelledby="m-checkin">
           <h2 id="m-checkin">{t("m.checkin")} {alreadyIn && <span class="phone-ok">✓ {t("m.checked_in")}</span>}</h2>
           {scanning ? (
@@ -182,7 +186,7 @@ export function Task({ id }: { id: string }) {
             {history.map((h, n) => (
               <li key={n}>
                 <span class="muted">{formatShort(h.at)}</span> {actionName(h.action)} · {h.actor}
-                {h.note && <p>{h.note}</p>}
+                {h.note && !h.action.startsWith("checkin") && <p>{h.note}</p>}
                 {(h.photo_links ?? []).map((link) => (
                   <a key={link.url} href={link.url} target="_blank" rel="noopener">
                     <img class="phone-history-photo" src={link.thumbnail_url ?? link.url}

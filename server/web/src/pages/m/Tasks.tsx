@@ -1,42 +1,27 @@
 // My tasks: what I was paged about or accepted first, then my grids' by urgency (overdue and
 // critical on top); finished work is out of the way. A big accept button on each card.
-import { useEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { ApiError, api } from "../../api";
 import type { Incident } from "../../api";
 import { EmptyState } from "../../components/EmptyState";
 import { t } from "../../i18n";
-import * as live from "../../live";
 import { hrefOf, navigate } from "../../router";
 import { CardHead } from "./Card";
 import { remember } from "./known";
 import { newActionId } from "./queue";
 import { perform } from "./send";
+import { useLiveList } from "./useLiveList";
 
 const WAITING = ["new", "returned", "deferred"];
 
 export function Tasks() {
-  const [items, setItems] = useState<Incident[] | null>(null);
-  const [error, setError] = useState("");
+  const { items, error, setError, reload } = useLiveList(async () => {
+    const found = await api<Incident[]>("/api/v1/incidents",
+                                        { query: { order: "mine", limit: 100 }, background: true });
+    found.forEach(remember);
+    return found;
+  }, ["incident", "page", "connected"]);
   const [busy, setBusy] = useState<string | null>(null);
-
-  const load = async () => {
-    try {
-      const found = await api<Incident[]>("/api/v1/incidents",
-                                          { query: { order: "mine", limit: 100 }, background: true });
-      found.forEach(remember);
-      setItems(found);
-      setError("");
-    } catch (e) {
-      setError(e instanceof ApiError ? e.message : String(e));
-    }
-  };
-
-  useEffect(() => {
-    void load();
-    return live.subscribe((msg) => {
-      if (msg.type === "incident" || msg.type === "page" || msg.type === "connected") void load();
-    });
-  }, []);
 
   const accept = async (incident: Incident) => {
     setBusy(incident.id);
@@ -46,7 +31,7 @@ export function Tasks() {
       navigate(hrefOf("m", ["i", incident.id]));
     } catch (e) {
       setError(e instanceof ApiError ? e.message : String(e));
-      void load();
+      void reload();
     } finally {
       setBusy(null);
     }
