@@ -38,10 +38,10 @@ class Server:
         self.url, self.base = url, base  # by the test name (the browser); by 127.0.0.1
         self.tokens: dict[str, str] = {}
 
-    def call(self, user: str, method: str, path: str) -> Any:
+    def call(self, user: str, method: str, path: str, body: Any = None) -> Any:
         if user not in self.tokens:
             self.tokens[user] = login(self.base, user, "demo")
-        return http_json(method, self.base + path, self.tokens[user])
+        return http_json(method, self.base + path, self.tokens[user], body)
 
     def incident_of(self, point: str) -> dict[str, Any] | None:
         found = [i for i in self.call("control", "GET", "/api/v1/incidents")
@@ -200,3 +200,45 @@ def test_worker_goes_from_a_page_to_a_resolved_incident_on_a_phone(
         page.wait_for_function("navigator.serviceWorker.controller !== null "
                                "|| navigator.serviceWorker.ready.then(() => true)")
         context.close()
+
+
+def test_on_plain_http_the_phone_says_why_camera_and_install_are_missing(
+        tmp_path: Path, mosquitto: Mosquitto, influx: tuple[InfluxDB, str]) -> None:
+    """Plain HTTP by a name (not localhost): no secure context. The page says so and keeps the
+    typed code and the file-picker camera, which work without one."""
+    procs = Procs(tmp_path)
+    try:
+        config, base = write_registry_and_config(tmp_path, mosquitto.port, influx[0].url,
+                                                 influx[1], POINTS)
+        # A plain-HTTP deployment reached by a name must send its cookie without Secure.
+        config.write_text(config.read_text() + "auth: {sessions: {cookie_secure: false}}\n"
+                          + FAST_LIFECYCLE)
+        launch_server(procs, config, base)
+        publish_incident(mosquitto, 1, "gw-web.boiler", "over_temperature")
+        srv = Server(base, base)
+        wait_until(lambda: srv.incident_of("gw-web.boiler") is not None, 30, "incident")
+        boiler = srv.incident_of("gw-web.boiler")
+        assert boiler is not None
+        srv.call("worker-g01", "POST", f"/api/v1/incidents/{boiler['id']}/accept", {})
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                      f"--host-resolver-rules=MAP {NAME} 127.0.0.1"])
+            page = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True,
+                                       locale="zh-CN").new_page()
+            page.goto(f"http://{NAME}:{base.rsplit(':', 1)[1]}/")
+            page.get_by_label("用户名").fill("worker-g01")
+            page.get_by_label("密码").fill("demo")
+            page.get_by_role("button", name="登录").click()
+            expect(page.locator(".phone-note")).to_contain_text("HTTP")
+            assert page.evaluate("window.isSecureContext") is False
+            page.locator(f'.phone-card[data-incident="{boiler["id"]}"] .phone-card-body').tap()
+            expect(page.get_by_label("签到编码")).to_be_visible()
+            expect(page.get_by_role("button", name="扫码签到")).to_have_count(0)
+            camera = page.locator('input[type="file"][capture]')
+            expect(camera).to_have_count(1)
+            _shot(page, "plain_http")
+            browser.close()
+    finally:
+        procs.stop_all()

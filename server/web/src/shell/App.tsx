@@ -11,9 +11,9 @@ export function App() {
   useLanguage();
   const who = useStore(session);
   const loc = useLocation();
-  // A grid worker on a phone opens on the phone page; everyone else on the board.
-  const fallback = who?.role === "worker" && matchMedia("(max-width: 820px)").matches
-    ? "m" : DEFAULT_ROUTE;
+  // A grid worker on a phone (a narrow touch screen) opens on the phone page; else the board.
+  const fallback = who?.role === "worker"
+    && matchMedia("(max-width: 820px) and (pointer: coarse)").matches ? "m" : DEFAULT_ROUTE;
   const route = ROUTES.find((r) => r.name === loc.page) ?? ROUTES.find((r) => r.name === fallback)!;
   const Page = route.page;
   return (
