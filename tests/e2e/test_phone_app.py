@@ -196,9 +196,14 @@ def test_worker_goes_from_a_page_to_a_resolved_incident_on_a_phone(
         assert _history(srv, pump["id"]) == ["open", "accept"]  # sent once
 
         assert page.evaluate("window.__cspViolations") == []
-        # The service worker took the page (the shell opens without a network next time).
-        page.wait_for_function("navigator.serviceWorker.controller !== null "
-                               "|| navigator.serviceWorker.ready.then(() => true)")
+        # The service worker cached the shell: with no network at all the app still opens.
+        worker = page.evaluate("async () => (await navigator.serviceWorker.ready).active.scriptURL")
+        assert worker == srv.url + "/sw.js"
+        page.wait_for_function("caches.match('/').then((r) => !!r)")
+        context.set_offline(True)
+        page.reload()
+        expect(page.locator("#app-title")).to_have_text("网格化智能感知平台")
+        _shot(page, "offline_shell")
         context.close()
 
 
