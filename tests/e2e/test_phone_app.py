@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
+import ssl
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,8 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from test_https_phone import CHROMIUM, NAME, PHONE, WATCH_CSP, _nss_home, pytestmark
 from test_web_page import FAST_LIFECYCLE, publish_incident
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from gridsense_devtools.fake_camera import qr_picture, write_y4m
 from gridsense_devtools.http import http_json, login, trust_ca
@@ -101,6 +106,36 @@ def _jpeg() -> bytes:
     return out.getvalue()
 
 
+class ControlRoomStream:
+    """The control room's live stream (wss, a bearer token), read in a thread: what it was
+    told, as (event, incident id), in order."""
+
+    def __init__(self, server: Server, ca_file: Path) -> None:
+        token = login(server.base, "control", "demo")
+        context = ssl.create_default_context(cafile=str(ca_file))
+        url = server.base.replace("https://", "wss://") + f"/api/v1/stream?token={token}"
+        self.events: list[tuple[str, str]] = []
+        self.opened = threading.Event()
+        self.socket: Any = None
+        self.thread = threading.Thread(target=self._read, args=(url, context), daemon=True)
+        self.thread.start()
+        assert self.opened.wait(30), "the control room's stream did not open"
+
+    def _read(self, url: str, context: ssl.SSLContext) -> None:
+        with connect(url, ssl=context) as socket:
+            self.socket = socket
+            self.opened.set()
+            with contextlib.suppress(ConnectionClosed, OSError):
+                while True:
+                    event = json.loads(socket.recv())
+                    if event.get("type") == "incident":
+                        self.events.append((event.get("event", ""), event["incident"]["id"]))
+
+    def close(self) -> None:
+        self.socket.close()
+        self.thread.join(10)
+
+
 def _history(server: Server, incident: str) -> list[str]:
     detail = server.call("control", "GET", f"/api/v1/incidents/{incident}")
     return [h["action"] for h in detail["history"] if h["action"] not in ("escalate", "remind")]
@@ -118,6 +153,7 @@ def test_worker_goes_from_a_page_to_a_resolved_incident_on_a_phone(
                30, "the page in worker-g01's inbox")
     label = srv.call("control", "GET", "/api/v1/points/gw-web.boiler/label")
     video = write_y4m(qr_picture(label["qr"]), tmp_path / "label.y4m")
+    control_room = ControlRoomStream(srv, ca_file)
 
     with _phone_browser(_nss_home(tmp_path / "home", ca_file), video) as browser:
         context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True,
@@ -172,6 +208,10 @@ def test_worker_goes_from_a_page_to_a_resolved_incident_on_a_phone(
         _shot(page, "resolved")
         assert _history(srv, boiler["id"]) == ["open", "accept", "checkin_qr", "checkin_code",
                                                "resolve"]
+        # The control room was told each step as it happened.
+        wait_until(lambda: ("resolve", boiler["id"]) in control_room.events, 10, "live resolve")
+        steps = [e for e, i in control_room.events if i == boiler["id"] and e != "escalate"]
+        assert steps[-4:] == ["accept", "checkin_qr", "checkin_code", "resolve"], steps
 
         # Offline: a new page arrives while online, the accept is taken without a network.
         publish_incident(mosquitto, 2, "gw-web.pump", "over_temperature")
@@ -205,6 +245,7 @@ def test_worker_goes_from_a_page_to_a_resolved_incident_on_a_phone(
         expect(page.locator("#app-title")).to_have_text("网格化智能感知平台")
         _shot(page, "offline_shell")
         context.close()
+    control_room.close()
 
 
 def test_on_plain_http_the_phone_says_why_camera_and_install_are_missing(
