@@ -204,10 +204,24 @@ def test_worker_goes_from_a_page_to_a_resolved_incident_on_a_phone(
         page.get_by_role("button", name="办结（1 张照片）").tap()
         expect(page.locator(".phone-status")).to_contain_text("已办结")
         expect(page.locator(".phone-history-photo")).to_have_count(1)
-        assert page.locator(".phone-history-photo").evaluate("e => e.naturalWidth") > 0
+        page.wait_for_function("document.querySelector('.phone-history-photo').naturalWidth > 0")
         _shot(page, "resolved")
         assert _history(srv, boiler["id"]) == ["open", "accept", "checkin_qr", "checkin_code",
                                                "resolve"]
+        # The control room sees the photo in the incident's history, not a count.
+        desk = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+        board = desk.new_page()
+        board.goto(f"{srv.url}/#/board/{boiler['id']}")
+        board.get_by_label("用户名").fill("control")
+        board.get_by_label("密码").fill("demo")
+        board.get_by_role("button", name="登录").click()
+        photo = board.locator("#history .history-photos img")
+        expect(photo).to_have_count(1)
+        board.wait_for_function("document.querySelector('#history .history-photos img')"
+                                ".naturalWidth > 0")
+        photo.scroll_into_view_if_needed()
+        board.screenshot(path=str(SCREENSHOTS / "control_room_photo.png"))
+        desk.close()
         # The control room was told each step as it happened.
         wait_until(lambda: ("resolve", boiler["id"]) in control_room.events, 10, "live resolve")
         steps = [e for e, i in control_room.events if i == boiler["id"] and e != "escalate"]

@@ -229,7 +229,17 @@ export function Detail(props: { id: string; close: () => void; changed: (inc: In
                   {" · "}{h.actor === "system" ? t("board.system") : h.actor}
                   {h.role ? <small class="muted"> ({roleName(h.role)})</small> : null}
                   {h.note ? `：${h.note}` : ""}
-                  {h.photos.length ? ` ${t("board.photo_count", { n: h.photos.length })}` : ""}
+                  {(h.photo_links ?? []).length > 0 && (
+                    <span class="history-photos">
+                      {(h.photo_links ?? []).map((link) => (
+                        <a key={link.url} href={link.url} target="_blank" rel="noopener">
+                          {link.thumbnail_url
+                            ? <img src={link.thumbnail_url} alt={t("board.photo_count", { n: 1 })} />
+                            : link.url}
+                        </a>
+                      ))}
+                    </span>
+                  )}
                 </li>
               ))}
             </ol>

@@ -16,10 +16,9 @@ import { cameraAvailable } from "./pwa";
 import { newActionId } from "./queue";
 import { Scanner } from "./Scanner";
 import { perform } from "./send";
-import type { PhoneTransition } from "./types";
 import { refreshUnread } from "./unread";
 
-type Detail = Omit<IncidentDetail, "history"> & { history: PhoneTransition[] };
+type Detail = IncidentDetail;
 // While the work is open on site: check-in is offered (not once resolved or closed).
 const ON_SITE = ["new", "returned", "accepted", "deferred"];
 

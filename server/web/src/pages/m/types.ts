@@ -14,8 +14,7 @@ export interface InboxItem {
 }
 
 export interface PhotoLink { url: string; thumbnail_url: string | null }
-export interface PhoneTransition extends Transition { photo_links?: PhotoLink[] }
-export interface ActionResult { incident: Incident; transition: PhoneTransition }
+export interface ActionResult { incident: Incident; transition: Transition }
 export interface PhotoView extends PhotoLink { id: string; media_type: string }
 
 // The QR prefix scheme (gridsense_protocol/qr.py): a point's label vs an electronic pass.
