@@ -23,8 +23,9 @@ class LabelCard:
 
 def qr_svg(text: str) -> str:
     out = io.BytesIO()
-    # Error correction Q: a label outdoors gets scratched and dirty.
-    segno.make_qr(text, error="q").save(out, kind="svg", scale=4, border=2, xmldecl=False,
+    # Error correction Q: a label outdoors gets scratched and dirty; the full quiet zone (4
+    # modules) so a phone finds the code next to the printed text.
+    segno.make_qr(text, error="q").save(out, kind="svg", scale=4, border=4, xmldecl=False,
                                          omitsize=True, svgns=True, svgclass="qr",
                                          lineclass=None, encoding="utf-8")
     return out.getvalue().decode()
