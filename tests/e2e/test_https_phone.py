@@ -101,7 +101,8 @@ def _open_and_sign_in(page: Page, url: str) -> Any:
     page.get_by_label("用户名").fill("worker-g01")
     page.get_by_label("密码").fill("demo")
     page.get_by_role("button", name="登录", exact=True).click()
-    expect(page.locator("#board")).to_be_visible()
+    # The board, or on a phone (a worker) the phone page (#/m).
+    expect(page.locator("#board, .phone").first).to_be_visible()
     expect(page.locator("#live")).to_be_visible()  # the wss: stream is open under the CSP
     assert page.evaluate("window.__cspViolations") == []
     assert not [line for line in console if "Content Security Policy" in line], console

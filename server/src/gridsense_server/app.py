@@ -24,14 +24,17 @@ from .access_control.log import AccessLogService
 from .access_control.sync import CredentialSync
 from .acks import AckLedger
 from .api import ApiContext, TokenSigner, create_app, load_or_create_secret
+from .api.checkin_routes import CHECKIN_SCOPE, CheckinParts
 from .api.context import Health
 from .api.enrollment_routes import make_enrollment
 from .api.hardening import BodyLimits, Hardening
 from .api.health_routes import local_only
 from .api.incident_routes import IncidentActionContext
+from .api.photo_routes import FORM_OVERHEAD
 from .api.web_setup import make_web_auth, run_upkeep
 from .audit import CLI_ADDRESS, SYSTEM, RefusalSink
 from .audit.retention import run_retention
+from .auth.throttle import Throttle
 from .broker.accounts import server_logins
 from .commissioning import Commissioning
 from .config import ServerConfig
@@ -65,6 +68,8 @@ from .metrics import MetricSources, load_metrics_token, make_registry, render
 from .notify.channel_check import CheckResult, send_test
 from .notify.links import LinkSigner
 from .notify.sender import NotificationSender
+from .onsite.labels import LabelSigner
+from .onsite.photo_store import PhotoStore
 from .registry.directory import PointDirectory
 from .registry.import_export import read_any
 from .registry.store import apply_registry
@@ -237,6 +242,9 @@ class ServerApp:
         self.snapshots = await asyncio.to_thread(
             SnapshotStore, config.snapshot_dir, int(config.snapshots.max_mb * 2**20), self.counters)
         api.state.snapshots = self.snapshots
+        api.state.photos = await asyncio.to_thread(PhotoStore, config.photo_dir, config.photos)
+        api.state.checkin = CheckinParts(
+            LabelSigner(secret), Throttle(self.factory, config.auth.throttle, CHECKIN_SCOPE))
         api.state.access_log = self.access_log
         api.state.access_sync = self.access_sync
         api.state.config_pusher = self.config_pusher
@@ -353,11 +361,12 @@ class ServerApp:
         if ca_pem is not None:
             api.add_api_route(CA_DOWNLOAD_PATH, ca_download(ca_pem), methods=["GET"],
                               include_in_schema=False)
-        plans = self.config.plans
-        hardened = Hardening(api, BodyLimits.for_server(http.max_body_kb, http.max_import_mb,
-                                                        plans.max_bytes),
-                             self.counters, img_sources=[plans.tile_origin] if plans.tile_origin
-                             else [])
+        plans, photos = self.config.plans, self.config.photos
+        limits = BodyLimits.for_server(
+            http.max_body_kb, http.max_import_mb, plans.max_bytes,
+            photos.max_bytes * photos.max_per_incident + FORM_OVERHEAD)
+        hardened = Hardening(api, limits, self.counters,
+                             img_sources=[plans.tile_origin] if plans.tile_origin else [])
         port = await start_listener(listeners, "http", uvicorn_config(
             hardened, http, host=http.host, port=http.port, tls=tls))
         scheme = "https" if tls is not None else "http"

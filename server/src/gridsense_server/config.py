@@ -406,6 +406,20 @@ class SnapshotsConfig(_Strict):
     max_mb: Annotated[float, Field(gt=0, le=1_000_000)] = 2048
 
 
+class PhotosConfig(_Strict):
+    """Photos people upload to incidents from their phones (onsite/photo_store.py)."""
+
+    dir: Path | None = None  # default: <state folder>/photos
+    max_bytes: Annotated[int, Field(ge=1024, le=64 * 2**20)] = 12 * 2**20  # one upload
+    max_per_incident: Annotated[int, Field(ge=1, le=100)] = 12
+    max_pixels: Annotated[int, Field(ge=10_000, le=200_000_000)] = 50_000_000
+    thumbnail_px: Annotated[int, Field(ge=64, le=1024)] = 320  # the longer side
+    # EXIF GPS position (and XMP, which may repeat it) is removed unless this is set.
+    keep_location: bool = False
+    # All photos together; beyond it uploads are refused (evidence is never evicted).
+    max_mb: Annotated[float, Field(gt=0, le=10_000_000)] = 4096
+
+
 class IngestConfig(_Strict):
     # A message or reading dated further ahead of the server's clock is refused (dead-lettered):
     # a gateway with a wrong clock must not put an incident on top of every list.
@@ -495,6 +509,7 @@ class ServerConfig(_Strict):
     incidents: IncidentsConfig = IncidentsConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()  # SLA clocks, escalation, channels
     snapshots: SnapshotsConfig = SnapshotsConfig()
+    photos: PhotosConfig = PhotosConfig()
     ingest: IngestConfig = IngestConfig()
     audit: AuditConfig = AuditConfig()
     display: DisplayConfig = DisplayConfig()
@@ -533,6 +548,10 @@ class ServerConfig(_Strict):
     def snapshot_dir(self) -> Path:
         return self.snapshots.dir or self.state_dir / "snapshots"
 
+    @property
+    def photo_dir(self) -> Path:
+        return self.photos.dir or self.state_dir / "photos"
+
     def resolved(self, base_dir: Path) -> ServerConfig:
         """A copy with every relative path (and relative SQLite path) made absolute."""
         base = base_dir.resolve()
@@ -555,6 +574,7 @@ class ServerConfig(_Strict):
                 "snapshots": self.snapshots.model_copy(
                     update={"dir": absolute(self.snapshots.dir)}
                 ),
+                "photos": self.photos.model_copy(update={"dir": absolute(self.photos.dir)}),
                 "auth": self.auth.model_copy(
                     update={"secret_file": absolute(self.auth.secret_file)}
                 ),

@@ -171,6 +171,8 @@ export interface Transition {
   at: string;
   note: string;
   photos: string[];
+  /** One per photo: the image and its thumbnail (null for a link typed as text). */
+  photo_links?: { url: string; thumbnail_url: string | null }[];
 }
 
 export interface IncidentDetail extends Incident {

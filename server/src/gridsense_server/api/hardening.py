@@ -51,13 +51,15 @@ class BodyLimits:
 
     @classmethod
     def for_server(cls, max_body_kb: int, max_import_mb: int,
-                   max_plan_bytes: int | None = None) -> BodyLimits:
+                   max_plan_bytes: int | None = None, max_photo_upload: int = 0) -> BodyLimits:
         imports = re.compile(r"^/api/v1/communities/[^/]+/credentials/import$")
         # A gateway's whole configuration (checked again against its own bound on the way).
         configs = re.compile(r"^/api/v1/gateways/[^/]+/config$")
         larger = [(imports, max_import_mb * 2**20), (configs, max_import_mb * 2**20)]
         if max_plan_bytes is not None:  # a site plan image, checked again by the route
             larger.append((re.compile(r"^/api/v1/plans/[^/]+/image$"), max_plan_bytes))
+        if max_photo_upload:  # one upload request: the photos of an incident at most
+            larger.append((re.compile(r"^/api/v1/incidents/[^/]+/photos$"), max_photo_upload))
         return cls(max_body_kb * 1024, tuple(larger))
 
     def of(self, path: str) -> int:

@@ -14,14 +14,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import RedirectResponse
 from sqlalchemy import and_, case, or_, select
+from sqlalchemy.orm import Session
 
 from gridsense_protocol import utc_now
 
 from ..audit import record
 from ..config import LifecycleConfig
-from ..db.models import FINAL_STATES, INCIDENT_STATES, Incident
+from ..db.models import FINAL_STATES, INCIDENT_STATES, Incident, Notification
 from ..db.page_reads import mark_read
 from ..notify.links import LinkSigner
+from ..onsite.photo_store import check_attached
 from ..registry.grids import with_descendants
 from ..registry.viewers import Viewer
 from ..workorders.states import USER_ACTIONS, WAITING, Refused, allowed_actions
@@ -35,6 +37,8 @@ from ..workorders.views import (
     named_incidents,
     names_of,
 )
+from .action_once import apply_once
+from .context import ApiContext
 from .deps import Context, CurrentViewer, visible_incident
 from .web_auth import address_of
 
@@ -50,7 +54,7 @@ class IncidentActionContext:
     on_change: Callable[[], None] = lambda: None  # wake the scheduler and the notifier
 
 
-def _action_context(request: Request) -> IncidentActionContext:
+def action_context(request: Request) -> IncidentActionContext:
     actions = getattr(request.app.state, "incident_actions", None)
     if actions is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "lifecycle not configured")
@@ -91,6 +95,12 @@ def urgency_order(now: datetime) -> tuple[Any, ...]:
             _RUNNING_DEADLINE.asc().nulls_last(), Incident.id.desc())
 
 
+def mine_first(username: str) -> Any:
+    """0 for incidents paged to ``username`` or accepted by them, else 1."""
+    paged = select(Notification.incident_id).where(Notification.recipient == username)
+    return case((or_(Incident.accepted_by == username, Incident.id.in_(paged)), 0), else_=1)
+
+
 @router.get("/api/v1/incidents", response_model=list[IncidentView], tags=["incidents"])
 def list_incidents(
     viewer: CurrentViewer,
@@ -104,9 +114,10 @@ def list_incidents(
     until: Annotated[datetime | None, Query(description="opened before (ISO time)")] = None,
     open_only: Annotated[bool, Query(alias="open", description=(
         "hide finished work (closed, invalid); ignored when `state` names a state"))] = True,
-    order: Annotated[Literal["recent", "urgency"], Query(description=(
+    order: Annotated[Literal["recent", "urgency", "mine"], Query(description=(
         "recent: latest event first; urgency: overdue first, then severity, then the time "
-        "left to the running deadline"))] = "recent",
+        "left to the running deadline; mine: what I was paged about or accepted first, "
+        "then by urgency (the phone's task list)"))] = "recent",
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0, le=100_000, description="rows to skip (paging)")] = 0,
     drill: Annotated[bool, Query(description=(
@@ -135,7 +146,8 @@ def list_incidents(
     with context.factory() as session:
         if grid is not None:
             query = query.where(Incident.grid_id.in_(sorted(with_descendants(session, {grid}))))
-        keys = urgency_order(now) if order == "urgency" else RECENT_ORDER
+        keys = {"urgency": urgency_order(now), "recent": RECENT_ORDER,
+                "mine": (mine_first(viewer.username), *urgency_order(now))}[order]
         return named_incidents(session, query.order_by(*keys).offset(offset).limit(limit))
 
 
@@ -167,42 +179,54 @@ def act_on_incident(
     request: Request,
 ) -> ActionResult:
     """accept, note, resolve, verify (``passed: false`` = rework), return, defer, invalidate."""
-    lifecycle = _action_context(request)
+    lifecycle = action_context(request)
+
+    def apply(session: Session) -> ActionResult:
+        now = utc_now()
+        check_attached(session, incident_id, body.photos)
+        incident, entry = act(session, incident_id, viewer, action, lifecycle.config, now,
+                              note=body.note, photos=body.photos, passed=body.passed,
+                              reason=body.reason)
+        detail = {"from": entry.from_state, "to": entry.to_state, "note": body.note[:200]}
+        if entry.to_state in FINAL_STATES:  # was the device still alarming, and why close
+            detail["alarm"] = incident.alarm
+        if body.reason:
+            detail["reason"] = body.reason[:500]
+        if body.photos:
+            detail["photos"] = len(body.photos)
+        record(session, viewer.username, f"incident.{action}", incident_id, detail,
+               address_of(request))
+        session.flush()
+        return ActionResult(incident=IncidentView.of(incident, names_of(session, incident)),
+                            transition=TransitionView.of(entry))
+
     try:
-        with context.factory.begin() as session:
-            incident, entry = act(session, incident_id, viewer, action, lifecycle.config,
-                                  utc_now(), note=body.note, photos=body.photos,
-                                  passed=body.passed, reason=body.reason)
-            detail = {"from": entry.from_state, "to": entry.to_state, "note": body.note[:200]}
-            if entry.to_state in FINAL_STATES:  # was the device still alarming, and why close
-                detail["alarm"] = incident.alarm
-            if body.reason:
-                detail["reason"] = body.reason[:500]
-            record(session, viewer.username, f"incident.{action}", incident_id, detail,
-                   address_of(request))
-            session.flush()
-            view = IncidentView.of(incident, names_of(session, incident))
-            transition = TransitionView.of(entry)
-            grid_id = incident.grid_id
+        result, again = apply_once(context, viewer, incident_id, action, body.action_id, apply)
     except Refused as refused:
         context.counters.inc(f"api.actions_refused.{refused.status}")
         raise HTTPException(refused.status, refused.reason) from None
+    if not again:
+        announce(context, lifecycle, action, result)
+    return result
+
+
+def announce(context: ApiContext, lifecycle: IncidentActionContext, action: str,
+             result: ActionResult) -> None:
+    """After commit: the change to everyone who sees the grid; wake the scheduler."""
     context.counters.inc(f"api.actions.{action}")
-    # After commit: a page for what happened, to everyone who sees the grid.
-    context.hub.publish(grid_id, {"type": "incident", "event": action,
-                                  "incident": view.to_json()})
+    context.hub.publish(result.incident.grid, {"type": "incident", "event": action,
+                                               "incident": result.incident.to_json()})
     lifecycle.on_change()
-    return ActionResult(incident=view, transition=transition)
 
 
 @router.get("/link/{incident_id}", include_in_schema=False)
 def open_link(incident_id: str, u: str, e: int, s: str, request: Request,
               context: Context) -> RedirectResponse:
     """A signed link from a message: valid and unexpired → the incident on the web page."""
-    if not _action_context(request).links.verify(incident_id, u, e, s, utc_now()):
+    if not action_context(request).links.verify(incident_id, u, e, s, utc_now()):
         context.counters.inc("api.bad_links")
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this link is invalid or has expired")
     return RedirectResponse(f"/#incident={incident_id}", status_code=303)
 
 
-__all__ = ["IncidentActionContext", "check_grid", "router"]
+__all__ = ["IncidentActionContext", "action_context", "announce", "check_grid", "router"]

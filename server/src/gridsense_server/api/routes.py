@@ -17,10 +17,14 @@ from ..gateways.views import (
 )
 from . import (
     audit_routes,
+    checkin_routes,
     dead_letter_routes,
     health_routes,
+    inbox_routes,
     incident_routes,
+    label_routes,
     notify_routes,
+    photo_routes,
     plan_routes,
     registry_routes,
     session_routes,
@@ -34,6 +38,9 @@ from .tokens import TokenRequest, TokenResponse
 from .web_auth import web_auth_of
 
 router = APIRouter()
+# Before incident_routes: its POST /api/v1/incidents/{id}/{action} would match these paths.
+router.include_router(checkin_routes.router)
+router.include_router(photo_routes.router)
 router.include_router(incident_routes.router)
 router.include_router(silence_routes.router)
 router.include_router(dead_letter_routes.router)
@@ -45,6 +52,8 @@ router.include_router(notify_routes.router)
 router.include_router(registry_routes.router)
 router.include_router(stats_routes.router)
 router.include_router(plan_routes.router)
+router.include_router(inbox_routes.router)
+router.include_router(label_routes.router)
 
 
 @router.post("/api/v1/auth/token", response_model=TokenResponse, tags=["auth"],

@@ -5,6 +5,7 @@ from . import (  # noqa: F401  (so Base.metadata has their tables)
     commissioning_models,
     dead_letters,
     enrollment_models,
+    onsite_models,
     page_reads,
     plan_models,
     registry_version,

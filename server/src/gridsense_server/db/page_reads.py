@@ -41,8 +41,9 @@ def mark_read(session: Session, incident_id: str, username: str, channel: str,
               "read_at": now}
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = dialect.insert(PageRead).values(**values).on_conflict_do_nothing(
-        index_elements=["incident_id", "username", "channel"])
-    return bool(session.execute(statement).rowcount)
+        index_elements=["incident_id", "username", "channel"]).returning(PageRead.id)
+    # RETURNING, not rowcount: SQLAlchemy on psycopg reports -1 for an insert it skipped.
+    return session.execute(statement).first() is not None
 
 
 def reads_of(session: Session, incident_id: str) -> list[PageRead]:

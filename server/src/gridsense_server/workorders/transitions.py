@@ -55,6 +55,8 @@ def on_severity_raised(incident: Incident) -> None:
 
 
 LEVEL_ORDER = {"grid": 0, "community": 1, "street": 2}
+# Actions that hand work back or put it off say why (the next person reads it in the history).
+REASON_REQUIRED = {"return": "退回", "defer": "延期"}
 
 
 def check_grid(incident: Incident, viewer: Viewer) -> None:
@@ -76,6 +78,13 @@ def act(session: Session, incident_id: str, viewer: Viewer, action: str, config:
         raise Refused(404, f"no incident {incident_id}")
     check_grid(incident, viewer)
     target = decide(incident.state, action, viewer.role, incident.level, passed=passed)
+    if action in REASON_REQUIRED:
+        # The reason, or failing that the note (a page that has only a note box), is kept.
+        why = reason.strip() or note.strip()
+        if not why:
+            raise Refused(400, f"{REASON_REQUIRED[action]}须填写原因（reason）/ {action} needs "
+                               "a reason")
+        note = why if not reason.strip() or not note.strip() else f"{why}\n{note}"
     if check_close_while_active(incident.type, incident.alarm, target, reason,
                                 config.refuse_close_while_active):
         note = f"{ALARM_ACTIVE_NOTE}{reason.strip()}" + (f"\n{note}" if note else "")

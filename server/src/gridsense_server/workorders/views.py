@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -94,6 +95,22 @@ def is_overdue(incident: Incident, now: datetime) -> bool:
     return False
 
 
+# An uploaded photo's id (onsite/photo_store.py makes them); anything else is a typed link.
+PHOTO_ID = re.compile(r"ph[0-9a-f]{24}")
+
+
+class PhotoLink(BaseModel):
+    url: str
+    thumbnail_url: str | None  # None for a link given as text
+
+    @classmethod
+    def of(cls, incident_id: str, photo: str) -> PhotoLink:
+        if PHOTO_ID.fullmatch(photo):
+            base = f"/api/v1/incidents/{incident_id}/photos/{photo}"
+            return cls(url=base, thumbnail_url=f"{base}/thumbnail")
+        return cls(url=photo, thumbnail_url=None)
+
+
 class TransitionView(BaseModel):
     action: str  # open, accept, resolve, verify, ... or escalate, remind, unaccept (system)
     from_state: str | None
@@ -102,13 +119,15 @@ class TransitionView(BaseModel):
     role: str | None
     at: datetime
     note: str
-    photos: list[str]
+    photos: list[str]  # photo ids (uploaded) or links (given as text)
+    photo_links: list[PhotoLink] = []  # one per photo: where to show it
 
     @classmethod
     def of(cls, row: IncidentTransition) -> TransitionView:
+        photos = row.photos or []
         return cls(action=row.action, from_state=row.from_state, to_state=row.to_state,
                    actor=row.actor, role=row.role, at=row.at, note=row.note or "",
-                   photos=row.photos or [])
+                   photos=photos, photo_links=[PhotoLink.of(row.incident_id, p) for p in photos])
 
 
 class IncidentDetail(IncidentView):
@@ -125,6 +144,9 @@ class ActionRequest(BaseModel):
     # Required to close (verify) or invalidate while the alarm is still active; kept in the
     # history and the audit log.
     reason: str = Field(default="", max_length=500)
+    # The client's own id for this action (an offline queue resends it): applied once, and
+    # a resend answered as the first was.
+    action_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:\-]{8,64}$")
 
 
 class ActionResult(BaseModel):

@@ -11,14 +11,17 @@ export function App() {
   useLanguage();
   const who = useStore(session);
   const loc = useLocation();
-  const route = ROUTES.find((r) => r.name === loc.page) ?? ROUTES.find((r) => r.name === DEFAULT_ROUTE)!;
+  // A grid worker on a phone (a narrow touch screen) opens on the phone page; else the board.
+  const fallback = who?.role === "worker"
+    && matchMedia("(max-width: 820px) and (pointer: coarse)").matches ? "m" : DEFAULT_ROUTE;
+  const route = ROUTES.find((r) => r.name === loc.page) ?? ROUTES.find((r) => r.name === fallback)!;
   const Page = route.page;
   return (
     <>
       <Header page={route.name} />
       {who ? (
         <main id="main" class={`page-${route.name}`} tabIndex={-1}>
-          <PageNotice />
+          {route.name !== "m" && <PageNotice />}
           <Page location={loc.page === route.name ? loc : { ...loc, page: route.name, rest: [] }} />
         </main>
       ) : (

@@ -4,7 +4,7 @@ import { Fragment } from "preact";
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, api } from "../../api";
-import type { Incident, IncidentDetail, PageSent } from "../../api";
+import type { Incident, IncidentDetail, PageSent, Transition } from "../../api";
 import { Badge, severityTone, stateTone } from "../../components/Badge";
 import {
   actionName, alarmName, channelName, levelName, pageStatusName, roleName, severityName, stateName, t, typeName, useLanguage,
@@ -228,7 +228,17 @@ export function Detail(props: { id: string; close: () => void; changed: (inc: In
                   {" · "}{h.actor === "system" ? t("board.system") : h.actor}
                   {h.role ? <small class="muted"> ({roleName(h.role)})</small> : null}
                   {h.note ? `：${h.note}` : ""}
-                  {h.photos.length ? ` ${t("board.photo_count", { n: h.photos.length })}` : ""}
+                  {typedPhotos(h) ? ` ${t("board.photo_count", { n: typedPhotos(h) })}` : ""}
+                  {uploadedPhotos(h).length > 0 && (
+                    <span class="history-photos">
+                      {uploadedPhotos(h).map((link) => (
+                        <a key={link.url} href={link.url} target="_blank" rel="noopener">
+                          <img src={link.thumbnail_url ?? link.url}
+                               alt={t("board.photo_count", { n: 1 })} />
+                        </a>
+                      ))}
+                    </span>
+                  )}
                 </li>
               ))}
             </ol>
@@ -240,4 +250,13 @@ export function Detail(props: { id: string; close: () => void; changed: (inc: In
       ) : null}
     </section>
   );
+}
+
+/** Photos uploaded to the server (shown as thumbnails); the rest are links typed as text. */
+function uploadedPhotos(h: Transition) {
+  return (h.photo_links ?? []).filter((link) => link.thumbnail_url);
+}
+
+function typedPhotos(h: Transition): number {
+  return h.photos.length - uploadedPhotos(h).length;
 }
