@@ -192,8 +192,13 @@ def test_the_control_rooms_board(browser: Browser, server_base: str, edge: Edge,
     shot(page, f"detail-{size}.png")
     assert page.evaluate("window.__cspViolations") == []
 
-    # The grid worker handles it; the device still reports the alarm.
+    # The grid worker opens the page they were sent (a read receipt), then handles it; the
+    # device still reports the alarm.
     worker = login(server_base, "worker-g01", "demo")
+    wait_until(lambda: any(p["recipient"] == "worker-g01" for p in http_json(
+        "GET", f"{server_base}/api/v1/incidents/{boiler['id']}/pages", control)), 30,
+        "worker-g01 paged about the boiler")
+    http_json("GET", f"{server_base}/api/v1/incidents/{boiler['id']}", worker)
     for action in ("accept", "resolve"):
         http_json("POST", f"{server_base}/api/v1/incidents/{boiler['id']}/{action}", worker,
                   {"note": "现场处理"})
@@ -210,6 +215,9 @@ def test_the_control_rooms_board(browser: Browser, server_base: str, edge: Edge,
     confirm.click()
     expect(dialog).to_be_hidden()
     expect(page.locator("#history")).to_contain_text("传感器误报，现场温度正常")
+    # The worker's reading is in the history, in time order, by name and channel.
+    expect(page.locator("#history .history-read")).to_contain_text(w["board"]["read_event"])
+    expect(page.locator("#history .history-read")).to_contain_text("张伟")
     expect(page.locator("#detail-fields")).to_contain_text(w["states"]["closed"])
     expect(rows).to_have_count(2)  # finished work leaves the open board
     after = http_json("GET", f"{server_base}/api/v1/incidents/{boiler['id']}", control)

@@ -219,7 +219,14 @@ export function Detail(props: { id: string; close: () => void; changed: (inc: In
           <section aria-labelledby="history-title">
             <h3 id="history-title">{t("board.history")}</h3>
             <ol id="history" class="history">
-              {inc.history.map((h, i) => (
+              {withReads(inc.history, pages).map((h, i) => "read_at" in h ? (
+                <li key={`read-${i}`} class="history-read">
+                  <time dateTime={h.read_at ?? ""}>{formatDateTime(h.read_at ?? "")}</time>{" "}
+                  <strong>{t("board.read_event")}</strong>
+                  {" · "}{h.name ?? h.recipient}
+                  <small class="muted"> ({channelName(h.channel)})</small>
+                </li>
+              ) : (
                 <li key={i}>
                   <time dateTime={h.at}>{formatDateTime(h.at)}</time>{" "}
                   <strong>{actionName(h.action)}</strong>
@@ -253,6 +260,13 @@ export function Detail(props: { id: string; close: () => void; changed: (inc: In
 }
 
 /** Photos uploaded to the server (shown as thumbnails); the rest are links typed as text. */
+/** The history with each page's reading in time order: who opened their page, and how. */
+function withReads(history: Transition[], pages: PageSent[]): (Transition | PageSent)[] {
+  const reads = pages.filter((p) => p.read_at !== null);
+  const at = (item: Transition | PageSent) => ("read_at" in item ? item.read_at ?? "" : item.at);
+  return [...history, ...reads].sort((a, b) => Date.parse(at(a)) - Date.parse(at(b)));
+}
+
 function uploadedPhotos(h: Transition) {
   return (h.photo_links ?? []).filter((link) => link.thumbnail_url);
 }
