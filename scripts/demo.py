@@ -212,6 +212,7 @@ def server_config(args: argparse.Namespace, mqtt_port: int, work: Path,
                  "tls": {"ca_dir": str(ca_dir), "issue_as": "demo-web",
                          "names": web_names(args)}},
         "lifecycle": lifecycle_config(base),
+        "display": {"title": "莲园社区网格化管理平台"},
     }
     return write_yaml(work / "config" / "server.yaml", config)
 

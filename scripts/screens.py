@@ -80,8 +80,6 @@ def screens(browser: Browser, base: str, out: Path) -> None:
     shot(wall, out, "board-1920-en")
     phone = page_for(PHONE, "worker-g01", "#/m")
     shot(phone, out, "phone-tasks-zh")
-    installer = page_for(PHONE, "installer-ly", "#/install")
-    shot(installer, out, "install-phone-zh")
 
 
 def main() -> int:

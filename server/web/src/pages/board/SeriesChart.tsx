@@ -43,7 +43,10 @@ export function SeriesChart(props: { incident: IncidentDetail }) {
 
   const option = useMemo<ChartOption | null>(() => {
     if (!series || series.points.length === 0) return null;
-    const unit = inc.unit ?? "";
+    // The threshold is drawn on the reading's own scale only: a rate (°C/min) or a model's
+    // score (no unit) is not a temperature, and the axis would lie.
+    const onScale = !!inc.unit && !inc.unit.includes("/");
+    const unit = onScale ? inc.unit ?? "" : "";
     const mean = series.points.map((p) => [p.t, p.mean]);
     const low = series.points.map((p) => [p.t, p.min]);
     const band = series.points.map((p) => [p.t, p.max !== null && p.min !== null ? p.max - p.min : null]);
@@ -51,7 +54,8 @@ export function SeriesChart(props: { incident: IncidentDetail }) {
                                label: { formatter: t("board.chart_opened"), color: "#b42318" },
                                lineStyle: { color: "#b42318", type: "solid", width: 2 } }];
     const lines: object[] = [...marks];
-    if (inc.threshold !== null && inc.threshold !== undefined) {
+    const threshold = onScale ? inc.threshold : null;
+    if (threshold !== null && threshold !== undefined) {
       lines.push({ yAxis: inc.threshold, name: t("board.chart_threshold"),
                    label: { formatter: `${t("board.chart_threshold")} ${inc.threshold}${unit}`,
                             position: "insideEndTop", color: "#b54708" },
@@ -73,8 +77,8 @@ export function SeriesChart(props: { incident: IncidentDetail }) {
       // The whole window, so the opening is marked even where the readings stop before it.
       xAxis: { type: "time", min: span?.from, max: span?.to, axisLabel: { formatter: (v: number) => formatShort(v).slice(6) } },
       yAxis: { type: "value", scale: true, name: unit,
-               max: (v: { max: number }) => inc.threshold != null ? Math.max(v.max, inc.threshold) : v.max,
-               min: (v: { min: number }) => inc.threshold != null ? Math.min(v.min, inc.threshold) : v.min },
+               max: (v: { max: number }) => threshold != null ? Math.max(v.max, threshold) : v.max,
+               min: (v: { min: number }) => threshold != null ? Math.min(v.min, threshold) : v.min },
       series: [
         { type: "line", name: "min", data: low, stack: "band", symbol: "none",
           lineStyle: { opacity: 0 }, tooltip: { show: false } },
