@@ -107,8 +107,10 @@ class Confirmations:
 
     @property
     def room(self) -> int:
-        """How many more messages may be sent before the server confirms some."""
-        return max(0, self.max_unconfirmed - len(self._waiting) - len(self._attempts))
+        """How many more messages may be sent before the server confirms some. Messages due
+        for a re-send leave the waiting set, so their re-send always finds room (the outbox
+        hands re-sends out before newer messages of their lane)."""
+        return max(0, self.max_unconfirmed - len(self._waiting))
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -132,7 +134,8 @@ class EndToEnd:
         self.topic = topic_for(gateway, Kind.ACK)
         self.mode = mode
         self.outbox = outbox
-        self.confirmations = confirmations or Confirmations()
+        # Not ``or``: an empty Confirmations is falsy (it has a length).
+        self.confirmations = Confirmations() if confirmations is None else confirmations
         self.counters = self.confirmations.counters
         self.counters.update(dict.fromkeys(("settled_received", "settled_invalid"), 0))
         if mode == "server":
