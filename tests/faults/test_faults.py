@@ -120,7 +120,7 @@ def test_influxdb_down(stack: Stack) -> None:
     assert_nothing_lost(stack, max_gap_s=3)
 
 
-def test_server_killed_and_restarted(stack: Stack) -> None:
+def kill_and_restart_server(stack: Stack) -> None:
     def fault() -> None:
         assert stack.server is not None
         stack.server.kill9()
@@ -129,6 +129,10 @@ def test_server_killed_and_restarted(stack: Stack) -> None:
 
     run_fault(stack, fault)
     assert_nothing_lost(stack, max_gap_s=3)
+
+
+def test_server_killed_and_restarted(stack: Stack) -> None:
+    kill_and_restart_server(stack)
 
 
 @pytest.mark.timeout(UPLINK_CUT_S + 900)
@@ -177,11 +181,4 @@ def test_broker_killed_with_shared_subscriptions(shared_stack: Stack) -> None:
 
 
 def test_server_killed_with_shared_subscriptions(shared_stack: Stack) -> None:
-    def fault() -> None:
-        assert shared_stack.server is not None
-        shared_stack.server.kill9()
-        time.sleep(5)
-        shared_stack.start_server()
-
-    run_fault(shared_stack, fault)
-    assert_nothing_lost(shared_stack, max_gap_s=3)
+    kill_and_restart_server(shared_stack)
