@@ -12,6 +12,7 @@ drain, and then asks the project's checker (`gridsense-server check`) and the ed
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -165,19 +166,32 @@ def shared_stack(tmp_path: Path) -> Iterator[Stack]:
         running.stop()
 
 
-def test_broker_killed_with_shared_subscriptions(shared_stack: Stack) -> None:
-    """kill -9 of the broker: what it had acknowledged but not delivered dies with it, and
-    Mosquitto 2.0 forgets the server's shared subscriptions. The gateway keeps every message
-    until the server confirms it and sends again what stays unconfirmed: nothing is lost."""
+def test_broker_lost_with_shared_subscriptions(shared_stack: Stack) -> None:
+    """The server hangs (SIGSTOP) while the broker queues the stream for its shared
+    subscription; then the broker is lost — kill -9 and its persistence file gone, as when a
+    cluster node is replaced: what it had acknowledged to the gateway but not delivered dies
+    with it. The gateway keeps every message until the server confirms it and sends again what
+    stays unconfirmed: nothing is lost — and what arrived late arrived as re-sends."""
     stack = shared_stack
+    assert stack.server is not None
+    server = stack.server.popen
 
     def fault() -> None:
-        stack.broker.kill()
-        time.sleep(5)
-        stack.broker.start()
+        server.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(4)  # the broker takes the stream and holds it for the server
+            stack.broker.kill()
+            for saved in stack.broker.directory.glob("*.db"):
+                saved.unlink()  # the node's state is gone with it
+            time.sleep(3)
+            stack.broker.start()
+        finally:
+            server.send_signal(signal.SIGCONT)
 
     run_fault(stack, fault)
     assert_nothing_lost(stack, max_gap_s=3)
+    edge_log = (stack.tmp / "edge.log").read_text(errors="replace")
+    assert "event=unconfirmed_resent" in edge_log, "the lost messages should have been re-sent"
 
 
 def test_server_killed_with_shared_subscriptions(shared_stack: Stack) -> None:

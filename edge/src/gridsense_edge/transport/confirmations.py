@@ -52,7 +52,7 @@ class Confirmations:
         self._waiting: dict[int, _Waiting] = {}  # seq -> state
         self._attempts: dict[int, int] = {}  # seq -> sends, for messages out for a re-send
         self._due: list[tuple[float, int]] = []  # heap; stale entries skipped when popped
-        self.counters = dict.fromkeys(("confirmed", "resent", "confirm_unknown"), 0)
+        self.counters = dict.fromkeys(("confirmed", "resent"), 0)
 
     def sent(self, seq: int, now: float) -> None:
         """The broker has message ``seq``: wait for the server's word until a deadline."""
