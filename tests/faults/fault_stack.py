@@ -109,8 +109,9 @@ class StreamRecorder:
 
 
 class Stack:
-    def __init__(self, tmp: Path, uplink_port: int | None = None) -> None:
+    def __init__(self, tmp: Path, uplink_port: int | None = None, shared: bool = False) -> None:
         self.tmp = tmp
+        self.shared = shared  # the server subscribes through MQTT 5 shared subscriptions
         self.procs = Procs(tmp)
         self.broker = Mosquitto(
             tmp / "mosquitto", free_port(), persistence=True, extra_config=BROKER_LIMITS
@@ -136,6 +137,10 @@ class Stack:
         self.server_config, self.base = write_registry_and_config(
             self.tmp, self.broker.port, self.influx.url, self.database, POINT_GRIDS
         )
+        if self.shared:
+            text = self.server_config.read_text()
+            self.server_config.write_text(text.replace(
+                "share_group: gridsense-server", "share_group: gridsense-server, shared: true"))
         self.gateway_config.write_text(
             gateway_yaml(self.link, self.uplink_port or self.broker.port, self.tmp / "edge-state")
         )

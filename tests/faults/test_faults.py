@@ -120,7 +120,7 @@ def test_influxdb_down(stack: Stack) -> None:
     assert_nothing_lost(stack, max_gap_s=3)
 
 
-def test_server_killed_and_restarted(stack: Stack) -> None:
+def kill_and_restart_server(stack: Stack) -> None:
     def fault() -> None:
         assert stack.server is not None
         stack.server.kill9()
@@ -129,6 +129,10 @@ def test_server_killed_and_restarted(stack: Stack) -> None:
 
     run_fault(stack, fault)
     assert_nothing_lost(stack, max_gap_s=3)
+
+
+def test_server_killed_and_restarted(stack: Stack) -> None:
+    kill_and_restart_server(stack)
 
 
 @pytest.mark.timeout(UPLINK_CUT_S + 900)
@@ -149,3 +153,43 @@ def test_uplink_cut(tmp_path: Path) -> None:
             assert_nothing_lost(stack, max_gap_s=3)
         finally:
             stack.stop()
+
+
+@pytest.fixture
+def shared_stack(tmp_path: Path) -> Iterator[Stack]:
+    running = Stack(tmp_path, shared=True).start()
+    try:
+        wait_until(running.flowing, 60, "readings from every point in InfluxDB")
+        yield running
+    finally:
+        running.stop()
+
+
+def test_broker_lost_with_shared_subscriptions(shared_stack: Stack) -> None:
+    """kill -9 of the server; the broker queues the stream for its offline session; then the
+    broker is lost too — kill -9 and its persistence file gone, as when a cluster node is
+    replaced: what it had acknowledged to the gateway and held for the server dies with it.
+    The gateway keeps every message until the server confirms it and sends again what stays
+    unconfirmed: nothing is lost, and what the broker lost arrived as re-sends. (With the
+    gateway deleting on the PUBACK, ``mqtt.acknowledgement: broker``, this drill loses data.)"""
+    stack = shared_stack
+
+    def fault() -> None:
+        assert stack.server is not None
+        stack.server.kill9()
+        time.sleep(4)  # the broker acknowledges the stream and holds it for the server
+        stack.broker.kill()
+        for saved in stack.broker.directory.glob("*.db"):
+            saved.unlink()  # the node's state is gone with it
+        time.sleep(2)
+        stack.broker.start()
+        stack.start_server()
+
+    run_fault(stack, fault)
+    assert_nothing_lost(stack, max_gap_s=3)
+    edge_log = (stack.tmp / "edge.log").read_text(errors="replace")
+    assert "event=unconfirmed_resent" in edge_log, "the lost messages should have been re-sent"
+
+
+def test_server_killed_with_shared_subscriptions(shared_stack: Stack) -> None:
+    kill_and_restart_server(shared_stack)

@@ -27,6 +27,7 @@ from .reconfig.plan import ChangePlan
 from .reconfig.store import RemoteConfigStore
 from .rules import RULES, Rule
 from .systemd import notify, watchdog_interval_s, watchdog_loop
+from .transport.confirmations import Confirmations
 from .transport.outbox import Outbox, OutboxLimits, SqliteOutbox
 from .transport.probe import ProbeOutcome, probe_broker
 from .transport.publisher import Publisher
@@ -114,6 +115,10 @@ class Agent:
             self.publisher.status, keepalive_s=config.mqtt.keepalive_s,
             password_file=config.mqtt.password_file, max_inflight=config.mqtt.max_inflight,
             reconnect_max_s=config.mqtt.reconnect_max_s,
+            acknowledgement=config.mqtt.acknowledgement,
+            confirmations=Confirmations(config.mqtt.confirm_timeout_s,
+                                        config.mqtt.confirm_timeout_max_s,
+                                        config.mqtt.max_unconfirmed),
             tls=config.mqtt.tls.context() if config.mqtt.tls else None,
         )
         outbox.on_stored = uplink.notify
@@ -377,6 +382,8 @@ class Agent:
             out.update({f"mqtt_{k}": v for k, v in self.uplink.counters.items()})
             out["mqtt_connected"] = int(self.uplink.connected)
             out["mqtt_inflight"] = self.uplink.inflight
+            out.update({f"mqtt_{k}": v for k, v in self.uplink.end_to_end.counters.items()})
+            out["mqtt_unconfirmed"] = len(self.uplink.end_to_end.confirmations)
             out["mqtt_window"] = self.uplink.window
             out["published"] = self.uplink.counters["published"]
         return out

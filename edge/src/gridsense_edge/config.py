@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -85,6 +85,15 @@ class MqttSection(_Section):
     max_inflight: Annotated[int, Field(ge=1, le=1000)] = 200
     # Longest wait between reconnect attempts (exponential backoff from 1 s, jittered 50-100 %).
     reconnect_max_s: Annotated[float, Field(ge=1, le=600)] = 30.0
+    # When a message leaves the outbox. auto: once the server has confirmed anything (it
+    # publishes settled sequence ranges on this gateway's ack topic), only on its word; until
+    # then, and with ``broker`` (a server older than that), on the broker's PUBACK.
+    acknowledgement: Literal["auto", "server", "broker"] = "auto"
+    # Unconfirmed this long after the PUBACK: sent again (doubling per attempt up to the max,
+    # jittered 50-100 %). At most ``max_unconfirmed`` wait; then new messages wait on disk.
+    confirm_timeout_s: Annotated[float, Field(ge=0.5, le=3600)] = 20.0
+    confirm_timeout_max_s: Annotated[float, Field(ge=1, le=86400)] = 300.0
+    max_unconfirmed: Annotated[int, Field(ge=10, le=100_000)] = 5000
     tls: MqttTlsSection | None = None  # None: plain MQTT (loopback only)
 
     @field_validator("password_file")

@@ -258,6 +258,13 @@ class AccessResult(StrEnum):
     READER_ONLINE = "reader_online"
 
 
+def _ordered_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    for first, last in ranges:
+        if first > last:
+            raise ValueError(f"range [{first}, {last}] ends before it starts")
+    return ranges
+
+
 class AccessEvent(Envelope):
     """One thing that happened at a door. Card numbers never travel in clear: ``card`` is a
     keyed hash (HMAC-SHA256 with the site's secret, hex, truncated), ``credential`` the id of
@@ -276,13 +283,33 @@ class AccessEvent(Envelope):
     credentials_version: UInt64 | None = None
 
 
+# An inclusive range of a gateway's sequence numbers, first <= last (checked in Settled).
+SeqRange = tuple[UInt64, UInt64]
+MAX_SETTLED_RANGES = 2000
+
+
+class Settled(Envelope):
+    """Server -> edge, on the gateway's ``ack`` topic: the gateway's messages the server has
+    settled since its previous ``Settled`` (applied, dead-lettered or refused: durable either
+    way), as inclusive ranges. ``gateway`` is the target gateway; ``seq`` numbers the server's
+    own messages. A redelivered message is settled (and named) again, so a lost ``Settled``
+    costs one re-send, never a message."""
+
+    kind: ClassVar[Kind] = Kind.ACK
+
+    ranges: Annotated[list[SeqRange], Field(min_length=1, max_length=MAX_SETTLED_RANGES),
+                      AfterValidator(_ordered_ranges)]
+
+
 JsonMessage = (
     Telemetry | Incident | Status | Health | ConfigUpdate | Command | CommandResult | AccessEvent
+    | Settled
 )
 
 MESSAGE_TYPES: dict[Kind, type[Envelope]] = {
     cls.kind: cls
     for cls in (
-        Telemetry, Incident, Status, Health, ConfigUpdate, Command, CommandResult, AccessEvent
+        Telemetry, Incident, Status, Health, ConfigUpdate, Command, CommandResult, AccessEvent,
+        Settled,
     )
 }

@@ -31,13 +31,14 @@ class Kind(StrEnum):
     CMD = "cmd"  # server -> edge
     CMD_RESULT = "cmd/result"  # edge -> server
     ACCESS = "access"  # edge -> server: door decisions and door states
+    ACK = "ack"  # server -> edge: the sequence ranges the server has settled (end to end)
 
 
 EDGE_PUBLISHED = frozenset(
     {Kind.TELEMETRY, Kind.INCIDENT, Kind.SNAPSHOT, Kind.STATUS, Kind.HEALTH, Kind.CMD_RESULT,
      Kind.ACCESS}
 )
-SERVER_PUBLISHED = frozenset({Kind.CONFIG, Kind.CMD})
+SERVER_PUBLISHED = frozenset({Kind.CONFIG, Kind.CMD, Kind.ACK})
 
 
 class TopicError(ValueError):

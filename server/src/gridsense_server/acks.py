@@ -232,11 +232,30 @@ class SettledRanges:
         else:
             ranges.insert(i, (seq, seq))
 
+    def add_range(self, gateway: str, first: int, last: int) -> None:
+        """A whole range at once (rare: ranges put back when they could not be sent)."""
+        self._by_gateway[gateway] = merge([*self._by_gateway.get(gateway, ()), (first, last)])
+
     def settled_ranges(self, gateway: str) -> list[Range]:
         return list(self._by_gateway.get(gateway, ()))
 
+    def count(self, gateway: str) -> int:
+        return len(self._by_gateway.get(gateway, ()))
+
+    def drop_oldest(self, gateway: str, keep: int) -> None:
+        """Keep only the ``keep`` newest ranges of ``gateway`` (a bound on memory)."""
+        ranges = self._by_gateway.get(gateway)
+        if ranges is not None and len(ranges) > keep:
+            del ranges[:len(ranges) - keep]
+
     def gateways(self) -> list[str]:
         return sorted(self._by_gateway)
+
+    def __contains__(self, gateway: object) -> bool:
+        return gateway in self._by_gateway
+
+    def __len__(self) -> int:
+        return len(self._by_gateway)
 
 
 def to_ranges(numbers: Iterable[int]) -> list[Range]:

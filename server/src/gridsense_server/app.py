@@ -53,6 +53,7 @@ from .ingest.dead_letters import DeadLetterSink
 from .ingest.handoff import Handoff
 from .ingest.router import Router, Services, Source
 from .ingest.settle import Settler
+from .ingest.settled_acks import SettledAcks
 from .ingest.unassigned import UnassignedPoints
 from .listeners import (
     CA_DOWNLOAD_PATH,
@@ -137,6 +138,13 @@ class ServerApp:
         self.dead_letters = DeadLetterStore(self.factory, config.ingest.dead_letters_max)
         self.dead_letter_sink = DeadLetterSink(self.dead_letters, self.counters)
         self.settler.on_refused = self.dead_letter_sink.keep
+        self.settled_acks: SettledAcks | None = None
+        if config.mqtt.settled_acks:
+            events = self.bridges[0]
+            self.settled_acks = SettledAcks(
+                lambda topic, payload: events.publish(topic, payload), self.counters,
+                config.mqtt.settled_ack_interval_s)
+            self.settler.on_settled = self.settled_acks.add
         self.unassigned = UnassignedPoints(UnassignedStore(self.factory), self.directory,
                                            self.counters, config.ingest.unassigned_points_max)
         # Security refusals from any wing (cheap, bounded, written in batches).
@@ -279,6 +287,8 @@ class ServerApp:
         self.dead_letter_sink.start()
         await self.unassigned.start()
         self.settler.start()
+        if self.settled_acks is not None:
+            self.settled_acks.start()
         router.start()
         await self.access_sync.start()
         await self.config_pusher.start()
@@ -344,6 +354,8 @@ class ServerApp:
                 async with asyncio.timeout(STOP_DRAIN_S):
                     await self.settler.drain()
         await self.settler.stop()
+        if self.settled_acks is not None:  # before the bridges stop: they send it
+            await self.settled_acks.stop()
         await self.dead_letter_sink.stop()
         await self.unassigned.stop()
         await router.stop()

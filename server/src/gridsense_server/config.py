@@ -218,6 +218,11 @@ class MqttConfig(_Strict):
     # Unacknowledged messages the broker may send per session: the in-flight bound (memory)
     # and, as acks follow durable effects, the backpressure on ingest.
     receive_maximum: Annotated[int, Field(ge=1, le=65535)] = 1000
+    # End-to-end acknowledgements: the settled sequence ranges go back to each gateway on its
+    # own ``ack`` topic, batched every ``settled_ack_interval_s``; a gateway that understands
+    # them deletes from its outbox only what the server has settled (docs/architecture.md).
+    settled_acks: bool = True
+    settled_ack_interval_s: Annotated[float, Field(ge=0.05, le=10.0)] = 0.25
     tls: MqttTlsConfig | None = None  # None: plain MQTT (loopback, tests)
 
 

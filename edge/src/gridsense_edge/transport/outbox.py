@@ -1,4 +1,5 @@
-"""Where outgoing messages wait for the broker: on disk, in two lanes, until their PUBACK."""
+"""Where outgoing messages wait: on disk, in two lanes, until the server confirms them (or,
+with an older server, until the broker's PUBACK)."""
 
 from __future__ import annotations
 
@@ -11,19 +12,20 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 from ..logs import log_event
+from .outbox_api import BULK, INCIDENT, MessageFactory, OutboundMessage, Outbox
 from .outbox_caps import ROW_OVERHEAD, Lane, LaneKeeper, OutboxLimits
 from .outbox_db import files_size, lock_state_dir, open_outbox_db
 
-__all__ = ["OutboundMessage", "Outbox", "OutboxLimits", "SqliteOutbox"]
+__all__ = ["BULK", "INCIDENT", "MessageFactory", "OutboundMessage", "Outbox", "OutboxLimits",
+           "SqliteOutbox"]
 
 log = logging.getLogger(__name__)
 
-INCIDENT, BULK = 0, 1  # lane index: claimed in this order
 COMMIT_WINDOW_S = 0.5  # a bulk row is on disk at most this long after submit
 COMMIT_ROWS = 200  # ... or as soon as this many rows wait
 ACK_WINDOW_S = 1.0  # deletes of acknowledged rows may wait a little longer
@@ -31,68 +33,29 @@ ACK_ROWS = 256
 RETRY_S = 2.0  # after a failed commit (disk full, I/O error)
 MAX_PENDING = 20_000  # rows held in memory while commits fail; beyond, the oldest bulk go
 FLAG_OFFLINE, FLAG_RETAIN = 1, 2
+SERVER_CONFIRMS_KEY = "server_confirms"  # meta: 1 once the server has confirmed messages
 
 
-@dataclass(frozen=True, slots=True)
-class OutboundMessage:
-    topic: str
-    payload: bytes
-    # telemetry, incident, snapshot, access, health, status, cmd_result: lane, counters, logs
-    kind: str
-    event_id: str
-    seq: int
-    qos: int = 1
-    retain: bool = False
-    created: float = 0.0  # wall-clock time it was stored (seconds since the epoch)
-    offline: bool = False  # stored while the uplink was down
-
-    @property
-    def lane(self) -> int:
-        # A snapshot travels with its incident; access events are audit records: same lane,
-        # never evicted by telemetry.
-        return INCIDENT if self.kind in ("incident", "snapshot", "access") else BULK
-
-    @property
-    def size(self) -> int:
-        """What the row counts against its lane's cap."""
-        return len(self.payload) + len(self.topic) + ROW_OVERHEAD
+_ROW = "seq, created, flags, qos, kind, event_id, topic, payload"
 
 
-MessageFactory = Callable[[int], OutboundMessage]  # builds the message for a given seq
+def _message(row: tuple[Any, ...], offline: bool = False) -> OutboundMessage:
+    seq, created, flags, qos, kind, event_id, topic, payload = row
+    return OutboundMessage(
+        topic=topic, payload=payload, kind=kind, event_id=event_id, seq=seq, qos=qos,
+        retain=bool(flags & FLAG_RETAIN), created=created,
+        offline=offline or bool(flags & FLAG_OFFLINE),
+    )
 
 
-class Outbox(Protocol):
-    on_stored: Callable[[], None]  # called after new rows are committed (wakes the uplink)
-    link_up: bool  # set by the uplink: rows stored while False are marked ``offline``,
-    # and what was stored while False is synced to disk when it turns True
-
-    def submit(self, make: MessageFactory) -> OutboundMessage:
-        """Assign the next seq, build the message with it, store it; never blocks on I/O
-        beyond a local commit, never raises for a full lane (it sheds and counts)."""
-
-    def claim(self, limit: int) -> list[OutboundMessage]:
-        """Up to ``limit`` committed messages not yet handed out: incidents first, seq order."""
-
-    def ack(self, message: OutboundMessage) -> None:
-        """The broker has it (PUBACK): delete it (batched)."""
-
-    def release(self, message: OutboundMessage) -> None:
-        """It was handed out but not sent: hand it out again, before newer ones."""
-
-    @property
-    def last_seq(self) -> int: ...
-
-    @property
-    def next_seq(self) -> int: ...
-
-    @property
-    def depth(self) -> int: ...
-
-    def stats(self) -> dict[str, int]: ...
-
-    def flush(self) -> None: ...
-
-    def close(self) -> None: ...
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for first, last in sorted(ranges):
+        if out and first <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(last, out[-1][1]))
+        else:
+            out.append((first, last))
+    return out
 
 
 def _ranges(seqs: list[int]) -> list[tuple[int, int]]:
@@ -132,12 +95,16 @@ class SqliteOutbox:
             ).fetchone()
             lane.rows, lane.bytes = rows, size + rows * ROW_OVERHEAD
         self._pending: list[OutboundMessage] = []
+        self._confirmed: list[tuple[int, int]] = []  # settled by the server: to delete
+        self._server_confirms = self._conn.execute(
+            "SELECT value FROM meta WHERE key = ?", (SERVER_CONFIRMS_KEY,)).fetchone() is not None
         self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
         self.on_stored: Callable[[], None] = lambda: None
         self._link_up = False
         self.counters: Counter[str] = Counter(
-            dict.fromkeys(("submitted", "acked", "released", "commits", "commit_errors",
+            dict.fromkeys(("submitted", "acked", "confirmed", "resent", "released", "commits",
+                           "commit_errors",
                            "dropped", "dropped_cap", "dropped_age", "dropped_disk",
                            "dropped_incident_cap", "dropped_unstored", "dropped_telemetry",
                            "dropped_health", "dropped_incident"), 0)
@@ -207,18 +174,49 @@ class SqliteOutbox:
             if room <= 0:
                 break
             rows = self._conn.execute(
-                f"SELECT seq, created, flags, qos, kind, event_id, topic, payload "
-                f"FROM {lane.table} WHERE seq > ? ORDER BY seq LIMIT ?", (lane.cursor, room)
+                f"SELECT {_ROW} FROM {lane.table} WHERE seq > ? ORDER BY seq LIMIT ?",
+                (lane.cursor, room)
             ).fetchall()
-            for seq, created, flags, qos, kind, event_id, topic, payload in rows:
-                out.append(OutboundMessage(
-                    topic=topic, payload=payload, kind=kind, event_id=event_id, seq=seq,
-                    qos=qos, retain=bool(flags & FLAG_RETAIN), created=created,
-                    offline=bool(flags & FLAG_OFFLINE),
-                ))
+            out.extend(_message(row) for row in rows)
             if rows:
                 lane.cursor = rows[-1][0]
         return out
+
+    def resend(self, seqs: list[int]) -> list[int]:
+        """Hand these stored messages out again (the server has not confirmed them in time);
+        returns those still stored (a cap may have dropped the others)."""
+        found: list[int] = []
+        for lane in self._lanes:
+            for start in range(0, len(seqs), 500):
+                chunk = seqs[start:start + 500]
+                rows = self._conn.execute(
+                    f"SELECT {_ROW} FROM {lane.table} "
+                    f"WHERE seq IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+                for row in rows:
+                    heapq.heappush(lane.released, (row[0], _message(row, offline=True)))
+                    found.append(row[0])
+        self.counters["resent"] += len(found)
+        return found
+
+    def confirm(self, ranges: list[tuple[int, int]]) -> None:
+        """The server has settled these: delete them (batched), wherever they are."""
+        self._confirmed.extend(ranges)
+        if len(self._confirmed) >= ACK_ROWS:
+            self._commit()
+        else:
+            self._schedule(ACK_WINDOW_S)
+
+    @property
+    def server_confirms(self) -> bool:
+        """The server has confirmed messages before: from now on it decides what is deleted."""
+        return self._server_confirms
+
+    def expect_server_confirms(self) -> None:
+        """Remembered across restarts, so no message is deleted on a PUBACK alone again."""
+        if not self._server_confirms:
+            self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, 1)",
+                               (SERVER_CONFIRMS_KEY,))
+            self._server_confirms = True
 
     def ack(self, message: OutboundMessage) -> None:
         lane = self._lanes[message.lane]
@@ -274,13 +272,14 @@ class SqliteOutbox:
             self._timer.cancel()
             self._timer = None
         rows = self._pending
-        if rows or any(lane.acked for lane in self._lanes):
+        if rows or self._confirmed or any(lane.acked for lane in self._lanes):
             # Rows that may be sent right away are fsynced first (see the module docstring).
             if not self._write(rows, durable or (self._link_up and bool(rows))):
                 self._bound_pending()
                 self._schedule(RETRY_S)
                 return
             self._pending = []
+            self._confirmed = []
             for lane in self._lanes:
                 lane.acked.clear()
             self.counters["commits"] += 1
@@ -290,6 +289,8 @@ class SqliteOutbox:
 
     def _write(self, rows: list[OutboundMessage], durable: bool) -> bool:
         conn = self._conn
+        confirmed = _merged(self._confirmed)
+        deleted = [(0, 0)] * len(self._lanes)  # rows, bytes: applied once committed
         try:
             if durable:
                 conn.execute("PRAGMA synchronous = FULL")
@@ -309,9 +310,19 @@ class SqliteOutbox:
                 if lane.acked:
                     conn.executemany(f"DELETE FROM {lane.table} WHERE seq BETWEEN ? AND ?",
                                      _ranges(lane.acked))
+                # After the PUBACK deletes, which were counted when acked: a row is counted
+                # once whichever deletes it.
+                sizes = [size for first, last in confirmed for (size,) in conn.execute(
+                    f"DELETE FROM {lane.table} WHERE seq BETWEEN ? AND ? "
+                    f"RETURNING length(payload) + length(topic)", (first, last)).fetchall()]
+                deleted[index] = (len(sizes), sum(sizes) + len(sizes) * ROW_OVERHEAD)
             if rows:
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (self._next,))
             conn.execute("COMMIT")
+            for lane, (count, size) in zip(self._lanes, deleted, strict=True):
+                lane.rows -= count
+                lane.bytes -= size
+            self.counters["confirmed"] += sum(count for count, _ in deleted)
             return True
         except sqlite3.Error as exc:
             if conn.in_transaction:

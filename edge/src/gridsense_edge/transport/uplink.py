@@ -22,6 +22,7 @@ from gridsense_protocol.tls import ClientTls
 
 from ..backoff import backoff_delay
 from ..logs import log_event
+from .confirmations import Confirmations, EndToEnd
 from .downlink import Downlink
 from .outbox import OutboundMessage, Outbox
 from .publisher import mark_backfill
@@ -36,6 +37,7 @@ RECONNECT_BASE_S = 1.0
 RECONNECT_CAP_S = 30.0  # default of mqtt.reconnect_max_s
 PUBLISH_RETRY_S = 1.0
 THREAD_CHECK_S = 5.0
+RESEND_CHECK_S = 1.0  # how often unconfirmed messages are checked against their deadline
 MAX_PENDING_EVENTS = 4 * DEFAULT_MAX_INFLIGHT  # paho thread -> loop
 
 StatusFactory = Callable[[GatewayState], OutboundMessage]
@@ -56,6 +58,8 @@ class Uplink:
         session_expiry_s: int = SESSION_EXPIRY_S,
         reconnect_max_s: float = RECONNECT_CAP_S,
         tls: ClientTls | None = None,
+        acknowledgement: str = "auto",
+        confirmations: Confirmations | None = None,
     ) -> None:
         self.gateway = gateway
         self.host = host
@@ -89,6 +93,8 @@ class Uplink:
              "disconnects", "connect_failures", "tls_failures"), 0,
         )
         self.downlink = Downlink(gateway, self.counters)
+        # What a PUBACK means and what the server's confirmations delete (confirmations.py).
+        self.end_to_end = EndToEnd(gateway, outbox, acknowledgement, confirmations)
         self._client = self._new_client()
 
     @property
@@ -128,6 +134,7 @@ class Uplink:
         self._tasks = [
             asyncio.create_task(self._connections(), name="uplink connections"),
             asyncio.create_task(self._pump(), name="uplink pump"),
+            asyncio.create_task(self._resend(), name="uplink resend"),
         ]
         log_event(log, "uplink_started", broker=f"{self.host}:{self.port}",
                   tls=self._tls is not None,
@@ -212,7 +219,7 @@ class Uplink:
             await self._wake.wait()
             self._wake.clear()
             while self._ready and not self._stopping:
-                room = self.window - len(self._inflight)
+                room = min(self.window - len(self._inflight), self.end_to_end.room)
                 batch = self._outbox.claim(room) if room > 0 else []
                 if not batch:
                     break
@@ -224,6 +231,12 @@ class Uplink:
                         await asyncio.sleep(PUBLISH_RETRY_S)
                         self._wake.set()
                         break
+
+    async def _resend(self) -> None:
+        while True:
+            await asyncio.sleep(RESEND_CHECK_S)
+            if self._ready and self.end_to_end.resend_due(self.max_inflight):
+                self._wake.set()
 
     def _publish(self, message: OutboundMessage, now: float) -> bool:
         payload = message.payload
@@ -272,7 +285,13 @@ class Uplink:
             elif name == "down":
                 self._link_down()
             elif name == "msg":
-                self.downlink.received(*args)
+                topic, payload = args
+                if topic == self.end_to_end.topic:
+                    if self.end_to_end.received(payload):
+                        self._wake.set()  # room for more
+                        self._progress.set()
+                else:
+                    self.downlink.received(topic, payload)
 
     def _link_up(self, birth_mid: int, birth: OutboundMessage, receive_max: int | None) -> None:
         self._birth = birth
@@ -302,7 +321,7 @@ class Uplink:
             self._birth = None
             self._ready = True
         elif message.kind != "status":
-            self._outbox.ack(message)
+            self.end_to_end.delivered(message)
         self._wake.set()
         self._progress.set()
 
@@ -329,7 +348,10 @@ class Uplink:
         self._attempt = 0
         self._tls_logged = None
         receive_max = getattr(properties, "ReceiveMaximum", None)
-        client.subscribe([(topic, 1) for topic in self.downlink.topics])
+        topics = list(self.downlink.topics)
+        if self.end_to_end.mode != "broker":
+            topics.append(self.end_to_end.topic)
+        client.subscribe([(topic, 1) for topic in topics])
         birth = self._make_status(GatewayState.ONLINE)
         info = client.publish(birth.topic, birth.payload, qos=1, retain=True)
         self._post(client, "up", info.mid, birth, receive_max)

@@ -30,6 +30,8 @@ class Settler:
         self.ranges = SettledRanges()
         # Told of a message whose sequence no retry can record (the dead letters take it).
         self.on_refused: Callable[[InboundMessage, str], None] | None = None
+        # Told of every settled message, whatever its outcome (the end-to-end acks).
+        self.on_settled: Callable[[InboundMessage], None] | None = None
         self._waiting: list[InboundMessage] = []
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
@@ -55,6 +57,8 @@ class Settler:
             self.counters.inc("ingest.outcome.applied")
             if sequence is not None:
                 self.ranges.add(*sequence)
+        if self.on_settled is not None:
+            self.on_settled(message)
         assert message.ledger is not None
         message.ledger.settled(message)
 
