@@ -141,6 +141,12 @@ def test_good_version_applies_and_a_failing_one_rolls_back_and_is_not_retried(
     assert "gw-rc.ghost: timeout" in status["last_reason"], status
     assert status["running_hash"] == v1["hash"] != v2["hash"]
     assert status["in_sync"] is False
+    # The control room's gateways view says the same: desired 2, running 1, rolled back.
+    [listed] = [g for g in http_json("GET", f"{site.base}/api/v1/gateways", site.token)
+                if g["id"] == GATEWAY]
+    remote = listed["remote_config"]
+    assert (remote["desired_version"], remote["running_version"], remote["in_sync"],
+            remote["last_state"]) == (2, 1, False, "rolled_back"), remote
 
     # Reconnect (a restart): the retained config hands version 2 over again; it is skipped.
     site.stop_agent()

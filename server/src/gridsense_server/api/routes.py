@@ -15,6 +15,7 @@ from ..gateways.views import (
     enrolled_gateways,
     points_by_gateway,
 )
+from ..remote_config.versions import status as remote_config_status
 from . import (
     audit_routes,
     checkin_routes,
@@ -82,8 +83,14 @@ def list_gateways(viewer: CurrentViewer, context: Context) -> list[GatewayView]:
         points = points_by_gateway(session, ids)
         enrolled = enrolled_gateways(session, ids)
         configs = config_versions(session, ids)
+        remote = {gw: remote_config_status(session, gw) for gw in ids}
         # A worker sees the gateway, and only the points of it in their grids.
-        return [GatewayView.of(row, sequences.get(row.id),
-                               [p for p in points.get(row.id, []) if viewer.sees_grid(p.grid)],
-                               enrolled=enrolled.get(row.id), config=configs.get(row.id))
-                for row in rows]
+        views = [GatewayView.of(row, sequences.get(row.id),
+                                [p for p in points.get(row.id, []) if viewer.sees_grid(p.grid)],
+                                enrolled=enrolled.get(row.id), config=configs.get(row.id))
+                 for row in rows]
+        for view in views:
+            state = remote[view.id]
+            if state.desired_version is not None:
+                view.remote_config = state.model_dump(mode="json")
+        return views

@@ -38,6 +38,9 @@ class GatewayView(HealthDigest):
     agent_version: str | None = None  # the agent's software, from its birth message
     health: dict[str, Any] | None  # the last Health message, as sent
     config: ConfigVersion | None = None  # None: no configuration is pushed to this gateway
+    # Its remote configuration: desired against running and the last apply result
+    # (remote_config's status, filled in by the route; None: never configured remotely).
+    remote_config: dict[str, Any] | None = None
     seq_last: int | None  # highest sequence number received
     seq_gaps: int  # holes in the received sequence numbers (messages never received)
     seq_missing: int  # sequence numbers in those holes

@@ -37,11 +37,27 @@ function Drivers(props: { drivers: DriverRow[] }) {
   );
 }
 
-function Config(props: { config: GatewayRow["config"] }) {
+function Config(props: { gateway: string; config: GatewayRow["config"];
+                 remote: GatewayRow["remote_config"] }) {
   const c = props.config;
-  if (!c) return <span class="muted">{t("gateways.config_none")}</span>;
-  return c.current ? <Badge tone="ok">{t("gateways.config_current", { version: c.wanted })}</Badge>
+  const r = props.remote;
+  const access = !c ? null : c.current
+    ? <Badge tone="ok">{t("gateways.config_current", { version: c.wanted })}</Badge>
     : <Badge tone="warn">{t("gateways.config_behind", { confirmed: c.confirmed, wanted: c.wanted })}</Badge>;
+  // The gateway's own configuration, desired against running, linked to its config page.
+  const remote = !r || r.desired_version === null ? null : (
+    <a href={`#/config/${encodeURIComponent(props.gateway)}`} class="remote-config"
+       title={r.last_reason ?? undefined}>
+      <Badge tone={r.in_sync ? "ok" : r.last_state === "rolled_back" ? "critical" : "warn"}>
+        {r.in_sync ? t("gateways.remote_in_sync", { version: r.desired_version })
+          : t("gateways.remote_behind", { running: r.running_version ?? "—",
+                                          desired: r.desired_version })}
+      </Badge>
+      {r.last_state && !r.in_sync ? <small> {t(`config_states.${r.last_state}`)}</small> : null}
+    </a>
+  );
+  if (!access && !remote) return <span class="muted">{t("gateways.config_none")}</span>;
+  return <span class="config-cell">{remote}{access}</span>;
 }
 
 export function GatewayTable(props: { gateways: GatewayRow[]; selected: string | null; now: number;
@@ -94,7 +110,7 @@ export function GatewayTable(props: { gateways: GatewayRow[]; selected: string |
                 </td>
                 <td class="num col-cpu">{g.cpu_percent === null || g.cpu_percent === undefined ? "—" : `${g.cpu_percent.toFixed(1)}%`}</td>
                 <td class="num col-memory">{megabytes(g.memory_rss_bytes)}</td>
-                <td><Config config={g.config} /></td>
+                <td><Config gateway={g.id} config={g.config} remote={g.remote_config} /></td>
                 <td class="col-version">{g.agent_version ?? "—"}</td>
                 <td>
                   <button type="button" class={g.id === props.selected ? "primary" : ""}

@@ -25,6 +25,9 @@ export interface GatewayRow {
   outbox_oldest_age_s?: number | null;
   drivers?: DriverRow[];
   config?: { confirmed: number; confirmed_at: string | null; wanted: number; current: boolean } | null;
+  // Desired against running remote configuration (docs/api.md, "Remote configuration").
+  remote_config?: { desired_version: number | null; running_version: number | null;
+                    in_sync: boolean; last_state: string | null; last_reason: string | null } | null;
   points?: PointPlace[];
 }
 
