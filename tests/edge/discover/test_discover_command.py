@@ -8,6 +8,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import yaml
 from discover_support import IDENTIFIED_PROFILE, modbus_line, profiles_with_identity
 from edge_support import AGENT_BIN, start_agent, write_config
 
@@ -77,6 +78,8 @@ def test_discover_with_a_running_agent(tmp_path: Path) -> None:
     pending = " ".join(p["why"] for p in draft["pending"])
     assert "slave 1" in pending and "未知" in pending and "OSDP reader 3" in pending
     assert "# 待补全的设备" in draft["yaml"]
+    # The same draft as data, the shape the installer page reads from this output.
+    assert result["config"] == yaml.safe_load(draft["yaml"])
 
 
 def test_without_an_agent_the_draft_stands_alone(tmp_path: Path) -> None:

@@ -130,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
             "cameras": [c.to_json() for c in cameras],
             "draft": {"path": str(path), "valid": problem is None, "yaml": draft.to_yaml(),
                       "pending": [{"why": why, "entry": entry} for why, entry in draft.pending]},
+            # The draft as data: what the installer page reads when this output is pasted.
+            "config": draft.config,
         }, ensure_ascii=False))
     else:
         _summary(ports, modbus, osdp, cameras)
