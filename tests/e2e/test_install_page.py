@@ -29,12 +29,22 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 GATEWAY = "gw-09"
 INSTALLER = ("  - {username: installer-ly, name: 王安装, role: installer, grids: [g01], "
              "password: demo}\n")
-# As `gridsense-edge discover --json` drafts it: one Modbus sensor found on the bus.
-DISCOVERED = {"draft": {
-    "gateway": {"id": GATEWAY, "state_dir": "./state/gw-09"},
-    "buses": [{"id": "rs485-0", "port": "/dev/ttyUSB0"}],
-    "devices": [{"type": "modbus_temperature", "point": "gw-09.dev1", "bus": "rs485-0",
-                 "slave": 1, "profile": "xy-md02"}]}}
+# As `gridsense-edge discover --json` prints it: one Modbus sensor identified on the bus, one
+# that answered without saying what it is (its model is the installer's pick), one garbled.
+DISCOVERED = {
+    "config": {
+        "gateway": {"id": GATEWAY, "state_dir": "./state/gw-09"},
+        "buses": [{"id": "rs485-0", "port": "/dev/ttyUSB0"}],
+        "devices": [{"type": "modbus_temperature", "point": "gw-09.dev1", "bus": "rs485-0",
+                     "slave": 1, "profile": "xy-md02"}]},
+    "draft": {"pending": [
+        {"why": "slave 3 on /dev/ttyUSB0: 未知 — 请选择型号 / unknown — pick a profile",
+         "entry": {"type": "modbus_temperature", "point": "gw-09.rs485-0-3", "bus": "rs485-0",
+                   "slave": 3, "profile": "pt100-transmitter"},
+         "candidates": ["pt100-transmitter"]},
+        {"why": "slave 4 on /dev/ttyUSB0: garbled",
+         "entry": {"type": "modbus_temperature", "point": "gw-09.rs485-0-4", "bus": "rs485-0",
+                   "slave": 4, "profile": "?"}, "candidates": None}]}}
 
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None,
                                 reason="Debian's chromium is not installed (scripts/test)")
@@ -44,8 +54,8 @@ pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None,
 def site(tmp_path: Path, mosquitto: Mosquitto, influx: tuple[InfluxDB, str]
          ) -> Iterator[tuple[str, datetime]]:
     """A server with an installer, gw-09 created for enrollment in 莲园社区, and gw-09 already
-    sending readings of its not yet registered sensor; the base URL and the first reading's
-    time."""
+    sending readings of its two not yet registered sensors; the base URL and the first
+    reading's time."""
     procs = Procs(tmp_path)
     try:
         config, base = write_registry_and_config(tmp_path, mosquitto.port, influx[0].url,
@@ -73,8 +83,10 @@ def _publish(mosquitto: Mosquitto, first: datetime) -> None:
     client.loop_start()
     try:
         message = Telemetry(gateway=GATEWAY, seq=1, ts=utc_now(), readings=[
-            Reading(point="gw-09.dev1", metric="temperature", value=23.5 + n, unit="°C",
-                    ts=first + timedelta(seconds=10 * n)) for n in range(3)])
+            Reading(point=point, metric="temperature", value=base + n, unit="°C",
+                    ts=first + timedelta(seconds=10 * n))
+            for point, base in (("gw-09.dev1", 23.5), ("gw-09.rs485-0-3", 31.0))
+            for n in range(3)])
         client.publish(topic_for(GATEWAY, Kind.TELEMETRY), encode(message),
                        qos=1).wait_for_publish(10)
     finally:
@@ -106,17 +118,33 @@ def test_an_installer_assigns_a_device_and_commissions_on_a_phone(
     expect(phone.locator("#no-devices")).to_be_visible()
     phone.get_by_label("discover --json 输出").fill(json.dumps(DISCOVERED))
     phone.get_by_role("button", name="读取设备").click()
-    device = phone.locator("#install-devices li").first
+    devices = phone.locator("#install-devices li")
+    expect(devices).to_have_count(2)  # the garbled answer is not offered as a sensor
+    device = devices.first
     expect(device).to_contain_text("modbus_temperature")
     expect(device).to_contain_text("xy-md02")
-    expect(phone.get_by_label("温度告警阈值（°C）")).to_have_value("60")  # the model's proposal
-    expect(phone.get_by_label("测点编号")).to_have_value("gw-09.dev1")
-    phone.get_by_label("测点名称").fill("9号楼锅炉房")
-    phone.get_by_label("网格", exact=True).select_option("g01")
-    phone.get_by_label("位置").fill("9号楼 B1")
+    expect(phone.locator("#device-0-threshold")).to_have_value("60")  # the model's proposal
+    expect(phone.locator("#device-0-id")).to_have_value("gw-09.dev1")
+    phone.locator("#device-0-name").fill("9号楼锅炉房")
+    phone.locator("#device-0-grid").select_option("g01")
+    phone.locator("#device-0-location").fill("9号楼 B1")
+    # The unidentified sensor: not assigned until the installer confirms its model.
+    unknown = devices.nth(1)
+    expect(unknown).to_contain_text("未知")
+    expect(phone.locator("#device-1-assign")).not_to_be_checked()
+    phone.locator("#device-1-assign").check()
+    expect(phone.locator("#device-1-profile")).to_have_value("pt100-transmitter")  # best fit
+    expect(phone.locator("#device-1-threshold")).to_have_value("90")  # that model's proposal
+    phone.locator("#device-1-profile").select_option("xy-md02")
+    expect(phone.locator("#device-1-threshold")).to_have_value("60")
+    phone.locator("#device-1-name").fill("9号楼水泵房")
+    phone.locator("#device-1-grid").select_option("g01")
     _shot(phone, "install-phone-assign.png")
     phone.get_by_role("button", name="保存配置").click()
-    expect(phone.locator("#install-saved")).to_have_text("已保存：1 个测点已登记")
+    saved = phone.locator("#install-saved")
+    expect(saved).to_contain_text("已保存：2 个测点已登记")
+    # A draft without the gateway's connection is kept, not pushed, and the page says why.
+    expect(saved).to_contain_text("未下发到网关：草稿没有 mqtt 部分")
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
     phone.get_by_role("button", name="开始调试检查").click()
@@ -136,7 +164,11 @@ def test_an_installer_assigns_a_device_and_commissions_on_a_phone(
                                timezone_id="Asia/Shanghai")
     _sign_in(desktop, base)
     desktop.goto(base + f"/#/install/{GATEWAY}")
-    expect(desktop.get_by_label("测点名称")).to_have_value("9号楼锅炉房")  # as saved
+    expect(desktop.locator("#device-0-name")).to_have_value("9号楼锅炉房")  # as saved
+    expect(desktop.locator("#device-1-name")).to_have_value("9号楼水泵房")
+    # Saved with the model the installer chose: a device of the configuration like any other.
+    expect(desktop.locator("#install-devices li").nth(1)).to_contain_text("xy-md02")
+    expect(desktop.locator("#device-1-profile")).to_have_count(0)
     expect(desktop.locator("#commission-verdict")).to_have_text("合格")
     expect(desktop.locator("#commission-points")).to_contain_text("23.5")
     _shot(desktop, "install-desktop.png")

@@ -77,6 +77,9 @@ def test_discover_with_a_running_agent(tmp_path: Path) -> None:
     assert [(d.slave, d.profile) for d in checked.devices] == [(2, IDENTIFIED_PROFILE)]
     pending = " ".join(p["why"] for p in draft["pending"])
     assert "slave 1" in pending and "未知" in pending and "OSDP reader 3" in pending
+    # The unidentified sensor comes with the profiles its answers fit, for the installer page.
+    [unknown] = [p for p in draft["pending"] if p["entry"].get("slave") == 1]
+    assert isinstance(unknown["candidates"], list)
     assert "# 待补全的设备" in draft["yaml"]
     # The same draft as data, the shape the installer page reads from this output.
     assert result["config"] == yaml.safe_load(draft["yaml"])

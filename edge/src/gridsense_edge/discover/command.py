@@ -129,7 +129,9 @@ def run(args: argparse.Namespace) -> int:
             "modbus": [s.to_json() for s in modbus], "osdp": [s.to_json() for s in osdp],
             "cameras": [c.to_json() for c in cameras],
             "draft": {"path": str(path), "valid": problem is None, "yaml": draft.to_yaml(),
-                      "pending": [{"why": why, "entry": entry} for why, entry in draft.pending]},
+                      "pending": [{"why": why, "entry": entry,
+                                   "candidates": draft.choices.get(entry.get("point", ""))}
+                                  for why, entry in draft.pending]},
             # The draft as data: what the installer page reads when this output is pasted.
             "config": draft.config,
         }, ensure_ascii=False))

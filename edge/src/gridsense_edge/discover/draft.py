@@ -28,6 +28,8 @@ DRAFT_NAME = "gateway.draft.yaml"
 class Draft:
     config: dict[str, Any]
     pending: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (why, entry)
+    # A pending sensor's point -> the profiles its answers fit: the installer picks one.
+    choices: dict[str, list[str]] = field(default_factory=dict)
 
     def to_yaml(self) -> str:
         header = ("# 设备发现生成的网关配置草稿 / Draft gateway configuration from "
@@ -83,6 +85,7 @@ def build_draft(base: GatewayConfig | None, gateway_id: str, modbus: list[Modbus
                 draft.pending.append((f"slave {slave.slave} on {scan.port}: {UNKNOWN}{hint}",
                                       {**entry, "profile": slave.candidates[0]
                                        if slave.candidates else "?"}))
+                draft.choices[entry["point"]] = list(slave.candidates)
     for scan in osdp:
         for reader in scan.found:
             point = f"{gateway_id}.door-{reader.address}"

@@ -230,7 +230,8 @@ def _push_to_gateway(session: Session, viewer: Viewer, gateway: str, document: d
     the gateway's next remote version, so it runs without a file copied by hand; the gateway
     applies it and rolls back by itself if it does not come up healthy."""
     if not isinstance(document.get("mqtt"), dict):
-        return {"version": None, "reason": "draft has no mqtt section: not a whole "
+        return {"version": None, "reason": "草稿没有 mqtt 部分，不是完整配置：只保存，不下发 / "
+                                           "the draft has no mqtt section: not a whole "
                                            "configuration, kept for the gateway's own file"}
     try:
         row = create_version(session, gateway, document, viewer.username,

@@ -1,7 +1,7 @@
 // The discovered devices, each assignable to a point: id, name, grid, place and (for sensors
 // that measure temperature) the alarm threshold the device's model suggests.
 import { t } from "../../i18n";
-import { profileOf, whereOf } from "./draft";
+import { KNOWN_PROFILES, needsProfile, profileOf, proposedThreshold, whereOf } from "./draft";
 import type { DraftDevice } from "./types";
 
 export interface Row {
@@ -12,6 +12,7 @@ export interface Row {
   location: string;
   threshold: string;   // as typed; "" for none
   proposed: number | null;
+  profile: string;     // chosen for a sensor discovery could not identify; "" otherwise
 }
 
 export interface GridOption { id: string; label: string }
@@ -21,6 +22,12 @@ interface Props {
   rows: Row[];
   grids: GridOption[];
   change: (index: number, row: Row) => void;
+}
+
+/** The profiles its answers fit first, then every other one the page knows. */
+function profileChoices(device: DraftDevice): string[] {
+  const fit = Array.isArray(device.candidates) ? device.candidates as string[] : [];
+  return [...fit, ...KNOWN_PROFILES.filter((p) => !fit.includes(p))];
 }
 
 export function Devices({ devices, rows, grids, change }: Props) {
@@ -45,6 +52,21 @@ export function Devices({ devices, rows, grids, change }: Props) {
             </label>
             {row.assign ? (
               <div class="install-fields">
+                {needsProfile(device) ? (
+                  <>
+                    <label for={field("profile")}>{t("install.profile")}</label>
+                    <select id={field("profile")} value={row.profile} required
+                            onChange={(e) => {
+                              const profile = (e.target as HTMLSelectElement).value;
+                              const proposed = proposedThreshold(device, profile || null);
+                              set({ profile, proposed,
+                                    threshold: proposed === null ? "" : String(proposed) });
+                            }}>
+                      <option value="">{t("install.choose_profile")}</option>
+                      {profileChoices(device).map((p) => <option key={p} value={p}>{p}</option>)}
+                    </select>
+                  </>
+                ) : null}
                 <label for={field("name")}>{t("install.point_name")}</label>
                 <input id={field("name")} value={row.name} maxLength={200} required
                        onInput={(e) => set({ name: (e.target as HTMLInputElement).value })} />

@@ -10,7 +10,7 @@ import type { PageProps } from "../../routes";
 import { hrefOf, navigate } from "../../router";
 import { Devices } from "./Devices";
 import type { GridOption, Row } from "./Devices";
-import { parseDiscovered, proposedPointId, proposedThreshold } from "./draft";
+import { configToSave, needsProfile, parseDiscovered, proposedPointId, proposedThreshold } from "./draft";
 import { Commissioning } from "./Report";
 import type {
   Assignment, DraftConfig, InstallableGateway, SavedInstallation, StoredInstallation,
@@ -85,10 +85,15 @@ function rowsFor(gateway: string, config: DraftConfig | null,
   return (config?.devices ?? []).map((device, n) => {
     const id = proposedPointId(gateway, device, n);
     const known = points.get(id);
-    const proposed = proposedThreshold(device);
+    // A sensor discovery could not identify: its best-fitting profile proposed, not assigned
+    // until the installer confirms it.
+    const pending = needsProfile(device);
+    const fits = Array.isArray(device.candidates) ? device.candidates as string[] : [];
+    const profile = pending ? fits[0] ?? "" : "";
+    const proposed = proposedThreshold(device, profile || null);
     const threshold = thresholds.get(id) ?? proposed;
-    return { assign: true, id, name: known?.name ?? "", grid: known?.grid ?? "",
-             location: known?.location ?? "", proposed,
+    return { assign: !pending, id, name: known?.name ?? "", grid: known?.grid ?? "",
+             location: known?.location ?? "", proposed, profile,
              threshold: threshold === null ? "" : String(threshold) };
   });
 }
@@ -130,14 +135,20 @@ function GatewaySetup({ gateway, saved }: { gateway: string; saved: () => void }
   const save = async (event: Event) => {
     event.preventDefault();
     const assignments: Assignment[] = [];
+    const draft = config ?? {};
+    const sent = configToSave(draft, rows.map((r) => r.profile || null), rows.map((r) => r.assign));
     for (const [n, row] of rows.entries()) {
       if (!row.assign) continue;
       if (!row.name.trim() || !row.grid || !row.id) {
         setError(t("install.name_required", { n: n + 1 }));
         return;
       }
+      if (sent.index[n] < 0) {
+        setError(t("install.profile_required", { n: n + 1 }));
+        return;
+      }
       const threshold = Number.parseFloat(row.threshold);
-      assignments.push({ device: n, id: row.id, name: row.name.trim(), grid: row.grid,
+      assignments.push({ device: sent.index[n], id: row.id, name: row.name.trim(), grid: row.grid,
                          location: row.location.trim() || null,
                          thresholds: Number.isFinite(threshold) ? { temperature: threshold } : {} });
     }
@@ -150,8 +161,9 @@ function GatewaySetup({ gateway, saved }: { gateway: string; saved: () => void }
     setMessage("");
     try {
       const answer = await api<SavedInstallation>(`/api/v1/gateways/${gateway}/installation`, {
-        method: "PUT", body: { config: config ?? {}, points: assignments } });
+        method: "PUT", body: { config: sent.config, points: assignments } });
       setConfig(answer.config);
+      setRows(rowsFor(gateway, answer.config, stored));
       const pushed = answer.pushed.version !== null
         ? t("install.pushed", { version: answer.pushed.version })
         : t("install.not_pushed", { reason: answer.pushed.reason ?? "" });
