@@ -22,7 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from demo_access import ACCESS_GATEWAY, access_summary, start_entrance, what_to_try_access
-from demo_broker import SERVER_ACCOUNT, add_accounts, demo_broker, secret_file, what_to_try_broker
+from demo_broker import (
+    ADMIN,
+    SERVER_ACCOUNT,
+    add_accounts,
+    demo_broker,
+    secret_file,
+    what_to_try_broker,
+)
 from demo_camera import demo_cameras, save_snapshots
 from demo_config import seed_configs, what_to_try_config
 from demo_lifecycle import lifecycle_config, what_to_try
@@ -213,8 +220,24 @@ def server_config(args: argparse.Namespace, mqtt_port: int, work: Path,
                          "names": web_names(args)}},
         "lifecycle": lifecycle_config(base),
         "display": {"title": "莲园社区网格化管理平台"},
+        # A new gateway enrolls with a one-time code: the server adds its broker account
+        # (as the broker's admin) and signs its client certificate with the demo's CA.
+        "broker": {"admin": ADMIN, "admin_password_file": str(secret_file(work, ADMIN))},
+        "enrollment": {"server_url": base, "broker_port": mqtt_port, "broker_tls": True,
+                       "broker_server_name": "localhost", "ca_dir": str(ca_dir)},
     }
     return write_yaml(work / "config" / "server.yaml", config)
+
+
+def what_to_try_enrollment(base: str) -> str:
+    return f"""A fourth gateway, as an installer adds it (docs/operations.md, "Enroll a gateway"):
+  1. as control: POST {base}/api/v1/gateways {{"id": "gw-04", "community": "ly",
+     "name": "4号楼网关"}} — its one-time code and the command to type come back
+  2. on the new gateway: gridsense-edge enroll --server {base} --code <code> \\
+       --ca-fingerprint <sha256> --state-dir <folder>, then gridsense-edge run
+  3. gridsense-edge discover --config <its gateway.yaml> --modbus <port> --json; paste the output
+     into {base}/#/install as installer-ly, assign the sensor, save: the gateway runs it
+  4. 开始调试检查 / start the check: every point's first reading and a drill page, then green"""
 
 
 def summary(base: str, store: DemoStore, work: Path) -> None:
@@ -373,6 +396,7 @@ intrusion incident whose snapshot (box and zone drawn) is at /api/v1/incidents/<
 {what_to_try_plan(base, placed)}
 {what_to_try_access(base)}
 {what_to_try_broker(work, mqtt_port)}
+{what_to_try_enrollment(base)}
 {what_to_try_config(base)}
 {"Stops after " + str(int(args.duration)) + " s." if args.duration else "Ctrl-C stops everything."}
 """,

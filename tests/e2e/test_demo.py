@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 
+from gridsense_devtools.http import http_json, login, trust_ca
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.processes import env_without_proxies, spawn, wait_until
 
@@ -90,6 +91,45 @@ def test_the_demo_runs_on_victoriametrics_and_its_charts_read_from_there(
     # Read a moment apart while the gateways still report: the chart may hold a few more.
     assert 0 < int(stored.group(1)) <= int(charted.group(1)) <= int(stored.group(1)) + 10, output
     assert processes_of(tmp_path / "demo") == []
+
+
+def test_a_fourth_gateway_enrolls_on_the_running_demo(tmp_path: Path, repo_root: Path) -> None:
+    """The installer's first step on the demo itself: a one-time code from the API, the
+    gateway's `enroll` with it (its own broker account and TLS certificate), then it runs and
+    is online (the rest of the story: tests/e2e/test_installer_story.py)."""
+    work, https_port = tmp_path / "demo", free_port()
+    log = tmp_path / "demo.log"
+    demo = spawn(demo_argv(repo_root, work, "--ca-dir", str(tmp_path / "ca"),
+                           "--https-port", str(https_port), "--http-port", str(free_port()),
+                           "--influx-port", str(free_port()), "--duration", "120"), log)
+    gateway: subprocess.Popen[bytes] | None = None
+    try:
+        wait_until(lambda: "gridsense demo is running" in log.read_text() or demo.poll(), 180,
+                   "the demo to run")
+        assert demo.poll() is None, log.read_text()
+        base = f"https://localhost:{https_port}"
+        trust_ca(tmp_path / "ca" / "ca.crt")
+        installer = login(base, "installer-ly")
+        created = http_json("POST", f"{base}/api/v1/gateways", installer,
+                            {"id": "gw-04", "community": "ly", "name": "4号楼网关"})
+        state = tmp_path / "gw-04"
+        enrolled = subprocess.run(
+            [str(Path(sys.executable).parent / "gridsense-edge"), "enroll", "--uri",
+             created["enroll_uri"], "--state-dir", str(state), "--json"],
+            capture_output=True, text=True, timeout=60, env=env_without_proxies(), check=False)
+        assert enrolled.returncode == 0, enrolled.stdout + enrolled.stderr
+        gateway = spawn([str(Path(sys.executable).parent / "gridsense-edge"), "run", "--config",
+                         str(state / "gateway.yaml")], tmp_path / "gw-04.log")
+        control = login(base, "control")
+        wait_until(lambda: any(g["id"] == "gw-04" and g["state"] == "online" for g in http_json(
+            "GET", f"{base}/api/v1/gateways", control)), 60, "gw-04 online on the demo")
+    finally:
+        if gateway is not None:
+            gateway.terminate()
+            gateway.wait(20)
+        demo.send_signal(signal.SIGINT)
+        demo.wait(120)
+    assert processes_of(work) == []
 
 
 def test_a_demo_killed_hard_takes_its_services_along_and_starts_again_on_its_ports(
