@@ -204,7 +204,7 @@ def test_worker_goes_from_a_page_to_a_resolved_incident_on_a_phone(
         page.get_by_role("button", name="办结（1 张照片）").tap()
         expect(page.locator(".phone-status")).to_contain_text("已办结")
         expect(page.locator(".phone-history-photo")).to_have_count(1)
-        page.wait_for_function("document.querySelector('.phone-history-photo').naturalWidth > 0")
+        expect(page.locator(".phone-history-photo")).not_to_have_js_property("naturalWidth", 0)
         _shot(page, "resolved")
         assert _history(srv, boiler["id"]) == ["open", "accept", "checkin_qr", "checkin_code",
                                                "resolve"]
@@ -217,8 +217,7 @@ def test_worker_goes_from_a_page_to_a_resolved_incident_on_a_phone(
         board.get_by_role("button", name="登录").click()
         photo = board.locator("#history .history-photos img")
         expect(photo).to_have_count(1)
-        board.wait_for_function("document.querySelector('#history .history-photos img')"
-                                ".naturalWidth > 0")
+        expect(photo).not_to_have_js_property("naturalWidth", 0)
         photo.scroll_into_view_if_needed()
         board.screenshot(path=str(SCREENSHOTS / "control_room_photo.png"))
         desk.close()
@@ -253,7 +252,8 @@ def test_worker_goes_from_a_page_to_a_resolved_incident_on_a_phone(
         # The service worker cached the shell: with no network at all the app still opens.
         worker = page.evaluate("async () => (await navigator.serviceWorker.ready).active.scriptURL")
         assert worker == srv.url + "/sw.js"
-        page.wait_for_function("caches.match('/').then((r) => !!r)")
+        wait_until(lambda: page.evaluate("caches.match('/').then((r) => !!r)"), 30,
+                   "the shell in the service worker's cache")
         context.set_offline(True)
         page.reload()
         expect(page.locator("#app-title")).to_have_text("网格化智能感知平台")
