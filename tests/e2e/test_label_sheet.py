@@ -12,10 +12,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Locator
 
 from gridsense_devtools.http import login
-from gridsense_devtools.processes import Procs
+from gridsense_devtools.processes import Procs, wait_until
 from gridsense_devtools.server_process import launch_server, write_registry_and_config
 from gridsense_devtools.services import InfluxDB, Mosquitto
 
@@ -73,10 +73,13 @@ def test_label_sheet_prints_scannable_labels(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "label_sheet.png"), full_page=True)
     # Each printed code, as a camera held over it sees it, decodes to that point's label.
-    decoded = []
-    for code in page.locator("svg.qr").all():
+    # (Looked at again until it reads, as a camera would: under load the first shot can be
+    # taken before the code is painted.)
+    def read(code: Locator) -> str:
         picture = cv2.imdecode(np.frombuffer(code.screenshot(), np.uint8), cv2.IMREAD_COLOR)
-        text, _points, _ = cv2.QRCodeDetector().detectAndDecode(picture)
-        decoded.append(text)
+        return str(cv2.QRCodeDetector().detectAndDecode(picture)[0])
+
+    decoded = [wait_until(lambda code=code: read(code), 15, "a printed QR code read")
+               for code in page.locator("svg.qr").all()]
     context.close()
     assert decoded == [labels["gw-lbl.boiler"]["qr"], labels["gw-lbl.pump"]["qr"]]
