@@ -104,7 +104,7 @@ class VictoriaReader:
             names = await self._metric_names(selector)
             for name in names:
                 metric = name.removesuffix("_value")
-                one = selector.replace('__name__=~".+_value"', f"__name__={_label_value(name)}")
+                one = series_selector(metric, self._http.config.database, points=chunk)
                 await self._latest(result, metric, one, _ms(latest_since), hi)
                 if lo + step <= hi:
                     expression = (f"sum by (point) (sum_over_time({one}[{step}ms])) / "
@@ -140,7 +140,7 @@ class VictoriaReader:
         first: dict[tuple[str, str], FirstReading] = {}
         for name in await self._metric_names(selector):
             metric = name.removesuffix("_value")
-            one = selector.replace('__name__=~".+_value"', f"__name__={_label_value(name)}")
+            one = series_selector(metric, self._http.config.database, gateway=gateway)
             for point, moment, value in await self._end_readings("first", one, _ms(since), end):
                 known = first.get((point, metric))
                 if known is None or moment < known.t:  # the oldest of its series
