@@ -45,7 +45,7 @@ server_name: {self.name}
 listen: 127.0.0.1:{self.port}
 http: 127.0.0.1:{self.monitor_port}
 jetstream {{ store_dir: "{self.directory / "jetstream"}", max_memory_store: 64MB,
-             max_file_store: 2GB }}
+             max_file_store: 8GB }}
 cluster {{ name: {CLUSTER_NAME}, listen: 127.0.0.1:{self.cluster_port}, routes: [{routes}] }}
 mqtt {{ listen: 127.0.0.1:{self.mqtt_port}, ack_wait: "10s", max_ack_pending: 1000 }}
 """)

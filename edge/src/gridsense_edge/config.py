@@ -95,6 +95,15 @@ class MqttSection(_Section):
     confirm_timeout_max_s: Annotated[float, Field(ge=1, le=86400)] = 300.0
     max_unconfirmed: Annotated[int, Field(ge=10, le=100_000)] = 5000
     tls: MqttTlsSection | None = None  # None: plain MQTT (loopback only)
+    # The MQTT version spoken: 5, or 3.1.1 for brokers without 5 (nats-server's MQTT
+    # listener). With 3.1.1 the session is persistent (clean session off) and the window is
+    # max_inflight (3.1.1 has no Receive Maximum to lower it).
+    protocol: Literal["5", "3.1.1"] = "5"
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int | float) else value  # YAML reads 5 as a number
 
     @field_validator("password_file")
     @classmethod

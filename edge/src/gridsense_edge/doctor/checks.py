@@ -104,7 +104,8 @@ def check_broker(config: GatewayConfig) -> Finding:
     if mqtt.password_file is not None:
         password = mqtt.password_file.read_text(encoding="utf-8").strip()
     tls = mqtt.tls.context() if mqtt.tls is not None else None
-    result = probe_broker(mqtt.host, mqtt.port, config.gateway.id, password, tls)
+    result = probe_broker(mqtt.host, mqtt.port, config.gateway.id, password, tls,
+                          protocol=mqtt.protocol)
     fixes = {
         ProbeOutcome.UNREACHABLE: "检查 mqtt.host/port、网络和防火墙，代理是否在运行 / check "
                                   "mqtt.host and port, the network, the firewall, that the "

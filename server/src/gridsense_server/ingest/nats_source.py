@@ -26,7 +26,6 @@ import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DiscardPolicy, RetentionPolicy, StreamConfig
 from nats.js.errors import Error as JetStreamError
 from nats.js.errors import NotFoundError
@@ -237,7 +236,7 @@ class NatsBridge:
                 try:
                     batch = await subscription.fetch(
                         min(FETCH_MAX, self.window - len(self._taken)), timeout=FETCH_WAIT_S)
-                except NatsTimeout:
+                except TimeoutError:  # nothing to take (nats-py raises asyncio's or its own)
                     continue
                 except (NatsError, JetStreamError) as exc:
                     # The node we pull through is gone: the client reconnects to another.
