@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 from server_helpers import EdgePublisher, Watcher, async_wait_until
 
 from gridsense_devtools.nats_cluster import NatsCluster
+from gridsense_edge.transport.probe import ProbeOutcome, probe_broker
 from gridsense_protocol import Kind, Telemetry, topic_for
 from gridsense_server.acks import InboundMessage
 from gridsense_server.config import NatsConfig
@@ -97,3 +98,14 @@ async def test_a_message_leaves_the_stream_only_when_acknowledged(
         watcher.close()
         await asyncio.to_thread(a.stop)
         await asyncio.to_thread(b.stop)
+
+
+def test_the_gateways_broker_probe_speaks_the_configured_mqtt_version(
+    nats_cluster: NatsCluster,
+) -> None:
+    """nats-server refuses MQTT 5 at CONNECT; the gateway configured for 3.1.1 gets in."""
+    port = nats_cluster.nodes[1].mqtt_port
+    refused = probe_broker("127.0.0.1", port, "gw-01", None, None, protocol="5")
+    assert refused.outcome is ProbeOutcome.REFUSED, refused
+    accepted = probe_broker("127.0.0.1", port, "gw-01", None, None, protocol="3.1.1")
+    assert accepted.outcome is ProbeOutcome.OK, accepted
