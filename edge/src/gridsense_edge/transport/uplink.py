@@ -109,14 +109,10 @@ class Uplink:
         return len(self._inflight)
 
     def _new_client(self) -> mqtt.Client:
+        # 3.1.1: a persistent session (clean session off) keeps the subscriptions, as expiry does.
         v5 = self.protocol is MQTTProtocolVersion.MQTTv5
-        # 3.1.1: a persistent session (clean session off) keeps the ack and command
-        # subscriptions, and their queued messages, across reconnects, as session expiry does
-        # in 5.
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=self.gateway, protocol=self.protocol,
-            **({} if v5 else {"clean_session": False}),
-        )
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.gateway,
+                             protocol=self.protocol, **({} if v5 else {"clean_session": False}))
         client.user_data_set({"ended": False})  # per connection, read on paho's thread
         client.username_pw_set(self.gateway, self._password)
         if self._tls is not None:

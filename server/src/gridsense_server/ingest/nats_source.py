@@ -45,6 +45,7 @@ FETCH_MAX = 256  # messages asked for per pull
 FETCH_WAIT_S = 1.0  # a pull waits this long for the first message
 MAX_OUTGOING = 1000  # publications waiting for the connection (a bound, not a working size)
 _HANDOFF_RETRY_S = 0.05
+_PAUSED_POLL_S = 0.1  # reading paused or the window full: look again this often
 # The token's first field: JetStream acks name the delivery, not the connection, so an ack
 # stays valid across reconnects and the generation never changes.
 GENERATION = 1
@@ -147,12 +148,17 @@ class NatsBridge:
             try:
                 client = await self._connect()
                 await self._run(client, backoff)
-            except (TimeoutError, NatsError, JetStreamError, OSError) as exc:
+            except Exception as exc:
+                # The cluster away (NatsError, OSError, a JetStream API timeout), or a bug of
+                # ours: either way this thread must live on, or ingest stops for good.
                 delay = backoff.next_delay()
                 self.counters.inc("nats.connect_failures")
-                log.warning(kv("nats_unavailable", client_id=self.client_id,
-                               stream=self.layout.stream, error=repr(exc)[:300],
-                               retry_in_s=round(delay, 2)))
+                expected = isinstance(exc, TimeoutError | NatsError | JetStreamError | OSError)
+                log.log(logging.WARNING if expected else logging.ERROR,
+                        kv("nats_unavailable", client_id=self.client_id,
+                           stream=self.layout.stream, error=repr(exc)[:300],
+                           retry_in_s=round(delay, 2)),
+                        exc_info=not expected)
                 await self._sleep(delay)
             finally:
                 self.connected.clear()
@@ -231,7 +237,7 @@ class NatsBridge:
         try:
             while not self._stop.is_set():
                 if not self._reading.is_set() or len(self._taken) >= self.window:
-                    await self._sleep(0.2)
+                    await asyncio.sleep(_PAUSED_POLL_S)  # (the wake event is the sender's)
                     continue
                 try:
                     batch = await subscription.fetch(
@@ -244,7 +250,7 @@ class NatsBridge:
                     delay = backoff.next_delay()
                     log.warning(kv("nats_fetch_failed", client_id=self.client_id,
                                    error=repr(exc)[:300], retry_in_s=round(delay, 2)))
-                    await self._sleep(delay)
+                    await asyncio.sleep(delay)
                     continue
                 backoff.reset()
                 for msg in batch:

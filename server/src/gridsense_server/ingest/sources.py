@@ -39,7 +39,12 @@ def make_sources(config: ServerConfig, counters: Counters) -> list[IngestSource]
     which the broker pins to that login: no other account can take either session over."""
     events_id, telemetry_id = server_logins(config.mqtt.client_id)
     if config.ingest.source == "nats":
-        from .nats_source import NatsBridge  # nats-py: the server's optional ``nats`` extra
+        try:
+            from .nats_source import NatsBridge  # nats-py: the server's optional nats extra
+        except ImportError as exc:
+            raise RuntimeError(
+                "ingest.source: nats 需要 NATS 客户端：pip install 'gridsense-server[nats]' / "
+                f"ingest.source: nats needs the NATS client ({exc})") from exc
         from .nats_subjects import stream_layout
 
         nats, window = config.nats, config.mqtt.receive_maximum
