@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import nats
 import paho.mqtt.client as mqtt
 from server_helpers import EdgePublisher, Watcher, async_wait_until
 
 from gridsense_devtools.nats_cluster import NatsCluster
 from gridsense_edge.transport.probe import ProbeOutcome, probe_broker
-from gridsense_protocol import Kind, Telemetry, topic_for
+from gridsense_protocol import Kind, Telemetry, encode, topic_for
 from gridsense_server.acks import InboundMessage
 from gridsense_server.config import NatsConfig
 from gridsense_server.counters import Counters
@@ -24,6 +25,7 @@ from gridsense_server.ingest.nats_subjects import stream_layout, subject_to_topi
 from gridsense_server.ingest.sources import TELEMETRY_KINDS
 
 T0 = datetime(2024, 5, 1, 8, 0, 0, tzinfo=UTC)
+STREAM = "GRIDSENSE_TELEMETRY"
 
 
 def test_topics_and_subjects_convert_as_nats_server_does() -> None:
@@ -31,6 +33,30 @@ def test_topics_and_subjects_convert_as_nats_server_does() -> None:
     assert topic_to_subject("gridsense/v1/gw.01/ack") == "gridsense.v1.gw//01.ack"
     assert topic_to_subject("gridsense/v1/+/snapshot/+") == "gridsense.v1.*.snapshot.*"
     assert subject_to_topic("gridsense.v1.gw//01.cmd.result") == "gridsense/v1/gw.01/cmd/result"
+
+
+async def leader_alive(cluster: NatsCluster, url: str) -> bool:
+    client = await nats.connect(url, connect_timeout=2, allow_reconnect=False)
+    try:
+        info = await client.jetstream().stream_info(STREAM)
+    except Exception:
+        return False
+    finally:
+        await client.close()
+    leader = info.cluster.leader if info.cluster is not None else None
+    return any(node.name == leader and node.running for node in cluster.nodes)
+
+
+def resend_until_acknowledged(edge: EdgePublisher, message: Telemetry) -> int:
+    """As a gateway does: a message without PUBACK (the cluster still electing leaders after a
+    node's loss) is sent again; the server's dedup makes the copy harmless."""
+    for _ in range(6):
+        info = edge.client.publish(topic_for(message.gateway, message.kind), encode(message),
+                                   qos=1)
+        info.wait_for_publish(10)
+        if info.is_published():
+            return message.seq
+    raise AssertionError(f"seq {message.seq} never acknowledged by the cluster")
 
 
 def consumer(cluster: NatsCluster, counters: Counters, name: str) -> NatsBridge:
@@ -109,3 +135,46 @@ def test_the_gateways_broker_probe_speaks_the_configured_mqtt_version(
     assert refused.outcome is ProbeOutcome.REFUSED, refused
     accepted = probe_broker("127.0.0.1", port, "gw-01", None, None, protocol="3.1.1")
     assert accepted.outcome is ProbeOutcome.OK, accepted
+
+
+async def test_the_consumer_moves_to_another_node_when_its_node_is_killed(
+    nats_cluster: NatsCluster,
+) -> None:
+    """kill -9 of the node the consumer is connected to: it reconnects to another (the stream
+    has three replicas) and takes what the gateway sends before and after, each once."""
+    counters = Counters()
+    bridge = consumer(nats_cluster, counters, "server-f")
+    handoff: Handoff[InboundMessage] = Handoff(1000, asyncio.get_running_loop())
+    bridge.start(handoff)
+    edge: EdgePublisher | None = None
+    try:
+        await async_wait_until(bridge.subscribed.is_set, 30, "the consumer reading")
+        ports = [node.port for node in nats_cluster.nodes]
+        connected = ports.index(int(bridge.server.rsplit(":", 1)[1]))
+        other = nats_cluster.nodes[(connected + 1) % len(ports)]
+        edge = EdgePublisher(other.mqtt_port, protocol=mqtt.MQTTv311)
+        sent = [edge.publish(edge.telemetry([("gw-01.t", "temperature", 1.0, T0)])).seq
+                for _ in range(10)]
+        taken: list[InboundMessage] = []
+
+        async def take_and_ack(count: int) -> None:
+            while len({m.sequence for m in taken}) < count:
+                batch = await asyncio.wait_for(handoff.get_batch(100), 60)
+                bridge.ack([m.token for m in batch if m.token is not None])
+                taken.extend(batch)
+
+        await take_and_ack(len(sent))
+        nats_cluster.kill(connected)
+        # The stream (and MQTT's own) elect new leaders among the two left before the
+        # gateway's next PUBACK: a real gateway keeps re-sending meanwhile, this one waits.
+        await async_wait_until(lambda: leader_alive(nats_cluster, other.url), 60,
+                               "the telemetry stream led by a node alive")
+        sent += [resend_until_acknowledged(edge, edge.telemetry(
+            [("gw-01.t", "temperature", 2.0, T0)])) for _ in range(10)]
+        await take_and_ack(len(sent))
+        assert sorted({m.sequence[1] for m in taken if m.sequence}) == sent
+        assert bridge.server and int(bridge.server.rsplit(":", 1)[1]) != ports[connected]
+    finally:
+        if edge is not None:
+            edge.close()
+        await asyncio.to_thread(bridge.stop)

@@ -60,6 +60,11 @@ def reconnect_choice(servers: list[Any], _info: dict[str, Any]) -> tuple[Any, fl
     return chosen, random.uniform(base / 2, base)
 
 
+def _netloc(client: NatsClient) -> str:
+    url = client.connected_url
+    return str(url.netloc) if url is not None else ""
+
+
 class NatsBridge:
     """One durable pull consumer of one stream; acks after durability; publishes."""
 
@@ -86,6 +91,7 @@ class NatsBridge:
         self._wake: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._retain_told = False
+        self.server = ""  # host:port of the node connected to (logs, tests)
 
     # -- called from the server's loop (thread-safe) ----------------------------------------
 
@@ -188,8 +194,8 @@ class NatsBridge:
         async def reconnected() -> None:
             self.connected.set()
             self.counters.inc("nats.reconnects")
-            log.info(kv("nats_reconnected", client_id=self.client_id,
-                        server=str(client.connected_url.netloc if client.connected_url else "")))
+            self.server = _netloc(client)
+            log.info(kv("nats_reconnected", client_id=self.client_id, server=self.server))
 
         async def error(exc: Exception) -> None:
             self.counters.inc("nats.errors")
@@ -229,9 +235,9 @@ class NatsBridge:
         subscription = await self._ensure_stream(client)
         self.subscribed.set()
         self.counters.inc("nats.connects")
+        self.server = _netloc(client)
         log.info(kv("nats_connected", client_id=self.client_id, stream=self.layout.stream,
-                    consumer=self.layout.durable,
-                    server=str(client.connected_url.netloc if client.connected_url else "")))
+                    consumer=self.layout.durable, server=self.server))
         backoff.reset()
         sender = asyncio.create_task(self._sender(client))
         try:
