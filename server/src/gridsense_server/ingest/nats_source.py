@@ -188,6 +188,8 @@ class NatsBridge:
 
         async def disconnected() -> None:
             self.connected.clear()
+            if self._stop.is_set():
+                return  # our own close at shutdown
             self.counters.inc("nats.disconnects")
             log.warning(kv("nats_disconnected", client_id=self.client_id))
 
