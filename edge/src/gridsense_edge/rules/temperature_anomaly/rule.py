@@ -93,7 +93,8 @@ class TemperatureAnomaly(PointRule[TemperatureAnomalyConfig, _PointState]):
 
     def __init__(self, config: TemperatureAnomalyConfig) -> None:
         super().__init__(config)
-        self.counters = dict.fromkeys(("scored", "warming_up", "alarms", "model_errors"), 0)
+        self.counters = dict.fromkeys(("scored", "warming_up", "stuck_probe", "alarms",
+                                      "model_errors"), 0)
         self._store = HistoryStore(config.history_dir) if config.history_dir else None
         self._model: TemperatureModel | None = None
         self._problem: str | None = None
@@ -126,7 +127,8 @@ class TemperatureAnomaly(PointRule[TemperatureAnomalyConfig, _PointState]):
             self._store.save(reading.point, state.history)
         row = state.history.features(reading.value)
         if row is None:
-            self.counters["warming_up"] += 1
+            # a stuck probe's hour, or not a full day of history yet
+            self.counters["stuck_probe" if state.history.ready else "warming_up"] += 1
             return None
         try:
             score = self._model.score(row)
