@@ -22,6 +22,11 @@ from gridsense_edge.rules.temperature_anomaly.features import (
 )
 
 
+def rising_rows(rows: np.ndarray) -> np.ndarray:
+    """Per row, the edge's ``rising`` (warmer than an hour before): only then may alarms start."""
+    return rows[:, FEATURES.index("d60")] > 0
+
+
 def _scored_minutes(row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(minutes the rule scores, the forward-filled minute history) of one sensor."""
     finite = np.flatnonzero(np.isfinite(row))

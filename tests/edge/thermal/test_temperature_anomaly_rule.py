@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from gridsense_edge.rules.temperature_anomaly.features import (
 )
 from gridsense_edge.rules.temperature_anomaly.history_store import SAVE_EVERY_MIN
 from gridsense_edge.rules.temperature_anomaly.rule import (
+    ScoreLatch,
     TemperatureAnomaly,
     TemperatureAnomalyConfig,
 )
@@ -102,6 +104,17 @@ def test_a_stuck_probe_coming_back_is_not_scored_for_an_hour() -> None:
     first, last = start - 1 + STUCK_MIN, end + HOUR_MIN
     assert rule.counters["stuck_probe"] == last - first + 1
     assert rule.counters["scored"] == (last + 30) - HISTORY_MIN - (last - first + 1)
+
+
+def test_an_alarm_starts_only_while_the_reading_is_warmer_than_an_hour_before() -> None:
+    latch = ScoreLatch(threshold=10.0, min_duration_s=60.0)
+    t0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    at = [t0 + timedelta(minutes=k) for k in range(6)]
+    # a room cooling after a hot spell: high scores, falling readings
+    assert [latch.update(t, 15.0, rising=False) for t in at[:3]] == [None, None, None]
+    assert latch.update(at[3], 15.0) is None  # warming again: the minute's hold starts now
+    assert latch.update(at[4], 15.0) is AlarmState.ACTIVE
+    assert latch.update(at[5], 15.0, rising=False) is None  # raised: stays until the score falls
 
 
 def test_fridge_points_use_the_threshold_calibrated_on_fridges() -> None:

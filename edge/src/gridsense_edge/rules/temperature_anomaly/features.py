@@ -43,6 +43,11 @@ def feature_row(x: float, mean: float, spread: float, lagged: tuple[float, float
             d5 - (lagged[0] - ten_ago), (hour - mean) / spread, (low15 - mean) / spread]
 
 
+def rising(row: list[float]) -> bool:
+    """Is the reading warmer than an hour before (``d60`` > 0)? Only then may an alarm start."""
+    return row[FEATURES.index("d60")] > 0
+
+
 class PointHistory:
     """One point's minute history in a fixed ring (``HISTORY_MIN`` doubles, ~12 kB)."""
 
