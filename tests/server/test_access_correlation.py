@@ -20,8 +20,8 @@ T0 = datetime(2026, 11, 25, 8, 0, 0, tzinfo=UTC)
 
 
 def _grant(edge: EdgePublisher, point: str, door: str, credential: str, second: float,
-           result: AccessResult = AccessResult.GRANTED) -> AccessEvent:
-    return AccessEvent(gateway=edge.gateway, seq=edge.next_seq(),
+           result: AccessResult = AccessResult.GRANTED, backfill: bool = False) -> AccessEvent:
+    return AccessEvent(gateway=edge.gateway, seq=edge.next_seq(), backfill=backfill,
                        ts=T0 + timedelta(seconds=second), point=point, door=door,
                        result=result, method="card", credential=credential,
                        card="0123456789abcdef",
@@ -41,6 +41,7 @@ async def test_one_card_at_two_gateways_within_the_window_opens_one_incident(
     server = await start_server(extra_yaml="access_correlation:\n  window_s: 90\n")
     control = server.hub.subscribe(Viewer("control", "control", None))
     g01 = server.hub.subscribe(Viewer("worker-g01", "worker", frozenset({"g01-a"})))
+    g02 = server.hub.subscribe(Viewer("worker-g02", "worker", frozenset({"g02"})))
     other = EdgePublisher(edge.port, "gw-02")
     try:
         second_place = _grant(other, "gw-02.boiler", "b2-main", "alice", 75)
@@ -70,17 +71,26 @@ async def test_one_card_at_two_gateways_within_the_window_opens_one_incident(
         assert "b1-main（gw-01）" in incident["message"] and "a cloned card?" in incident["message"]
         assert incident["value"] == 75 and incident["threshold"] == 90
         assert server.counters.get("access.card_two_places") == 1
+        assert (await _next_incident(g02))["incident"]["id"] == incident["id"]
 
         # The clone again at building 2: the open incident there repeats.
         other.publish(_grant(other, "gw-02.boiler", "b2-main", "alice", 85))
         repeat = await _next_incident(control)
         assert repeat["event"] == "updated" and repeat["incident"]["id"] == incident["id"]
+        assert (await _next_incident(g02))["event"] == "updated"
         assert repeat["incident"]["count"] == 2
         # Then back at building 1: an incident at that door, paged to building 1's grid.
         edge.publish(_grant(edge, "gw-01.boiler", "b1-main", "alice", 140))
         there = await _next_incident(g01)
         assert there["event"] == "opened" and there["incident"]["point"] == "gw-01.boiler"
         assert (await _next_incident(control))["incident"]["id"] == there["incident"]["id"]
+        # A pair replayed after an outage: recorded, shown to control, paged to no one.
+        edge.publish(_grant(edge, "gw-01.boiler", "b1-main", "dave", 600, backfill=True))
+        other.publish(_grant(other, "gw-02.boiler", "b2-main", "dave", 630, backfill=True))
+        old = await _next_incident(control)
+        assert old["event"] == "backfilled" and old["incident"]["count"] == 3
+        assert old["incident"]["message"].startswith("同一凭证 dave")
+        assert len(g02) == 0  # building 2's staff saw the live ones, not this
         assert server.http_url is not None
         async with httpx.AsyncClient(base_url=server.http_url, trust_env=False,
                                      timeout=30) as http:
@@ -90,7 +100,7 @@ async def test_one_card_at_two_gateways_within_the_window_opens_one_incident(
                                      headers={"Authorization": f"Bearer {token}"})).json()
         pairs = [i for i in listed if i["type"] == "card_two_places"]
         assert sorted((i["point"], i["count"]) for i in pairs) == [
-            ("gw-01.boiler", 1), ("gw-02.boiler", 2)]
+            ("gw-01.boiler", 1), ("gw-02.boiler", 3)]
         assert pairs[0]["accept_due_at"] is not None  # the SLA clock of any incident runs
     finally:
         other.close()

@@ -44,10 +44,11 @@ class Grant:
     point: str
     door: str
     event_id: str
+    backfill: bool = False  # replayed after an outage: old news, shown to control only
 
     @classmethod
     def of(cls, event: AccessEvent) -> Grant:
-        return cls(event.ts, event.gateway, event.point, event.door, event.id)
+        return cls(event.ts, event.gateway, event.point, event.door, event.id, event.backfill)
 
 
 class RecentGrants:
@@ -110,7 +111,7 @@ class CardCorrelator:
             if change is not None:
                 grid, event, view = change
                 self.hub.publish(grid, {"type": "incident", "event": event, "incident": view},
-                                 live=not view.get("suppressed"))
+                                 live=not view.get("suppressed") and event != "backfilled")
 
     def _pair(self, event: AccessEvent) -> tuple[Grant, tuple[str, Grant]] | None:
         """(the other place's grant, (credential, this one)) when ``event`` pairs."""
@@ -154,7 +155,7 @@ class CardCorrelator:
                     last_seen_at=second.ts, count=1, value=apart,
                     threshold=self.config.window_s, unit="s", message=message[:500],
                     first_event_id=second.event_id, state_changed_at=now, closed_at=None,
-                    backfilled=False)
+                    backfilled=first.backfill or second.backfill)
                 incident.suppressed = silenced(
                     session.scalars(select(Silence).where(Silence.ends_at > now)), incident)
                 session.add(incident)
@@ -165,4 +166,5 @@ class CardCorrelator:
             grid = incident.grid_id
         log.warning(kv(f"card_two_places_{event}", incident=view["id"], credential=credential,
                        first=first.event_id, second=second.event_id, apart_s=round(apart, 1)))
-        return grid, event, view
+        # Replayed after an outage: old news, as the incident path says for gateways' events.
+        return grid, ("backfilled" if first.backfill or second.backfill else event), view
