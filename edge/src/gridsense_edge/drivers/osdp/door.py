@@ -9,7 +9,7 @@ from typing import Any
 
 from gridsense_protocol import AccessResult, AlarmState, Severity
 
-from ...events import IncidentEvent
+from ...events import AccessRecord, IncidentEvent
 from .decisions import Decision
 
 
@@ -37,6 +37,17 @@ class DoorEvent:
     ts: float
     method: str = "door"
     decision: Decision | None = None
+
+    def record(self, point: str, door: str, credentials_version: int) -> AccessRecord:
+        """The access event: a card travels as its hash, a pass as its id and holder."""
+        d = self.decision
+        return AccessRecord(
+            point=point, door=door, result=self.result, ts=_dt(self.ts), method=self.method,
+            credential=d.credential if d else None,
+            card=d.hashed if d and self.method == "card" else None,
+            reason=d.reason if d else None,
+            credentials_version=credentials_version if d else None,
+            pass_id=d.pass_id if d else None)
 
 
 @dataclass
