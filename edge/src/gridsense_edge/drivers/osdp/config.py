@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -73,6 +73,8 @@ class OsdpReaderConfig(DeviceConfigBase):
             raise ValueError(f"address {value} is used by another reader on {port}")
         seen.add((port, value))
         return value
+
+    guards_door: ClassVar[bool] = True  # QR scanners can be mounted at its door
 
     @property
     def door_id(self) -> str:

@@ -20,6 +20,7 @@ from ...clock import ClockTrust
 from ...logs import log_event
 from ...portlease import LENT
 from ..base import DRIVERS, Driver, DriverContext
+from ..doors import register_door, unregister_door
 from .anomaly import AnomalyWatch, Score, anomaly_incident
 from .config import OsdpReaderConfig
 from .credentials import CredentialStore, credential_store
@@ -36,7 +37,7 @@ from .line import (
     read_key_file,
     start_refresh,
 )
-from .passgate import PassGate, register_door, scanned_pass, unregister_door
+from .passgate import PassGate, scanned_pass
 from .sync import AccessSync
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class OsdpBus:
         models = {c.anomaly_model for c in readers if c.anomaly_model is not None}
         self._watches = {m: AnomalyWatch(m, self._anomalous, self.counters) for m in models}
         self.passes = PassGate(store, self.counters, clock)
-        # A scanner mounted at one of these doors presents its passes here (passgate.py).
+        # A scanner mounted at one of these doors presents its passes here (drivers/doors.py).
         self._presenters = {r.door.door: self._presenter(r) for r in self.readers}
 
     # ---- health ----

@@ -1,21 +1,13 @@
-"""Electronic passes at a door: the decision with the gateway's clock trust, and the registry
-through which a QR scanner mounted at a reader's door reaches that door (its lock, its LED, its
-access log and incidents)."""
+"""Electronic passes at a door: the decision with the gateway's clock trust, counted for the
+health report."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from pathlib import Path
-
 from ...clock import ClockTrust, clock_trust
-from ...logs import log_event
 from .config import OsdpReaderConfig
 from .credentials import CredentialStore
 from .decisions import Decision
 from .passdecide import PASS_PREFIX, PassContext, decide_pass
-
-log = logging.getLogger(__name__)
 
 PASS_BYTES = PASS_PREFIX.encode()
 MAX_SCAN_CHARS = 1024  # a pass is ~180 characters; more is no pass (and not logged whole)
@@ -56,27 +48,3 @@ class PassGate:
         if self.counters["clock_unsynchronised"]:
             return "clock not synchronised since boot: passes refused (reason clock)"
         return None
-
-
-# ---- doors a scanner can be mounted at ----
-
-Present = Callable[[str, str], None]  # (scanned text, the scanner's point)
-_DOORS: dict[tuple[str, str], Present] = {}
-
-
-def register_door(state_dir: Path, door: str, present: Present) -> None:
-    """Per agent (its state folder) and door id; the OSDP bus registers while it runs."""
-    _DOORS[(str(state_dir), door)] = present
-
-
-def unregister_door(state_dir: Path, door: str, present: Present) -> None:
-    if _DOORS.get((str(state_dir), door)) == present:
-        del _DOORS[(str(state_dir), door)]
-
-
-def door_for(state_dir: Path, door: str) -> Present | None:
-    return _DOORS.get((str(state_dir), door))
-
-
-def log_unavailable(point: str, door: str) -> None:
-    log_event(log, "scanner_door_unavailable", logging.WARNING, point=point, door=door)
