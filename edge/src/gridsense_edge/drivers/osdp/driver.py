@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,6 @@ from .credentials import CredentialStore, credential_store
 from .decisions import Decision, decide
 from .door import DoorStateMachine, Step
 from .line import (
-    Keypad,
-    ReaderProfile,
     SerialChannel,
     card_number,
     deny_commands,
@@ -38,6 +35,7 @@ from .line import (
     start_refresh,
 )
 from .passgate import PassGate, scanned_pass
+from .reader import Reader
 from .sync import AccessSync
 
 log = logging.getLogger(__name__)
@@ -47,21 +45,6 @@ START_GRACE_S = 10.0  # a reader not online this long after start is reported of
 RECOVER_BASE_S, RECOVER_CAP_S = 3.0, 30.0  # re-enable a lost reader (longer than an SC handshake)
 MAX_PENDING_EVENTS = 256  # libosdp thread -> event loop
 PORT_RETRY_CAP_S = 30.0
-
-
-@dataclass
-class _Reader:
-    config: OsdpReaderConfig
-    profile: ReaderProfile
-    key: bytes
-    door: DoorStateMachine
-    keypad: Keypad = field(default_factory=Keypad)
-    online: bool = False
-    sc: bool = False
-    seen_online: bool = False
-    recover_attempt: int = 0
-    recover_at: float = 0.0
-    power_fault: bool = False
 
 
 class OsdpBus:
@@ -75,7 +58,7 @@ class OsdpBus:
         self.store = store
         folder = context.profiles_dir
         self.readers = [
-            _Reader(c, load_reader_profile(c.profile, folder), read_key_file(c.key_file),
+            Reader(c, load_reader_profile(c.profile, folder), read_key_file(c.key_file),
                     DoorStateMachine(c.point, c.door_id, c.policy()))
             for c in readers
         ]
@@ -103,21 +86,13 @@ class OsdpBus:
         self._watches = {m: AnomalyWatch(m, self._anomalous, self.counters) for m in models}
         self.passes = PassGate(store, self.counters, clock)
         # A scanner mounted at one of these doors presents its passes here (drivers/doors.py).
-        self._presenters = {r.door.door: self._presenter(r) for r in self.readers}
+        self._presenters = {r.door.door: functools.partial(self._on_pass, r)
+                            for r in self.readers}
 
     # ---- health ----
 
     def health(self) -> DriverHealth:
-        devices = {}
-        for reader in self.readers:
-            state = "online" if reader.online else "offline"
-            if reader.online and not reader.sc:
-                state = "online_no_secure_channel"
-            if reader.door.tampered:
-                state += ",tamper"
-            if reader.power_fault:
-                state += ",power_fault"
-            devices[reader.config.point] = f"{state},door={reader.door.state}"
+        devices = {reader.config.point: reader.describe() for reader in self.readers}
         online = sum(r.online for r in self.readers)
         if self._state is not DriverState.STARTING:
             self._state = (DriverState.OK if online == len(self.readers)
@@ -281,26 +256,21 @@ class OsdpBus:
 
     # ---- what readers report ----
 
-    def _on_card(self, reader: _Reader, number: str) -> None:
+    def _on_card(self, reader: Reader, number: str) -> None:
         self.counters["cards"] += 1
         self._decide(reader, "card", card=number)
 
-    def _on_keys(self, reader: _Reader, data: bytes) -> None:
+    def _on_keys(self, reader: Reader, data: bytes) -> None:
         for pin in reader.keypad.feed(data, time.monotonic()):
             self.counters["pins"] += 1
             self._decide(reader, "pin", pin=pin)
 
-    def _presenter(self, reader: _Reader) -> Callable[[str, str], None]:
-        def present(text: str, via: str) -> None:
-            self._on_pass(reader, text, via)
-        return present
-
-    def _on_pass(self, reader: _Reader, text: str, via: str) -> None:
+    def _on_pass(self, reader: Reader, text: str, via: str) -> None:
         """A pass read by this reader or by a scanner at its door (``via``: which one)."""
         now = time.time()
         self._conclude(reader, "pass", self.passes.decide(text, reader.config, now), now, via)
 
-    def _decide(self, reader: _Reader, method: str, card: str | None = None,
+    def _decide(self, reader: Reader, method: str, card: str | None = None,
                 pin: str | None = None) -> None:
         now = time.time()
         config = reader.config
@@ -308,7 +278,7 @@ class OsdpBus:
                           card=card, pin=pin)
         self._conclude(reader, method, decision, now)
 
-    def _conclude(self, reader: _Reader, method: str, decision: Decision, now: float,
+    def _conclude(self, reader: Reader, method: str, decision: Decision, now: float,
                   via: str | None = None) -> None:
         config = reader.config
         if decision.granted:
@@ -325,14 +295,14 @@ class OsdpBus:
             self._watches[config.anomaly_model].submit(
                 decision.credential, config.door_id, _utc(now), (reader, decision))
 
-    def _anomalous(self, score: Score, context: tuple[_Reader, Decision]) -> None:
+    def _anomalous(self, score: Score, context: tuple[Reader, Decision]) -> None:
         reader, decision = context
         config = reader.config
         self.context.raise_incident(anomaly_incident(
             config.point, config.door_id, config.anomaly_severity, score, decision.credential,
             card=decision.hashed, pass_id=decision.pass_id))
 
-    def _on_status(self, reader: _Reader, report_type: int, report: bytes) -> None:
+    def _on_status(self, reader: Reader, report_type: int, report: bytes) -> None:
         import osdp
 
         now = time.time()
@@ -372,7 +342,7 @@ class OsdpBus:
             if not online and cp is not None and mono >= reader.recover_at:
                 self._recover(cp, reader, mono)
 
-    def _recover(self, cp: Any, reader: _Reader, mono: float) -> None:
+    def _recover(self, cp: Any, reader: Reader, mono: float) -> None:
         """libosdp waits 300 s before retrying a lost reader; re-enabling restarts it now."""
         address = reader.config.address
         with contextlib.suppress(Exception):
@@ -385,7 +355,7 @@ class OsdpBus:
 
     # ---- reader feedback: lock, LED, buzzer ----
 
-    def _submit(self, reader: _Reader, command: dict[str, Any]) -> None:
+    def _submit(self, reader: Reader, command: dict[str, Any]) -> None:
         cp = self._cp
         if cp is None or not reader.online:
             self.counters["commands_failed"] += 1
@@ -397,7 +367,7 @@ class OsdpBus:
         if not ok:
             self.counters["commands_failed"] += 1
 
-    def _signal(self, reader: _Reader, granted: bool) -> None:
+    def _signal(self, reader: Reader, granted: bool) -> None:
         commands = (grant_commands(reader.profile, reader.config.unlock_s) if granted
                     else deny_commands(reader.profile))
         for command in commands:
@@ -405,7 +375,7 @@ class OsdpBus:
 
     # ---- door step -> access log + incidents ----
 
-    def _apply(self, reader: _Reader, step: Step) -> None:
+    def _apply(self, reader: Reader, step: Step) -> None:
         record = self.context.record_access
         version = self.store.version
         for event in step.events:
