@@ -22,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,7 +64,16 @@ def kernel_synchronised() -> bool:
     libc = ctypes.CDLL(name, use_errno=True)
     timex = _Timex()
     state = libc.adjtimex(ctypes.byref(timex))
+    if state == -1 and not _WARNED:
+        _WARNED.append(True)  # once per process: a sandbox that refuses the call stays so
+        log_event(log, "clock_kernel_unreadable", logging.WARNING,
+                  error=os.strerror(ctypes.get_errno()),
+                  hint="a systemd unit with ProtectClock= refuses even a read-only adjtimex; "
+                       "use pass_clock: timesyncd or drop ProtectClock")
     return state not in (-1, TIME_ERROR) and not timex.status & STA_UNSYNC
+
+
+_WARNED: list[bool] = []
 
 
 def timesyncd_synchronised(flag: Path = TIMESYNCD_FLAG) -> bool:
