@@ -127,3 +127,14 @@ def test_a_decision_is_well_under_the_doors_budget(store: CredentialStore) -> No
         assert decide_pass(store, text, at()).granted
     per_decision_ms = (time.perf_counter() - started) * 1000 / 50
     print(f"signed pass decision: {per_decision_ms:.3f} ms")
+
+
+def test_a_record_that_shortens_the_window_wins(store: CredentialStore) -> None:
+    item = make_pass(uses=0, not_before=T0, not_after=T0 + 3600)
+    shortened = record(item)
+    shortened[4] = T0 + 300  # the inviter ended the visit early
+    store.apply_snapshot(1, KEY, [holder("alice")], PassUpdate(
+        parse_keys(pass_keys()), [PassRecord.from_wire(shortened)]), now=NOW)
+    for text in (signed(item), compact(item)):
+        assert decide_pass(store, text, at(now=T0 + 200)).granted
+        assert decide_pass(store, text, at(now=T0 + 600)).reason == "expired"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 import tty
@@ -73,10 +74,11 @@ async def check_decisions(h: Harness, send: object) -> None:
     gone = now_pass(uses=0)
     expired = make_pass(not_before=int(time.time()) - 7200, not_after=int(time.time()) - 3600)
     elsewhere = now_pass(doors=("b5-west",))
+    early = make_pass(not_before=int(time.time()) + 3600, not_after=int(time.time()) + 7200)
     sync(h, 1, mode="snapshot", version=1, secret=SITE_KEY.hex(),
          credentials=[[c.id, c.card, c.pin, None, None, list(c.doors), []]
                       for c in (resident("alice", card="100200"),)],
-         pass_keys=pass_keys(), passes=[record(p) for p in (once, gone, expired, elsewhere)])
+         pass_keys=pass_keys(), passes=[record(p) for p in (once, gone, expired, elsewhere, early)])
     since = time.monotonic()
     await send(signed(once))  # type: ignore[operator]
     await h.until(lambda: len(passes_recorded(h)) == 1)
@@ -88,8 +90,8 @@ async def check_decisions(h: Harness, send: object) -> None:
     sync(h, 2, mode="delta", base=1, version=2, revoked_passes=[gone.pass_id])
     since = time.monotonic()
     expected = [(signed(once), "used_up"), (signed(gone), "revoked"),
-                (signed(expired), "expired"), (signed(elsewhere), "door_not_allowed"),
-                (forged(now_pass()), "forged")]
+                (signed(expired), "expired"), (signed(early), "not_yet_valid"),
+                (signed(elsewhere), "door_not_allowed"), (forged(now_pass()), "forged")]
     for n, (text, _) in enumerate(expected, start=2):
         await send(text)  # type: ignore[operator]
         await h.until(lambda n=n: len(passes_recorded(h)) == n)
@@ -101,7 +103,17 @@ async def check_decisions(h: Harness, send: object) -> None:
     assert h.incident_states("repeated_denied") == [("gw.door1", "active")]
 
 
-async def test_a_serial_scanner_on_a_pseudo_terminal(tmp_path: Path) -> None:
+def decisions_logged(caplog: pytest.LogCaptureFixture, via: str) -> list[tuple[object, ...]]:
+    """The gateway log's access_decision lines for passes from one scanner."""
+    fields = [r.__dict__["gridsense_fields"] for r in caplog.records
+              if r.getMessage() == "access_decision"]
+    return [(f["granted"], f["reason"], f["pass_id"]) for f in fields
+            if f.get("via") == via]
+
+
+async def test_a_serial_scanner_on_a_pseudo_terminal(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="gridsense_edge.drivers.osdp.driver")
     master, slave = os.openpty()
     tty.setraw(master)
     tty.setraw(slave)
@@ -116,10 +128,14 @@ async def test_a_serial_scanner_on_a_pseudo_terminal(tmp_path: Path) -> None:
         try:
             async with running(h, scanner):
                 await check_decisions(h, send)
+                logged = decisions_logged(caplog, "gw.qr1")
+                assert [(g, r) for g, r, _ in logged] == [
+                    (r.result.value == "granted", r.reason) for r in passes_recorded(h)]
+                assert [p for _, _, p in logged] == [r.pass_id for r in passes_recorded(h)]
                 # a line of noise longer than any pass is dropped whole, then scanning goes on
                 os.write(master, b"X" * 1500 + b"\r")
                 await h.until(lambda: scanner.counters["overlong"] == 1)
-                assert scanner.health().counters["codes"] == 6
+                assert scanner.health().counters["codes"] == 7
         finally:
             os.close(master)
             os.close(slave)
@@ -180,3 +196,19 @@ def test_a_scanner_must_name_a_readers_door(tmp_path: Path) -> None:
     assert load_config(gateway_yaml(tmp_path, "b3-east")).devices[0].door == "b3-east"
     with pytest.raises(ConfigError, match=r"no such door 'b9-north'.*doors here: b3-east"):
         load_config(gateway_yaml(tmp_path, "b9-north"))
+
+
+async def test_a_character_device_that_is_no_input_device_cannot_be_grabbed(
+        tmp_path: Path) -> None:
+    with osdp_rig(tmp_path, addresses=(1,), clock=ClockTrust("rtc")) as h:
+        config = QrHidConfig(type="qr_hid", point="gw.kbd1", device="/dev/null", door="b3-east")
+        scanner = HidScanner(config, context_of(h))
+        task = asyncio.create_task(scanner.run())
+        try:
+            await h.until(lambda: scanner.detail is not None)
+            assert "cannot grab /dev/null" in scanner.detail and not scanner.connected
+            assert scanner.health().state.value == "down"
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

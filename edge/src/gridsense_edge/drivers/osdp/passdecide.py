@@ -51,9 +51,12 @@ def _judge(store: CredentialStore, item: Pass, record: PassRecord | None,
            holder: str | None, at: PassContext) -> str | None:
     if not at.clock_trusted:
         return "clock"
-    if at.now + at.skew_s < item.not_before:
+    # The narrower of the pass's window and its synced record's (the server may shorten one).
+    not_before = max(item.not_before, record.not_before if record else 0)
+    not_after = min(item.not_after, record.not_after if record else item.not_after)
+    if at.now + at.skew_s < not_before:
         return "not_yet_valid"
-    if at.now - at.skew_s >= item.not_after:
+    if at.now - at.skew_s >= not_after:
         return "expired"
     compact = item.form == COMPACT
     if compact and record is None:
