@@ -88,7 +88,7 @@ def test_a_bad_pass_field_refuses_the_whole_sync(tmp_path: Path) -> None:
     for seq, bad in enumerate((
             {"passes": [record(good), ["zz", "visitor", "x", 0, 1, 0, [], []]]},
             {"pass_keys": {"public": {"1": "abcd"}}},
-            {"pass_keys": {"secret": {}}},
+            {"pass_keys": {"site": {"300": SITE.hex()}}},
             {"revoked_passes": ["not-a-pass-id"]},
             {"passes": [[good.pass_id, "courier", "x", 0, 1, 0, [], []]]}), start=2):
         reply = sync.handle(cmd(seq, mode="delta", base=1, version=2,
@@ -96,6 +96,10 @@ def test_a_bad_pass_field_refuses_the_whole_sync(tmp_path: Path) -> None:
         assert reply is not None and not reply.ok and reply.error, bad
     assert store.version == 1 and store.by_id("bob") is None
     assert store.passes.record(good.pass_id) is None and store.passes.site_keys
+    # a key kind a later server adds is left out, the rest applies
+    reply = sync.handle(cmd(9, mode="delta", base=1, version=2, pass_keys={
+        "public": {"2": PUBLIC.hex()}, "site": {}, "pq": {"1": "00"}}))
+    assert reply is not None and reply.ok and store.passes.public_keys == {KEY_ID: PUBLIC}
 
 
 def test_a_multi_part_snapshot_swaps_passes_in_with_the_last_part(tmp_path: Path) -> None:
