@@ -9,6 +9,8 @@ import pytest
 
 from gridsense_edge import clock
 from gridsense_edge.clock import ClockTrust, kernel_synchronised, timesyncd_synchronised
+from gridsense_edge.config import load_config
+from gridsense_edge.doctor.checks import check_pass_clock
 
 
 class FakeTime:
@@ -62,3 +64,27 @@ def test_the_real_probes_read_this_machine(tmp_path: Path) -> None:
     assert timesyncd_synchronised(flag)
     assert ClockTrust("rtc").trusted()
     assert clock.clock_trust("rtc") is clock.clock_trust("rtc")
+
+
+def test_doctor_says_whether_doors_will_judge_passes(tmp_path: Path) -> None:
+    key = tmp_path / "r.key"
+    key.write_text(bytes(range(16)).hex())
+    key.chmod(0o600)
+
+    def config(source: str) -> Path:
+        path = tmp_path / f"{source}.yaml"
+        path.write_text(
+            "gateway: {id: gw-1, state_dir: ./state}\ndevices:\n"
+            "  - {type: osdp_reader, point: gw-1.r, port: /dev/ttyUSB0, key_file: r.key, "
+            f"pass_clock: {source}}}\n")
+        return path
+
+    (trusted,) = check_pass_clock(load_config(config("rtc")))
+    assert trusted.status.value == "ok" and trusted.check == "pass_clock:rtc"
+    (kernel,) = check_pass_clock(load_config(config("kernel")))
+    assert (kernel.status.value == "ok") == kernel_synchronised()
+    if kernel.status.value != "ok":
+        assert "reason clock" in kernel.detail and "pass_clock: rtc" in kernel.fix
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("gateway: {id: gw-1, state_dir: ./state}\n")
+    assert check_pass_clock(load_config(plain)) == []
