@@ -212,3 +212,26 @@ async def test_a_character_device_that_is_no_input_device_cannot_be_grabbed(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def test_a_code_while_the_doors_reader_driver_is_not_running_is_counted(
+        tmp_path: Path) -> None:
+    master, slave = os.openpty()
+    tty.setraw(master)
+    tty.setraw(slave)
+    with osdp_rig(tmp_path, addresses=(1,), clock=ClockTrust("rtc")) as h:
+        config = QrSerialConfig(type="qr_serial", point="gw.qr1", port=os.ttyname(slave),
+                                door="b3-east")
+        scanner = SerialScanner(config, context_of(h))
+        task = asyncio.create_task(scanner.run())  # the OSDP bus is not running
+        try:
+            await h.until(lambda: scanner.connected)
+            os.write(master, signed(now_pass()).encode() + b"\r")
+            await h.until(lambda: scanner.counters["door_unavailable"] == 1)
+            assert h.records == [] and scanner.counters["codes"] == 1
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            os.close(master)
+            os.close(slave)
