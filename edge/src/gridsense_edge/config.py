@@ -174,6 +174,16 @@ class GatewayConfig(_Section):
         context_of(info)[BUS_IDS] = set(ids)
         return value
 
+    @model_validator(mode="after")
+    def _devices_among_each_other(self) -> GatewayConfig:
+        """Checks a device makes against the others (a scanner names a reader's door)."""
+        for i, device in enumerate(self.devices):
+            check = getattr(device, "check_among", None)
+            problem = check(self.devices) if check is not None else None
+            if problem:
+                raise ValueError(f"devices[{i}] ({device.point}): {problem}")
+        return self
+
     @property
     def profiles_folder(self) -> Path:
         return self.profiles_dir or default_profiles_dir()
