@@ -75,10 +75,11 @@ def bench_decode(messages: int, batch: int) -> None:
 
 
 def bench_edge_rss(seconds: float, sensors: int, metrics: bool = False,
-                   plain: bool = False) -> None:
+                   plain: bool = False, launcher: list[str] | None = None) -> None:
     """``metrics``: with the agent's /metrics on, scraped every second while sampling (a
     scrape every 15-30 s is the usual; every second shows the rendering's cost plainly).
-    The agent runs with the environment its systemd unit gives it (``plain``: without)."""
+    The agent runs with the environment its systemd unit gives it (``plain``: without);
+    ``launcher`` replaces ``gridsense-edge`` in its command line."""
     with tempfile.TemporaryDirectory(prefix="gridsense-bench-") as tmp:
         work = Path(tmp)
         broker = Mosquitto(work / "mqtt", free_port()).start()
@@ -146,7 +147,8 @@ def bench_edge_rss(seconds: float, sensors: int, metrics: bool = False,
                 time.sleep(0.1)
             env = {} if plain else environment(work / "state")
             edge = spawn(
-                [str(BIN / "gridsense-edge"), "run", "--config", str(work / "gateway.yaml")],
+                [*(launcher or [str(BIN / "gridsense-edge")]), "run", "--config",
+                 str(work / "gateway.yaml")],
                 work / "edge.log", env=env,
             )
             proc = psutil.Process(edge.pid)
