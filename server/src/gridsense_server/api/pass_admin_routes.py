@@ -73,7 +73,7 @@ def issue_code(credential_id: str, request: Request, viewer: CurrentViewer, cont
     except LookupError as exc:
         raise HTTPException(409, f"凭证已注销 / {exc}") from None
     return CodeView(credential=cred.id, holder=cred.holder, code=code, expires_at=expires,
-                    sign_in_url=f"{service.public_url}/r")
+                    sign_in_url=f"{service.public_url}/#/r")
 
 
 class AdminVisitorInput(VisitorInput):

@@ -96,7 +96,7 @@ def _act(args: argparse.Namespace, session: Session, config: ServerConfig) -> di
                 "say": f"{args.community}: 紧凑通行证 compact passes {args.compact}"}
     code, expires = residents.issue_code(session, args.credential, cli_actor(),
                                          timedelta(days=args.days))
-    url = config.lifecycle.public_url.rstrip("/") + "/r"
+    url = config.lifecycle.public_url.rstrip("/") + "/#/r"
     return {"target": args.credential, "credential": args.credential, "code": code,
             "expires_at": expires.isoformat(), "sign_in_url": url,
             "say": f"登录码 / sign-in code: {code}\n有效期至 / expires: {expires:%Y-%m-%d %H:%M} "

@@ -65,7 +65,7 @@ class PassService:
         return key_id
 
     def link(self, token: str) -> str:
-        return f"{self.public_url}/v/{token}"
+        return f"{self.public_url}/#/v/{token}"  # a fragment: no proxy log holds it
 
     def reconcile(self) -> list[tuple[str | None, dict[str, Any]]]:
         """One round (blocking): open the incidents over-used passes call for, prune ended
