@@ -6,6 +6,7 @@ viewport, screenshots kept in test-artifacts/screenshots."""
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,11 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from api_client import Api
+from api_client import PASSWORDS, Api
 from conftest import ServerFactory
-from server_helpers import async_wait_until
+from server_helpers import EdgePublisher, async_wait_until
 
-from gridsense_protocol import passes
+from gridsense_protocol import AccessEvent, AccessResult, passes, utc_now
 from gridsense_server.access_control import credentials as creds
 from gridsense_server.passes import keys
 
@@ -123,5 +124,65 @@ async def test_resident_and_visitor_pages_on_a_phone_and_a_desktop(
                                              ".pass.tokens.length")
                 assert cached >= 1439
                 await context.close()
+        finally:
+            await browser.close()
+
+
+async def test_the_control_rooms_passes_page_names_visitor_and_inviter(
+    start_server: ServerFactory, edge: EdgePublisher,
+) -> None:
+    from playwright.async_api import async_playwright
+
+    server = await start_server()
+    with server.factory.begin() as session:
+        creds.upsert(session, "ly", creds.parse_csv(CSV))
+    async with httpx.AsyncClient(base_url=server.http_url, trust_env=False, timeout=30) as http, \
+            async_playwright() as p:
+        api = Api(http)
+        start = utc_now()
+        made = await api.as_("control", "POST", "/api/v1/communities/ly/visitor-passes", json={
+            "inviter": "r-301", "name": "王五", "phone": "13800000000", "uses": 1,
+            "not_before": start.isoformat(),
+            "not_after": (start + timedelta(hours=2)).isoformat()})
+        assert made.status_code == 201, made.text
+        pass_id = made.json()["pass_id"]
+        edge.publish(AccessEvent(gateway=edge.gateway, seq=edge.next_seq(), ts=utc_now(),
+                                 point="gw-01.boiler", door="b1-main",
+                                 result=AccessResult.GRANTED, method="pass", pass_id=pass_id,
+                                 credential="r-301", offline=True))
+
+        async def logged() -> bool:
+            events = await api.json("control", "/api/v1/access-events")
+            return any(e["pass_id"] == pass_id for e in events)
+
+        await async_wait_until(logged, 30, "the pass use logged")
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            for size, viewport in SIZES.items():
+                context = await browser.new_context(viewport=viewport, locale="zh-CN",
+                                                    timezone_id="Asia/Shanghai")
+                page = await context.new_page()
+                await page.goto(f"{server.http_url}/")
+                await page.get_by_label("用户名").fill("control")
+                await page.get_by_label("密码").fill(PASSWORDS["control"])
+                await page.get_by_role("button", name="登录", exact=True).click()
+                await page.locator("#board").wait_for()
+                await page.goto(f"{server.http_url}/#/passes")
+                row = page.locator(".access-table tbody tr").first
+                await row.wait_for()
+                assert "访客 王五" in await row.inner_text()
+                assert "张伟（r-301）" in await row.inner_text()
+                assert "二维码" in await row.inner_text()
+                await page.fill("#code-credential", "r-301")
+                await page.get_by_role("button", name="生成登录码").click()
+                code = await page.locator("#issued-code").inner_text()
+                assert len(code) == 11 and code[5] == "-"
+                await page.locator(".pass-admin-list li").first.wait_for()
+                await page.screenshot(path=str(SHOTS / f"passes-control-{size}.png"),
+                                      full_page=True)
+                await context.close()
+            revoked = await api.as_("control", "POST", f"/api/v1/passes/{pass_id}/revoke")
+            assert revoked.json()["revoked"] is True
         finally:
             await browser.close()

@@ -15,9 +15,10 @@ from gridsense_protocol import utc_now
 
 from ..audit import record
 from ..db.access_models import Credential
-from ..db.pass_models import AccessPass
+from ..db.models import Community
+from ..db.pass_models import AccessPass, PassSite
 from ..passes import keys, records, residents
-from .access_routes import _manager
+from .access_routes import _manager, managed_communities
 from .deps import Context, CurrentViewer
 from .resident_routes import (
     VisitorInput,
@@ -156,3 +157,25 @@ def pass_settings(community: str, body: PassSettings, request: Request,
                    {"compact": body.compact}, address_of(request))
     changed(request, community)
     return body
+
+
+class CommunityView(BaseModel):
+    id: str
+    name: str
+    compact: bool
+
+
+@router.get("/api/v1/pass-communities", response_model=list[CommunityView])
+def pass_communities(viewer: CurrentViewer, context: Context) -> Any:
+    """The communities whose passes the caller manages, with their pass setting."""
+    with context.factory() as session:
+        allowed = managed_communities(session, viewer)
+        stmt = select(Community).order_by(Community.id)
+        if allowed is not None:
+            stmt = stmt.where(Community.id.in_(sorted(allowed)))
+        out = []
+        for row in session.scalars(stmt):
+            site = session.get(PassSite, row.id)
+            out.append(CommunityView(id=row.id, name=row.name,
+                                     compact=bool(site and site.compact)))
+        return out

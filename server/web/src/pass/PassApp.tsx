@@ -1,7 +1,7 @@
 // The pages residents and visitors open on their phones (#/r, #/v/<token>): no staff sign-in,
 // no staff header. Chinese by default; one tap for English.
 import { useEffect } from "preact/hooks";
-import { language, setLanguage, t, useLanguage } from "../i18n";
+import { language, setLanguage, useLanguage } from "../i18n";
 import { registerWorker } from "../pages/m/pwa";
 import { useLocation } from "../router";
 import { Resident } from "./Resident";
@@ -20,7 +20,7 @@ export function PassApp() {
   return (
     <main class="pass-page" id="main">
       <button type="button" class="pass-lang" onClick={() => void setLanguage(other)}>
-        {t("pass.language")}</button>
+        {other === "en" ? "English" : "中文"}</button>
       {loc.page === "v" ? <Visitor token={loc.rest[0] ?? ""} />
         : <Resident tab={loc.rest[0] ?? ""} />}
     </main>
