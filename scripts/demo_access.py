@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 ACCESS_GATEWAY = "gw-03"
 POINT = "gw-03.east-gate"
 DOOR = "b1-east"
+BUILDING = "b1"  # residents invite visitors to their own building
 RESIDENTS = [  # id, holder, card number (a real reader reports these from the card)
     ("ly-0101", "陈静", "10010101"),
     ("ly-0102", "周强", "10010102"),
@@ -47,7 +48,8 @@ SCRIPT: list[tuple[float, dict[str, Any]]] = [
 
 def enroll_residents(base: str, token: str) -> int:
     """The way an office would: a CSV import into community ly."""
-    rows = ["id,holder,card,doors"] + [f"{i},{h},{c},{DOOR}" for i, h, c in RESIDENTS]
+    rows = ["id,holder,card,doors,buildings"] + [f"{i},{h},{c},{DOOR},{BUILDING}"
+                                                 for i, h, c in RESIDENTS]
     body, _ = http(f"{base}/api/v1/communities/ly/credentials/import", token,
                    ("\n".join(rows) + "\n").encode(), content_type="text/csv")
     return int(json.loads(body)["imported"])

@@ -6,6 +6,8 @@ one-time codes and resident sessions, and the reconciliation of use counts acros
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -265,3 +267,34 @@ async def test_the_running_sync_pushes_a_revocation_as_a_delta(
         assert set(command.args["pass_keys"]) == {"public", "site"}
     finally:
         await sync.stop()
+
+
+def test_cli_rotates_keys_and_prints_a_residents_code(tmp_path: Path) -> None:
+    config = tmp_path / "server.yaml"
+    config.write_text(f'database: {{url: "sqlite:///{tmp_path / "s.db"}"}}\n')
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(REGISTRY_YAML)
+    (tmp_path / "residents.csv").write_text(CSV)
+    cli = [sys.executable, "-m", "gridsense_server.cli", "--log-level", "WARNING"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*cli, *args[:2], "--config", str(config), *args[2:]],
+                              capture_output=True, text=True, timeout=60)
+
+    assert run("load-registry", str(registry)).returncode == 0
+    assert run("credentials", "import", "--community", "ly", "--csv",
+               str(tmp_path / "residents.csv")).returncode == 0
+    first = run("passes", "rotate-key", "--json")
+    second = run("passes", "rotate-key", "--json")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    ids = [json.loads(r.stdout)["key_id"] for r in (first, second)]
+    assert ids == [0, 1]
+    assert (tmp_path / "state" / "pass-keys" / "1.key").stat().st_mode & 0o077 == 0
+    assert run("passes", "retire-key", "0").returncode == 0
+    listed = json.loads(run("passes", "keys", "--json").stdout)["keys"]
+    assert [(k["key_id"], k["retired_at"] is not None) for k in listed] == [(0, True), (1, False)]
+    code = run("passes", "code", "--credential", "r-101")
+    assert code.returncode == 0 and code.stdout.startswith("登录码 / sign-in code: ")
+    assert "/#/r" in code.stdout
+    unknown = run("passes", "code", "--credential", "nobody")
+    assert unknown.returncode == 2 and "nobody" in unknown.stderr

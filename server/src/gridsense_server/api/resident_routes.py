@@ -319,7 +319,9 @@ def visitor_page(token: str, request: Request, context: Context) -> Any:
                 raise HTTPException(404, "链接无效 / this link is not valid")
             used = used_counts(session, [row.pass_id]).get(row.pass_id, 0)
             now = utc_now()
-            state = ("revoked" if row.revoked else "expired" if row.not_after <= now
+            holder = session.get(Credential, row.holder)
+            gone = row.revoked or holder is None or holder.revoked  # the inviter's too
+            state = ("revoked" if gone else "expired" if row.not_after <= now
                      else "used_up" if used >= row.uses else
                      "not_yet" if row.not_before > now else "valid")
             form, texts = (records.qr_texts(session, row, service.key_dir,
