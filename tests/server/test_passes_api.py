@@ -7,11 +7,15 @@ revocation, CSRF, sign-in guessing and the session kinds' separation."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
+import pytest
 from api_client import Api
 from server_helpers import EdgePublisher, async_wait_until
+from test_notify_webhook import Receiver
 
 from gridsense_protocol import AccessEvent, AccessResult, passes, utc_now
 from gridsense_server.access_control import credentials as creds
@@ -34,6 +38,14 @@ def _cookie(reply: httpx.Response) -> str:
     raise AssertionError(f"no {residents.COOKIE} cookie in {reply.headers}")
 
 
+@pytest.fixture
+def inbox() -> Iterator[Receiver]:
+    """A resident's channel: a JSON webhook that records what it got."""
+    found = Receiver()
+    yield found
+    found.close()
+
+
 def _pass_event(edge: EdgePublisher, pass_id: str, result: AccessResult) -> AccessEvent:
     return AccessEvent(gateway=edge.gateway, seq=edge.next_seq(), ts=utc_now(),
                        point=f"{edge.gateway}.boiler", door="b1-main", result=result,
@@ -42,7 +54,7 @@ def _pass_event(edge: EdgePublisher, pass_id: str, result: AccessResult) -> Acce
 
 
 async def test_resident_and_visitor_passes_end_to_end(
-    running_server: ServerApp, edge: EdgePublisher,
+    running_server: ServerApp, edge: EdgePublisher, inbox: Receiver,
 ) -> None:
     with running_server.factory.begin() as session:
         creds.upsert(session, "ly", creds.parse_csv(CSV))
@@ -52,10 +64,14 @@ async def test_resident_and_visitor_passes_end_to_end(
         api = Api(http)
         worker = await api.as_("worker-g01", "POST", "/api/v1/credentials/r-201/resident-code")
         assert worker.status_code == 403, worker.text
-        issued = await api.as_("control", "POST", "/api/v1/credentials/r-201/resident-code")
+        issued = await api.as_("control", "POST", "/api/v1/credentials/r-201/resident-code",
+                               json={"send_to": inbox.url})
         assert issued.status_code == 201, issued.text
         code = issued.json()["code"]
-        assert issued.json()["sign_in_url"].endswith("/r")
+        assert issued.json()["sign_in_url"].endswith("/#/r") and issued.json()["sent"] == "sent"
+        # The resident got it through their own channel (a JSON webhook here).
+        assert len(inbox.received) == 1 and code in json.dumps(inbox.received[0],
+                                                                  ensure_ascii=False)
 
         signed_in = await http.post("/api/v1/resident/sign-in", json={"code": code})
         assert signed_in.status_code == 200, signed_in.text

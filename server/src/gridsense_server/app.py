@@ -135,6 +135,7 @@ class ServerApp:
         self.access_sync.extend = pass_records.with_passes
         self.passes = PassService.of(self.factory, config, self.counters, self.hub)
         self.passes.on_pages = self.notifier.wake
+        self.passes.channels = self.notifier.channels
         self.config_pusher = ConfigPusher(self.factory, self.counters, self.bridges[0])
         self.commands = CommandResultService(self.factory, self.counters,
                                              on_result=self._command_result)

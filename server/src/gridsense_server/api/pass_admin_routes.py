@@ -40,11 +40,15 @@ class CodeView(BaseModel):
     code: str  # shown once: print it or send it to the resident
     expires_at: datetime
     sign_in_url: str
+    sent: str | None = None  # the channel's answer when it was sent ("sent", or why not)
 
 
 class CodeInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     days: Annotated[int, Field(ge=1, le=30)] = 7
+    # A channel the resident has (a contact URL as in the registry: mailto://, wecom://...);
+    # the control room only (the server would send wherever it names).
+    send_to: Annotated[str, Field(min_length=3, max_length=500)] | None = None
 
 
 def _credential(context: Any, viewer: Any, credential_id: str) -> Credential:
@@ -65,16 +69,29 @@ def issue_code(credential_id: str, request: Request, viewer: CurrentViewer, cont
     beyond a few)."""
     service = service_of(request)
     cred = _credential(context, viewer, credential_id)
+    body = body or CodeInput()
+    if body.send_to is not None and viewer.role != "control":
+        raise HTTPException(403, "只有监控中心可发送登录码 / only the control room sends codes "
+                            f"to a channel (you are {viewer.role})")
     try:
         with context.factory.begin() as session:
             code, expires = residents.issue_code(session, cred.id, f"staff:{viewer.username}",
-                                                 timedelta(days=(body or CodeInput()).days))
-            record(session, viewer.username, "resident.code", cred.id, {},
+                                                 timedelta(days=body.days))
+            record(session, viewer.username, "resident.code", cred.id,
+                   {"sent_to_scheme": body.send_to and body.send_to.partition("://")[0]},
                    address_of(request))
     except LookupError as exc:
         raise HTTPException(409, f"凭证已注销 / {exc}") from None
+    sent = None
+    if body.send_to is not None:
+        try:
+            outcome = service.send_code(body.send_to, cred.holder, code,
+                                        expires.strftime("%Y-%m-%d %H:%M UTC"))
+            sent = outcome.status if outcome.sent else outcome.describe()
+        except LookupError as exc:
+            sent = str(exc)
     return CodeView(credential=cred.id, holder=cred.holder, code=code, expires_at=expires,
-                    sign_in_url=f"{service.public_url}/#/r")
+                    sign_in_url=f"{service.public_url}/#/r", sent=sent)
 
 
 class AdminVisitorInput(VisitorInput):

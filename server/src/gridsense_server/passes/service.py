@@ -19,6 +19,9 @@ from ..config import LifecycleConfig, ServerConfig
 from ..counters import Counters
 from ..live.hub import LiveHub
 from ..logs import kv
+from ..notify.channels import ChannelSet
+from ..notify.channels.base import Outcome
+from ..notify.messages import Message
 from ..workorders.views import IncidentView
 from . import keys, overuse, residents
 from .keys import KEY_DIR
@@ -45,6 +48,7 @@ class PassService:
     counters: Counters
     hub: LiveHub | None = None
     on_pages: Callable[[], None] | None = None
+    channels: ChannelSet | None = None  # a resident's code sent through one of their channels
 
     @classmethod
     def of(cls, factory: sessionmaker[Session], config: ServerConfig, counters: Counters,
@@ -63,6 +67,16 @@ class PassService:
             key_id = keys.add_signing_key(session, self.key_dir)
         log.info(kv("pass_signing_key_created", key_id=key_id, dir=str(self.key_dir)))
         return key_id
+
+    def send_code(self, target: str, holder: str, code: str, expires: str) -> Outcome:
+        """Blocking (network): the code to a resident's own channel (mail, WeCom ...)."""
+        if self.channels is None:
+            raise LookupError("通知通道未配置 / no notification channels in this process")
+        message = Message("【电子出入证】手机登录码 / your pass sign-in code", "info", (
+            ("住户", holder), ("登录码", code), ("有效期至", expires),
+            ("说明", "在手机上打开下面的链接并输入登录码；仅可使用一次，请勿转发")),
+            link=f"{self.public_url}/#/r")
+        return self.channels.send(target, message)
 
     def link(self, token: str) -> str:
         return f"{self.public_url}/#/v/{token}"  # a fragment: no proxy log holds it
