@@ -186,3 +186,38 @@ async def test_the_control_rooms_passes_page_names_visitor_and_inviter(
             assert revoked.json()["revoked"] is True
         finally:
             await browser.close()
+
+
+async def test_a_phone_whose_clock_is_off_still_shows_the_gates_minute(
+    start_server: ServerFactory,
+) -> None:
+    """A gate judges by its synchronised clock; a phone 15 minutes slow shows the token for the
+    server's minute, not its own (the page corrects by the skew seen when it fetched)."""
+    from playwright.async_api import async_playwright
+
+    server = await start_server()
+    with server.factory.begin() as session:
+        creds.upsert(session, "ly", creds.parse_csv(CSV))
+    with server.factory() as session:
+        public = keys.public_keys(session)
+    async with httpx.AsyncClient(base_url=server.http_url, trust_env=False, timeout=30) as http, \
+            async_playwright() as p:
+        code = (await Api(http).as_("control", "POST",
+                                    "/api/v1/credentials/r-301/resident-code")).json()["code"]
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            context = await browser.new_context(viewport=SIZES["phone"], locale="zh-CN",
+                                                device_scale_factor=2)
+            await context.clock.install(time=utc_now() - timedelta(minutes=15))
+            page = await context.new_page()
+            await page.goto(f"{server.http_url}/#/r")
+            await page.fill("#pass-code", code)
+            await page.get_by_role("button", name="登录").click()
+            await page.locator("svg.pass-qr").wait_for()
+            text = await async_wait_until(lambda: _read_qr(page), 15, "the QR read")
+            shown = passes.verify(text, public_keys=public, site_keys={})
+            now = int(utc_now().timestamp())
+            assert shown.not_before - 60 <= now < shown.not_after + 60, (shown, now)
+        finally:
+            await browser.close()

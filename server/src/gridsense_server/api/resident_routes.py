@@ -158,6 +158,7 @@ class ResidentPassView(BaseModel):
     name: str
     buildings: list[str]
     not_after: datetime
+    server_time: int  # epoch seconds: the page corrects a phone clock that is off
     tokens: list[TokenView]  # one a minute, from the current minute, for a day
 
 
@@ -172,7 +173,7 @@ def resident_pass(request: Request, resident: CurrentResident, context: Context)
             form, texts = records.qr_texts(session, row, service.key_dir, windows)
             view = ResidentPassView(
                 pass_id=row.pass_id, form=form, name=cred.holder, buildings=list(cred.buildings),
-                not_after=row.not_after,
+                not_after=row.not_after, server_time=int(utc_now().timestamp()),
                 tokens=[TokenView(not_before=a, not_after=b, qr=t)
                         for (a, b), t in zip(windows, texts, strict=True)])
             community = cred.community_id

@@ -6,7 +6,7 @@ import { api, ApiError, setCsrfToken } from "../api";
 import { t } from "../i18n";
 import { Invite } from "./Invite";
 import { Qr } from "./Qr";
-import { cachedUntil, clearCached, currentToken, loadCached, saveCached } from "./tokens";
+import { cachedUntil, clearCached, currentToken, loadCached, saveCached, withSkew } from "./tokens";
 import type { ResidentPass } from "./tokens";
 import { formatDateTime } from "./when";
 
@@ -53,7 +53,7 @@ function PassView({ me, online }: { me: Me | null; online: boolean }) {
   const [error, setError] = useState("");
   async function refresh() {
     try {
-      const fresh = await api<ResidentPass>("/api/v1/resident/pass");
+      const fresh = withSkew(await api<ResidentPass>("/api/v1/resident/pass"), Date.now() / 1000);
       setPass(fresh);
       if (me) saveCached(me.credential, fresh);
       setError("");

@@ -3,7 +3,9 @@
 export interface Token { not_before: number; not_after: number; qr: string }
 export interface ResidentPass {
   pass_id: string; form: string; name: string; buildings: string[]; not_after: string;
+  server_time: number;
   tokens: Token[];
+  skew_s?: number;  // the server's clock minus this phone's, when the day was fetched
 }
 
 const KEY = "gridsense.pass";
@@ -31,9 +33,16 @@ export function clearCached(): void {
   try { localStorage.removeItem(KEY); } catch { /* nothing kept */ }
 }
 
-/** The token for this second (phone clock), or null when none is left. */
-export function currentToken(pass: ResidentPass, nowS: number): Token | null {
+/** The token for this second (the phone's clock corrected by the skew seen at the fetch: a
+ *  gate judges by its own synchronised clock), or null when none is left. */
+export function currentToken(pass: ResidentPass, phoneNowS: number): Token | null {
+  const nowS = phoneNowS + (pass.skew_s ?? 0);
   return pass.tokens.find((tok) => tok.not_before <= nowS && nowS < tok.not_after) ?? null;
+}
+
+/** A fetched day, with the skew between the server's clock and this phone's noted. */
+export function withSkew(pass: ResidentPass, phoneNowS: number): ResidentPass {
+  return { ...pass, skew_s: Math.round(pass.server_time - phoneNowS) };
 }
 
 /** Seconds until the last cached token ends (0: none left). */

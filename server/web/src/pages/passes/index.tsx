@@ -19,7 +19,7 @@ interface AccessEvent {
   inviter: string | null; inviter_name: string | null;
 }
 interface Code { credential: string; holder: string; code: string; expires_at: string;
-                 sign_in_url: string }
+                 sign_in_url: string; sent: string | null }
 
 const MANAGERS = ["control", "leader"];
 const REFRESH_MS = 5000;
@@ -74,8 +74,9 @@ function AccessLog() {
   );
 }
 
-function ResidentCode() {
+function ResidentCode({ canSend }: { canSend: boolean }) {
   const [credential, setCredential] = useState("");
+  const [sendTo, setSendTo] = useState("");
   const [code, setCode] = useState<Code | null>(null);
   const [error, setError] = useState("");
   async function submit(e: Event) {
@@ -83,7 +84,7 @@ function ResidentCode() {
     setError("");
     try {
       setCode(await api<Code>(`/api/v1/credentials/${encodeURIComponent(credential.trim())}/resident-code`,
-                              { method: "POST", body: {} }));
+                              { method: "POST", body: sendTo.trim() ? { send_to: sendTo.trim() } : {} }));
     } catch (err) {
       setCode(null);
       setError(err instanceof ApiError ? (err.detail || err.message) : String(err));
@@ -96,6 +97,11 @@ function ResidentCode() {
       <label for="code-credential">{t("pass.admin_credential")}</label>
       <input id="code-credential" value={credential} required maxLength={64}
              onInput={(e) => setCredential(e.currentTarget.value)} />
+      {canSend && (<>
+        <label for="code-send">{t("pass.admin_send_to")}</label>
+        <input id="code-send" value={sendTo} maxLength={500} placeholder="mailto://…"
+               onInput={(e) => setSendTo(e.currentTarget.value)} />
+      </>)}
       <button type="submit" class="primary">{t("pass.admin_code_issue")}</button>
       {error && <p class="notice error" role="alert">{error}</p>}
       {code && (
@@ -104,6 +110,7 @@ function ResidentCode() {
           <p class="code-big" id="issued-code">{code.code}</p>
           <p>{t("pass.admin_code_open", { url: code.sign_in_url })}</p>
           <p class="muted">{t("pass.admin_code_expires", { at: formatDateTime(code.expires_at) })}</p>
+          {code.sent && <p>{code.sent === "sent" ? t("pass.admin_sent") : code.sent}</p>}
         </div>
       )}
     </form>
@@ -119,7 +126,7 @@ export default function Passes(_props: PageProps) {
       <h1>{t("pass.admin_title")}</h1>
       {manages && (
         <div class="pass-admin-grid">
-          <ResidentCode />
+          <ResidentCode canSend={who?.role === "control"} />
           <VisitorPasses />
         </div>
       )}
