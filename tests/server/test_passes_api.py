@@ -149,6 +149,22 @@ async def test_resident_and_visitor_passes_end_to_end(
         page = (await http.get(f"/api/v1/visitor/{token}")).json()
         assert page["state"] == "revoked" and page["qr"] is None
 
+        # The community's gates read through OSDP readers: its passes turn compact.
+        worker = await api.as_("worker-g01", "PUT", "/api/v1/communities/ly/pass-settings",
+                               json={"compact": True})
+        assert worker.status_code == 403
+        setting = await api.as_("control", "PUT", "/api/v1/communities/ly/pass-settings",
+                                json={"compact": True})
+        assert setting.status_code == 200, setting.text
+        compact = (await http.get("/api/v1/resident/pass", headers=phone)).json()
+        with running_server.factory() as session:
+            site_id, site_key = keys.site_key(session, "ly")
+        assert compact["form"] == "M"
+        token = compact["tokens"][1]["qr"]
+        assert len(token) == passes.COMPACT_TEXT_LENGTH <= 64
+        read = passes.verify(token, public_keys={}, site_keys={site_id: site_key})
+        assert read.pass_id == own["pass_id"]
+
         # Guessing codes: refused, then throttled per address (Retry-After).
         statuses = [(await http.post("/api/v1/resident/sign-in",
                                      json={"code": f"ZZZZZ-ZZZZ{i}"})).status_code
