@@ -343,7 +343,8 @@ class Agent:
         self.counters["access_events"] += 1
         log_event(log, "access_event", point=record.point, door=record.door,
                   event_id=message.event_id, seq=message.seq, result=record.result.value,
-                  credential=record.credential, card=record.card, reason=record.reason)
+                  credential=record.credential, card=record.card, reason=record.reason,
+                  pass_id=record.pass_id)
         return message.event_id
 
     def _flush(self) -> None:

@@ -20,6 +20,7 @@ from gridsense_protocol import CommandResult as CommandResultMessage
 from gridsense_protocol import Kind, utc_now
 
 from . import __version__
+from .access_control.correlate import CardCorrelator
 from .access_control.log import AccessLogService
 from .access_control.sync import CredentialSync
 from .acks import AckLedger
@@ -119,6 +120,8 @@ class ServerApp:
         self.scheduler: EscalationScheduler | None = None  # needs the secret: made by run()
         self.gateways = GatewayService(self.factory, self.counters, self.hub, config.lifecycle)
         self.access_log = AccessLogService(self.factory, self.counters, self.directory.grid_of)
+        self.access_log.correlator = CardCorrelator(self.factory, self.hub, self.counters,
+                                                    config.lifecycle, config.access_correlation)
         # Two sessions, each with its own in-flight window and acks, so however InfluxDB
         # fares, incidents keep flowing; the events session also publishes commands.
         # Each session logs in under its own name (= its client id), which the broker pins to

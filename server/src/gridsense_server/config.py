@@ -404,6 +404,16 @@ class IncidentsConfig(_Strict):
     late_after_s: Annotated[float, Field(gt=0)] = 300
 
 
+class CardCorrelationConfig(_Strict):
+    """One credential granted at doors of two gateways within ``window_s``: the server's
+    ``card_two_places`` incident (access_control/correlate.py)."""
+
+    enabled: bool = True
+    window_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    severity: Literal["minor", "major", "critical"] = "major"
+    max_credentials: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000  # held in memory
+
+
 class SnapshotsConfig(_Strict):
     """Incident JPEGs (snapshots.py): files under ``dir``, the oldest evicted at the cap."""
 
@@ -512,6 +522,7 @@ class ServerConfig(_Strict):
     http: HttpConfig = HttpConfig()
     auth: AuthConfig = AuthConfig()
     incidents: IncidentsConfig = IncidentsConfig()
+    access_correlation: CardCorrelationConfig = CardCorrelationConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()  # SLA clocks, escalation, channels
     snapshots: SnapshotsConfig = SnapshotsConfig()
     photos: PhotosConfig = PhotosConfig()
