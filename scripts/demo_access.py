@@ -102,6 +102,7 @@ class EntranceScript:
             "sim-gw-03", "gridsense-edge", "simulate", "osdp", "--link", str(self.link),
             "--reader", f"1:{key}", "--json", stdin=subprocess.PIPE)
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # the script and the passes' scans share the reader
         self._thread = threading.Thread(target=self._play, daemon=True)
 
     def play(self) -> None:
@@ -112,13 +113,20 @@ class EntranceScript:
         for at, action in SCRIPT:
             if self._stop.wait(max(0.0, start + at - time.monotonic())):
                 return
-            try:
+            if not self.act(action):
+                return
+
+    def act(self, action: dict[str, Any]) -> bool:
+        """One action at the reader (a swipe, a scanned QR ...); False once it is gone."""
+        try:
+            with self._lock:
                 stdin = self.proc.popen.stdin
                 assert stdin is not None
                 stdin.write((json.dumps({"reader": 1, **action}) + "\n").encode())
                 stdin.flush()
-            except (OSError, ValueError):
-                return
+        except (OSError, ValueError):
+            return False
+        return True
 
     def stop(self) -> None:
         self._stop.set()
@@ -139,6 +147,8 @@ def access_summary(base: str, token: str) -> None:
     for event in reversed(events):
         who = event["credential"] or "-"
         why = f" reason={event['reason']}" if event["reason"] else ""
+        if event.get("pass_kind") == "visitor":
+            why += f" visitor={event['visitor']} inviter={event['inviter_name']}"
         print(f"  access {event['ts'][11:19]} {event['door']:<8} {event['result']:<16} "
               f"{event['method']:<6} credential={who}{why}")
 
