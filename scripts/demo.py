@@ -33,6 +33,7 @@ from demo_broker import (
 from demo_camera import demo_cameras, save_snapshots
 from demo_config import seed_configs, what_to_try_config
 from demo_lifecycle import lifecycle_config, what_to_try
+from demo_passes import play_passes, seed_resident_code, what_to_try_passes
 from demo_plan import install_site_plan, plan_summary, what_to_try_plan
 from demo_store import DemoStore, demo_store
 from demo_thermal_room import SHED, SHED_SLAVE, WHAT_TO_TRY, anomaly_rule, seed_history
@@ -366,7 +367,9 @@ def main() -> int:
             procs.start(gw, "gridsense-edge", "run", "--config", str(config))
             configs[gw] = config
         seed_configs(server_yaml, configs)
-        start_entrance(procs, work, mqtt_port, local)  # gw-03: OSDP reader, residents, script
+        entrance = start_entrance(procs, work, mqtt_port, local)  # gw-03: OSDP reader, script
+        resident_code = seed_resident_code(local)  # a phone pass for 陈静
+        play_passes(local, entrance)  # her phone QR and her visitor's at gw-03's reader
         broker_pid = broker.proc.pid if broker.proc else "?"
         tls_users = ", ".join(("server", *TLS_GATEWAYS))
         print(
@@ -395,6 +398,7 @@ intrusion incident whose snapshot (box and zone drawn) is at /api/v1/incidents/<
 {WHAT_TO_TRY}
 {what_to_try_plan(base, placed)}
 {what_to_try_access(base)}
+{what_to_try_passes(base, resident_code)}
 {what_to_try_broker(work, mqtt_port)}
 {what_to_try_enrollment(base)}
 {what_to_try_config(base)}

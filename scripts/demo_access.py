@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 ACCESS_GATEWAY = "gw-03"
 POINT = "gw-03.east-gate"
 DOOR = "b1-east"
+BUILDING = "b1"  # residents invite visitors to their own building
 RESIDENTS = [  # id, holder, card number (a real reader reports these from the card)
     ("ly-0101", "陈静", "10010101"),
     ("ly-0102", "周强", "10010102"),
@@ -47,7 +48,8 @@ SCRIPT: list[tuple[float, dict[str, Any]]] = [
 
 def enroll_residents(base: str, token: str) -> int:
     """The way an office would: a CSV import into community ly."""
-    rows = ["id,holder,card,doors"] + [f"{i},{h},{c},{DOOR}" for i, h, c in RESIDENTS]
+    rows = ["id,holder,card,doors,buildings"] + [f"{i},{h},{c},{DOOR},{BUILDING}"
+                                                 for i, h, c in RESIDENTS]
     body, _ = http(f"{base}/api/v1/communities/ly/credentials/import", token,
                    ("\n".join(rows) + "\n").encode(), content_type="text/csv")
     return int(json.loads(body)["imported"])
@@ -100,6 +102,7 @@ class EntranceScript:
             "sim-gw-03", "gridsense-edge", "simulate", "osdp", "--link", str(self.link),
             "--reader", f"1:{key}", "--json", stdin=subprocess.PIPE)
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # the script and the passes' scans share the reader
         self._thread = threading.Thread(target=self._play, daemon=True)
 
     def play(self) -> None:
@@ -110,13 +113,20 @@ class EntranceScript:
         for at, action in SCRIPT:
             if self._stop.wait(max(0.0, start + at - time.monotonic())):
                 return
-            try:
+            if not self.act(action):
+                return
+
+    def act(self, action: dict[str, Any]) -> bool:
+        """One action at the reader (a swipe, a scanned QR ...); False once it is gone."""
+        try:
+            with self._lock:
                 stdin = self.proc.popen.stdin
                 assert stdin is not None
                 stdin.write((json.dumps({"reader": 1, **action}) + "\n").encode())
                 stdin.flush()
-            except (OSError, ValueError):
-                return
+        except (OSError, ValueError):
+            return False
+        return True
 
     def stop(self) -> None:
         self._stop.set()
@@ -137,6 +147,8 @@ def access_summary(base: str, token: str) -> None:
     for event in reversed(events):
         who = event["credential"] or "-"
         why = f" reason={event['reason']}" if event["reason"] else ""
+        if event.get("pass_kind") == "visitor":
+            why += f" visitor={event['visitor']} inviter={event['inviter_name']}"
         print(f"  access {event['ts'][11:19]} {event['door']:<8} {event['result']:<16} "
               f"{event['method']:<6} credential={who}{why}")
 

@@ -62,6 +62,15 @@ def test_demo_runs_for_a_duration_and_reports_an_over_temperature_incident(
     assert "incident door_forced" in output and "gw-03.east-gate" in output, output
     assert "granted" in output, output
     assert "leader → leader-g01" in output, output
+    # A resident's one-time code for the phone pass, and where to enter it.
+    assert re.search(rf"open https://localhost:{https_port}/#/r  and enter  "
+                     r"[2-9A-Z]{5}-[2-9A-Z]{5}", output), output
+    # At gw-03's OSDP reader: the resident's phone QR, then her visitor's single-use pass
+    # twice — granted once, refused the second time — each naming visitor and inviter.
+    assert re.search(r"granted +pass +credential=ly-0101\n", output), output
+    assert re.search(r"granted +pass +credential=ly-0101 visitor=王五 inviter=陈静", output), output
+    assert re.search(r"denied +pass +credential=ly-0101 reason=used_up visitor=王五 inviter=陈静",
+                     output), output
     # 莲园社区's generated site plan, with every demo point and gateway placed on it.
     assert "Site plan (平面图) of 莲园社区, 10 points and gateways placed" in output, output
     assert re.search(r"plan marker point   gw-01\.boiler +(overdue|alarm|open) ", output), output

@@ -23,6 +23,12 @@ def trust_ca(ca_file: Path) -> None:
                                           urllib.request.HTTPSHandler(context=context))
 
 
+def opener() -> urllib.request.OpenerDirector:
+    """The opener every call here uses (with the trusted CA), for a caller that needs the
+    answer's headers (a cookie)."""
+    return _opener
+
+
 def http(url: str, token: str | None = None, body: bytes | None = None, *,
          method: str | None = None, content_type: str = "application/json",
          timeout: float = 10) -> tuple[bytes, str]:

@@ -71,6 +71,8 @@ from .notify.links import LinkSigner
 from .notify.sender import NotificationSender
 from .onsite.labels import LabelSigner
 from .onsite.photo_store import PhotoStore
+from .passes import records as pass_records
+from .passes.service import PassService
 from .registry.directory import PointDirectory
 from .registry.import_export import read_any
 from .registry.store import apply_registry
@@ -121,6 +123,10 @@ class ServerApp:
         # so however InfluxDB fares, incidents keep flowing; the events one also publishes.
         self.bridges = make_sources(config, self.counters)
         self.access_sync = CredentialSync(self.factory, self.counters, self.bridges[0])
+        self.access_sync.extend = pass_records.with_passes
+        self.passes = PassService.of(self.factory, config, self.counters, self.hub)
+        self.passes.on_pages = self.notifier.wake
+        self.passes.channels = self.notifier.channels
         self.config_pusher = ConfigPusher(self.factory, self.counters, self.bridges[0])
         self.commands = CommandResultService(self.factory, self.counters,
                                              on_result=self._command_result)
@@ -246,6 +252,8 @@ class ServerApp:
             LabelSigner(secret), Throttle(self.factory, config.auth.throttle, CHECKIN_SCOPE))
         api.state.access_log = self.access_log
         api.state.access_sync = self.access_sync
+        api.state.passes = passes = self.passes
+        await asyncio.to_thread(passes.ensure_signing_key)
         api.state.config_pusher = self.config_pusher
         api.state.series_reader = series_reader(self.writer.http)
         api.state.display = config.display
@@ -294,6 +302,7 @@ class ServerApp:
             asyncio.create_task(self.refusals.run(), name="audit-refusals"),
             asyncio.create_task(run_retention(self.factory, config.audit, self.counters)),
             asyncio.create_task(run_upkeep(web_auth), name="auth-upkeep"),
+            asyncio.create_task(passes.run(), name="passes"),
         ]
         listeners: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
         try:

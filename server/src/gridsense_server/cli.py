@@ -37,6 +37,7 @@ from .db.engine import display_url
 from .ingest import dead_letter_cli, unassigned_cli
 from .logs import kv, setup_logging
 from .notify import cli as notify_cli
+from .passes import cli as passes_cli
 from .pki import cli as ca_cli
 from .registry.passwords import hash_password
 from .remote_config import cli as remote_config_cli
@@ -112,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     audit_cli.add_parser(verbs, _timestamp)
     auth_cli.add_parser(verbs)
     commission_cli.add_parser(verbs)
+    passes_cli.add_parser(verbs)
     return parser
 
 
@@ -157,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             app.migrate()
             return (audit_cli.run(args, app.factory) if args.verb == "audit"
                     else auth_cli.run(args, app.factory, config))
+        if args.verb == "passes":
+            app.migrate()
+            return passes_cli.run(args, app.factory, config)
         if args.verb == "dead-letters":
             app.migrate()
             return dead_letter_cli.run(args, app.dead_letters)

@@ -10,13 +10,23 @@ export const language = store<Language>("zh-CN");
 const catalogue = store<Catalogue | null>(null);
 const loaded = new Map<Language, Catalogue>();
 const PREF_KEY = "gridsense.language";
+const CACHE_KEY = "gridsense.catalogue";
 
 async function fetchCatalogue(lang: Language): Promise<Catalogue> {
   const cached = loaded.get(lang);
   if (cached) return cached;
-  const resp = await fetch(`/api/v1/i18n/${lang}`, { credentials: "same-origin" });
-  if (!resp.ok) throw new Error(`catalogue ${lang}: HTTP ${resp.status}`);
-  const body = (await resp.json()) as Catalogue;
+  let body: Catalogue;
+  try {
+    const resp = await fetch(`/api/v1/i18n/${lang}`, { credentials: "same-origin" });
+    if (!resp.ok) throw new Error(`catalogue ${lang}: HTTP ${resp.status}`);
+    body = (await resp.json()) as Catalogue;
+    try { localStorage.setItem(`${CACHE_KEY}.${lang}`, JSON.stringify(body)); } catch { /* full */ }
+  } catch (e) {
+    // No signal (a resident's pass in a basement): the words this phone last had.
+    const kept = (() => { try { return localStorage.getItem(`${CACHE_KEY}.${lang}`); } catch { return null; } })();
+    if (!kept) throw e;
+    body = JSON.parse(kept) as Catalogue;
+  }
   loaded.set(lang, body);
   return body;
 }

@@ -9,6 +9,7 @@ import Gateways from "./pages/gateways";
 import Install from "./pages/install";
 import Phone from "./pages/m";
 import Config from "./pages/config";
+import Passes from "./pages/passes";
 
 export interface PageProps {
   location: Location;  // the page's path segments and query (#/<page>/<rest>?<query>)
@@ -29,6 +30,7 @@ export const ROUTES: Route[] = [
   { name: "install", nav: "nav.install", page: Install },
   { name: "m", nav: "nav.m", page: Phone },
   { name: "config", nav: "nav.config", page: Config, roles: ["control", "leader"] },
+  { name: "passes", nav: "nav.passes", page: Passes },
 ];
 
 export const DEFAULT_ROUTE = "board";

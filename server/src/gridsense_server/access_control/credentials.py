@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -100,6 +100,10 @@ class Changes:
     secret: str | None  # hex, with snapshots only
     upserts: list[list[Any]]
     revoked: list[str]
+    # Electronic passes (passes/records.py adds them): keys, records, revocations.
+    pass_keys: dict[str, Any] | None = None
+    passes: list[list[Any]] = field(default_factory=list)
+    revoked_passes: list[str] = field(default_factory=list)
 
 
 def _epoch(value: datetime | None) -> float | None:

@@ -108,6 +108,7 @@ class AccessLogService:
                     credential_id=message.credential, card_hash=message.card,
                     reason=message.reason, offline=message.offline,
                     backfill=message.backfill, credentials_version=message.credentials_version,
+                    pass_id=message.pass_id,
                     received_at=now,
                 ))
                 new += 1

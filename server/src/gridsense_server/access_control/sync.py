@@ -12,6 +12,7 @@ import itertools
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -65,6 +66,8 @@ class CredentialSync:
         self._task: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
         self._seen_versions: dict[str, int] | None = None  # community -> version last seen
+        # Adds what else rides in the sync (electronic passes), in the same transaction.
+        self.extend: Callable[[Session, creds.Changes], creds.Changes] | None = None
 
     # ---- lifecycle ----
 
@@ -201,6 +204,8 @@ class CredentialSync:
             if resume is not None:
                 base = int(resume.get("base", 0)) if resume.get("mode") == "delta" else 0
             changes = creds.changes_since(session, community, base)
+            if self.extend is not None:
+                changes = self.extend(session, changes)
         if changes.version == 0:
             return  # no credentials ever entered for this community
         if not changes.snapshot and changes.base == changes.version:

@@ -25,6 +25,7 @@ from ..access_control.sync import CredentialSync
 from ..audit import record
 from ..db.access_models import AccessLogEntry
 from ..db.models import Grid
+from ..passes.log_names import PassNames, pass_names
 from ..registry.viewers import Viewer
 from .deps import Context, CurrentViewer
 from .web_auth import address_of
@@ -48,13 +49,22 @@ class AccessEventView(BaseModel):
     reason: str | None
     offline: bool
     backfill: bool
+    pass_id: str | None = None
+    pass_kind: str | None = None  # resident | visitor
+    visitor: str | None = None  # the visitor's name
+    inviter: str | None = None  # the inviting resident's credential id
+    inviter_name: str | None = None
 
     @classmethod
-    def of(cls, row: AccessLogEntry) -> AccessEventView:
+    def of(cls, row: AccessLogEntry, names: dict[str, PassNames] | None = None
+           ) -> AccessEventView:
+        found = (names or {}).get(row.pass_id or "")
         return cls(event_id=row.event_id, ts=row.ts, gateway=row.gateway, point=row.point_id,
                    grid=row.grid_id, door=row.door, result=row.result, method=row.method,
                    credential=row.credential_id, card=row.card_hash, reason=row.reason,
-                   offline=row.offline, backfill=row.backfill)
+                   offline=row.offline, backfill=row.backfill, pass_id=row.pass_id,
+                   pass_kind=found and found.kind, visitor=found and found.visitor,
+                   inviter=found and found.inviter, inviter_name=found and found.inviter_name)
 
 
 class ImportResult(BaseModel):
@@ -102,7 +112,9 @@ def list_access_events(
                         since=_aware(since), until=_aware(until), grids=viewer.grids,
                         limit=limit)
     with context.factory() as session:
-        rows = [AccessEventView.of(r) for r in service.query(session, query)]
+        found = service.query(session, query)
+        names = pass_names(session, {r.pass_id for r in found if r.pass_id})
+        rows = [AccessEventView.of(r, names) for r in found]
     if format == "json":
         return rows
     out = io.StringIO()

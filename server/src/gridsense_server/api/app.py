@@ -11,7 +11,9 @@ from . import (
     enrollment_routes,
     i18n_routes,
     metrics_routes,
+    pass_admin_routes,
     remote_config_routes,
+    resident_routes,
     routes,
     series_routes,
     snapshot_routes,
@@ -37,5 +39,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(metrics_routes.router)
     app.include_router(commissioning_routes.router)
     app.include_router(remote_config_routes.router)
+    app.include_router(resident_routes.router)
+    app.include_router(pass_admin_routes.router)
     web.mount(app)
     return app

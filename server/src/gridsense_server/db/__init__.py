@@ -7,6 +7,7 @@ from . import (  # noqa: F401  (so Base.metadata has their tables)
     enrollment_models,
     onsite_models,
     page_reads,
+    pass_models,
     plan_models,
     registry_version,
     remote_config_models,

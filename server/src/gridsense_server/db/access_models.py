@@ -90,4 +90,5 @@ class AccessLogEntry(Base):
     offline: Mapped[bool] = mapped_column(Boolean, default=False)
     backfill: Mapped[bool] = mapped_column(Boolean, default=False)
     credentials_version: Mapped[int | None] = mapped_column(BigInteger)
+    pass_id: Mapped[str | None] = mapped_column(String(16), index=True)  # migration 0017
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,0 +1,1 @@
+"""Electronic passes, server side: keys, resident and visitor passes, sign-in, reconciliation."""
