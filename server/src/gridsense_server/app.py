@@ -36,6 +36,14 @@ from .audit import CLI_ADDRESS, SYSTEM, RefusalSink
 from .audit.retention import run_retention
 from .auth.throttle import Throttle
 from .broker.accounts import server_logins
+from .cluster import (
+    AUDIT_RETENTION,
+    AUTH_UPKEEP,
+    COMMISSIONING,
+    CONFIG_PUSH,
+    CREDENTIAL_RESYNC,
+    Cluster,
+)
 from .commissioning import Commissioning
 from .config import ServerConfig
 from .counters import Counters
@@ -115,6 +123,10 @@ class ServerApp:
                                          lifecycle=config.lifecycle)
         self.notifier = NotificationSender(self.factory, config.lifecycle, self.hub, self.counters)
         self.scheduler: EscalationScheduler | None = None  # needs the secret: made by run()
+        # Leases, and on PostgreSQL the live relay and presence: other processes may share
+        # the database (gridsense-server run --workers N, or several machines).
+        self.cluster = Cluster.wire(config.database.url, self.factory, self.hub, self.notifier,
+                                    self.counters)
         self.gateways = GatewayService(self.factory, self.counters, self.hub, config.lifecycle)
         self.access_log = AccessLogService(self.factory, self.counters, self.directory.grid_of)
         # Two sessions, each with its own in-flight window and acks, so however InfluxDB
@@ -290,8 +302,10 @@ class ServerApp:
         if self.settled_acks is not None:
             self.settled_acks.start()
         router.start()
-        await self.access_sync.start()
-        await self.config_pusher.start()
+        await self.access_sync.start(watch=False)
+        await self.config_pusher.start(poll=False)
+        await self.cluster.start()
+        cluster = self.cluster
         for bridge, source in zip(self.bridges, sources, strict=True):
             bridge.start(source.handoff)
         background = [
@@ -299,10 +313,15 @@ class ServerApp:
             asyncio.create_task(self._refresh_directory()),
             asyncio.create_task(self.scheduler.run(), name="escalation"),
             asyncio.create_task(self.notifier.run(), name="notifier"),
-            asyncio.create_task(commissioning.run(), name="commissioning"),
             asyncio.create_task(self.refusals.run(), name="audit-refusals"),
-            asyncio.create_task(run_retention(self.factory, config.audit, self.counters)),
-            asyncio.create_task(run_upkeep(web_auth), name="auth-upkeep"),
+            # One process at a time runs these (leader leases): the others would only repeat
+            # the work, or push the same configuration twice.
+            cluster.lead(COMMISSIONING, commissioning.run),
+            cluster.lead(AUDIT_RETENTION, lambda: run_retention(self.factory, config.audit,
+                                                                self.counters)),
+            cluster.lead(AUTH_UPKEEP, lambda: run_upkeep(web_auth)),
+            cluster.lead(CREDENTIAL_RESYNC, self.access_sync.watch_versions),
+            cluster.lead(CONFIG_PUSH, self.config_pusher.run),
         ]
         listeners: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
         try:
@@ -323,6 +342,7 @@ class ServerApp:
             await self.config_pusher.stop()
             for task in background:
                 task.cancel()
+            await self.cluster.stop()
             with contextlib.suppress(Exception):
                 await self.gateways.flush_seen()
             if self.spool is not None:
