@@ -168,6 +168,7 @@ class ServerApp:
         self.local_url: str | None = None  # the local-only listener's, when configured
         self.redirect_url: str | None = None  # the plain listener redirecting to HTTPS
         self.ready = asyncio.Event()
+        self.reuse_port = False  # one of several worker processes sharing the HTTP ports
 
     def _command_result(self, message: CommandResultMessage) -> None:
         """Each sender reads only the answers to what it sent (its own result key)."""
@@ -399,19 +400,22 @@ class ServerApp:
             photos.max_bytes * photos.max_per_incident + FORM_OVERHEAD)
         hardened = Hardening(api, limits, self.counters,
                              img_sources=[plans.tile_origin] if plans.tile_origin else [])
+        shared = self.reuse_port
         port = await start_listener(listeners, "http", uvicorn_config(
-            hardened, http, host=http.host, port=http.port, tls=tls))
+            hardened, http, host=http.host, port=http.port, tls=tls), reuse_port=shared)
         scheme = "https" if tls is not None else "http"
         self.http_url = f"{scheme}://{http.host}:{port}"
         extra: dict[str, str] = {}
         if tls is not None and http.redirect_port is not None:
             redirect_port = await start_listener(listeners, "http-redirect", uvicorn_config(
-                RedirectToHttps(port, ca_pem), http, host=http.host, port=http.redirect_port))
+                RedirectToHttps(port, ca_pem), http, host=http.host, port=http.redirect_port),
+                reuse_port=shared)
             self.redirect_url = f"http://{http.host}:{redirect_port}"
             extra["redirect"] = self.redirect_url
         if http.local_port is not None:
             local_port = await start_listener(listeners, "http-local", uvicorn_config(
-                local_only(hardened), http, host="127.0.0.1", port=http.local_port))
+                local_only(hardened), http, host="127.0.0.1", port=http.local_port),
+                reuse_port=shared)
             self.local_url = f"http://127.0.0.1:{local_port}"
             extra["local"] = self.local_url
         log.info(kv("http_listening", url=self.http_url, openapi=f"{self.http_url}/openapi.json",
