@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import threading
 import time
 import urllib.error
@@ -227,3 +228,16 @@ def test_run_workers_two_restarts_a_worker_killed_hard(
     finally:
         code = stop_process(pool, timeout=90)
     assert code == 0, log.read_text()[-4000:]
+
+
+def test_several_workers_refuse_sqlite(tmp_path: Path, mosquitto: Mosquitto,
+                                       influx: tuple[InfluxDB, str]) -> None:
+    server, database = influx
+    config = write_server_config(tmp_path, mqtt_port=mosquitto.port, influx_url=server.url,
+                                 database=database, http_port=free_port())
+    result = subprocess.run([str(BIN / "gridsense-server"), "run", "--config", str(config),
+                             "--workers", "2"], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 2, result.stderr
+    assert "database.url" in result.stderr and "PostgreSQL" in result.stderr
+    assert "多个进程须共用 PostgreSQL 数据库" in result.stderr

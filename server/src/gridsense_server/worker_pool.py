@@ -32,6 +32,7 @@ MAX_WORKERS = 64
 STOP_TIMEOUT_S = 60.0
 HEALTHY_AFTER_S = 30.0  # a worker that ran this long resets the restart backoff
 _PR_SET_PDEATHSIG = 1
+EXIT_CONFIG = 2  # the CLI's exit code for a config (or secret file) it refuses
 
 
 def check_workers(source: Path, config: ServerConfig, workers: int) -> None:
@@ -143,6 +144,10 @@ class WorkerPool:
             now = time.monotonic()
             for index, proc in list(self._procs.items()):
                 code = proc.poll()
+                if code == EXIT_CONFIG:  # a restart cannot mend the config: stop them all
+                    log.error(kv("worker_config_refused", worker=index, pid=proc.pid))
+                    self._stop_all()
+                    return EXIT_CONFIG
                 if code is not None and index not in restart_at:
                     backoff = self._backoff[index]
                     if now - self._started[index] > HEALTHY_AFTER_S:
