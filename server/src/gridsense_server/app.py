@@ -42,6 +42,7 @@ from .cluster import (
     COMMISSIONING,
     CONFIG_PUSH,
     CREDENTIAL_RESYNC,
+    DEAD_LETTER_REPLAY,
     Cluster,
 )
 from .commissioning import Commissioning
@@ -297,7 +298,7 @@ class ServerApp:
                         bounds=config.ingest, authority=self.authority)
         self.dead_letter_sink.replay_into = sources[0].handoff
         await self.writer.start()
-        self.dead_letter_sink.start()
+        self.dead_letter_sink.start(replay=False)
         await self.unassigned.start()
         self.settler.start()
         if self.settled_acks is not None:
@@ -323,6 +324,7 @@ class ServerApp:
             cluster.lead(AUTH_UPKEEP, lambda: run_upkeep(web_auth)),
             cluster.lead(CREDENTIAL_RESYNC, self.access_sync.watch_versions),
             cluster.lead(CONFIG_PUSH, self.config_pusher.run),
+            cluster.lead(DEAD_LETTER_REPLAY, self.dead_letter_sink.replay_loop),
         ]
         listeners: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
         try:
