@@ -22,7 +22,12 @@ class Node:
     def __init__(self, url: str, name: str) -> None:
         self.got: list[dict[str, Any]] = []
         self.counters = Counters()
-        self.relay = PgRelay(url, self.counters, self.got.append, origin=name)
+        self.gaps = 0
+        self.relay = PgRelay(url, self.counters, self.got.append, origin=name,
+                             on_gap=self._gap)
+
+    def _gap(self) -> None:
+        self.gaps += 1
 
 
 @pytest.fixture
@@ -74,6 +79,7 @@ async def test_a_listener_whose_connection_dies_listens_again(
     assert killed
     await async_wait_until(lambda: b.counters.get("live.relay_gaps") >= 1, 60,
                            "b listening again")
+    assert b.gaps >= 1  # its streams are told to re-read what they may have missed
     a.relay.send(message("after the cut"))
     await async_wait_until(lambda: message("after the cut") in b.got, 30, "delivered after")
 

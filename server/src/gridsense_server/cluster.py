@@ -56,7 +56,8 @@ class Cluster:
         holder = holder_id()
         cluster = cls(holder, Leadership(factory, holder, list(LEASED), counters))
         if shared_database(url):
-            cluster.relay = hub.relay = PgRelay(url, counters, hub.deliver_remote, holder)
+            cluster.relay = hub.relay = PgRelay(url, counters, hub.deliver_remote, holder,
+                                                on_gap=hub.resync)
             cluster.presence = notifier.presence = Presence(factory, holder, counters,
                                                             hub.people)
             hub.on_change = cluster.presence.changed

@@ -159,6 +159,11 @@ class LiveHub:
         self.counters.inc("live.published_events")
         return delivered
 
+    def resync(self) -> int:
+        """Tell every stream here to re-read what it shows (events from other processes may
+        have been missed): the ``connected`` message clients already act on after a reconnect."""
+        return self._fan_out({"type": "connected", "reason": "relay_gap"}, lambda _viewer: True)
+
     def _to_user(self, username: str, event: dict[str, Any]) -> int:
         delivered = 0
         for sub in list(self._by_user.get(username, {}).values()):

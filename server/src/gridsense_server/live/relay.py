@@ -7,8 +7,8 @@ process LISTENs there and fans the copy out to its own streams. A NOTIFY payload
 transaction's notifications together and in order), up to ``MAX_EVENT_BYTES``; beyond that it
 is dropped and counted. The outgoing queue is bounded (the oldest goes first, counted); the
 listening connection reconnects with backoff and jitter. While it is down, other processes'
-events are missed (counted as a gap): the stream's clients re-read the incident list when they
-reconnect, as after any outage.
+events are missed (counted as a gap): once listening again, ``on_gap`` tells this process's
+streams to re-read what they show (the hub sends them ``connected``, as after a reconnect).
 """
 
 from __future__ import annotations
@@ -96,11 +96,13 @@ class Reassembly:
 
 
 class PgRelay:
-    def __init__(self, url: str, counters: Counters, deliver: Deliver, origin: str) -> None:
+    def __init__(self, url: str, counters: Counters, deliver: Deliver, origin: str,
+                 on_gap: Callable[[], None] | None = None) -> None:
         self.conninfo = conninfo(url)
         self.counters = counters
         self.deliver = deliver  # fans a message from another process out here (on the loop)
         self.origin = origin  # this process: its own events come back and are skipped
+        self.on_gap = on_gap
         self.channel: str | None = None
         self.listening = asyncio.Event()
         self._numbers = itertools.count(1)
@@ -149,6 +151,8 @@ class PgRelay:
                     if backoff.attempts:
                         self.counters.inc("live.relay_gaps")
                         log.info(kv("live_relay_listening_again", channel=self.channel))
+                        if self.on_gap is not None:
+                            self.on_gap()
                     backoff.reset()
                     self.listening.set()
                     async for note in connection.notifies():
