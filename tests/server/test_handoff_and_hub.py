@@ -70,3 +70,23 @@ async def test_a_relayed_message_reaches_only_who_it_is_for_and_a_gap_asks_all_t
     assert (await g01.next())["type"] == "connected"
     assert (await g02.next())["type"] == "connected"
     assert len(sent) == 1  # what came from the relay, or a resync, is not sent back
+
+
+async def test_a_logout_elsewhere_wakes_this_process_streams_of_that_person() -> None:
+    from gridsense_server.api.session_watch import SessionWatch
+
+    hub, sent = LiveHub(Counters()), []
+
+    class Relay:
+        def send(self, message: dict) -> None:
+            sent.append(message)
+
+    hub.relay = Relay()
+    here, there = SessionWatch(), SessionWatch()
+    here.relay, hub.on_recheck = hub.recheck_elsewhere, there.wake
+    alice, bob = there.watch("alice"), there.watch("bob")
+    here.recheck("alice")  # a logout on this process
+    assert sent == [{"k": "recheck", "u": "alice"}]
+    assert hub.deliver_remote(sent[0]) == 0  # as the other process receives it
+    await asyncio.wait_for(alice.wait(), 5)
+    assert not bob.is_set()

@@ -274,6 +274,8 @@ class ServerApp:
         api.state.display = config.display
         api.state.plans = config.plans
         api.state.web_auth = web_auth = make_web_auth(self.factory, config, secret, self.refusals)
+        # A logout here wakes the person's streams on the other processes too.
+        web_auth.watch.relay, self.hub.on_recheck = self.hub.recheck_elsewhere, web_auth.watch.wake
         api.state.enrollment = await asyncio.to_thread(make_enrollment, self.factory, config)
         links = LinkSigner(secret, config.lifecycle.public_url, config.lifecycle.link_ttl_s)
         self.scheduler = EscalationScheduler(self.factory, config.lifecycle, links, self.counters,

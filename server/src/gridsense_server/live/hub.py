@@ -84,6 +84,8 @@ class LiveHub:
         self._ids = itertools.count(1)
         self.relay: Relay | None = None  # set when other server processes share the database
         self.on_change: Callable[[], None] | None = None  # who is connected changed (presence)
+        # Another process says a person's sessions may have ended (a logout there).
+        self.on_recheck: Callable[[str], None] | None = None
 
     def subscribe(self, viewer: Viewer) -> Subscription:
         sub = Subscription(viewer, self.queue_size, id=next(self._ids), _loop=_running_loop())
@@ -134,9 +136,18 @@ class LiveHub:
             self.relay.send(message)
         return self.deliver_remote(message)
 
+    def recheck_elsewhere(self, username: str) -> None:
+        """Tell the other processes to recheck ``username``'s streams (no-op without relay)."""
+        if self.relay is not None:
+            self.relay.send({"k": "recheck", "u": username})
+
     def deliver_remote(self, message: dict[str, Any]) -> int:
         """Fan out one routed message (this process's own, or another's through the relay)
         to the streams here; how many got it."""
+        if message["k"] == "recheck":
+            if self.on_recheck is not None:
+                self.on_recheck(str(message["u"]))
+            return 0
         kind, event = message["k"], message["e"]
         if kind == "user":
             return self._to_user(str(message["u"]), event)
