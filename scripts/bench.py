@@ -26,6 +26,7 @@ import psutil
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.processes import spawn, stop_process
 from gridsense_devtools.services import Mosquitto
+from gridsense_edge.service.unit import environment
 from gridsense_protocol import Reading, Telemetry, decode, encode
 
 BIN = Path(sys.executable).parent
@@ -73,9 +74,12 @@ def bench_decode(messages: int, batch: int) -> None:
     )
 
 
-def bench_edge_rss(seconds: float, sensors: int, metrics: bool = False) -> None:
+def bench_edge_rss(seconds: float, sensors: int, metrics: bool = False,
+                   plain: bool = False, launcher: list[str] | None = None) -> None:
     """``metrics``: with the agent's /metrics on, scraped every second while sampling (a
-    scrape every 15-30 s is the usual; every second shows the rendering's cost plainly)."""
+    scrape every 15-30 s is the usual; every second shows the rendering's cost plainly).
+    The agent runs with the environment its systemd unit gives it (``plain``: without);
+    ``launcher`` replaces ``gridsense-edge`` in its command line."""
     with tempfile.TemporaryDirectory(prefix="gridsense-bench-") as tmp:
         work = Path(tmp)
         broker = Mosquitto(work / "mqtt", free_port()).start()
@@ -141,17 +145,22 @@ def bench_edge_rss(seconds: float, sensors: int, metrics: bool = False) -> None:
             deadline = time.monotonic() + 30
             while not link.exists() and time.monotonic() < deadline:
                 time.sleep(0.1)
+            env = {} if plain else environment(work / "state")
             edge = spawn(
-                [str(BIN / "gridsense-edge"), "run", "--config", str(work / "gateway.yaml")],
-                work / "edge.log",
+                [*(launcher or [str(BIN / "gridsense-edge")]), "run", "--config",
+                 str(work / "gateway.yaml")],
+                work / "edge.log", env=env,
             )
             proc = psutil.Process(edge.pid)
             time.sleep(10)  # start-up and imports are not the steady state
             cpu0 = proc.cpu_times()
             t0 = time.monotonic()
-            rss = []
+            rss, uss, pss = [], [], []
             while time.monotonic() - t0 < seconds:
-                rss.append(proc.memory_info().rss)
+                full = proc.memory_full_info()
+                rss.append(full.rss)
+                uss.append(full.uss)
+                pss.append(full.pss)
                 if metrics:
                     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
                                                 timeout=5) as page:
@@ -167,14 +176,22 @@ def bench_edge_rss(seconds: float, sensors: int, metrics: bool = False) -> None:
                 metrics_scraped_every_s=1 if metrics else None,
                 seconds=round(wall),
                 rss_mb_max=round(max(rss) / 2**20, 1),
-                rss_mb_median=round(sorted(rss)[len(rss) // 2] / 2**20, 1),
+                rss_mb_median=_median_mb(rss),
+                uss_mb_median=_median_mb(uss),
+                pss_mb_median=_median_mb(pss),
                 cpu_percent_of_one_core=round(cpu, 2),
+                environment=" ".join(f"{k}={v}" for k, v in env.items()
+                                     if k != "PYTHONPYCACHEPREFIX") or None,
             )
         finally:
             for p in (edge, sim):
                 if p is not None:
                     stop_process(p, timeout=10)
             broker.stop()
+
+
+def _median_mb(samples: list[int]) -> float:
+    return round(sorted(samples)[len(samples) // 2] / 2**20, 1)
 
 
 def main() -> int:
@@ -185,13 +202,16 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60, help="edge-rss sampling time")
     parser.add_argument("--metrics", action="store_true",
                         help="edge-rss with the agent's /metrics on, scraped every second")
+    parser.add_argument("--plain", action="store_true",
+                        help="edge-rss without the systemd unit's environment "
+                             "(PYTHONOPTIMIZE, MALLOC_ARENA_MAX)")
     parser.add_argument("--batch", type=int, default=500, help="readings per telemetry message")
     args = parser.parse_args()
     for which in args.which:
         if which == "decode":
             bench_decode(2000, args.batch)
         else:
-            bench_edge_rss(args.seconds, 10, args.metrics)
+            bench_edge_rss(args.seconds, 10, args.metrics, args.plain)
     return 0
 
 

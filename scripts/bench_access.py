@@ -4,6 +4,9 @@
              simulator on a pty and the agent's OSDP driver (libosdp control panel over
              pyserial) with a credential copy of --credentials residents, in one process so
              both ends read one clock. Target p99 <= 100 ms.
+  pass       the same path for a compact electronic pass (QR ``GS1:P:``, 62 characters) the
+             reader passes through as raw card data: MAC check, record, revocation and use
+             count (a limited pass: one write) in the same copy (--residents pass records).
   server     access event -> server: AccessEvents published over a private Mosquitto to
              ``gridsense-server run`` (SQLite, private InfluxDB); latency = the access log
              row's received_at minus the event's ts, stamped at publish time.
@@ -31,13 +34,20 @@ from bench_server import Server
 
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.services import InfluxDB, Mosquitto
+from gridsense_edge.clock import ClockTrust
 from gridsense_edge.configtypes import default_profiles_dir
 from gridsense_edge.drivers.base import DriverContext
 from gridsense_edge.drivers.osdp.config import OsdpReaderConfig
-from gridsense_edge.drivers.osdp.credentials import Credential, card_hash, credential_store
+from gridsense_edge.drivers.osdp.credentials import (
+    Credential,
+    CredentialStore,
+    card_hash,
+    credential_store,
+)
 from gridsense_edge.drivers.osdp.driver import OsdpBus
+from gridsense_edge.drivers.osdp.passbook import PassRecord, PassUpdate
 from gridsense_edge.simulator.osdp import OsdpReaderSimulator, SimulatedReader
-from gridsense_protocol import AccessEvent, AccessResult, encode, topic_for, utc_now
+from gridsense_protocol import AccessEvent, AccessResult, encode, passes, topic_for, utc_now
 
 SITE_KEY = bytes(range(32))
 
@@ -52,7 +62,8 @@ def percentiles(values_ms: list[float]) -> dict[str, float]:
             "max_ms": round(ordered[-1], 1), "mean_ms": round(statistics.fmean(ordered), 1)}
 
 
-async def decision_latency(work: Path, swipes: int, residents: int, gap_s: float) -> None:
+async def decision_latency(work: Path, swipes: int, residents: int, gap_s: float,
+                           passes: bool = False) -> None:
     key = os.urandom(16)
     key_file = work / "reader.key"
     key_file.write_text(key.hex())
@@ -72,14 +83,18 @@ async def decision_latency(work: Path, swipes: int, residents: int, gap_s: float
         store.apply_snapshot(1, SITE_KEY, [
             Credential(f"r{i}", card_hash(SITE_KEY, str(100000 + i)), None, None, None,
                        ("d1",), ()) for i in range(residents)])
-        bus = OsdpBus(str(link), [config], context, store)
+        texts = _pass_texts(store, residents, swipes) if passes else []
+        bus = OsdpBus(str(link), [config], context, store, ClockTrust("rtc"))
         task = asyncio.create_task(bus.run())
         while not (bus.readers[0].online and bus.readers[0].sc):  # noqa: ASYNC110 - no event
             await asyncio.sleep(0.05)
         latencies: list[float] = []
         for i in range(swipes):
             since = time.monotonic()
-            sim.present_card(1, 100000 + (i * 7919) % residents)
+            if passes:
+                sim.present_scan(1, texts[i])
+            else:
+                sim.present_card(1, 100000 + (i * 7919) % residents)
             command = await asyncio.to_thread(
                 sim.wait_for_command, lambda c: c.name == "output", 5.0, since)
             if command is not None:
@@ -89,10 +104,25 @@ async def decision_latency(work: Path, swipes: int, residents: int, gap_s: float
         with contextlib.suppress(asyncio.CancelledError):
             await task
         store.close()
-        report("access-decision", residents=residents, lost=swipes - len(latencies),
+        report("access-pass" if passes else "access-decision", residents=residents,
+               lost=swipes - len(latencies),
                **percentiles(latencies))
     finally:
         sim.stop()
+
+
+def _pass_texts(store: CredentialStore, residents: int, swipes: int) -> list[str]:
+    """One compact pass per resident (a 20-use limit: each grant writes its count), synced
+    into the copy with its site key; the texts shown, in turn."""
+    now = int(time.time())
+    site = passes.new_site_key()
+    items = [passes.Pass(passes.new_pass_id(), now - 60, now + 3600, key_id=1, holder=f"r{i}",
+                         uses=20, doors=("d1",)) for i in range(residents)]
+    store.apply_snapshot(2, SITE_KEY, [], PassUpdate(
+        {"public": {}, "site": {1: site.hex()}},
+        [PassRecord(p.pass_id, p.kind, p.holder, p.not_before, p.not_after, p.uses, p.doors,
+                    p.buildings) for p in items]))
+    return [passes.mac(items[(i * 7919) % residents], site) for i in range(swipes)]
 
 
 def server_latency(work: Path, events: int, rate: float) -> None:
@@ -148,7 +178,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench_access.py",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("which", nargs="*", default=["decision", "server"],
-                        choices=["decision", "server"])
+                        choices=["decision", "pass", "server"])
     parser.add_argument("--swipes", type=int, default=300)
     parser.add_argument("--residents", type=int, default=2000)
     parser.add_argument("--gap", type=float, default=0.1, help="seconds between swipes")
@@ -157,8 +187,9 @@ def main() -> int:
     args = parser.parse_args()
     for which in args.which:
         with tempfile.TemporaryDirectory(prefix="gridsense-bench-access-") as tmp:
-            if which == "decision":
-                asyncio.run(decision_latency(Path(tmp), args.swipes, args.residents, args.gap))
+            if which in ("decision", "pass"):
+                asyncio.run(decision_latency(Path(tmp), args.swipes, args.residents, args.gap,
+                                             passes=which == "pass"))
             else:
                 server_latency(Path(tmp), args.events, args.rate)
     return 0

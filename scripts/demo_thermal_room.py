@@ -4,8 +4,8 @@ A model speaks only over a point's full 24-hour baseline, and a demo has no yest
 shed's gateway starts with a quiet day already in its history folder (what the rule keeps on
 disk across restarts anyway), so the model judges from the first minute. The shed's sensor
 (gw-01, slave 3, in demo_data/gw-01.scenario.yaml) holds 26 °C, then a battery starts to cook
-a minute in: 1.5 °C a minute. The model raises ``temperature_anomaly`` about 5 minutes in, at
-about 33 °C; the 60 °C threshold raises ``over_temperature`` about 24 minutes in.
+a minute in: 1.5 °C a minute. The model raises ``temperature_anomaly`` about 11 minutes in, at
+about 41 °C; the 60 °C threshold raises ``over_temperature`` about 24 minutes in.
 """
 
 from __future__ import annotations
@@ -51,6 +51,6 @@ def seed_history(state_dir: Path, now: datetime) -> Path:
 
 
 WHAT_TO_TRY = f"""The e-bike charging shed ({SHED}, 3号楼电动车充电棚) warms 1.5 °C a minute from a
-minute in: the temperature model raises temperature_anomaly about 5 minutes in (~33 °C), long
+minute in: the temperature model raises temperature_anomaly about 11 minutes in (~41 °C), well
 before over_temperature at 60 °C (~24 minutes in). Its baseline day was written into
 gw-01's state folder at start, as the gateway itself keeps it across restarts."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from ulid import ULID
 
+from gridsense_devtools.nats_cluster import NatsCluster
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.services import InfluxDB, Mosquitto
 
@@ -34,6 +35,14 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     yield broker
     broker.resume()
     broker.stop()
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+    """Three nats-server nodes of this test's own (JetStream, MQTT 3.1.1 on each)."""
+    cluster = NatsCluster(tmp_path / "nats").start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,9 @@
 
 Every detector runs as the gateway runs it: the ``access_anomaly`` model through the edge's own
 ``AnomalyModel`` (the exported ONNX graph), ``repeated_denied`` and ``card_passback`` through the
-edge's ``DoorStateMachine`` fed each decision in time order. Training sees four simulated weeks;
+edge's ``DoorStateMachine`` fed each decision in time order; ``card_two_places`` as the server
+runs it, the access log's ``RecentGrants`` fed every grant (each building's door on a gateway of
+its own, the server's default 60 s window). Training sees four simulated weeks;
 the judged week is the following one of the same community, so the model knows these people.
 
 Abuse families, each scripted ``--episodes`` times at seeded random moments of that week:
@@ -14,7 +16,7 @@ Abuse families, each scripted ``--episodes`` times at seeded random moments of t
 - ``passback_burst``: a resident's card granted three to five times at their door within 90 s
   at their usual hour (the card passed back to let others in);
 - ``two_doors``: a resident's card at their door and, 20 to 50 s later, at a building at the
-  other end of the estate (a cloned card). No gateway sees both doors: no detector exists yet.
+  other end of the estate (a cloned card). No gateway sees both doors: only the server can.
 
 An episode is caught by a detector when it raises at a door of the episode within
 ``HORIZON_S`` of the episode's first swipe; the delay runs from that swipe. False alarms are
@@ -43,13 +45,16 @@ from train import export, fit
 from gridsense_edge.drivers.osdp.anomaly import AnomalyModel
 from gridsense_edge.drivers.osdp.decisions import Decision
 from gridsense_edge.drivers.osdp.door import DoorPolicy, DoorStateMachine
+from gridsense_protocol import AccessEvent, AccessResult
+from gridsense_server.access_control.correlate import RecentGrants
+from gridsense_server.config import CardCorrelationConfig
 
 HORIZON_S = 600.0
 RESIDENTS, BUILDINGS, SEED, UTC_OFFSET_H = 200, 6, 7, 8.0
 TRAIN_START = datetime(2026, 10, 1, tzinfo=UTC)
 WEEK_START = datetime(2026, 10, 29, tzinfo=UTC)
 FAMILIES = ("night_probing", "night_valid_card", "passback_burst", "two_doors")
-DETECTORS = ("access_anomaly", "repeated_denied", "card_passback")
+DETECTORS = ("access_anomaly", "repeated_denied", "card_passback", "card_two_places")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +76,9 @@ class Judged:
 def run_detectors(attempts: Iterable[Attempt], model: AnomalyModel) -> Judged:
     judged = Judged()
     doors: dict[str, DoorStateMachine] = {}
-    for attempt in sorted(attempts, key=lambda a: a.ts):
+    server = CardCorrelationConfig()
+    grants = RecentGrants(server.window_s, server.max_credentials)
+    for seq, attempt in enumerate(sorted(attempts, key=lambda a: a.ts)):
         door = doors.setdefault(attempt.door,
                                 DoorStateMachine(attempt.door, attempt.door, DoorPolicy()))
         granted = attempt.credential is not None
@@ -83,7 +90,17 @@ def run_detectors(attempts: Iterable[Attempt], model: AnomalyModel) -> Judged:
                 judged.alarms[incident.type].append((attempt.ts, attempt.door))
         if granted and model.score(attempt.credential, attempt.door, attempt.ts).anomalous:
             judged.alarms["access_anomaly"].append((attempt.ts, attempt.door))
+        if granted and grants.pair(_access_event(attempt, seq)) is not None:
+            judged.alarms["card_two_places"].append((attempt.ts, attempt.door))
     return judged
+
+
+def _access_event(attempt: Attempt, seq: int) -> AccessEvent:
+    """The grant as the door's gateway reports it (one gateway per building: b1-main on gw-b1)."""
+    gateway = f"gw-{attempt.door.split('-')[0]}"
+    return AccessEvent(gateway=gateway, seq=seq + 1, ts=attempt.ts,
+                       point=f"{gateway}.{attempt.door}", door=attempt.door,
+                       result=AccessResult.GRANTED, method="card", credential=attempt.credential)
 
 
 def _local(day: datetime, hour: float) -> datetime:

@@ -18,7 +18,13 @@ from gridsense_edge.rules.temperature_anomaly.features import (
     MAX_GAP_MIN,
     RECENT_MIN,
     STD_FLOOR_C,
+    STUCK_MIN,
 )
+
+
+def rising_rows(rows: np.ndarray) -> np.ndarray:
+    """Per row, the edge's ``rising`` (warmer than an hour before): only then may alarms start."""
+    return rows[:, FEATURES.index("d60")] > 0
 
 
 def _scored_minutes(row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -33,7 +39,18 @@ def _scored_minutes(row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     filled_from = np.maximum.accumulate(np.where(np.isfinite(row), np.arange(len(row)), 0))
     history = row[filled_from]
     history[: finite[0]] = 0.0  # before the first reading: never inside a scored window
-    return scored, history
+    return scored[~_after_stuck(history, scored)], history
+
+
+def _after_stuck(history: np.ndarray, scored: np.ndarray) -> np.ndarray:
+    """Per scored minute t: did a run of ``STUCK_MIN`` equal minutes end in [t-1-HOUR_MIN, t-1]
+    (the edge's ``PointHistory`` does not score then)."""
+    minutes = np.arange(len(history))
+    same = np.concatenate([[False], history[1:] == history[:-1]])
+    equal_run = np.convolve(same, np.ones(STUCK_MIN - 1), mode="full")[: len(history)]
+    stuck_end = np.where(equal_run >= STUCK_MIN - 1, minutes, -HISTORY_MIN)
+    last_stuck = np.maximum.accumulate(stuck_end)
+    return last_stuck[scored - 1] >= scored - 1 - HOUR_MIN
 
 
 def _window_mean(cum: np.ndarray, end: np.ndarray, length: int) -> np.ndarray:

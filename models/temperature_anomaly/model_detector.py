@@ -18,7 +18,7 @@ from gridsense_edge.rules.temperature_anomaly.rule import ScoreLatch, Temperatur
 from gridsense_protocol import AlarmState
 
 from .detectors import Alarms, minute_times
-from .features import series_features
+from .features import rising_rows, series_features
 from .rooms import ROOMS
 from .simulator import Batch
 
@@ -40,22 +40,24 @@ class ModelDetector:
         self._session = ort.InferenceSession(str(path), options,
                                              providers=["CPUExecutionProvider"])
 
-    def scores(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def scores(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(scores, (sensor, minute) of each, whether each reading is ``rising``)."""
         rows, where = series_features(values)
         if len(rows) == 0:
-            return np.zeros(0, np.float32), where
+            return np.zeros(0, np.float32), where, np.zeros(0, bool)
         (scores,) = self._session.run(None, {"features": rows})
-        return scores.reshape(-1), where
+        return scores.reshape(-1), where, rising_rows(rows)
 
     def alarms(self, batch: Batch) -> Alarms:
-        scores, where = self.scores(batch.values)
+        scores, where, warmer = self.scores(batch.values)
         times = minute_times(batch.values.shape[1])
         out: Alarms = []
         for i in range(len(batch.values)):
             mine = where[:, 0] == i
             latch = ScoreLatch(self.fridge_threshold if ROOMS[batch.room].fridge
                                else self.threshold, MIN_DURATION_S)
-            hits = [int(t) for t, s in zip(where[mine, 1], scores[mine], strict=True)
-                    if latch.update(times[t], float(s)) is AlarmState.ACTIVE]
+            hits = [int(t) for t, s, up in zip(where[mine, 1], scores[mine], warmer[mine],
+                                                strict=True)
+                    if latch.update(times[t], float(s), bool(up)) is AlarmState.ACTIVE]
             out.append(np.array(hits, dtype=np.int64))
         return out

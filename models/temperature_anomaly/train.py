@@ -34,7 +34,7 @@ import numpy as np
 from gridsense_edge.rules.temperature_anomaly.features import FEATURES, HISTORY_MIN
 
 from .events import FAMILIES, TRAIN_FAMILIES
-from .features import series_features
+from .features import rising_rows, series_features
 from .history import HistoryError, minute_series
 from .network import Network, export, fit
 from .rooms import ROOMS, TRAIN_ROOMS
@@ -91,9 +91,10 @@ def dataset(weeks: int, scenarios: int, rng: np.random.Generator,
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(pool)
 
 
-def held_peak(scores: np.ndarray, sensors: np.ndarray) -> np.ndarray:
-    """Per sensor, the highest score held over two scored minutes running (what the latch's
-    one-minute hold lets through)."""
+def held_peak(scores: np.ndarray, sensors: np.ndarray, rising: np.ndarray) -> np.ndarray:
+    """Per sensor, the highest score held over two scored minutes running, both warmer than
+    an hour before (what the latch's one-minute hold lets through)."""
+    scores = np.where(rising, scores, -np.inf)
     pair = np.minimum(scores[1:], scores[:-1])
     same = sensors[1:] == sensors[:-1]
     peaks = np.full(int(sensors.max()) + 1, -np.inf)
@@ -109,9 +110,10 @@ def calibrate(net: Network, weeks: int, site: tuple[np.ndarray, np.ndarray] | No
     for k, room in enumerate(TRAIN_ROOMS):
         batch = simulate(room, weeks, WEEK_MIN, CALIBRATION_SEED + 1000 * k)
         rows, where = series_features(batch.values)
-        peaks[room] = float(held_peak(net.logits(rows), where[:, 0]).max())
+        peaks[room] = float(held_peak(net.logits(rows), where[:, 0], rising_rows(rows)).max())
     if site is not None:  # the site's points may be either kind: both thresholds cover them
-        peaks["site"] = float(held_peak(net.logits(site[0]), site[1][:, 0]).max())
+        peaks["site"] = float(held_peak(net.logits(site[0]), site[1][:, 0],
+                                        rising_rows(site[0])).max())
     fridge = max(v for k, v in peaks.items() if k == "site" or ROOMS[k].fridge)
     return max(peaks.values()) + THRESHOLD_MARGIN, fridge + THRESHOLD_MARGIN, peaks
 
@@ -178,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in (sim, site):
         p.add_argument("--weeks", type=int, default=40, help="quiet sensor-weeks per room type")
         p.add_argument("--scenarios", type=int, default=150, help="onsets per (room, family)")
-        p.add_argument("--calibration-weeks", type=int, default=150)
+        p.add_argument("--calibration-weeks", type=int, default=300)
         p.add_argument("--seed", type=int, default=7)
         p.add_argument("--out", type=Path, required=True, help="ONNX file to write")
         p.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -24,6 +24,9 @@ from gridsense_devtools.server_process import launch_server, write_registry_and_
 from gridsense_devtools.services import InfluxDB, dynsec_plugin
 from gridsense_protocol import Kind
 from gridsense_server.acks import InboundMessage
+from gridsense_server.broker import Role
+from gridsense_server.broker.acl import rules_for
+from gridsense_server.broker.mosquitto_dynsec import dynsec_acls
 from gridsense_server.cli import main
 from gridsense_server.config import MqttConfig, MqttTlsConfig
 from gridsense_server.counters import Counters
@@ -81,6 +84,39 @@ def test_cli_adds_lists_changes_and_revokes(
     assert "已吊销" in capsys.readouterr().out
     assert broker_cli(dynsec, "revoke", "gw-09") == 2  # not there: a usage error
     assert "没有账号 gw-09 / no account gw-09" in capsys.readouterr().err
+
+
+def test_cli_refresh_brings_every_accounts_acls_to_this_version(
+    dynsec: DynsecBroker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Accounts made by an older version lack topics added since (a gateway's acknowledgements):
+    one command re-applies every role as this version spells it, the admin untouched."""
+    passwords = {"gw-01": "gw-01-password-secret", "gw-02": "gw-02-password-secret",
+                 "gridsense-server-1": "server-1-password-secret"}
+    with dynsec.accounts() as accounts:
+        for name, password in passwords.items():
+            role = Role.SERVER if name.startswith("gridsense-server") else Role.GATEWAY
+            accounts.add(name, role, password)
+        for gateway in ("gw-01", "gw-02"):  # as an older version left them: no ack topic
+            stale = [acl for acl in dynsec_acls(rules_for(gateway, Role.GATEWAY))
+                     if not acl["topic"].endswith("/ack")]
+            accounts.link.request([{"command": "modifyRole", "acls": stale,
+                                    "rolename": f"gridsense-gateway:{gateway}"}])
+    server = connect(dynsec.port, "gridsense-server-1", passwords["gridsense-server-1"],
+                     "gridsense-server-1")
+    gateways = {g: connect(dynsec.port, g, passwords[g], g) for g in ("gw-01", "gw-02")}
+    try:
+        for gateway, peer in gateways.items():
+            assert peer.subscribe(f"gridsense/v1/{gateway}/ack")[0].is_failure
+        assert broker_cli(dynsec, "refresh") == 0
+        assert "重新应用 3 个账号" in capsys.readouterr().out
+        for gateway, peer in gateways.items():
+            assert not peer.subscribe(f"gridsense/v1/{gateway}/ack")[0].is_failure
+            server.publish(f"gridsense/v1/{gateway}/ack", b"settled")
+            assert peer.next_message() == (f"gridsense/v1/{gateway}/ack", b"settled")
+    finally:
+        for peer in (server, *gateways.values()):
+            peer.close()
 
 
 def test_cli_with_the_server_config_records_account_changes_in_the_audit_log(

@@ -7,6 +7,7 @@ once a broker that was down at start comes up.
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -24,10 +25,12 @@ from gridsense_protocol import AlarmState, GatewayState, Kind
 GW = "gw-a1"
 
 
-def gateway_config(folder: Path, mqtt_port: int, sensors: int = 3) -> Path:
+def gateway_config(folder: Path, mqtt_port: int, sensors: int = 3,
+                   protocol: str = "5") -> Path:
     return write_config(folder / "gateway.yaml", {
         "gateway": {"id": GW, "state_dir": "./state"},
-        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "keepalive_s": 10},
+        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "keepalive_s": 10,
+                 "protocol": protocol},
         "health": {"interval_s": 1},
         "buses": [{"id": "rs485-0", "port": "./ttySIM0", "timeout_s": 0.4}],
         "devices": [
@@ -204,3 +207,24 @@ def test_the_agent_starts_without_a_broker_and_delivers_once_it_is_up(
         assert agent.proc.poll() is None
     finally:
         broker.stop()
+
+
+def test_agent_speaks_mqtt_3_1_1_when_configured(
+    tmp_path: Path, mosquitto: Mosquitto, simulator: ModbusSensorSimulator,
+    agents: Callable[[Path], AgentProcess], recorders: Callable[[int], MqttRecorder],
+) -> None:
+    """For brokers without MQTT 5 (nats-server): the same agent over 3.1.1, with a persistent
+    session, publishes its birth and telemetry, and comes back after a broker restart."""
+    recorder = recorders(mosquitto.port)
+    agents(gateway_config(tmp_path, mosquitto.port, protocol="3.1.1"))
+    wait_until(lambda: any(s.state is GatewayState.ONLINE for s in statuses(recorder)), 60,
+               what="Status(online)")
+    wait_until(lambda: len(recorder.of_kind(Kind.TELEMETRY)) >= 3, 60, what="3 telemetry")
+    # Mosquitto's log names the protocol (p2: 3.1.1, p5: 5) and clean session (c0: off).
+    assert re.search(rf"as {GW} \(p2, c0,", mosquitto.log_path.read_text(errors="replace")), \
+        "the agent should have connected with MQTT 3.1.1 and a persistent session"
+    mosquitto.stop()
+    mosquitto.start()
+    after = recorders(mosquitto.port)
+    wait_until(lambda: len(after.of_kind(Kind.TELEMETRY)) >= 3, 90,
+               what="telemetry again after the broker's restart")

@@ -273,3 +273,41 @@ def test_mqtt_tls_files_are_checked_when_the_config_loads(tmp_path: Path) -> Non
     error = problems_of(tmp_path, head + f"mqtt: {{tls: {{ca_file: ca/ca.crt, cert_file: "
                                          f"{cert.cert_file}}}}}\n")
     assert "cert_file and key_file go together" in str(error)
+
+
+def test_a_config_imports_only_the_drivers_and_rules_it_names(tmp_path: Path) -> None:
+    """A temperature gateway's agent builds no camera, door-reader or model classes; a config
+    that names a camera gets the camera's; every type's module is where the index says."""
+    (tmp_path / "gateway.yaml").write_text(VALID)
+    probe = """if True:
+        import json, sys
+        from gridsense_edge.config import load_config
+        config = load_config(sys.argv[1])
+        print(json.dumps(sorted({".".join(m.split(".")[1:3]) for m in sys.modules
+                                 if m.startswith(("gridsense_edge.drivers.",
+                                                  "gridsense_edge.rules."))
+                                 and m.split(".")[2] != "base"})))
+        print(type(config).model_fields["devices"].annotation)
+    """
+    done = subprocess.run([str(AGENT_BIN.parent / "python"), "-c", probe,
+                           str(tmp_path / "gateway.yaml")],
+                          capture_output=True, text=True, timeout=120, check=True)
+    loaded, devices_type = done.stdout.splitlines()
+    assert json.loads(loaded) == ["drivers.modbus", "rules.over_temperature", "rules.rapid_rise"]
+    assert "ModbusTemperatureConfig" in devices_type and "CameraConfig" not in devices_type
+
+    from gridsense_edge.drivers import DRIVERS
+    from gridsense_edge.rules import RULES
+
+    for registry in (DRIVERS, RULES):
+        registry.load()
+        assert {t: registry.get(t).factory.__module__ for t in registry.index} == {
+            t: f"{registry.package}.{module}" for t, module in registry.index.items()}
+
+
+def test_the_full_model_is_the_one_the_server_validates_pushed_versions_with() -> None:
+    schema = GatewayConfig.model_json_schema()
+    kinds = {ref.rsplit("/", 1)[-1]
+             for ref in json.dumps(schema["properties"]["devices"]).split('"') if "#/$defs/" in ref}
+    assert kinds == {"CameraConfig", "ModbusTemperatureConfig", "OneWireTemperatureConfig",
+                     "OsdpReaderConfig", "QrHidConfig", "QrSerialConfig"}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import threading
 import time
 from datetime import UTC, datetime
@@ -22,12 +21,13 @@ from websockets.sync.client import connect
 from gridsense_devtools.http import health as read_health
 from gridsense_devtools.http import login, try_http_json
 from gridsense_devtools.ports import free_port
-from gridsense_devtools.processes import BIN, Proc, Procs, env_without_proxies, wait_until
+from gridsense_devtools.processes import Proc, Procs, wait_until
 from gridsense_devtools.server_process import launch_server, write_registry_and_config
+from gridsense_devtools.server_process import run_check as check_cli
 from gridsense_devtools.services import InfluxDB, Mosquitto
 
 GATEWAY = "gw-f"
-POINTS = ("gw-f.t1", "gw-f.t2", "gw-f.hot")
+POINTS = ("gw-f.t1", "gw-f.t2", "gw-f.hot")  # points_of(GATEWAY)
 POINT_GRIDS = {point: (GATEWAY, "g01-a") for point in POINTS}
 BROKER_LIMITS = [
     "max_queued_messages 200000",
@@ -53,22 +53,28 @@ sensors:
 """
 
 
-def gateway_yaml(link: Path, mqtt_port: int, state: Path) -> str:
+def points_of(gateway: str) -> tuple[str, ...]:
+    return tuple(f"{gateway}.{name}" for name in ("t1", "t2", "hot"))
+
+
+def gateway_yaml(link: Path, mqtt_port: int, state: Path, gateway: str = GATEWAY,
+                 mqtt_extra: str = "") -> str:
+    """``mqtt_extra``: more keys of the ``mqtt`` mapping, e.g. ``, protocol: "3.1.1"``."""
     devices = "\n".join(
         f"  - {{type: modbus_temperature, point: {point}, bus: rs485-0, slave: {slave}, "
         f"profile: xy-md02, poll_interval_s: 0.5, report_deadband: 0.1, refresh_interval_s: 2}}"
-        for slave, point in enumerate(POINTS, start=1)
+        for slave, point in enumerate(points_of(gateway), start=1)
     )
     return f"""
-gateway: {{id: {GATEWAY}, state_dir: {state}}}
-mqtt: {{host: 127.0.0.1, port: {mqtt_port}, keepalive_s: 5, reconnect_max_s: 5}}
+gateway: {{id: {gateway}, state_dir: {state}}}
+mqtt: {{host: 127.0.0.1, port: {mqtt_port}, keepalive_s: 5, reconnect_max_s: 5{mqtt_extra}}}
 health: {{interval_s: 2}}
 buses:
   - {{id: rs485-0, port: {link}, timeout_s: 0.3}}
 devices:
 {devices}
 rules:
-  - {{type: over_temperature, points: ["gw-f.hot"], threshold: 60, hysteresis: 5,
+  - {{type: over_temperature, points: ["{gateway}.hot"], threshold: 60, hysteresis: 5,
      min_duration_s: 1, severity: major}}
 """
 
@@ -240,51 +246,46 @@ class Stack:
 
     def check(self, max_gap_s: float) -> tuple[int, dict[str, Any]]:
         """The project's own checker: sequence gaps, series gaps, duplicate incidents."""
-        result = subprocess.run(
-            [
-                str(BIN / "gridsense-server"),
-                "check",
-                "--config",
-                str(self.server_config),
-                "--gateway",
-                GATEWAY,
-                "--since",
-                self.started_at.isoformat(),
-                "--max-gap",
-                str(max_gap_s),
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env_without_proxies(),
-            check=False,
-        )
-        try:
-            return result.returncode, json.loads(result.stdout)
-        except json.JSONDecodeError:
-            return result.returncode, {"stdout": result.stdout, "stderr": result.stderr}
+        return run_check(self.server_config, GATEWAY, self.started_at, max_gap_s)
 
     def _edge_log(self) -> str:
         return (self.tmp / "edge.log").read_text(errors="replace")
 
     def latest_health_seq(self) -> int | None:
         """The sequence number of the newest health message the gateway logged."""
-        found = re.findall(r"event=health gateway=\S+ seq=(\d+)", self._edge_log())
-        return int(found[-1]) if found else None
+        return latest_health_seq(self._edge_log())
 
     def incident_event_ids_sent(self, upto_seq: int) -> set[str]:
-        """Ground truth from the edge's own log (all its runs): the incident events it raised
-        with a sequence number up to ``upto_seq``."""
-        pattern = r"event=incident .*?event_id=(\w+) seq=(\d+)"
-        return {
-            event for event, seq in re.findall(pattern, self._edge_log()) if int(seq) <= upto_seq
-        }
+        return incident_event_ids_sent(self._edge_log(), upto_seq)
 
     def incident_event_ids_stored(self) -> set[str]:
-        token = login(self.base, "control")
-        ids: set[str] = set()
-        for incident in try_http_json("GET", f"{self.base}/api/v1/incidents", token) or []:
-            full = try_http_json("GET", f"{self.base}/api/v1/incidents/{incident['id']}", token)
-            ids.update(full.get("event_ids", []))
-        return ids
+        return incident_event_ids_stored(self.base)
+
+
+def run_check(config: Path, gateway: str, since: datetime,
+              max_gap_s: float) -> tuple[int, dict[str, Any]]:
+    """``gridsense-server check`` for one gateway: its exit code and its JSON report."""
+    code, report, stderr = check_cli(config, "--gateway", gateway, "--since", since.isoformat(),
+                                     "--max-gap", str(max_gap_s))
+    return code, report if report is not None else {"stderr": stderr}
+
+
+def latest_health_seq(edge_log: str) -> int | None:
+    found = re.findall(r"event=health gateway=\S+ seq=(\d+)", edge_log)
+    return int(found[-1]) if found else None
+
+
+def incident_event_ids_sent(edge_log: str, upto_seq: int) -> set[str]:
+    """Ground truth from the edge's own log (all its runs): the incident events it raised
+    with a sequence number up to ``upto_seq``."""
+    pattern = r"event=incident .*?event_id=(\w+) seq=(\d+)"
+    return {event for event, seq in re.findall(pattern, edge_log) if int(seq) <= upto_seq}
+
+
+def incident_event_ids_stored(base: str) -> set[str]:
+    token = login(base, "control")
+    ids: set[str] = set()
+    for incident in try_http_json("GET", f"{base}/api/v1/incidents", token) or []:
+        full = try_http_json("GET", f"{base}/api/v1/incidents/{incident['id']}", token)
+        ids.update(full.get("event_ids", []))
+    return ids

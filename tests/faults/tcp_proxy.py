@@ -4,6 +4,10 @@
 both ways and new connections hang, so the agent only notices through its keepalive and the
 broker only through the gateway's. ``restore()`` drops the dead connections (as a carrier NAT
 would have) and lets new ones through.
+
+Given several target ports it is also a balancer in front of a broker cluster: each new
+connection goes to the next target that accepts it, so a client whose node died reconnects to
+another through the same address (as a TCP load balancer in front of EMQX or NATS does).
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from gridsense_devtools.ports import free_port
 
 
 class CuttableProxy:
-    def __init__(self, target_port: int, listen_port: int | None = None) -> None:
-        self.target_port = target_port
+    def __init__(self, target_port: int | list[int], listen_port: int | None = None) -> None:
+        self.targets = [target_port] if isinstance(target_port, int) else list(target_port)
+        self._next = 0  # the target the next connection tries first
         self.port = listen_port or free_port()
         self._loop = asyncio.new_event_loop()
         self._flowing = asyncio.Event()
@@ -62,15 +67,28 @@ class CuttableProxy:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
         await self._flowing.wait()  # while cut, a new connection hangs like a dead link
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
+        upstream = await self._connect_upstream()
+        if upstream is None:
             writer.transport.abort()
             return
+        up_reader, up_writer = upstream
         self._writers.add(up_writer)
         await asyncio.gather(
             self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
         )
+
+    async def _connect_upstream(
+        self,
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        for attempt in range(len(self.targets)):
+            index = (self._next + attempt) % len(self.targets)
+            try:
+                connection = await asyncio.open_connection("127.0.0.1", self.targets[index])
+            except OSError:
+                continue
+            self._next = (index + 1) % len(self.targets)
+            return connection
+        return None
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

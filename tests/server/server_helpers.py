@@ -3,6 +3,7 @@ and (re-exported from gridsense_devtools) the registry, waits and config writer 
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 import paho.mqtt.client as mqtt
@@ -31,15 +32,41 @@ from gridsense_protocol import (
 )
 
 
+class Watcher:
+    """A gateway's side of the server's publications: what arrives on its topics."""
+
+    def __init__(self, port: int, topic: str, *,
+                 protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv5) -> None:
+        self.payloads: list[bytes] = []
+        self.subscribed = threading.Event()
+        self.arrived = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="watcher",
+                                  protocol=protocol)
+        self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        self.payloads.append(msg.payload)
+        self.arrived.set()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
 class EdgePublisher:
     """A stand-in for a gateway: a real paho client publishing protocol v1 envelopes."""
 
-    def __init__(self, port: int, gateway: str = "gw-01", *, will: bool = False) -> None:
+    def __init__(self, port: int, gateway: str = "gw-01", *, will: bool = False,
+                 protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv5) -> None:
         self.gateway = gateway
         self.port = port
         self.seq = 0
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=gateway,
-                                  protocol=mqtt.MQTTv5)
+                                  protocol=protocol)
         if will:
             offline = Status(gateway=gateway, seq=self.next_seq(), ts=utc_now(),
                              state=GatewayState.OFFLINE)

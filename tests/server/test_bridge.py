@@ -4,12 +4,9 @@ subscribes again, hands on what arrives, and sends what was queued for publishin
 from __future__ import annotations
 
 import asyncio
-import threading
 from datetime import UTC, datetime
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from server_helpers import EdgePublisher, async_wait_until
+from server_helpers import EdgePublisher, Watcher, async_wait_until
 
 from gridsense_devtools.services import Mosquitto
 from gridsense_protocol import Kind, Telemetry, topic_for
@@ -20,28 +17,6 @@ from gridsense_server.ingest.bridge import MqttBridge
 from gridsense_server.ingest.handoff import Handoff
 
 T0 = datetime(2024, 5, 1, 8, 0, 0, tzinfo=UTC)
-
-
-class Watcher:
-    """A gateway's side of the server's publications: what arrives on its topics."""
-
-    def __init__(self, port: int, topic: str) -> None:
-        self.payloads: list[bytes] = []
-        self.arrived = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="watcher",
-                                  protocol=mqtt.MQTTv5)
-        self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self.payloads.append(msg.payload)
-        self.arrived.set()
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 async def test_the_bridge_reconnects_after_the_broker_is_killed_and_sends_what_waited(

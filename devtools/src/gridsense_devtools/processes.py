@@ -34,9 +34,10 @@ def spawn(
     cwd: Path | None = None,
     stdin: int | IO[Any] | None = subprocess.DEVNULL,
     stdout: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` with its output appended to ``log_path`` (only its stderr when ``stdout``
-    is given, e.g. PIPE); it dies with this process.
+    is given, e.g. PIPE); it dies with this process. ``env``: variables added to this one's.
 
     A session of its own, so a Ctrl-C meant for the demo's shell reaches the demo, which then
     stops its children in order. Killed hard, the demo cannot do that: the kernel's parent-death
@@ -55,7 +56,7 @@ def spawn(
             stdout=log if stdout is None else stdout,
             stderr=subprocess.STDOUT if stdout is None else log,
             stdin=stdin,
-            env=env_without_proxies(),
+            env={**env_without_proxies(), **(env or {})},
             cwd=cwd,
             start_new_session=True,
             preexec_fn=die_with_parent,

@@ -120,6 +120,7 @@ class Agent:
                                         config.mqtt.confirm_timeout_max_s,
                                         config.mqtt.max_unconfirmed),
             tls=config.mqtt.tls.context() if config.mqtt.tls else None,
+            protocol=config.mqtt.protocol,
         )
         outbox.on_stored = uplink.notify
         uplink.downlink.on_message = self._on_downlink
@@ -310,7 +311,7 @@ class Agent:
                     if mqtt.password_file is not None else None)
         tls = mqtt.tls.context() if mqtt.tls else None
         result = await asyncio.to_thread(probe_broker, mqtt.host, mqtt.port, self.gateway,
-                                         password, tls, BROKER_PROBE_S)
+                                         password, tls, BROKER_PROBE_S, mqtt.protocol)
         return None if result.outcome is ProbeOutcome.OK else (
             f"{result.outcome.value}: {result.detail}")
 
@@ -343,7 +344,8 @@ class Agent:
         self.counters["access_events"] += 1
         log_event(log, "access_event", point=record.point, door=record.door,
                   event_id=message.event_id, seq=message.seq, result=record.result.value,
-                  credential=record.credential, card=record.card, reason=record.reason)
+                  credential=record.credential, card=record.card, reason=record.reason,
+                  pass_id=record.pass_id)
         return message.event_id
 
     def _flush(self) -> None:

@@ -146,7 +146,10 @@ def _register_simulator(subparsers: argparse._SubParsersAction[argparse.Argument
     simulator_cli.register(subparsers)
 
 
-def build_parser(with_simulator: bool = True) -> argparse.ArgumentParser:
+def build_parser(full: bool = True) -> argparse.ArgumentParser:
+    """``full``: every command. Without it only ``run`` and ``check-config``, so the agent's
+    resident process does not hold the tools' modules (enroll, doctor, discover, service,
+    simulator) it never calls."""
     parser = argparse.ArgumentParser(
         prog="gridsense-edge",
         description="gridsense gateway agent: device drivers, local rules, MQTT uplink.",
@@ -157,6 +160,8 @@ def build_parser(with_simulator: bool = True) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(subparsers)
     _add_check(subparsers)
+    if not full:
+        return parser
     from .discover import register as register_discover
     from .doctor import register as register_doctor
     from .enroll import register as register_enroll
@@ -166,8 +171,7 @@ def build_parser(with_simulator: bool = True) -> argparse.ArgumentParser:
     register_doctor(subparsers)
     register_discover(subparsers)
     register_service(subparsers)
-    if with_simulator:
-        _register_simulator(subparsers)
+    _register_simulator(subparsers)
     return parser
 
 
@@ -177,9 +181,9 @@ def _command_of(argv: Sequence[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # `run` and `check-config` do not need the simulator's modules loaded; everything else
-    # (help, usage errors, `simulate`) gets the full command list.
-    parser = build_parser(with_simulator=_command_of(argv) not in ("run", "check-config"))
+    # `run` and `check-config` do not need the other commands' modules loaded; everything else
+    # (help, usage errors, the tools) gets the full command list.
+    parser = build_parser(full=_command_of(argv) not in ("run", "check-config"))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -12,6 +13,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -29,14 +31,12 @@ from .configtypes import (
     context_of,
     default_profiles_dir,
 )
-from .drivers import DRIVERS
+from .drivers import DRIVERS, DeviceConfigBase
 from .drivers.modbus.bus import BusConfig
-from .rules import RULES
+from .rules import RULES, RuleConfigBase
 
 __all__ = ["ConfigError", "GatewayConfig", "load_config"]
 
-DeviceConfig = DRIVERS.config_union()
-RuleConfig = RULES.config_union()
 
 
 class _Section(BaseModel):
@@ -95,6 +95,15 @@ class MqttSection(_Section):
     confirm_timeout_max_s: Annotated[float, Field(ge=1, le=86400)] = 300.0
     max_unconfirmed: Annotated[int, Field(ge=10, le=100_000)] = 5000
     tls: MqttTlsSection | None = None  # None: plain MQTT (loopback only)
+    # The MQTT version spoken: 5, or 3.1.1 for brokers without 5 (nats-server's MQTT
+    # listener). With 3.1.1 the session is persistent (clean session off) and the window is
+    # max_inflight (3.1.1 has no Receive Maximum to lower it).
+    protocol: Literal["5", "3.1.1"] = "5"
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int | float) else value  # YAML reads 5 as a number
 
     @field_validator("password_file")
     @classmethod
@@ -146,10 +155,21 @@ class GatewayConfig(_Section):
     remote: RemoteConfigSection = RemoteConfigSection()
     profiles_dir: Annotated[ResolvedPath | None, Field(validate_default=True)] = None
     buses: Annotated[list[BusConfig], Field(validate_default=True)] = []
-    devices: list[DeviceConfig] = []  # type: ignore[valid-type]
-    rules: list[RuleConfig] = []  # type: ignore[valid-type]
+    # Typed per document by ``model_for``: the union of the driver (rule) types it names.
+    devices: list[DeviceConfigBase] = []
+    rules: list[RuleConfigBase] = []
 
     _source: Path | None = PrivateAttr(default=None)
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> GatewayConfig:
+        model = model_for(obj) if cls is GatewayConfig else cls
+        return super(GatewayConfig, model).model_validate(obj, *args, **kwargs)
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        model = _model(None, None) if cls is GatewayConfig else cls
+        return super(GatewayConfig, model).model_json_schema(*args, **kwargs)
 
     @field_validator("profiles_dir")
     @classmethod
@@ -173,6 +193,16 @@ class GatewayConfig(_Section):
             raise ValueError(f"port {shared[0]} is used by two buses (one owner per port)")
         context_of(info)[BUS_IDS] = set(ids)
         return value
+
+    @model_validator(mode="after")
+    def _devices_among_each_other(self) -> GatewayConfig:
+        """Checks a device makes against the others (a scanner names a reader's door)."""
+        for i, device in enumerate(self.devices):
+            check = getattr(device, "check_among", None)
+            problem = check(self.devices) if check is not None else None
+            if problem:
+                raise ValueError(f"devices[{i}] ({device.point}): {problem}")
+        return self
 
     @property
     def profiles_folder(self) -> Path:
@@ -212,6 +242,32 @@ class GatewayConfig(_Section):
             "rules": [{"type": r.type, "points": r.points} for r in self.rules],
             "warnings": self.warnings(),
         }
+
+
+def _types(document: Any, key: str) -> frozenset[str]:
+    entries = document.get(key) if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        return frozenset()
+    return frozenset(e["type"] for e in entries if isinstance(e, dict)
+                     and isinstance(e.get("type"), str))
+
+
+def model_for(document: Any) -> type[GatewayConfig]:
+    """The config model for this document: only the drivers and rules it names are imported
+    and built (a temperature gateway holds neither the camera's nor the door reader's)."""
+    return _model(_types(document, "devices"), _types(document, "rules"))
+
+
+@cache
+def _model(devices: frozenset[str] | None, rules: frozenset[str] | None) -> type[GatewayConfig]:
+    """None: every type (the JSON Schema the server validates pushed versions with)."""
+    device_config = DRIVERS.config_union(devices)
+    rule_config = RULES.config_union(rules)
+    return create_model(  # type: ignore[no-any-return]
+        "GatewayConfig", __base__=GatewayConfig, __module__=__name__,
+        devices=(list[device_config], []),  # type: ignore[valid-type]
+        rules=(list[rule_config], []),  # type: ignore[valid-type]
+    )
 
 
 def load_config(path: Path | str) -> GatewayConfig:

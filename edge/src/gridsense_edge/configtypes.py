@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, Field, ValidationInfo
+from pydantic import AfterValidator, BaseModel, Field, ValidationInfo
 
 from gridsense_protocol.topics import ID_PATTERN
+from gridsense_protocol.yamlconfig import load_yaml_file
+
+M = TypeVar("M", bound=BaseModel)
 
 BASE_DIR = "base_dir"  # folder of the config file: relative paths resolve against it
 PROFILES_DIR = "profiles_dir"
@@ -41,3 +44,13 @@ def default_profiles_dir() -> Path:
     if checkout.is_dir():
         return checkout
     return Path("/usr/share/gridsense/firmware_configs/devices/modbus")
+
+
+def load_profile(folder: Path, profile_id: str, model: type[M], what: str) -> M:
+    """A device profile ``folder/<id>.yaml``; a missing one names the profiles there are."""
+    path = folder / f"{profile_id}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+        raise ValueError(f"no {what} profile {profile_id!r} in {folder} "
+                         f"(known: {', '.join(known) or 'none'})")
+    return load_yaml_file(path, model)

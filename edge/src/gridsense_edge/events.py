@@ -36,3 +36,4 @@ class AccessRecord:
     card: str | None = None  # keyed hash, never the number
     reason: str | None = None
     credentials_version: int | None = None
+    pass_id: str | None = None  # decided on an electronic pass

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, Discriminator, Tag
+from pydantic import BaseModel, BeforeValidator, Discriminator, Tag
+from pydantic_core import PydanticCustomError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,9 +22,14 @@ class Plugin(Generic[F]):
 
 
 class PluginRegistry(Generic[F]):
-    def __init__(self, kind: str, package: str) -> None:
+    """``index`` (type -> module under the package) lets a config import only the plugins it
+    names: a temperature gateway does not build the camera's or the door reader's models. A
+    type missing from the index still works, by importing every module as without one."""
+
+    def __init__(self, kind: str, package: str, index: Mapping[str, str] | None = None) -> None:
         self.kind = kind  # "driver", "rule": used in messages
         self.package = package
+        self.index = dict(index or {})
         self._plugins: dict[str, Plugin[F]] = {}
         self._loaded = False
 
@@ -50,27 +56,53 @@ class PluginRegistry(Generic[F]):
                 importlib.import_module(f"{self.package}.{info.name}")
         self._loaded = True
 
+    def require(self, type_names: Iterable[str]) -> None:
+        """Import the modules of these types (every module for a type the index lacks)."""
+        for type_name in type_names:
+            if type_name in self._plugins:
+                continue
+            module = self.index.get(type_name)
+            if module is None:
+                self.load()
+                return
+            importlib.import_module(f"{self.package}.{module}")
+
     def get(self, type_name: str) -> Plugin[F]:
-        self.load()
+        self.require([type_name])
         return self._plugins[type_name]
 
     def types(self) -> list[str]:
         self.load()
         return sorted(self._plugins)
 
-    def config_union(self) -> Any:
-        """The tagged union of every registered config model, for a pydantic field.
+    def config_union(self, only: Iterable[str] | None = None) -> Any:
+        """The tagged union of the registered config models, for a pydantic field: of every
+        one, or ``only`` of these types (an entry of another type is refused as unknown).
 
         Tagged on ``type``: an unknown type is one clear error, not one per member. The tags
         are the model class names (not the ``type`` values) because an error path then reads
         ``rules[1].threshold`` rather than ``rules[1].over_temperature.threshold``: the YAML
         error reporter drops capitalised path parts as not being keys of the file.
         """
-        self.load()
-        plugins = [self._plugins[name] for name in sorted(self._plugins)]
-        if not plugins:
+        if only is None:
+            self.load()
+            wanted = set(self._plugins)
+        else:
+            wanted = set(only) & (self.index.keys() | self._plugins.keys())
+            self.require(sorted(wanted))
+        plugins = [self._plugins[name] for name in sorted(wanted)]
+        if not plugins and only is None:
             raise RuntimeError(f"no {self.kind} registered in {self.package}")
         tags = {p.type: p.config_model.__name__ for p in plugins}
+        known = sorted(self.index.keys() | self._plugins.keys())
+        error_type = f"unknown_{self.kind}_type"
+        message = f"`type` is missing or not a known {self.kind} type (known: {', '.join(known)})"
+        if not plugins:  # no entry names a known type: each one is refused the same way
+
+            def refuse(value: Any) -> Any:
+                raise PydanticCustomError(error_type, message)
+
+            return Annotated[Any, BeforeValidator(refuse)]
 
         def tag_of(value: Any) -> str | None:
             if isinstance(value, dict):
@@ -82,12 +114,7 @@ class PluginRegistry(Generic[F]):
         members = tuple(Annotated[p.config_model, Tag(p.config_model.__name__)] for p in plugins)
         return Annotated[
             Union[members],  # noqa: UP007 - a union built at runtime needs the subscript form
-            Discriminator(
-                tag_of,
-                custom_error_type=f"unknown_{self.kind}_type",
-                custom_error_message=f"`type` is missing or not a known {self.kind} type "
-                f"(known: {', '.join(tags)})",
-            ),
+            Discriminator(tag_of, custom_error_type=error_type, custom_error_message=message),
         ]
 
 

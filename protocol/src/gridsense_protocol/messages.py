@@ -275,8 +275,9 @@ class AccessEvent(Envelope):
     point: Identifier  # the reader's point
     door: Identifier
     result: AccessResult
-    method: Literal["card", "pin", "rex", "door", "reader"] = "door"
-    credential: Text64 | None = None
+    method: Literal["card", "pin", "pass", "rex", "door", "reader"] = "door"
+    credential: Text64 | None = None  # for a pass: its holder (the resident, or the inviter)
+    pass_id: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")] | None = None  # see passes.py
     card: Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")] | None = None
     reason: Text64 | None = None  # why denied: unknown, revoked...
     offline: bool = False  # decided while the uplink was down (from the local copy)

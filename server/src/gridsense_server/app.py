@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 import uvicorn
 
 from gridsense_protocol import CommandResult as CommandResultMessage
-from gridsense_protocol import Kind, utc_now
+from gridsense_protocol import utc_now
 
 from . import __version__
+from .access_control.correlate import CardCorrelator
 from .access_control.log import AccessLogService
 from .access_control.sync import CredentialSync
 from .acks import AckLedger
@@ -35,7 +36,6 @@ from .api.web_setup import make_web_auth, run_upkeep
 from .audit import CLI_ADDRESS, SYSTEM, RefusalSink
 from .audit.retention import run_retention
 from .auth.throttle import Throttle
-from .broker.accounts import server_logins
 from .cluster import (
     AUDIT_RETENTION,
     AUTH_UPKEEP,
@@ -56,13 +56,13 @@ from .db.unassigned import UnassignedStore
 from .escalation.scheduler import EscalationScheduler
 from .gateways.status import GatewayService
 from .ingest.authority import GatewayAuthority
-from .ingest.bridge import MqttBridge
 from .ingest.command_results import CommandResultService
 from .ingest.dead_letters import DeadLetterSink
 from .ingest.handoff import Handoff
 from .ingest.router import Router, Services, Source
 from .ingest.settle import Settler
 from .ingest.settled_acks import SettledAcks
+from .ingest.sources import IngestSource, make_sources
 from .ingest.unassigned import UnassignedPoints
 from .listeners import (
     CA_DOWNLOAD_PATH,
@@ -93,8 +93,6 @@ from .workorders.snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
 
-EVENT_KINDS = (Kind.INCIDENT, Kind.SNAPSHOT, Kind.STATUS, Kind.CMD_RESULT, Kind.ACCESS)
-TELEMETRY_KINDS = (Kind.TELEMETRY, Kind.HEALTH)
 DIRECTORY_REFRESH_S = 60.0  # read the registry again even if its version did not move
 REGISTRY_POLL_S = 2.0  # how soon a registry another process loaded (the CLI) applies here
 GATEWAY_SEEN_FLUSH_S = 5.0
@@ -130,18 +128,11 @@ class ServerApp:
                                     self.counters)
         self.gateways = GatewayService(self.factory, self.counters, self.hub, config.lifecycle)
         self.access_log = AccessLogService(self.factory, self.counters, self.directory.grid_of)
-        # Two sessions, each with its own in-flight window and acks, so however InfluxDB
-        # fares, incidents keep flowing; the events session also publishes commands.
-        # Each session logs in under its own name (= its client id), which the broker pins to
-        # that login: no other account can take either session over.
-        events_id, telemetry_id = server_logins(config.mqtt.client_id)
-        telemetry_login = (None if config.mqtt.username is None
-                           else server_logins(config.mqtt.username)[1])
-        self.bridges = [
-            MqttBridge(config.mqtt, self.counters, client_id=events_id, kinds=EVENT_KINDS),
-            MqttBridge(config.mqtt.model_copy(update={"username": telemetry_login}),
-                       self.counters, client_id=telemetry_id, kinds=TELEMETRY_KINDS),
-        ]
+        self.access_log.correlator = CardCorrelator(self.factory, self.hub, self.counters,
+                                                    config.lifecycle, config.access_correlation)
+        # Two sessions (MQTT) or consumers (NATS), each with its own in-flight window and acks,
+        # so however InfluxDB fares, incidents keep flowing; the events one also publishes.
+        self.bridges = make_sources(config, self.counters)
         self.access_sync = CredentialSync(self.factory, self.counters, self.bridges[0])
         self.config_pusher = ConfigPusher(self.factory, self.counters, self.bridges[0])
         self.commands = CommandResultService(self.factory, self.counters,
@@ -359,7 +350,7 @@ class ServerApp:
                                              self.counters.snapshot().items()
                                              if k.startswith(("ingest.", "influx."))}))
 
-    def _session(self, bridge: MqttBridge) -> Source:
+    def _session(self, bridge: IngestSource) -> Source:
         # The hand-off holds a whole window, so paho's thread never waits on the loop.
         handoff: Handoff[Any] = Handoff(self.config.mqtt.receive_maximum,
                                         asyncio.get_running_loop())

@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-_BROKER_CHANGES = ("add", "passwd", "role", "revoke")
+_BROKER_CHANGES = ("add", "passwd", "role", "revoke", "refresh")
 
 
 def _run_workers(args: argparse.Namespace, config: ServerConfig) -> int:
@@ -226,7 +226,8 @@ def _audit_broker_change(args: argparse.Namespace) -> None:
             upgrade(engine)
             detail = {"role": role} if (role := getattr(args, "role", None)) else {}
             record_now(make_session_factory(engine), cli_actor(),
-                       f"broker.account.{args.account_verb}", args.name, detail, CLI_ADDRESS)
+                       f"broker.account.{args.account_verb}", getattr(args, "name", "*"), detail,
+                       CLI_ADDRESS)
         finally:
             engine.dispose()
     except (ConfigError, OSError, SQLAlchemyError) as exc:

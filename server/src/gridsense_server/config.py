@@ -226,6 +226,31 @@ class MqttConfig(_Strict):
     tls: MqttTlsConfig | None = None  # None: plain MQTT (loopback, tests)
 
 
+class NatsConfig(_Strict):
+    """Ingest from a NATS cluster (``ingest.source: nats``): gateways speak MQTT 3.1.1 to any
+    node's MQTT listener; the server reads JetStream streams that capture their subjects,
+    through one durable pull consumer per stream shared by every server process."""
+
+    urls: Annotated[list[Annotated[str, Field(pattern=r"^(nats|tls)://")]],
+                    Field(min_length=1)] = ["nats://127.0.0.1:4222"]
+    username: str | None = None
+    password_file: Path | None = None
+    # Streams are named {stream_prefix}_EVENTS and {stream_prefix}_TELEMETRY; their consumers
+    # {durable}-events and {durable}-telemetry (every server process uses the same names).
+    stream_prefix: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,31}$")] = "GRIDSENSE"
+    durable: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")] = "gridsense-server"
+    replicas: Annotated[int, Field(ge=1, le=5)] = 3  # 3 on a three-node cluster
+    # A message taken by a process that dies is delivered again after this long.
+    ack_wait_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
+    # Unacknowledged messages per consumer, all processes together (the in-flight bound).
+    max_ack_pending: Annotated[int, Field(ge=1, le=100_000)] = 2000
+    # What a stream keeps while no server reads it (oldest dropped first; the gateways
+    # re-send what the server never confirmed).
+    max_age_s: Annotated[int, Field(ge=60)] = 7 * 86400
+    max_mb: Annotated[int, Field(ge=1)] = 1024
+    reconnect_max_s: Annotated[float, Field(ge=0.5, le=600)] = 10.0
+
+
 class DisplayConfig(_Strict):
     """How the web page shows times and which language it opens in (a user may switch)."""
 
@@ -404,6 +429,16 @@ class IncidentsConfig(_Strict):
     late_after_s: Annotated[float, Field(gt=0)] = 300
 
 
+class CardCorrelationConfig(_Strict):
+    """One credential granted at doors of two gateways within ``window_s``: the server's
+    ``card_two_places`` incident (access_control/correlate.py)."""
+
+    enabled: bool = True
+    window_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    severity: Literal["minor", "major", "critical"] = "major"
+    max_credentials: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000  # held in memory
+
+
 class SnapshotsConfig(_Strict):
     """Incident JPEGs (snapshots.py): files under ``dir``, the oldest evicted at the cap."""
 
@@ -426,6 +461,9 @@ class PhotosConfig(_Strict):
 
 
 class IngestConfig(_Strict):
+    # Where gateways' messages come from: the MQTT broker (``mqtt:``), or a NATS cluster's
+    # JetStream (``nats:``; gateways still speak MQTT 3.1.1 to its nodes).
+    source: Literal["mqtt", "nats"] = "mqtt"
     # A message or reading dated further ahead of the server's clock is refused (dead-lettered):
     # a gateway with a wrong clock must not put an incident on top of every list.
     max_clock_ahead_s: Annotated[float, Field(ge=0)] = 300
@@ -505,6 +543,7 @@ class CommissioningConfig(_Strict):
 
 class ServerConfig(_Strict):
     mqtt: MqttConfig = MqttConfig()
+    nats: NatsConfig = NatsConfig()
     influxdb: Annotated[InfluxConfig, Field(
         validation_alias=AliasChoices("timeseries", "influxdb"))] = InfluxConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -512,6 +551,7 @@ class ServerConfig(_Strict):
     http: HttpConfig = HttpConfig()
     auth: AuthConfig = AuthConfig()
     incidents: IncidentsConfig = IncidentsConfig()
+    access_correlation: CardCorrelationConfig = CardCorrelationConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()  # SLA clocks, escalation, channels
     snapshots: SnapshotsConfig = SnapshotsConfig()
     photos: PhotosConfig = PhotosConfig()
@@ -569,6 +609,9 @@ class ServerConfig(_Strict):
                 "mqtt": self.mqtt.model_copy(
                     update={"password_file": absolute(self.mqtt.password_file),
                             "tls": self.mqtt.tls and self.mqtt.tls.resolved(absolute)}
+                ),
+                "nats": self.nats.model_copy(
+                    update={"password_file": absolute(self.nats.password_file)}
                 ),
                 "influxdb": self.influxdb.model_copy(
                     update={"spool_dir": absolute(self.influxdb.spool_dir),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gridsense_edge.clock import ClockTrust
 from gridsense_edge.configtypes import default_profiles_dir
 from gridsense_edge.drivers.base import DriverContext
 from gridsense_edge.drivers.osdp.config import OsdpReaderConfig
@@ -79,7 +80,7 @@ class Harness:
 
 @contextmanager
 def osdp_rig(tmp_path: Path, addresses: tuple[int, ...] = (1, 2),
-             **overrides: Any) -> Iterator[Harness]:
+             clock: ClockTrust | None = None, **overrides: Any) -> Iterator[Harness]:
     link = tmp_path / "ttyOSDP0"
     sim = OsdpReaderSimulator(link, [SimulatedReader(a, KEYS[a]) for a in addresses], seed=7)
     sim.start()
@@ -106,7 +107,7 @@ def osdp_rig(tmp_path: Path, addresses: tuple[int, ...] = (1, 2),
                                 raise_incident=raise_incident, record_access=record,
                                 state_dir=tmp_path / "state")
         store = credential_store(context.shared, tmp_path / "state")
-        bus = OsdpBus(str(link), configs, context, store)
+        bus = OsdpBus(str(link), configs, context, store, clock)
         yield Harness(sim, bus, store, records, incidents)
         store.close()
     finally:

@@ -7,12 +7,16 @@ import csv
 import json
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from osdp_support import SITE_KEY, osdp_rig, resident, run_bus, stop_bus
+from pass_support import compact, make_pass, pass_keys, record
 
+from gridsense_edge.clock import ClockTrust
 from gridsense_edge.drivers.osdp.anomaly import AnomalyModel
+from gridsense_edge.drivers.osdp.passbook import PassRecord, PassUpdate, parse_keys
 
 TRAIN = Path(__file__).resolve().parents[3] / "models" / "access_anomaly" / "train.py"
 OFFSET_H = 8.0
@@ -85,5 +89,29 @@ async def test_an_unusual_swipe_becomes_access_anomaly_with_score_and_threshold(
             assert incident.details["score"] == incident.value
             assert incident.details["threshold"] == incident.threshold
             assert h.bus.health().counters["anomalies"] == 1
+        finally:
+            await stop_bus(task)
+
+
+async def test_a_pass_is_scored_as_its_holder(tmp_path: Path) -> None:
+    """The model knows credentials, not passes: a pass use counts as its holder's."""
+    odd_hour = (datetime.now(UTC).hour + 12) % 24
+    model = tmp_path / "site.onnx"
+    done = train("retrain", "--csv", str(_history(tmp_path / "h.csv", odd_hour)),
+                 "--out", str(model))
+    assert done.returncode == 0, done.stderr
+    now = int(time.time())
+    item = make_pass(uses=0, holder="alice", not_before=now - 60, not_after=now + 600)
+    with osdp_rig(tmp_path, addresses=(1,), anomaly_model=model,
+                  clock=ClockTrust("rtc")) as h:
+        h.store.apply_snapshot(1, SITE_KEY, [resident("alice", card="100200")], PassUpdate(
+            parse_keys(pass_keys()), [PassRecord.from_wire(record(item))]))
+        task = await run_bus(h)
+        try:
+            h.sim.present_scan(1, compact(item))
+            incident = await h.until(lambda: next(
+                (i for i in h.incidents if i.type == "access_anomaly"), None))
+            assert incident.details["credential"] == "alice"
+            assert incident.details["pass_id"] == item.pass_id
         finally:
             await stop_bus(task)

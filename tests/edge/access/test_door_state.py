@@ -132,3 +132,15 @@ def test_one_card_granted_again_and_again_is_a_passback_raised_once_per_burst() 
 def test_passback_check_off() -> None:
     d = DoorStateMachine("gw.entrance", "b3-east", DoorPolicy(passback_grants=0))
     assert all(not d.decided(GRANT, "card", float(t)).incidents for t in range(10))
+
+
+def test_passback_of_a_pass_is_counted_per_pass_not_per_inviter() -> None:
+    d = DoorStateMachine("gw.entrance", "b3-east", DoorPolicy(passback_grants=3))
+    visitors = [Decision(True, None, "alice", None, f"{i:016x}") for i in range(5)]
+    # five visitors invited by alice come in together: no passback
+    assert [i for v in visitors for i in d.decided(v, "pass", 100.0).incidents] == []
+    shared = Decision(True, None, "alice", None, "00000000000000aa")
+    raised = [i for _ in range(3) for i in d.decided(shared, "pass", 200.0).incidents]
+    assert [(i.type, i.details["pass_id"], i.details["credential"]) for i in raised] == [
+        ("card_passback", "00000000000000aa", "alice")]
+    assert raised[0].message.startswith("同一张电子通行证")

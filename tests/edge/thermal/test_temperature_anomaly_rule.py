@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +24,14 @@ from gridsense_edge.rules.over_temperature import OverTemperature, OverTemperatu
 from gridsense_edge.rules.temperature_anomaly.features import (
     FEATURES,
     HISTORY_MIN,
+    HOUR_MIN,
     MAX_GAP_MIN,
+    STUCK_MIN,
     PointHistory,
 )
 from gridsense_edge.rules.temperature_anomaly.history_store import SAVE_EVERY_MIN
 from gridsense_edge.rules.temperature_anomaly.rule import (
+    ScoreLatch,
     TemperatureAnomaly,
     TemperatureAnomalyConfig,
 )
@@ -41,6 +45,9 @@ def anomaly_rule(model: Path = MODEL) -> TemperatureAnomaly:
 def test_the_rule_computes_the_features_the_model_was_trained_on() -> None:
     values = simulate("vaccine_fridge", 3, 3 * HISTORY_MIN, seed=4).values.copy()
     values[1, 2000:2000 + MAX_GAP_MIN + 20] = np.nan  # a long silence: the history restarts
+    values[2, 3000:3045] = values[2, 2999]  # a stuck probe for 45 minutes, then a jump
+    values[2, 3045:] += 3.0
+    values[0, 3500:3560] = np.nan  # an hour's dropout: its minutes repeat the one before
     rows, where = series_features(values)
     incremental: dict[tuple[int, int], list[float]] = {}
     for i, row in enumerate(values):
@@ -53,6 +60,10 @@ def test_the_rule_computes_the_features_the_model_was_trained_on() -> None:
     assert set(incremental) == {(int(i), int(t)) for i, t in where}
     assert not any(i == 1 and 2000 + MAX_GAP_MIN < t < 2200 + HISTORY_MIN
                    for i, t in incremental)  # silent for a day after the restart
+    for sensor, start, end in ((2, 2999, 3044), (0, 3499, 3559)):  # stuck: silent, and an hour
+        assert not any(i == sensor and start + STUCK_MIN <= t <= end + 1 + HOUR_MIN
+                       for i, t in incremental)
+        assert (sensor, end + 2 + HOUR_MIN) in incremental
     expected = np.array([incremental[(int(i), int(t))] for i, t in where])
     np.testing.assert_allclose(rows, expected, rtol=1e-5, atol=1e-5)
     assert rows.shape[1] == len(FEATURES)
@@ -76,6 +87,34 @@ def test_silent_for_a_day_then_ahead_of_the_threshold_and_equal_to_the_harness()
         assert model_at is not None and threshold_at is not None
         assert model_at < threshold_at, (i, onset, model_at, threshold_at)
         assert rule.health().state is DriverState.OK
+
+
+def test_a_stuck_probe_coming_back_is_not_scored_for_an_hour() -> None:
+    """The probe repeats one value for 40 minutes while the room warms by 5 °C, then reads
+    the room again: the jump is against stale values, so the rule waits an hour."""
+    row = simulate("boiler_room", 1, 2 * HISTORY_MIN, seed=11).values[0].copy()
+    row = np.where(np.isnan(row), np.nanmean(row), row)  # no dropouts of its own
+    start, end = HISTORY_MIN + 200, HISTORY_MIN + 240
+    row[end:] += 5.0
+    row[start:end] = row[start - 1]
+    rule = anomaly_rule()
+    events = feed(rule, row, start=0, stop=end + HOUR_MIN + 30)
+    assert [t for t, state in events if state is AlarmState.ACTIVE] == []
+    # not scored from the minute after the run's 30th equal minute to an hour after it ended
+    first, last = start - 1 + STUCK_MIN, end + HOUR_MIN
+    assert rule.counters["stuck_probe"] == last - first + 1
+    assert rule.counters["scored"] == (last + 30) - HISTORY_MIN - (last - first + 1)
+
+
+def test_an_alarm_starts_only_while_the_reading_is_warmer_than_an_hour_before() -> None:
+    latch = ScoreLatch(threshold=10.0, min_duration_s=60.0)
+    t0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    at = [t0 + timedelta(minutes=k) for k in range(6)]
+    # a room cooling after a hot spell: high scores, falling readings
+    assert [latch.update(t, 15.0, rising=False) for t in at[:3]] == [None, None, None]
+    assert latch.update(at[3], 15.0) is None  # warming again: the minute's hold starts now
+    assert latch.update(at[4], 15.0) is AlarmState.ACTIVE
+    assert latch.update(at[5], 15.0, rising=False) is None  # raised: stays until the score falls
 
 
 def test_fridge_points_use_the_threshold_calibrated_on_fridges() -> None:

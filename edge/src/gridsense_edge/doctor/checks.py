@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..clock import probe_for
 from ..config import ConfigError, GatewayConfig, load_config
 from ..drivers.modbus.bus import ModbusBus, ModbusError
 from ..drivers.modbus.profiles import load_modbus_profile
@@ -63,6 +64,24 @@ def check_clock(server: str | None) -> Finding:
     return ok("clock", detail)
 
 
+def check_pass_clock(config: GatewayConfig) -> list[Finding]:
+    """Doors that take electronic passes refuse them all until the clock was synchronised
+    since boot (clock.py): say so before the first resident stands at the door."""
+    sources = sorted({d.pass_clock for d in config.devices if hasattr(d, "pass_clock")})
+    found = []
+    for source in sources:
+        name = f"pass_clock:{source}"
+        if probe_for(source)():
+            found.append(ok(name, "clock synchronised since boot: passes are judged"))
+        else:
+            found.append(fault(
+                name, "clock not synchronised since boot: every pass is refused (reason clock)",
+                "启用 NTP（timedatectl set-ntp true）并确认已同步；无网络的网关需加装 RTC 并设 "
+                "pass_clock: rtc / enable NTP (timedatectl set-ntp true) and wait for it to "
+                "synchronise; a gateway without network needs an RTC and pass_clock: rtc"))
+    return found
+
+
 def check_disk(config: GatewayConfig) -> Finding:
     state_dir = config.gateway.state_dir
     try:
@@ -104,7 +123,8 @@ def check_broker(config: GatewayConfig) -> Finding:
     if mqtt.password_file is not None:
         password = mqtt.password_file.read_text(encoding="utf-8").strip()
     tls = mqtt.tls.context() if mqtt.tls is not None else None
-    result = probe_broker(mqtt.host, mqtt.port, config.gateway.id, password, tls)
+    result = probe_broker(mqtt.host, mqtt.port, config.gateway.id, password, tls,
+                          protocol=mqtt.protocol)
     fixes = {
         ProbeOutcome.UNREACHABLE: "检查 mqtt.host/port、网络和防火墙，代理是否在运行 / check "
                                   "mqtt.host and port, the network, the firewall, that the "

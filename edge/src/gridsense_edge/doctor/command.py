@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     findings: list[Finding] = [first, checks.check_clock(args.server)]
     if config is not None:
         findings.append(checks.check_disk(config))
+        findings += checks.check_pass_clock(config)
         findings += checks.check_serial(config)
         findings.append(checks.check_broker(config))
         findings += checks.check_devices(config)

@@ -1,4 +1,5 @@
-"""Device drivers: each folder here registers its config model and factory with ``DRIVERS``."""
+"""Device drivers: each folder here registers its config model and factory with ``DRIVERS``,
+imported when a config names its type (``DRIVERS.index``) or when every type is asked for."""
 
 from .base import (
     DRIVERS,
@@ -10,8 +11,6 @@ from .base import (
     ReadingSink,
     SharedResources,
 )
-
-DRIVERS.load()
 
 __all__ = [
     "DRIVERS", "CommandReply", "DeviceConfigBase", "DownlinkHandler", "Driver", "DriverContext",

@@ -113,4 +113,9 @@ class DriverContext:
 # factory(all device configs of this type, context) -> drivers (a driver may serve many devices)
 DriverFactory = Callable[[list[Any], DriverContext], list[Driver]]
 
-DRIVERS: PluginRegistry[DriverFactory] = PluginRegistry("driver", "gridsense_edge.drivers")
+DRIVERS: PluginRegistry[DriverFactory] = PluginRegistry(
+    "driver", "gridsense_edge.drivers",
+    index={"camera": "camera.driver", "modbus_temperature": "modbus.temperature",
+           "onewire_temperature": "onewire.driver", "osdp_reader": "osdp.driver",
+           "qr_hid": "qrscan.hid_scanner", "qr_serial": "qrscan.serial_scanner"},
+)

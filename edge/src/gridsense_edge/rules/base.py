@@ -89,4 +89,8 @@ class PointRule(Generic[C, S]):
 
 RuleFactory = Callable[[Any], Rule]
 
-RULES: PluginRegistry[RuleFactory] = PluginRegistry("rule", "gridsense_edge.rules")
+RULES: PluginRegistry[RuleFactory] = PluginRegistry(
+    "rule", "gridsense_edge.rules",
+    index={"over_temperature": "over_temperature", "rapid_rise": "rapid_rise",
+           "temperature_anomaly": "temperature_anomaly"},
+)

@@ -48,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="OSDP card readers (libosdp PeripheralDevices) on a pseudo-terminal",
         description="Serve simulated OSDP readers on a pty linked at --link. Actions are read "
         "from stdin, one JSON object per line, e.g. {\"do\": \"card\", \"reader\": 1, "
-        "\"number\": 100200}; do = card|pin|open|close|exit|tamper|silent|back|garbage. "
+        "\"number\": 100200}; do = card|pin|scan|open|close|exit|tamper|silent|back|garbage "
+        "(scan: {\"do\": \"scan\", \"text\": \"GS1:P:...\"}, a QR code through the reader, "
+        "at most 64 bytes). "
         "Every command the control panel sends (lock output, LED, buzzer) is printed as a JSON "
         "line.",
     )

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 INPUT_DOOR, INPUT_REX = 0, 1  # the generic reader profile's input numbering
 MAX_COMMANDS = 1000  # recorded commands kept (a bound, oldest dropped)
 MAX_LINE_BUFFER = 64 * 1024  # per reader: what it has not consumed yet
+OSDP_SCAN_BYTES = 64  # scanned data libosdp passes through in one card read
 
 
 SIM_VENDOR_CODE = 0x0A1B2C  # the identity every simulated reader reports (osdp_PDID)
@@ -245,6 +246,22 @@ class OsdpReaderSimulator:
             "format": osdp.CardFormat.Wiegand, "data": data,
         })
 
+    def present_scan(self, address: int, text: str) -> None:
+        """A QR code read by the reader's scanner, passed through as raw card data (format
+        unspecified, 8 bits a character): libosdp carries up to 64 bytes of it, which is what
+        a compact pass is made to fit. (libosdp's ASCII card format does not reach the
+        control panel in 3.2.)"""
+        import osdp
+
+        data = text.encode("ascii")
+        if len(data) > OSDP_SCAN_BYTES:
+            raise ValueError(f"{len(data)} bytes scanned; an OSDP reader passes at most "
+                             f"{OSDP_SCAN_BYTES} (use the compact pass form)")
+        self._pd(address).submit_event({
+            "event": osdp.Event.CardRead, "reader_no": 0, "direction": 0,
+            "length": len(data) * 8, "format": osdp.CardFormat.Unspecified, "data": data,
+        })
+
     def type_pin(self, address: int, pin: str) -> None:
         """Digits then '#' (0x0D, OSDP's enter key)."""
         import osdp
@@ -306,6 +323,8 @@ class OsdpReaderSimulator:
             self.present_card(address, action["number"])
         elif do == "pin":
             self.type_pin(address, str(action["pin"]))
+        elif do == "scan":
+            self.present_scan(address, str(action["text"]))
         elif do in ("open", "close"):
             self.set_door(address, do == "open")
         elif do == "exit":
@@ -317,5 +336,5 @@ class OsdpReaderSimulator:
         elif do == "garbage":
             self.send_garbage(int(action.get("bytes", 64)))
         else:
-            raise ValueError(f"unknown action {do!r} (card, pin, open, close, exit, tamper, "
-                             "silent, back, garbage)")
+            raise ValueError(f"unknown action {do!r} (card, pin, scan, open, close, exit, "
+                             "tamper, silent, back, garbage)")

@@ -33,14 +33,19 @@ class ProbeResult:
     detail: str
 
 
+# mqtt.protocol in the gateway's config -> paho's protocol version
+MQTT_PROTOCOLS = {"5": MQTTProtocolVersion.MQTTv5, "3.1.1": MQTTProtocolVersion.MQTTv311}
+
+
 def probe_broker(host: str, port: int, gateway: str, password: str | None,
-                 tls: ClientTls | None, timeout_s: float = 5.0) -> ProbeResult:
+                 tls: ClientTls | None, timeout_s: float = 5.0,
+                 protocol: str = "5") -> ProbeResult:
     try:
         socket.create_connection((host, port), timeout=timeout_s).close()
     except OSError as exc:
         return ProbeResult(ProbeOutcome.UNREACHABLE, f"{host}:{port}: {exc}")
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=gateway,
-                         protocol=MQTTProtocolVersion.MQTTv5, reconnect_on_failure=False)
+                         protocol=MQTT_PROTOCOLS[protocol], reconnect_on_failure=False)
     client.username_pw_set(gateway, password)
     if tls is not None:
         client.tls_set_context(tls)

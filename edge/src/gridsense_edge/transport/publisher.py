@@ -109,7 +109,7 @@ class Publisher:
             gateway=self.gateway, seq=seq, ts=record.ts, point=record.point, door=record.door,
             result=record.result, method=record.method, credential=record.credential,
             card=record.card, reason=record.reason, offline=offline,
-            credentials_version=record.credentials_version,
+            credentials_version=record.credentials_version, pass_id=record.pass_id,
         ))
 
     def command_result(self, command_id: str, ok: bool, result: dict[str, object] | None,

@@ -25,6 +25,7 @@ from ..logs import log_event
 from .confirmations import Confirmations, EndToEnd
 from .downlink import Downlink
 from .outbox import OutboundMessage, Outbox
+from .probe import MQTT_PROTOCOLS
 from .publisher import mark_backfill
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Uplink:
         tls: ClientTls | None = None,
         acknowledgement: str = "auto",
         confirmations: Confirmations | None = None,
+        protocol: str = "5",
     ) -> None:
         self.gateway = gateway
         self.host = host
@@ -69,6 +71,7 @@ class Uplink:
         self.window = max_inflight
         self.session_expiry_s = session_expiry_s
         self.reconnect_max_s = reconnect_max_s
+        self.protocol = MQTT_PROTOCOLS[protocol]  # KeyError: not a version the config allows
         self._password = None
         if password_file is not None:
             self._password = password_file.read_text(encoding="utf-8").strip()
@@ -106,10 +109,10 @@ class Uplink:
         return len(self._inflight)
 
     def _new_client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=self.gateway,
-            protocol=MQTTProtocolVersion.MQTTv5,
-        )
+        # 3.1.1: a persistent session (clean session off) keeps the subscriptions, as expiry does.
+        v5 = self.protocol is MQTTProtocolVersion.MQTTv5
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.gateway,
+                             protocol=self.protocol, **({} if v5 else {"clean_session": False}))
         client.user_data_set({"ended": False})  # per connection, read on paho's thread
         client.username_pw_set(self.gateway, self._password)
         if self._tls is not None:
@@ -137,6 +140,7 @@ class Uplink:
             asyncio.create_task(self._resend(), name="uplink resend"),
         ]
         log_event(log, "uplink_started", broker=f"{self.host}:{self.port}",
+                  mqtt=self.protocol.name,
                   tls=self._tls is not None,
                   keepalive_s=self.keepalive_s, max_inflight=self.max_inflight)
 
@@ -182,10 +186,13 @@ class Uplink:
         while True:
             client = self._client
             self._ended.clear()
-            properties = Properties(PacketTypes.CONNECT)
-            properties.SessionExpiryInterval = self.session_expiry_s
-            client.connect_async(self.host, self.port, keepalive=self.keepalive_s,
-                                 clean_start=False, properties=properties)
+            if self.protocol is MQTTProtocolVersion.MQTTv5:
+                properties = Properties(PacketTypes.CONNECT)
+                properties.SessionExpiryInterval = self.session_expiry_s
+                client.connect_async(self.host, self.port, keepalive=self.keepalive_s,
+                                     clean_start=False, properties=properties)
+            else:
+                client.connect_async(self.host, self.port, keepalive=self.keepalive_s)
             client.loop_start()  # paho retries the TCP connect itself, with our backoff
             while not self._ended.is_set():
                 with contextlib.suppress(TimeoutError):

@@ -24,6 +24,7 @@ from ..db.retry import retry_transient
 from ..db.sequences import record_sequences
 from ..logs import kv
 from ..timeseries.line_protocol import escape_tag, grid_tag, timestamp_ns
+from .correlate import CardCorrelator
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class AccessQuery:
 
 
 class AccessLogService:
+    correlator: CardCorrelator | None = None
+
     def __init__(self, factory: sessionmaker[Session], counters: Counters,
                  grid_of: GridOf) -> None:
         self.factory = factory
@@ -80,6 +83,8 @@ class AccessLogService:
                         seq=message.seq, point=message.point, door=message.door,
                         result=message.result.value, credential=message.credential,
                         card=message.card, reason=message.reason))
+        if self.correlator is not None:  # one card at two places (correlate.py)
+            await self.correlator.observe(messages)
         return stored
 
     def _record(self, messages: list[AccessEvent]) -> int:

@@ -105,3 +105,11 @@ class BrokerAccounts(Protocol):
 
     def list(self) -> list[Account]:
         ...
+
+
+def refresh_all(accounts: BrokerAccounts) -> list[Account]:
+    """Re-apply every gridsense account's ACLs as this version spells them: after an upgrade
+    that gave a role a new topic (a gateway's acknowledgements, say), accounts made by an older
+    version lack it until then. Accounts that are not gridsense's (the admin) are left alone."""
+    return [accounts.change(account.name, role=account.role)
+            for account in accounts.list() if account.role is not None]

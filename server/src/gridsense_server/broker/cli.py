@@ -15,7 +15,15 @@ from gridsense_protocol.tls import ClientTls, TlsFileError
 from gridsense_protocol.yamlconfig import ConfigError, load_yaml_file
 
 from ..config import MqttConfig, MqttTlsConfig, ServerConfig, mqtt_tls_context
-from .accounts import ROLE_TEXT, Account, AccountError, AccountErrorKind, BrokerAccounts, Role
+from .accounts import (
+    ROLE_TEXT,
+    Account,
+    AccountError,
+    AccountErrorKind,
+    BrokerAccounts,
+    Role,
+    refresh_all,
+)
 from .dynsec_file import write_initial_state
 
 EXIT_FAILED = 1  # the broker could not be reached or refused the command
@@ -55,7 +63,10 @@ def add_parser(verbs: Any) -> None:
                                                "disconnect it")
     revoke.add_argument("name")
     actions.add_parser("list", help="列出账号 / list accounts")
-    for verb in (add, passwd, role, revoke, actions.choices["list"]):
+    actions.add_parser("refresh", help="按本版本重新应用每个账号的 ACL（升级后运行）/ re-apply "
+                                       "every account's ACLs as this version spells them "
+                                       "(run after an upgrade)")
+    for verb in (add, passwd, role, revoke, actions.choices["list"], actions.choices["refresh"]):
         _connection_options(verb)
         verb.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
 
@@ -116,7 +127,7 @@ def _account(args: argparse.Namespace) -> int:
     password_file: Path | None = getattr(args, "password_file", None)
     # A generated password is written only after the broker took it, so a failed add leaves
     # no file behind.
-    password, generated = ((None, False) if verb in ("revoke", "list") else
+    password, generated = ((None, False) if verb in ("revoke", "list", "refresh") else
                            _password_from(password_file, create=verb != "role", write=False))
     with dynsec_accounts(host, port, args.admin, admin_password, tls=tls) as accounts:
         result = _apply(accounts, args, password)
@@ -145,6 +156,8 @@ def _apply(accounts: BrokerAccounts, args: argparse.Namespace,
     if verb == "revoke":
         accounts.revoke(args.name)
         return None
+    if verb == "refresh":
+        return refresh_all(accounts)
     return accounts.list()
 
 
@@ -152,6 +165,9 @@ def _report(args: argparse.Namespace, result: Account | list[Account] | None,
             password_file: Path | None, shown_password: str | None) -> None:
     verb = args.account_verb
     if isinstance(result, list):
+        if verb == "refresh" and not args.json:
+            print(f"已按本版本重新应用 {len(result)} 个账号的 ACL / re-applied the ACLs of "
+                  f"{len(result)} accounts")
         if args.json:
             print(json.dumps([a.to_json() for a in result], ensure_ascii=False, indent=2))
         for account in [] if args.json else result:

@@ -11,7 +11,7 @@ import select
 import socket
 import ssl
 import threading
-from collections import Counter, deque
+from collections import deque
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gridsense_protocol import Envelope, Kind, ProtocolError, Snapshot, decode, shared_subscription
+from gridsense_protocol import Kind, shared_subscription
 from gridsense_protocol import subscription as plain_subscription
 
 from ..acks import AckToken, InboundMessage
@@ -27,8 +27,8 @@ from ..backoff import Backoff
 from ..config import MqttConfig, mqtt_tls_context
 from ..counters import Counters
 from ..logs import kv
-from .classify import invalid_reason
 from .handoff import Handoff
+from .inbound import InboundDecoder
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,6 @@ _SELECT_TIMEOUT_S = 1.0  # keepalive pings are sent from loop_misc between selec
 MAX_OUTGOING = 1000
 
 Publication = tuple[str, bytes, bool]  # topic, payload, retain (always QoS 1)
-
-
-def _log_sampled(n: int) -> bool:
-    # A gateway stuck sending garbage must not flood the log: the first ten, then every 1000th.
-    return n <= 10 or n % 1000 == 0
 
 
 class MqttBridge:
@@ -81,7 +76,7 @@ class MqttBridge:
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._thread: threading.Thread | None = None
-        self._invalid_seen: Counter[tuple[str, str]] = Counter()
+        self._decoder = InboundDecoder(counters, client_id)
         self._tls = None if config.tls is None else mqtt_tls_context(config.tls)
         self._tls_logged: str | None = None  # the failure told since the last good connect
         self._client = self._make_client()
@@ -332,34 +327,7 @@ class MqttBridge:
         token = (self.generation, msg.mid, msg.qos) if msg.qos > 0 else None
         if msg.dup:
             self.counters.inc("mqtt.dup_deliveries")
-        message: Envelope | Snapshot | None = None
-        reason: str | None = None
-        try:
-            message, reason = self._decode(msg.topic, msg.payload)
-        except Exception as exc:
-            # A bug in our own code must not kill paho's thread (and with it, all ingest).
-            self.counters.inc("ingest.errors")
-            log.exception(kv("ingest_error", client_id=self.client_id, mid=msg.mid))
-            reason = f"decode error: {exc!r}"
-        self._hand_off(InboundMessage(message, token, msg.topic, msg.payload, reason))
-
-    def _decode(self, topic: str, payload: bytes) -> tuple[Envelope | Snapshot | None, str | None]:
-        """The message, or None and why it was refused."""
-        try:
-            message = decode(topic, payload)
-        except ProtocolError as exc:
-            reason = invalid_reason(exc, len(payload))
-            self.counters.inc(f"ingest.invalid.{reason}")
-            key = (exc.gateway or "?", reason)
-            self._invalid_seen[key] += 1
-            if len(self._invalid_seen) > 10_000:
-                self._invalid_seen.clear()  # bounded
-            if _log_sampled(self._invalid_seen[key]):
-                log.warning(kv("message_invalid", gateway=exc.gateway, topic=topic,
-                               reason=reason, field=exc.field or None, detail=exc.reason[:300],
-                               bytes=len(payload), seen=self._invalid_seen[key]))
-            return None, f"{reason}: {str(exc)[:400]}"
-        return message, None
+        self._hand_off(self._decoder.message(msg.topic, msg.payload, token, msg.mid))
 
     def _hand_off(self, message: InboundMessage) -> None:
         # With the hand-off at least as large as the Receive Maximum this never waits; it is

@@ -9,6 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from gridsense_protocol import AlarmState, Severity, utc_now
+
+from ...events import IncidentEvent
+
 log = logging.getLogger(__name__)
 
 HOURS = 24
@@ -99,3 +103,19 @@ class AnomalyWatch:
                 self._report(result, context)
 
         asyncio.get_running_loop().run_in_executor(None, score).add_done_callback(done)
+
+
+def anomaly_incident(point: str, door: str, severity: Severity, score: Score,
+                     credential: str | None, card: str | None = None,
+                     pass_id: str | None = None) -> IncidentEvent:
+    """``access_anomaly`` for a granted card, PIN or pass (a pass scores as its holder)."""
+    return IncidentEvent(
+        point=point, type="access_anomaly", severity=severity, state=AlarmState.ACTIVE,
+        ts=utc_now(), value=round(score.value, 4), threshold=round(score.threshold, 4), unit="",
+        message=f"unusual access at door {door}: {credential or 'unknown credential'} at "
+                f"{score.hour:02d}h",
+        details={"door": door, "credential": credential, "card": card, "pass_id": pass_id,
+                 "hour": score.hour, "score": round(score.value, 4),
+                 "threshold": round(score.threshold, 4),
+                 "known_credential": score.known_credential},
+    )

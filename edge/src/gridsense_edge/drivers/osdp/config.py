@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
 from gridsense_protocol import Severity
 
+from ...clock import ClockSource
 from ...configtypes import PROFILES_DIR, Identifier, ResolvedPath, context_of
 from ..base import DeviceConfigBase
 from .door import DoorPolicy
@@ -35,6 +36,10 @@ class OsdpReaderConfig(DeviceConfigBase):
     # models/access_anomaly: granted swipes scoring above its threshold raise access_anomaly
     anomaly_model: ResolvedPath | None = None
     anomaly_severity: Severity = Severity.MINOR
+    # Electronic passes (QR, through this reader or a scanner mounted at its door): what says
+    # the clock was synchronised since boot (clock.py), and the allowance at a window's edges.
+    pass_clock: ClockSource = "auto"
+    pass_skew_s: Annotated[float, Field(ge=0, le=600)] = 60.0
 
     @field_validator("anomaly_model")
     @classmethod
@@ -68,6 +73,8 @@ class OsdpReaderConfig(DeviceConfigBase):
             raise ValueError(f"address {value} is used by another reader on {port}")
         seen.add((port, value))
         return value
+
+    guards_door: ClassVar[bool] = True  # QR scanners can be mounted at its door
 
     @property
     def door_id(self) -> str:

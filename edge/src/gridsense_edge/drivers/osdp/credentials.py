@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +13,10 @@ from typing import Any
 
 from gridsense_protocol.access_hash import keyed_hash
 
+from .passbook import SCHEMA_V2, PassBook, PassUpdate, wire_fields
 from .staging import Staging, Transfer
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: credentials; 2: + pass keys, pass records, revoked passes, use counts
 FILE_NAME = "access.db"
 DEFAULT_MAX_CREDENTIALS = 100_000
 WIRE_FIELDS = ("id", "card", "pin", "valid_from", "valid_until", "doors", "buildings")
@@ -26,6 +28,7 @@ class CredentialError(ValueError):
 
 class StoreFull(CredentialError):
     pass
+
 
 
 def card_hash(key: bytes, card_number: str) -> str:
@@ -57,11 +60,7 @@ class Credential:
     def from_wire(cls, item: Mapping[str, Any] | Sequence[Any]) -> Credential:
         """One credential as the server sends it (hashes, never numbers): the compact list
         ``[id, card, pin, valid_from, valid_until, doors, buildings]`` or the same as a dict."""
-        if not isinstance(item, Mapping):
-            if isinstance(item, str | bytes) or len(item) != len(WIRE_FIELDS):
-                raise CredentialError(f"credential {item!r:.80}: expected {len(WIRE_FIELDS)} "
-                                      f"fields ({', '.join(WIRE_FIELDS)})")
-            item = dict(zip(WIRE_FIELDS, item, strict=True))
+        item = wire_fields(item, WIRE_FIELDS, "credential", CredentialError)
         try:
             ident = str(item["id"])
             card, pin = item.get("card"), item.get("pin")
@@ -82,6 +81,10 @@ class Credential:
             raise CredentialError(f"credential {item!r:.80}: {exc!r}") from None
 
 
+def _now(now: float | None) -> float:
+    return time.time() if now is None else now
+
+
 def _epoch(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -96,7 +99,7 @@ class CredentialStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         if self._db.execute("PRAGMA user_version").fetchone()[0] == 0:
-            self._db.executescript(
+            self._db.executescript(  # schema 1, upgraded below like any older copy
                 """
                 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
                 CREATE TABLE IF NOT EXISTS credentials(
@@ -107,11 +110,27 @@ class CredentialStore:
                 PRAGMA user_version = 1;
                 """
             )
+        self._upgrade()
         self.staging = Staging(self)  # chunked transfers, staged until every part is in
+        self.passes = PassBook(self._db, max_credentials)
         self._key: bytes | None = None
         key = self._meta("hash_key")
         if key:
             self._key = bytes.fromhex(key)
+
+    def _upgrade(self) -> None:
+        """1 -> 2 in one transaction: the credentials stay, the pass tables start empty (the
+        next sync fills them)."""
+        if self._db.execute("PRAGMA user_version").fetchone()[0] < 2:
+            with self._txn():
+                for statement in SCHEMA_V2.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
         self._db.close()
@@ -149,6 +168,9 @@ class CredentialStore:
     def by_pin(self, hashed: str) -> Credential | None:
         return self._one("pin", hashed)
 
+    def by_id(self, ident: str) -> Credential | None:
+        return self._one("id", ident)
+
     def _one(self, column: str, value: str) -> Credential | None:
         row = self._db.execute(
             f"SELECT id, card, pin, valid_from, valid_until, doors, buildings, revoked "
@@ -166,22 +188,27 @@ class CredentialStore:
     # ---- sync ----
 
     def apply_snapshot(
-        self, version: int, hash_key: bytes, credentials: Iterable[Credential]
+        self, version: int, hash_key: bytes, credentials: Iterable[Credential],
+        passes: PassUpdate | None = None, now: float | None = None,
     ) -> int:
-        """Replace the whole copy (first sync, or the gateway was too far behind)."""
+        """Replace the whole copy (first sync, or the gateway was too far behind); pass
+        records and revocations too, pass keys when the snapshot carries them."""
         items = list(credentials)
         if len(items) > self.max_credentials:
             raise StoreFull(f"snapshot has {len(items)} credentials, cap {self.max_credentials}")
         with self._txn():
             self._db.execute("DELETE FROM credentials")
             self._upsert(items)
+            self.passes.apply(passes or PassUpdate(), replace=True, now=_now(now))
             self._set_meta("hash_key", hash_key.hex())
             self._set_meta("version", str(version))
         self._key = hash_key
+        self.passes.reload()
         return len(items)
 
     def apply_delta(
-        self, base: int, version: int, upserts: Iterable[Credential], revoked: Iterable[str]
+        self, base: int, version: int, upserts: Iterable[Credential], revoked: Iterable[str],
+        passes: PassUpdate | None = None, now: float | None = None,
     ) -> bool:
         """Apply changes ``base`` -> ``version``; False (nothing applied) if the copy is older
         than ``base`` (the caller then asks for a snapshot). A delta already in is a no-op."""
@@ -200,10 +227,13 @@ class CredentialStore:
             )
             if self.count() > self.max_credentials:
                 raise StoreFull(f"delta would exceed the cap of {self.max_credentials}")
+            if passes is not None:
+                self.passes.apply(passes, replace=False, now=_now(now))
             self._set_meta("version", str(version))
+        self.passes.reload()
         return True
 
-    def apply_staged(self, transfer: Transfer) -> bool:
+    def apply_staged(self, transfer: Transfer, now: float | None = None) -> bool:
         """Swap a complete staged transfer in, in one transaction. False (nothing applied,
         staging dropped) for a delta whose base is newer than the copy."""
         if transfer.mode == "delta":
@@ -218,11 +248,14 @@ class CredentialStore:
             self.staging.swap_in(transfer)
             if self.count() > self.max_credentials:
                 raise StoreFull(f"transfer would exceed the cap of {self.max_credentials}")
+            self.passes.prune(_now(now))
+            self.passes.check_caps()
             if transfer.secret is not None:
                 self._set_meta("hash_key", transfer.secret)
             self._set_meta("version", str(transfer.version))
         if transfer.secret is not None:
             self._key = bytes.fromhex(transfer.secret)
+        self.passes.reload()
         return True
 
     def _upsert(self, items: list[Credential]) -> None:

@@ -13,6 +13,7 @@ class Decision:
     reason: str | None  # None when granted; unknown, revoked, expired, not_yet_valid, ...
     credential: str | None
     hashed: str | None  # the card/PIN hash, what logs and events carry
+    pass_id: str | None = None  # decided on an electronic pass (passdecide.py)
 
 
 def _judge(

@@ -9,7 +9,7 @@ from typing import Any
 
 from gridsense_protocol import AccessResult, AlarmState, Severity
 
-from ...events import IncidentEvent
+from ...events import AccessRecord, IncidentEvent
 from .decisions import Decision
 
 
@@ -37,6 +37,17 @@ class DoorEvent:
     ts: float
     method: str = "door"
     decision: Decision | None = None
+
+    def record(self, point: str, door: str, credentials_version: int) -> AccessRecord:
+        """The access event: a card travels as its hash, a pass as its id and holder."""
+        d = self.decision
+        return AccessRecord(
+            point=point, door=door, result=self.result, ts=_dt(self.ts), method=self.method,
+            credential=d.credential if d else None,
+            card=d.hashed if d and self.method == "card" else None,
+            reason=d.reason if d else None,
+            credentials_version=credentials_version if d else None,
+            pass_id=d.pass_id if d else None)
 
 
 @dataclass
@@ -98,8 +109,10 @@ class DoorStateMachine:
         if decision.granted:
             self._authorised_until = now + self.policy.unlock_s
             step = Step([DoorEvent(AccessResult.GRANTED, now, method, decision)])
-            if decision.credential is not None:
-                step.incidents.extend(self._passback(decision.credential, now))
+            # A pass is passed back as a pass: its holder may have invited several visitors
+            # who come in together, each with a pass of their own.
+            if decision.pass_id is not None or decision.credential is not None:
+                step.incidents.extend(self._passback(decision, now))
             return step
         step = Step([DoorEvent(AccessResult.DENIED, now, method, decision)])
         self._denials.append(now)
@@ -115,10 +128,11 @@ class DoorStateMachine:
                 window_s=window))
         return step
 
-    def _passback(self, credential: str, now: float) -> list[IncidentEvent]:
+    def _passback(self, decision: Decision, now: float) -> list[IncidentEvent]:
         policy = self.policy
         if policy.passback_grants <= 0:
             return []
+        credential = f"pass:{decision.pass_id}" if decision.pass_id else str(decision.credential)
         self._grants.append((now, credential))
         window = policy.passback_window_s
         recent = sum(1 for t, c in self._grants if c == credential and now - t <= window)
@@ -128,12 +142,14 @@ class DoorStateMachine:
         self._passback_raised = {c: t for c, t in self._passback_raised.items()
                                  if now - t <= window}  # bounded by the grants in a window
         self._passback_raised[credential] = now
+        what = ("同一张电子通行证", "one pass") if decision.pass_id else ("同一张卡", "one card")
         return [self._incident(
             "card_passback", AlarmState.ACTIVE, now, policy.passback_severity, float(recent),
             float(policy.passback_grants), "",
-            f"同一张卡 {window:g} 秒内在 {self.door} 通过 {recent} 次，疑似传卡尾随 / one card "
+            f"{what[0]} {window:g} 秒内在 {self.door} 通过 {recent} 次，疑似传卡尾随 / {what[1]} "
             f"granted {recent} times within {window:g} s at door {self.door}: passed back?",
-            credential=credential, window_s=window)]
+            credential=decision.credential, window_s=window,
+            **({"pass_id": decision.pass_id} if decision.pass_id else {}))]
 
     def request_to_exit(self, now: float) -> Step:
         self._authorised_until = max(self._authorised_until, now + self.policy.rex_window_s)

@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from gridsense_protocol import AlarmState, DriverHealth, DriverState, utc_now
+from gridsense_protocol import DriverHealth, DriverState
 
 from ...backoff import backoff_delay
-from ...events import AccessRecord, IncidentEvent
+from ...clock import ClockTrust
 from ...logs import log_event
 from ...portlease import LENT
 from ..base import DRIVERS, Driver, DriverContext
-from .anomaly import AnomalyWatch, Score
+from ..doors import register_door, unregister_door
+from .anomaly import AnomalyWatch, Score, anomaly_incident
 from .config import OsdpReaderConfig
 from .credentials import CredentialStore, credential_store
 from .decisions import Decision, decide
 from .door import DoorStateMachine, Step
 from .line import (
-    Keypad,
-    ReaderProfile,
     SerialChannel,
     card_number,
     deny_commands,
@@ -34,6 +34,8 @@ from .line import (
     read_key_file,
     start_refresh,
 )
+from .passgate import PassGate, scanned_pass
+from .reader import Reader
 from .sync import AccessSync
 
 log = logging.getLogger(__name__)
@@ -45,33 +47,18 @@ MAX_PENDING_EVENTS = 256  # libosdp thread -> event loop
 PORT_RETRY_CAP_S = 30.0
 
 
-@dataclass
-class _Reader:
-    config: OsdpReaderConfig
-    profile: ReaderProfile
-    key: bytes
-    door: DoorStateMachine
-    keypad: Keypad = field(default_factory=Keypad)
-    online: bool = False
-    sc: bool = False
-    seen_online: bool = False
-    recover_attempt: int = 0
-    recover_at: float = 0.0
-    power_fault: bool = False
-
-
 class OsdpBus:
     """The control panel for every reader on one serial port."""
 
     def __init__(self, port: str, readers: list[OsdpReaderConfig], context: DriverContext,
-                 store: CredentialStore) -> None:
+                 store: CredentialStore, clock: ClockTrust | None = None) -> None:
         self.name = f"osdp:{port}"
         self.port = port
         self.context = context
         self.store = store
         folder = context.profiles_dir
         self.readers = [
-            _Reader(c, load_reader_profile(c.profile, folder), read_key_file(c.key_file),
+            Reader(c, load_reader_profile(c.profile, folder), read_key_file(c.key_file),
                     DoorStateMachine(c.point, c.door_id, c.policy()))
             for c in readers
         ]
@@ -97,31 +84,37 @@ class OsdpBus:
         self.counters.update(anomalies=0, anomaly_not_scored=0)
         models = {c.anomaly_model for c in readers if c.anomaly_model is not None}
         self._watches = {m: AnomalyWatch(m, self._anomalous, self.counters) for m in models}
+        self.passes = PassGate(store, self.counters, clock)
+        # A scanner mounted at one of these doors presents its passes here (drivers/doors.py).
+        self._presenters = {r.door.door: functools.partial(self._on_pass, r)
+                            for r in self.readers}
 
     # ---- health ----
 
     def health(self) -> DriverHealth:
-        devices = {}
-        for reader in self.readers:
-            state = "online" if reader.online else "offline"
-            if reader.online and not reader.sc:
-                state = "online_no_secure_channel"
-            if reader.door.tampered:
-                state += ",tamper"
-            if reader.power_fault:
-                state += ",power_fault"
-            devices[reader.config.point] = f"{state},door={reader.door.state}"
+        devices = {reader.config.point: reader.describe() for reader in self.readers}
         online = sum(r.online for r in self.readers)
         if self._state is not DriverState.STARTING:
             self._state = (DriverState.OK if online == len(self.readers)
                            else DriverState.DEGRADED if online else DriverState.DOWN)
-        return DriverHealth(state=self._state, detail=self._detail, counters=dict(self.counters),
+        return DriverHealth(state=self._state, detail=self._detail or self.passes.clock_detail,
+                            counters=dict(self.counters),
                             devices=devices)
 
     # ---- run ----
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        state_dir = self.context.state_dir or Path(".")
+        for door, present in self._presenters.items():
+            register_door(state_dir, door, present)
+        try:
+            await self._run()
+        finally:
+            for door, present in self._presenters.items():
+                unregister_door(state_dir, door, present)
+
+    async def _run(self) -> None:
         attempt = 0
         while True:
             if self._lent:
@@ -246,7 +239,11 @@ class OsdpBus:
             kind = event.get("event")
             try:
                 if kind == osdp.Event.CardRead:
-                    self._on_card(reader, card_number(event))
+                    text = scanned_pass(bytes(event.get("data", b"")))
+                    if text is not None:
+                        self._on_pass(reader, text, reader.config.point)
+                    else:
+                        self._on_card(reader, card_number(event))
                 elif kind == osdp.Event.KeyPress:
                     self._on_keys(reader, bytes(event.get("data", b"")))
                 elif kind == osdp.Event.Status:
@@ -259,50 +256,53 @@ class OsdpBus:
 
     # ---- what readers report ----
 
-    def _on_card(self, reader: _Reader, number: str) -> None:
+    def _on_card(self, reader: Reader, number: str) -> None:
         self.counters["cards"] += 1
         self._decide(reader, "card", card=number)
 
-    def _on_keys(self, reader: _Reader, data: bytes) -> None:
+    def _on_keys(self, reader: Reader, data: bytes) -> None:
         for pin in reader.keypad.feed(data, time.monotonic()):
             self.counters["pins"] += 1
             self._decide(reader, "pin", pin=pin)
 
-    def _decide(self, reader: _Reader, method: str, card: str | None = None,
+    def _on_pass(self, reader: Reader, text: str, via: str) -> None:
+        """A pass read by this reader or by a scanner at its door (``via``: which one)."""
+        now = time.time()
+        self._conclude(reader, "pass", self.passes.decide(text, reader.config, now), now, via)
+
+    def _decide(self, reader: Reader, method: str, card: str | None = None,
                 pin: str | None = None) -> None:
         now = time.time()
         config = reader.config
         decision = decide(self.store, door=config.door_id, building=config.building, now=now,
                           card=card, pin=pin)
+        self._conclude(reader, method, decision, now)
+
+    def _conclude(self, reader: Reader, method: str, decision: Decision, now: float,
+                  via: str | None = None) -> None:
+        config = reader.config
         if decision.granted:
             self.counters["granted"] += 1
         else:
             self.counters["denied"] += 1
         self._signal(reader, decision.granted)
+        passed = {"pass_id": decision.pass_id, "via": via} if method == "pass" else {}
         log_event(log, "access_decision", point=config.point, door=config.door_id,
                   method=method, granted=decision.granted, reason=decision.reason,
-                  credential=decision.credential, card=decision.hashed)
+                  credential=decision.credential, card=decision.hashed, **passed)
         self._apply(reader, reader.door.decided(decision, method, now))
         if decision.granted and config.anomaly_model is not None:
             self._watches[config.anomaly_model].submit(
                 decision.credential, config.door_id, _utc(now), (reader, decision))
 
-    def _anomalous(self, score: Score, context: tuple[_Reader, Decision]) -> None:
+    def _anomalous(self, score: Score, context: tuple[Reader, Decision]) -> None:
         reader, decision = context
         config = reader.config
-        self.context.raise_incident(IncidentEvent(
-            point=config.point, type="access_anomaly", severity=config.anomaly_severity,
-            state=AlarmState.ACTIVE, ts=utc_now(), value=round(score.value, 4),
-            threshold=round(score.threshold, 4), unit="",
-            message=f"unusual access at door {config.door_id}: "
-                    f"{decision.credential or 'unknown credential'} at {score.hour:02d}h",
-            details={"door": config.door_id, "credential": decision.credential,
-                     "card": decision.hashed, "hour": score.hour,
-                     "score": round(score.value, 4), "threshold": round(score.threshold, 4),
-                     "known_credential": score.known_credential},
-        ))
+        self.context.raise_incident(anomaly_incident(
+            config.point, config.door_id, config.anomaly_severity, score, decision.credential,
+            card=decision.hashed, pass_id=decision.pass_id))
 
-    def _on_status(self, reader: _Reader, report_type: int, report: bytes) -> None:
+    def _on_status(self, reader: Reader, report_type: int, report: bytes) -> None:
         import osdp
 
         now = time.time()
@@ -342,7 +342,7 @@ class OsdpBus:
             if not online and cp is not None and mono >= reader.recover_at:
                 self._recover(cp, reader, mono)
 
-    def _recover(self, cp: Any, reader: _Reader, mono: float) -> None:
+    def _recover(self, cp: Any, reader: Reader, mono: float) -> None:
         """libosdp waits 300 s before retrying a lost reader; re-enabling restarts it now."""
         address = reader.config.address
         with contextlib.suppress(Exception):
@@ -355,7 +355,7 @@ class OsdpBus:
 
     # ---- reader feedback: lock, LED, buzzer ----
 
-    def _submit(self, reader: _Reader, command: dict[str, Any]) -> None:
+    def _submit(self, reader: Reader, command: dict[str, Any]) -> None:
         cp = self._cp
         if cp is None or not reader.online:
             self.counters["commands_failed"] += 1
@@ -367,7 +367,7 @@ class OsdpBus:
         if not ok:
             self.counters["commands_failed"] += 1
 
-    def _signal(self, reader: _Reader, granted: bool) -> None:
+    def _signal(self, reader: Reader, granted: bool) -> None:
         commands = (grant_commands(reader.profile, reader.config.unlock_s) if granted
                     else deny_commands(reader.profile))
         for command in commands:
@@ -375,20 +375,12 @@ class OsdpBus:
 
     # ---- door step -> access log + incidents ----
 
-    def _apply(self, reader: _Reader, step: Step) -> None:
+    def _apply(self, reader: Reader, step: Step) -> None:
         record = self.context.record_access
         version = self.store.version
         for event in step.events:
-            decision: Decision | None = event.decision
             if record is not None:
-                record(AccessRecord(
-                    point=reader.config.point, door=reader.config.door_id, result=event.result,
-                    ts=_utc(event.ts), method=event.method,
-                    credential=decision.credential if decision else None,
-                    card=decision.hashed if decision and event.method == "card" else None,
-                    reason=decision.reason if decision else None,
-                    credentials_version=version if decision else None,
-                ))
+                record(event.record(reader.config.point, reader.config.door_id, version))
         for incident in step.incidents:
             self.context.raise_incident(incident)
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridsense_protocol.yamlconfig import load_yaml_file
+from ...configtypes import load_profile
 
 LED_RED, LED_GREEN, LED_BLACK = 1, 2, 0
 PIN_MAX_DIGITS, PIN_IDLE_S = 12, 15.0
@@ -46,13 +46,8 @@ def osdp_profiles_dir(modbus_profiles: Path) -> Path:
 
 
 def load_reader_profile(profile_id: str, modbus_profiles: Path) -> ReaderProfile:
-    folder = osdp_profiles_dir(modbus_profiles)
-    path = folder / f"{profile_id}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
-        raise ValueError(f"no OSDP reader profile {profile_id!r} in {folder} "
-                         f"(known: {', '.join(known) or 'none'})")
-    return load_yaml_file(path, ReaderProfile)
+    return load_profile(osdp_profiles_dir(modbus_profiles), profile_id, ReaderProfile,
+                        "OSDP reader")
 
 
 def read_key_file(path: Path) -> bytes:

@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .passbook import PassUpdate
+
 if TYPE_CHECKING:
     from .credentials import Credential, CredentialStore
 
@@ -20,7 +22,14 @@ CREATE TABLE IF NOT EXISTS staged_credentials(
     id TEXT PRIMARY KEY, card TEXT, pin TEXT, valid_from REAL, valid_until REAL,
     doors TEXT, buildings TEXT, revoked INTEGER, part INTEGER);
 CREATE TABLE IF NOT EXISTS staged_revoked(id TEXT PRIMARY KEY, part INTEGER);
+CREATE TABLE IF NOT EXISTS staged_passes(
+    id TEXT PRIMARY KEY, kind TEXT, holder TEXT, not_before INTEGER, not_after INTEGER,
+    uses INTEGER, doors TEXT, buildings TEXT, part INTEGER);
+CREATE TABLE IF NOT EXISTS staged_revoked_passes(id TEXT PRIMARY KEY, part INTEGER);
+CREATE TABLE IF NOT EXISTS staged_pass_keys(part INTEGER PRIMARY KEY, keys TEXT);
 """
+_TABLES = ("staged_transfer", "staged_parts", "staged_credentials", "staged_revoked",
+           "staged_passes", "staged_revoked_passes", "staged_pass_keys")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +78,7 @@ class Staging:
         return Progress(transfer, len(have), missing)
 
     def add(self, transfer: Transfer, part: int, items: list[Credential],
-            revoked: list[str]) -> Progress | None:
+            revoked: list[str], passes: PassUpdate | None = None) -> Progress | None:
         """Stage one part; None when it belongs to an older transfer than the one staged."""
         if not 0 <= part < transfer.parts:
             raise ValueError(f"part {part} outside 0..{transfer.parts - 1}")
@@ -94,8 +103,21 @@ class Staging:
                   json.dumps(list(c.buildings)), int(c.revoked), part) for c in items])
             db.executemany("INSERT OR REPLACE INTO staged_revoked VALUES (?, ?)",
                            [(i, part) for i in revoked])
+            self._stage_passes(part, passes or PassUpdate())
             db.execute("INSERT OR IGNORE INTO staged_parts VALUES (?)", (part,))
         return self.progress()
+
+    def _stage_passes(self, part: int, passes: PassUpdate) -> None:
+        db = self._store.connection
+        for table in ("staged_passes", "staged_revoked_passes", "staged_pass_keys"):
+            db.execute(f"DELETE FROM {table} WHERE part = ?", (part,))
+        db.executemany("INSERT OR REPLACE INTO staged_passes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       [(*r.row(), part) for r in passes.records])
+        db.executemany("INSERT OR REPLACE INTO staged_revoked_passes VALUES (?, ?)",
+                       [(i, part) for i in passes.revoked])
+        if passes.keys is not None:
+            db.execute("INSERT INTO staged_pass_keys VALUES (?, ?)",
+                       (part, json.dumps(passes.keys)))
 
     def staged_count(self) -> int:
         return int(self._store.connection.execute(
@@ -110,6 +132,17 @@ class Staging:
                    "valid_until, doors, buildings, revoked FROM staged_credentials")
         db.execute("UPDATE credentials SET revoked = 1 WHERE id IN (SELECT id FROM "
                    "staged_revoked)")
+        if transfer.mode == "snapshot":
+            db.execute("DELETE FROM passes")
+            db.execute("DELETE FROM revoked_passes")
+        db.execute("INSERT OR REPLACE INTO passes SELECT id, kind, holder, not_before, "
+                   "not_after, uses, doors, buildings FROM staged_passes")
+        db.execute("INSERT OR IGNORE INTO revoked_passes SELECT id FROM staged_revoked_passes")
+        keys = db.execute("SELECT keys FROM staged_pass_keys ORDER BY part DESC").fetchone()
+        if keys is not None:  # the last part that carried keys has the latest set
+            self._store.passes.replace_keys(
+                {kind: {int(i): k for i, k in items.items()}
+                 for kind, items in json.loads(keys[0]).items()})
         self._clear()
 
     def discard(self) -> None:
@@ -118,6 +151,5 @@ class Staging:
 
     def _clear(self) -> None:
         db = self._store.connection
-        for table in ("staged_transfer", "staged_parts", "staged_credentials",
-                      "staged_revoked"):
+        for table in _TABLES:
             db.execute(f"DELETE FROM {table}")

@@ -10,6 +10,7 @@ from gridsense_protocol import Command, ConfigUpdate
 from ...logs import log_event
 from ..base import CommandReply
 from .credentials import Credential, CredentialError, CredentialStore
+from .passbook import PassUpdate
 from .staging import Transfer
 
 log = logging.getLogger(__name__)
@@ -57,22 +58,24 @@ class AccessSync:
         mode = args.get("mode")
         version = int(args["version"])
         items = [Credential.from_wire(c) for c in args.get("credentials", [])]
+        passes = PassUpdate.from_args(args)
         if int(args.get("parts", 1)) > 1:
-            return self._apply_part(message, store, items)
+            return self._apply_part(message, store, items, passes)
         staged = store.staging.current()
         if staged is not None and staged.version <= version:
             store.staging.discard()  # this one message supersedes an unfinished transfer
         if mode == "snapshot":
-            count = store.apply_snapshot(version, bytes.fromhex(args["secret"]), items)
+            count = store.apply_snapshot(version, bytes.fromhex(args["secret"]), items, passes)
             self.counters["snapshots"] += 1
             log_event(log, "credentials_snapshot", command=message.id, version=version,
-                      credentials=count)
+                      credentials=count, passes=len(passes.records),
+                      revoked_passes=len(passes.revoked), pass_keys=_key_count(passes))
             return CommandReply(message.id, True, {"credentials_version": version})
         if mode != "delta":
             raise ValueError(f"unknown mode {mode!r} (snapshot, delta)")
         base = int(args["base"])
         revoked = [str(i) for i in args.get("revoked", [])]
-        if not store.apply_delta(base, version, items, revoked):
+        if not store.apply_delta(base, version, items, revoked, passes):
             self.counters["behind"] += 1
             log_event(log, "credentials_delta_gap", logging.WARNING, command=message.id,
                       have=store.version, base=base, version=version)
@@ -80,11 +83,12 @@ class AccessSync:
                          f"copy is at version {store.version}, delta starts at {base}")
         self.counters["deltas"] += 1
         log_event(log, "credentials_delta", command=message.id, base=base, version=version,
-                  upserts=len(items), revoked=len(revoked))
+                  upserts=len(items), revoked=len(revoked), passes=len(passes.records),
+                  revoked_passes=len(passes.revoked), pass_keys=_key_count(passes))
         return CommandReply(message.id, True, {"credentials_version": store.version})
 
     def _apply_part(self, message: Command, store: CredentialStore,
-                    items: list[Credential]) -> CommandReply:
+                    items: list[Credential], passes: PassUpdate) -> CommandReply:
         args = message.args
         mode = args.get("mode")
         if mode not in ("snapshot", "delta"):
@@ -94,7 +98,7 @@ class AccessSync:
                             int(args["version"]), int(args["parts"]), secret)
         part = int(args["part"])
         revoked = [str(i) for i in args.get("revoked", [])]
-        progress = store.staging.add(transfer, part, items, revoked)
+        progress = store.staging.add(transfer, part, items, revoked, passes)
         self.counters["parts"] += 1
         if progress is None:  # a late part of a transfer already superseded
             self.counters["parts_stale"] += 1
@@ -126,3 +130,8 @@ class AccessSync:
         log_event(log, f"credentials_{transfer.mode}", command=message.id,
                   version=transfer.version, credentials=count, parts=transfer.parts)
         return CommandReply(message.id, True, {"credentials_version": store.version})
+
+
+def _key_count(passes: PassUpdate) -> int | None:
+    """Keys a message carried (None: it kept the gateway's)."""
+    return None if passes.keys is None else sum(len(k) for k in passes.keys.values())

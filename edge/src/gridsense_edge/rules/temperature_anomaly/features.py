@@ -19,6 +19,10 @@ STD_FLOOR_C = 0.1  # a flat history (a stuck probe, a fridge in a buffer) is not
 RECENT_MIN = 15  # "recent" and "same time yesterday" average this many minutes
 LAGS_MIN = (5, 15, 60)
 HOUR_MIN = 60
+# A probe that repeats one value for this many minutes is stuck (or its minutes were filled
+# over a dropout): what comes after it jumps against stale values, so the model does not score
+# while such a run lies within the last hour (its lags reach an hour back).
+STUCK_MIN = 30
 FEATURES = ("d_base", "z_base", "d5", "d15", "d60", "z15", "z60", "z_yday", "z_recent",
             "log_spread", "accel5", "z_hour", "z_low15")
 
@@ -39,11 +43,16 @@ def feature_row(x: float, mean: float, spread: float, lagged: tuple[float, float
             d5 - (lagged[0] - ten_ago), (hour - mean) / spread, (low15 - mean) / spread]
 
 
+def rising(row: list[float]) -> bool:
+    """Is the reading warmer than an hour before (``d60`` > 0)? Only then may an alarm start."""
+    return row[FEATURES.index("d60")] > 0
+
+
 class PointHistory:
     """One point's minute history in a fixed ring (``HISTORY_MIN`` doubles, ~12 kB)."""
 
-    __slots__ = ("_count", "_head", "_minute", "_minute_n", "_minute_sum", "_ring", "_sum",
-                 "_sum_sq")
+    __slots__ = ("_count", "_head", "_minute", "_minute_n", "_minute_sum", "_ring", "_run",
+                 "_since_stuck", "_sum", "_sum_sq")
 
     def __init__(self) -> None:
         self._ring = array("d", bytes(8 * HISTORY_MIN))
@@ -54,10 +63,17 @@ class PointHistory:
         self._minute: int | None = None  # the open minute (epoch minutes) and its readings
         self._minute_sum = 0.0
         self._minute_n = 0
+        self._run = 0  # closed minutes in a row with the last one's value
+        self._since_stuck = HOUR_MIN + 1  # closed minutes since one ended a stuck run
 
     @property
     def ready(self) -> bool:
         return self._count == HISTORY_MIN
+
+    @property
+    def after_stuck(self) -> bool:
+        """A stuck run (``STUCK_MIN`` equal minutes) ended within the last ``HOUR_MIN``."""
+        return self._since_stuck <= HOUR_MIN
 
     def add(self, minute: int, value: float) -> bool:
         """Take a reading; True when it is the first of a new minute (time to score it)."""
@@ -97,10 +113,15 @@ class PointHistory:
         return history
 
     def reset(self) -> None:
-        self._head = self._count = 0
+        self._head = self._count = self._run = 0
         self._sum = self._sum_sq = 0.0
+        self._since_stuck = HOUR_MIN + 1
 
     def _push(self, value: float) -> None:
+        same = self._count > 0 and self._ago(1) == value
+        self._run = min(self._run + 1, STUCK_MIN) if same else 1
+        self._since_stuck = 0 if self._run >= STUCK_MIN else min(self._since_stuck + 1,
+                                                                  HOUR_MIN + 1)
         if self._count == HISTORY_MIN:
             old = self._ring[self._head]
             self._sum -= old
@@ -126,8 +147,9 @@ class PointHistory:
         return mean, math.sqrt(var) + STD_FLOOR_C
 
     def features(self, x: float) -> list[float] | None:
-        """Features of reading ``x`` against the history; None until a full day is held."""
-        if not self.ready:
+        """Features of reading ``x`` against the history; None until a full day is held, and
+        while a stuck run (``STUCK_MIN`` equal minutes) ended within the last ``HOUR_MIN``."""
+        if not self.ready or self.after_stuck:
             return None
         mean, spread = self.baseline()
         lagged = (self._ago(LAGS_MIN[0]), self._ago(LAGS_MIN[1]), self._ago(LAGS_MIN[2]))

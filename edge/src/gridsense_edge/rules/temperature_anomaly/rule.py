@@ -23,7 +23,7 @@ from ...configtypes import STATE_DIR, FiniteFloat, ResolvedPath, context_of
 from ...events import IncidentEvent
 from ...logs import log_event
 from ..base import PointRule, RuleConfigBase
-from .features import FEATURES, PointHistory
+from .features import FEATURES, PointHistory, rising
 from .history_store import SAVE_EVERY_MIN, HistoryStore
 from .model import ModelUnavailable, TemperatureModel
 
@@ -55,22 +55,25 @@ class TemperatureAnomalyConfig(RuleConfigBase):
 
 @dataclass
 class ScoreLatch:
-    """Raises once the score has stayed at or above the threshold for ``min_duration_s``;
-    clears when it falls ``CLEAR_MARGIN`` below. The evaluation harness drives this class too."""
+    """Raises once the score has stayed at or above the threshold, with the reading warmer than
+    an hour before (``rising``: a fire or an overheating warms; a room cooling after a hot
+    spell does not raise), for ``min_duration_s``; clears when the score falls
+    ``CLEAR_MARGIN`` below. The evaluation harness and the training's calibration use this
+    rule too."""
 
     threshold: float
     min_duration_s: float
     above_since: datetime | None = None
     active: bool = False
 
-    def update(self, ts: datetime, score: float) -> AlarmState | None:
+    def update(self, ts: datetime, score: float, rising: bool = True) -> AlarmState | None:
         if self.active:
             if score < self.threshold - CLEAR_MARGIN:
                 self.active = False
                 self.above_since = None
                 return AlarmState.CLEARED
             return None
-        if score < self.threshold:
+        if score < self.threshold or not rising:
             self.above_since = None
             return None
         if self.above_since is None:
@@ -93,7 +96,8 @@ class TemperatureAnomaly(PointRule[TemperatureAnomalyConfig, _PointState]):
 
     def __init__(self, config: TemperatureAnomalyConfig) -> None:
         super().__init__(config)
-        self.counters = dict.fromkeys(("scored", "warming_up", "alarms", "model_errors"), 0)
+        self.counters = dict.fromkeys(("scored", "warming_up", "stuck_probe", "alarms",
+                                      "model_errors"), 0)
         self._store = HistoryStore(config.history_dir) if config.history_dir else None
         self._model: TemperatureModel | None = None
         self._problem: str | None = None
@@ -126,7 +130,8 @@ class TemperatureAnomaly(PointRule[TemperatureAnomalyConfig, _PointState]):
             self._store.save(reading.point, state.history)
         row = state.history.features(reading.value)
         if row is None:
-            self.counters["warming_up"] += 1
+            # a stuck probe's hour, or not a full day of history yet
+            self.counters["stuck_probe" if state.history.ready else "warming_up"] += 1
             return None
         try:
             score = self._model.score(row)
@@ -140,7 +145,7 @@ class TemperatureAnomaly(PointRule[TemperatureAnomalyConfig, _PointState]):
         self._problem = None
         self.counters["scored"] += 1
         assert state.latch is not None
-        transition = state.latch.update(reading.ts, score)
+        transition = state.latch.update(reading.ts, score, rising=rising(row))
         if transition is None:
             return None
         features = dict(zip(FEATURES, (round(v, 4) for v in row), strict=True))
