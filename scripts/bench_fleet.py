@@ -5,6 +5,11 @@ Not a test: nothing here is asserted.
 
     .venv/bin/python scripts/bench_fleet.py [--gateways 2000] [--points 10] [--seconds 60]
                                             [--incidents-per-s 0.5] [--publishers 4]
+                                            [--workers 2] [--phones 300]
+
+``--workers N``: ``gridsense-server run --workers N`` on a fresh PostgreSQL database (also
+``--database postgres`` with one); ``--phones N``: live streams as the control room, spread
+over the workers by the shared port, timing each incident event from its device time.
 
 A private Mosquitto, a private InfluxDB 1.x and ``gridsense-server run`` as a process of its own
 (SQLite). Publisher processes each carry a share of the gateways over one MQTT connection (the
@@ -34,6 +39,14 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from bench_fleet_cluster import (
+    STAFF_YAML,
+    Pool,
+    cpu_seconds,
+    drop_database,
+    fresh_database,
+    phones,
+)
 from bench_server import Server
 from demo_store import demo_store
 
@@ -52,6 +65,7 @@ from gridsense_protocol import (
 )
 
 BIN = Path(sys.executable).parent
+PG_DATABASE = "gridsense_bench_fleet"
 
 
 def gateway(g: int) -> str:
@@ -64,7 +78,7 @@ def registry(gateways: int, points: int) -> str:
         for g in range(gateways) for p in range(points)
     )
     return ("streets:\n  - {id: s, name: s, communities: [{id: c, name: c, grids: "
-            f"[{{id: g01, name: g}}]}}]}}\npoints:\n{rows}\n")
+            f"[{{id: g01, name: g}}]}}]}}\npoints:\n{rows}\n{STAFF_YAML}")
 
 
 def fleet(port: int, gateways: list[int], points: int, seconds: float, incident_every: int,
@@ -159,6 +173,20 @@ def sqlite_bytes(work: Path) -> int:
     return sum(p.stat().st_size for p in work.glob("server.db*"))
 
 
+def database_bytes(db_url: str, work: Path) -> int:
+    if db_url.startswith("sqlite"):
+        return sqlite_bytes(work)
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(
+                text("SELECT pg_database_size(current_database())")).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="gridsense-bench-fleet-"))
     broker = Mosquitto(work / "mqtt", free_port(),
@@ -167,17 +195,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     store.start()
     (work / "registry.yaml").write_text(registry(args.gateways, args.points))
     http_port, local_port = free_port(), free_port()
+    postgres = args.workers > 1 or args.database == "postgres"
+    db_url = (fresh_database(args.postgres, PG_DATABASE) if postgres
+              else f"sqlite:///{work / 'server.db'}")
     (work / "server.yaml").write_text(json.dumps({
         "mqtt": {"host": "127.0.0.1", "port": broker.port, "client_id": "bench-fleet-server",
                  "settled_ack_interval_s": args.ack_interval,
                  "settled_acks": not args.no_settled_acks},
         "timeseries": store.server_section(url=store.url),
-        "database": {"url": f"sqlite:///{work / 'server.db'}"},
+        "database": {"url": db_url},
         "registry": {"file": str(work / "registry.yaml")},
         "incidents": {"late_after_s": 3600},
         "http": {"host": "127.0.0.1", "port": http_port, "local_port": local_port},
     }))
-    server = Server(work / "server.yaml", f"http://127.0.0.1:{local_port}", work / "server.log")
+    server = (Pool(work / "server.yaml", local_port, work / "server.log", args.workers)
+              if args.workers > 1 else
+              Server(work / "server.yaml", f"http://127.0.0.1:{local_port}", work / "server.log"))
     share = -(-args.gateways // args.publishers)
     groups = [list(range(g, min(g + share, args.gateways)))
               for g in range(0, args.gateways, share)]
@@ -188,12 +221,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         target=fleet, args=(broker.port, group, args.points, args.seconds, every,
                             not args.no_settled_acks, results))
         for group in groups]
+    phone_results: Any = multiprocessing.Queue()
+    phone_procs = [multiprocessing.Process(
+        target=phones, args=(f"http://127.0.0.1:{http_port}", n, args.seconds + 5,
+                             phone_results))
+        for n in split_evenly(args.phones, 2)]
     try:
         server.start()
+        for p in phone_procs:
+            p.start()
         influx_dir = work / "influxdb"
-        sizes0 = (folder_bytes(influx_dir), sqlite_bytes(work))
-        proc = psutil.Process(server.proc.pid) if server.proc else None
-        cpu0 = proc.cpu_times() if proc else None
+        sizes0 = (folder_bytes(influx_dir), database_bytes(db_url, work))
+        pid = server.proc.pid if server.proc else None
+        cpu0 = cpu_seconds(pid) if pid else None
         settled0 = server.sample().get("ingest.settled", 0)
         t0 = time.monotonic()
         for p in publishers:
@@ -203,13 +243,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(1.0)
         figures = server.sample()
         elapsed = time.monotonic() - t0
-        cpu = proc.cpu_times() if proc else None
+        cpu = cpu_seconds(pid) if pid else None
         settled = figures.get("ingest.settled", 0) - settled0
         parts = [results.get(timeout=args.seconds + 120) for _ in publishers]
         for p in publishers:
             p.join()
         time.sleep(2.0)  # InfluxDB's cache and WAL settle a little before sizing
-        sizes1 = (folder_bytes(influx_dir), sqlite_bytes(work))
+        sizes1 = (folder_bytes(influx_dir), database_bytes(db_url, work))
+        phone_parts = [phone_results.get(timeout=60) for _ in phone_procs]
+        phone_latencies = [x for part in phone_parts for x in part["latencies"]]
+        per_phone = [n for part in phone_parts for n in part["received"]]
         offered = sum(part["offered"] for part in parts)
         readings = args.gateways * args.points * min(part["ticks"] for part in parts)
         latencies = [x for part in parts for x in part["latencies"]]
@@ -217,10 +260,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         per_day = 86400 * args.gateways * args.points  # readings a day at 1/s a point
         influx_per_reading = (sizes1[0] - sizes0[0]) / max(readings, 1)
         sql_per_message = (sizes1[1] - sizes0[1]) / max(offered, 1)
-        server_cpu = ((cpu.user + cpu.system - cpu0.user - cpu0.system) / elapsed * 100
-                      if cpu and cpu0 else None)
+        server_cpu = ((cpu - cpu0) / elapsed * 100 if cpu is not None and cpu0 is not None
+                      else None)
         return {
-            "bench": "fleet", "gateways": args.gateways, "points_per_gateway": args.points,
+            "bench": "fleet", "workers": args.workers,
+            "database": "postgresql" if postgres else "sqlite", "gateways": args.gateways,
+            "points_per_gateway": args.points,
             "seconds": round(elapsed, 1), "publishers": len(publishers),
             "offered_messages": offered,
             "offered_messages_per_s": round(offered / elapsed),
@@ -236,21 +281,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "incident_ack_latency_ms": {"p50": percentile(incident_latencies, 0.5),
                                         "p99": percentile(incident_latencies, 0.99),
                                         "n": len(incident_latencies)},
+            "phones": {"n": args.phones, "failed": sum(p["failed"] for p in phone_parts),
+                       "incident_events_min": min(per_phone, default=0),
+                       "incident_events_max": max(per_phone, default=0),
+                       "latency_ms": {"p50": percentile(phone_latencies, 0.5),
+                                      "p99": percentile(phone_latencies, 0.99)}},
             "server_cpu_percent_of_one_core": round(server_cpu, 1) if server_cpu else None,
             "server_rss_mb_peak": round(server.rss_peak / 2**20, 1),
             "acks_published": figures.get("acks.published", 0),
             "influx_bytes_per_reading": round(influx_per_reading, 2),
             "influx_gb_per_day_extrapolated": round(influx_per_reading * per_day / 1e9, 2),
-            "sqlite_bytes_per_message": round(sql_per_message, 2),
+            "database_bytes_per_message": round(sql_per_message, 2),
             "stored_readings": store.stored_readings(),
             "machine": {"cpus": psutil.cpu_count(), "load_1m": round(psutil.getloadavg()[0], 1),
                         "python": platform.python_version()},
         }
     finally:
+        for p in phone_procs:
+            if p.is_alive():
+                p.kill()
         server.stop()
         store.stop()
         broker.stop()
+        if postgres:
+            drop_database(args.postgres, PG_DATABASE)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def split_evenly(total: int, parts: int) -> list[int]:
+    """``total`` in up to ``parts`` non-empty shares."""
+    return [n for n in (total // parts + (1 if i < total % parts else 0)
+                        for i in range(parts)) if n]
 
 
 def main() -> None:
@@ -262,6 +323,14 @@ def main() -> None:
     parser.add_argument("--publishers", type=int, default=4, help="publisher processes")
     parser.add_argument("--ack-interval", type=float, default=0.25,
                         help="the server's mqtt.settled_ack_interval_s")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes (run --workers N; PostgreSQL)")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite",
+                        help="one worker's database (several always use PostgreSQL)")
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="the PostgreSQL server the bench makes its database on")
+    parser.add_argument("--phones", type=int, default=0,
+                        help="live WebSocket streams receiving the incidents")
     parser.add_argument("--no-settled-acks", action="store_true",
                         help="the server sends no Settled (what end-to-end acks cost)")
     print(json.dumps(run(parser.parse_args())))

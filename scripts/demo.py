@@ -37,6 +37,7 @@ from demo_passes import play_passes, seed_resident_code, what_to_try_passes
 from demo_plan import install_site_plan, plan_summary, what_to_try_plan
 from demo_store import DemoStore, demo_store
 from demo_thermal_room import SHED, SHED_SLAVE, WHAT_TO_TRY, anomaly_rule, seed_history
+from sqlalchemy.engine import make_url
 
 from gridsense_devtools.http import http_json, login, server_up, trust_ca
 from gridsense_devtools.ports import PortTaken, free_port, require_free
@@ -48,6 +49,9 @@ from gridsense_server.pki import DeploymentCA
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "demo_data"
 GATEWAYS = ("gw-01", "gw-02")
+# --workers N: the server processes share a PostgreSQL database, made afresh on each run.
+DEMO_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEMO_DATABASE = "gridsense_demo"
 TLS_GATEWAYS = ("gw-01",)  # over the TLS listener; the others stay on plain loopback MQTT
 LOGINS = ["control", "worker-g01", "leader-g01", "worker-g02", "leader-g02", "duty-ly",
           "centre-hx", "night-g01"]
@@ -134,6 +138,12 @@ def parse_args() -> argparse.Namespace:
         default=REPO / ".demo",
         help="where config, logs and data go (wiped at start; default .demo/)",
     )
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="N server processes sharing the load (needs PostgreSQL: "
+                             "--postgres; docs/scaling.md)")
+    parser.add_argument("--postgres", default=DEMO_POSTGRES, metavar="URL",
+                        help="with --workers: the PostgreSQL server whose database "
+                             "gridsense_demo is made afresh (default %(default)s)")
     parser.add_argument(
         "--ca-dir",
         type=Path,
@@ -212,7 +222,7 @@ def server_config(args: argparse.Namespace, mqtt_port: int, work: Path,
             "password_file": str(secret_file(work, SERVER_ACCOUNT)),
         },
         "timeseries": store.server_section(),
-        "database": {"url": f"sqlite:///{work / 'state' / 'server.db'}"},
+        "database": {"url": database_url(args, work)},
         "registry": {"file": str(DATA / "registry.yaml")},
         # HTTPS with a certificate from the demo's CA (issued on the first start and again
         # when --name adds a name); plain HTTP only redirects and hands out the CA.
@@ -228,6 +238,19 @@ def server_config(args: argparse.Namespace, mqtt_port: int, work: Path,
                        "broker_server_name": "localhost", "ca_dir": str(ca_dir)},
     }
     return write_yaml(work / "config" / "server.yaml", config)
+
+
+def database_url(args: argparse.Namespace, work: Path) -> str:
+    """SQLite for one server process; several share a fresh PostgreSQL database."""
+    if args.workers <= 1:
+        return f"sqlite:///{work / 'state' / 'server.db'}"
+    import psycopg
+
+    with psycopg.connect(args.postgres, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
+    url = make_url(args.postgres).set(drivername="postgresql+psycopg", database=DEMO_DATABASE)
+    return url.render_as_string(hide_password=False)
 
 
 def what_to_try_enrollment(base: str) -> str:
@@ -338,7 +361,7 @@ def main() -> int:
         broker.start()
         # Every account has its own password and pinned client ids; each gateway's ACL keeps
         # it under its own prefix.
-        add_accounts(work, mqtt_port, [*GATEWAYS, ACCESS_GATEWAY])
+        add_accounts(work, mqtt_port, [*GATEWAYS, ACCESS_GATEWAY], args.workers)
         store.start()
         for gw in GATEWAYS:
             procs.start(
@@ -352,7 +375,8 @@ def main() -> int:
                 str(work / "tty" / f"{gw}-rs485"),
             )
         server_yaml = server_config(args, listener.port, work, tls, ca_dir, base, store)
-        procs.start("server", "gridsense-server", "run", "--config", str(server_yaml))
+        procs.start("server", "gridsense-server", "run", "--config", str(server_yaml),
+                    "--workers", str(args.workers))
         for gw in GATEWAYS:
             link = work / "tty" / f"{gw}-rs485"
             procs.wait_until(link.exists, 30, f"simulated RS-485 bus of {gw}")

@@ -50,12 +50,16 @@ def demo_broker(work: Path, port: int, listener: TlsListener) -> Mosquitto:
                      extra_config=BROKER_LIMITS, tls=listener)
 
 
-def add_accounts(work: Path, port: int, gateways: list[str]) -> None:
+def add_accounts(work: Path, port: int, gateways: list[str], server_workers: int = 1) -> None:
     """On the running broker: the server's account and one per gateway, each password in
-    ``secrets/<account>.password``."""
+    ``secrets/<account>.password``. With several server workers, one account per worker
+    (``<server>-w<i>``, its client ids pinned), all with the server's password file."""
     admin_password = secret_file(work, ADMIN).read_text().strip()
     with dynsec_accounts("127.0.0.1", port, ADMIN, admin_password) as accounts:
-        accounts.add(SERVER_ACCOUNT, Role.SERVER, write_secret(work, SERVER_ACCOUNT))
+        server_password = write_secret(work, SERVER_ACCOUNT)
+        accounts.add(SERVER_ACCOUNT, Role.SERVER, server_password)
+        for index in range(server_workers if server_workers > 1 else 0):
+            accounts.add(f"{SERVER_ACCOUNT}-w{index}", Role.SERVER, server_password)
         for gateway in gateways:
             accounts.add(gateway, Role.GATEWAY, write_secret(work, gateway))
 

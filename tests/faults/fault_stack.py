@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
 from websockets.sync.client import connect
 
+from gridsense_devtools.http import health as read_health
 from gridsense_devtools.http import login, try_http_json
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.processes import Proc, Procs, wait_until
@@ -115,9 +117,16 @@ class StreamRecorder:
 
 
 class Stack:
-    def __init__(self, tmp: Path, uplink_port: int | None = None, shared: bool = False) -> None:
+    def __init__(self, tmp: Path, uplink_port: int | None = None, shared: bool = False,
+                 workers: int = 1, db_url: str | None = None) -> None:
         self.tmp = tmp
         self.shared = shared  # the server subscribes through MQTT 5 shared subscriptions
+        # Several server processes on one PostgreSQL database (``db_url``), one share group.
+        self.workers = workers
+        self.db_url = db_url
+        self.servers: list[Proc | None] = [None] * workers
+        self.worker_configs: list[Path] = []
+        self.worker_bases: list[str] = []
         self.procs = Procs(tmp)
         self.broker = Mosquitto(
             tmp / "mosquitto", free_port(), persistence=True, extra_config=BROKER_LIMITS
@@ -147,11 +156,18 @@ class Stack:
             text = self.server_config.read_text()
             self.server_config.write_text(text.replace(
                 "share_group: gridsense-server", "share_group: gridsense-server, shared: true"))
+        self.worker_configs, self.worker_bases = [self.server_config], [self.base]
+        if self.db_url is not None:
+            self.worker_configs, self.worker_bases = self._worker_configs(self.db_url)
         self.gateway_config.write_text(
             gateway_yaml(self.link, self.uplink_port or self.broker.port, self.tmp / "edge-state")
         )
-        self.start_server()
-        self.stream = StreamRecorder(self.base.replace("http://", "ws://"), self.base, "worker-g01")
+        for index in range(self.workers):
+            self.start_server(index)
+        # With several workers the phone is on the last one: incidents another took from the
+        # share group reach it through the database.
+        last = self.worker_bases[-1]
+        self.stream = StreamRecorder(last.replace("http://", "ws://"), last, "worker-g01")
         self.simulator = self.procs.start(
             "simulator",
             "gridsense-edge",
@@ -166,8 +182,37 @@ class Stack:
         self.start_edge()
         return self
 
-    def start_server(self) -> None:
-        self.server = launch_server(self.procs, self.server_config, self.base)
+    def start_server(self, index: int = 0) -> None:
+        if index == 0:
+            self.server = launch_server(self.procs, self.server_config, self.base)
+            self.servers[0] = self.server
+            return
+        config, base = self.worker_configs[index], self.worker_bases[index]
+        server = self.procs.start(f"server-{index}", "gridsense-server", "run", "--config",
+                                  str(config))
+        wait_until(lambda: read_health(base) or not server.alive(), 60, f"server {index}")
+        assert server.alive(), self.procs.logs()
+        self.servers[index] = server
+
+    def _worker_configs(self, db_url: str) -> tuple[list[Path], list[str]]:
+        """The first config moved to ``db_url``, and one more per worker: its own client id
+        and ports, the same database, share group and token secret."""
+        base = yaml.safe_load(self.server_config.read_text())
+        base["database"] = {"url": db_url}
+        base["mqtt"]["shared"] = True
+        base["auth"] = {"secret_file": str(self.tmp / "token.secret")}
+        configs, bases = [], []
+        for index in range(self.workers):
+            config = json.loads(json.dumps(base))
+            if index:
+                config["mqtt"]["client_id"] = f"{base['mqtt']['client_id']}-{index}"
+                config["http"].update(port=free_port(), local_port=free_port())
+                config["influxdb"]["spool_dir"] = str(self.tmp / f"spool-{index}")  # its own
+            path = self.server_config if index == 0 else self.tmp / f"server-{index}.yaml"
+            path.write_text(yaml.safe_dump(config, allow_unicode=True))
+            configs.append(path)
+            bases.append(f"http://127.0.0.1:{config['http']['port']}")
+        return configs, bases
 
     def start_edge(self) -> None:
         self.edge = self.procs.start(
@@ -185,7 +230,8 @@ class Stack:
 
     def dead(self) -> list[str]:
         """The current server, edge and simulator processes that are not running."""
-        current = {"server": self.server, "edge": self.edge, "simulator": self.simulator}
+        current = {"server": self.server, "edge": self.edge, "simulator": self.simulator,
+                   **{f"server-{i}": proc for i, proc in enumerate(self.servers) if i}}
         return [name for name, proc in current.items() if proc is not None and not proc.alive()]
 
     # -- observations ----------------------------------------------------------------------

@@ -46,3 +46,47 @@ async def test_a_slow_subscriber_loses_its_oldest_events_and_they_are_counted() 
     assert worker.dropped == 2 and counters.get("live.dropped_events") == 2
     hub.unsubscribe(worker)
     assert hub.publish("g01", {"n": 5}) == 0
+
+
+async def test_a_relayed_message_reaches_only_who_it_is_for_and_a_gap_asks_all_to_reread(
+) -> None:
+    hub = LiveHub(Counters())
+    sent: list[dict] = []
+
+    class Relay:
+        def send(self, message: dict) -> None:
+            sent.append(message)
+
+    hub.relay = Relay()
+    g01 = hub.subscribe(Viewer("w", "worker", frozenset({"g01"})))
+    g02 = hub.subscribe(Viewer("o", "worker", frozenset({"g02"})))
+    event = {"type": "incident", "event": "opened", "incident": {"id": "i1"}}
+    assert hub.publish("g01", event) == 1  # here at once, and handed to the relay
+    assert sent == [{"k": "grid", "g": "g01", "live": True, "e": event}]
+    assert hub.deliver_remote({"k": "user", "u": "o", "e": {"type": "page"}}) == 1
+    assert await g01.next() == event
+    assert await g02.next() == {"type": "page"}
+    assert hub.resync() == 2
+    assert (await g01.next())["type"] == "connected"
+    assert (await g02.next())["type"] == "connected"
+    assert len(sent) == 1  # what came from the relay, or a resync, is not sent back
+
+
+async def test_a_logout_elsewhere_wakes_this_process_streams_of_that_person() -> None:
+    from gridsense_server.api.session_watch import SessionWatch
+
+    hub, sent = LiveHub(Counters()), []
+
+    class Relay:
+        def send(self, message: dict) -> None:
+            sent.append(message)
+
+    hub.relay = Relay()
+    here, there = SessionWatch(), SessionWatch()
+    here.relay, hub.on_recheck = hub.recheck_elsewhere, there.wake
+    alice, bob = there.watch("alice"), there.watch("bob")
+    here.recheck("alice")  # a logout on this process
+    assert sent == [{"k": "recheck", "u": "alice"}]
+    assert hub.deliver_remote(sent[0]) == 0  # as the other process receives it
+    await asyncio.wait_for(alice.wait(), 5)
+    assert not bob.is_set()

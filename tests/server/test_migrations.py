@@ -15,7 +15,7 @@ from gridsense_server.db import make_engine, make_session_factory
 from gridsense_server.db.migrate import current_revision, downgrade, upgrade
 from gridsense_server.db.models import Base, EscalationStep, Incident, Notification
 
-HEAD = "0017"
+HEAD = "0018"
 TABLES_0001 = {
     "streets", "communities", "grids", "points", "staff", "staff_grids", "incidents",
     "incident_events", "gateways",

@@ -36,6 +36,16 @@ from .api.web_setup import make_web_auth, run_upkeep
 from .audit import CLI_ADDRESS, SYSTEM, RefusalSink
 from .audit.retention import run_retention
 from .auth.throttle import Throttle
+from .cluster import (
+    AUDIT_RETENTION,
+    AUTH_UPKEEP,
+    COMMISSIONING,
+    CONFIG_PUSH,
+    CREDENTIAL_RESYNC,
+    DEAD_LETTER_REPLAY,
+    PASS_RECONCILE,
+    Cluster,
+)
 from .commissioning import Commissioning
 from .config import ServerConfig
 from .counters import Counters
@@ -115,6 +125,10 @@ class ServerApp:
                                          lifecycle=config.lifecycle)
         self.notifier = NotificationSender(self.factory, config.lifecycle, self.hub, self.counters)
         self.scheduler: EscalationScheduler | None = None  # needs the secret: made by run()
+        # Leases, and on PostgreSQL the live relay and presence: other processes may share
+        # the database (gridsense-server run --workers N, or several machines).
+        self.cluster = Cluster.wire(config.database.url, self.factory, self.hub, self.notifier,
+                                    self.counters)
         self.gateways = GatewayService(self.factory, self.counters, self.hub, config.lifecycle)
         self.access_log = AccessLogService(self.factory, self.counters, self.directory.grid_of)
         self.access_log.correlator = CardCorrelator(self.factory, self.hub, self.counters,
@@ -153,6 +167,7 @@ class ServerApp:
         self.local_url: str | None = None  # the local-only listener's, when configured
         self.redirect_url: str | None = None  # the plain listener redirecting to HTTPS
         self.ready = asyncio.Event()
+        self.reuse_port = False  # one of several worker processes sharing the HTTP ports
 
     def _command_result(self, message: CommandResultMessage) -> None:
         """Each sender reads only the answers to what it sent (its own result key)."""
@@ -259,6 +274,8 @@ class ServerApp:
         api.state.display = config.display
         api.state.plans = config.plans
         api.state.web_auth = web_auth = make_web_auth(self.factory, config, secret, self.refusals)
+        # A logout here wakes the person's streams on the other processes too.
+        web_auth.watch.relay, self.hub.on_recheck = self.hub.recheck_elsewhere, web_auth.watch.wake
         api.state.enrollment = await asyncio.to_thread(make_enrollment, self.factory, config)
         links = LinkSigner(secret, config.lifecycle.public_url, config.lifecycle.link_ttl_s)
         self.scheduler = EscalationScheduler(self.factory, config.lifecycle, links, self.counters,
@@ -283,14 +300,16 @@ class ServerApp:
                         bounds=config.ingest, authority=self.authority)
         self.dead_letter_sink.replay_into = sources[0].handoff
         await self.writer.start()
-        self.dead_letter_sink.start()
+        self.dead_letter_sink.start(replay=False)
         await self.unassigned.start()
         self.settler.start()
         if self.settled_acks is not None:
             self.settled_acks.start()
         router.start()
-        await self.access_sync.start()
-        await self.config_pusher.start()
+        await self.access_sync.start(watch=False)
+        await self.config_pusher.start(poll=False)
+        await self.cluster.start()
+        cluster = self.cluster
         for bridge, source in zip(self.bridges, sources, strict=True):
             bridge.start(source.handoff)
         background = [
@@ -298,11 +317,17 @@ class ServerApp:
             asyncio.create_task(self._refresh_directory()),
             asyncio.create_task(self.scheduler.run(), name="escalation"),
             asyncio.create_task(self.notifier.run(), name="notifier"),
-            asyncio.create_task(commissioning.run(), name="commissioning"),
             asyncio.create_task(self.refusals.run(), name="audit-refusals"),
-            asyncio.create_task(run_retention(self.factory, config.audit, self.counters)),
-            asyncio.create_task(run_upkeep(web_auth), name="auth-upkeep"),
-            asyncio.create_task(passes.run(), name="passes"),
+            # One process at a time runs these (leader leases): the others would only repeat
+            # the work, or push the same configuration twice.
+            cluster.lead(COMMISSIONING, commissioning.run),
+            cluster.lead(AUDIT_RETENTION, lambda: run_retention(self.factory, config.audit,
+                                                                self.counters)),
+            cluster.lead(AUTH_UPKEEP, lambda: run_upkeep(web_auth)),
+            cluster.lead(CREDENTIAL_RESYNC, self.access_sync.watch_versions),
+            cluster.lead(CONFIG_PUSH, self.config_pusher.run),
+            cluster.lead(DEAD_LETTER_REPLAY, self.dead_letter_sink.replay_loop),
+            cluster.lead(PASS_RECONCILE, passes.run),
         ]
         listeners: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
         try:
@@ -323,6 +348,7 @@ class ServerApp:
             await self.config_pusher.stop()
             for task in background:
                 task.cancel()
+            await self.cluster.stop()
             with contextlib.suppress(Exception):
                 await self.gateways.flush_seen()
             if self.spool is not None:
@@ -379,19 +405,22 @@ class ServerApp:
             photos.max_bytes * photos.max_per_incident + FORM_OVERHEAD)
         hardened = Hardening(api, limits, self.counters,
                              img_sources=[plans.tile_origin] if plans.tile_origin else [])
+        shared = self.reuse_port
         port = await start_listener(listeners, "http", uvicorn_config(
-            hardened, http, host=http.host, port=http.port, tls=tls))
+            hardened, http, host=http.host, port=http.port, tls=tls), reuse_port=shared)
         scheme = "https" if tls is not None else "http"
         self.http_url = f"{scheme}://{http.host}:{port}"
         extra: dict[str, str] = {}
         if tls is not None and http.redirect_port is not None:
             redirect_port = await start_listener(listeners, "http-redirect", uvicorn_config(
-                RedirectToHttps(port, ca_pem), http, host=http.host, port=http.redirect_port))
+                RedirectToHttps(port, ca_pem), http, host=http.host, port=http.redirect_port),
+                reuse_port=shared)
             self.redirect_url = f"http://{http.host}:{redirect_port}"
             extra["redirect"] = self.redirect_url
         if http.local_port is not None:
             local_port = await start_listener(listeners, "http-local", uvicorn_config(
-                local_only(hardened), http, host="127.0.0.1", port=http.local_port))
+                local_only(hardened), http, host="127.0.0.1", port=http.local_port),
+                reuse_port=shared)
             self.local_url = f"http://127.0.0.1:{local_port}"
             extra["local"] = self.local_url
         log.info(kv("http_listening", url=self.http_url, openapi=f"{self.http_url}/openapi.json",

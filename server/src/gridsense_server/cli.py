@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
 
     run = verbs.add_parser("run", help="run the server (migrates, loads the registry, serves)")
     run.add_argument("--config", type=Path, required=True, help="server.yaml")
+    run.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="N server processes sharing the load (PostgreSQL only; "
+                          "docs/scaling.md, \"Several workers\")")
+    # Set by the parent of --workers for each worker it starts: not for people.
+    for hidden in ("--worker", "--of", "--port", "--redirect-port"):
+        run.add_argument(hidden, type=int, default=None, help=argparse.SUPPRESS)
 
     migrate = verbs.add_parser("migrate", help="create or upgrade the database schema")
     migrate.add_argument("--config", type=Path, required=True)
@@ -145,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(config, args)
         from .app import ServerApp  # here: hash-password needs none of the server's machinery
 
+        if args.verb == "run" and (args.workers != 1 or args.worker is not None):
+            return _run_workers(args, config)
         app = ServerApp(config)
         if args.verb == "migrate":
             app.migrate()
@@ -195,6 +203,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 _BROKER_CHANGES = ("add", "passwd", "role", "revoke", "refresh")
+
+
+def _run_workers(args: argparse.Namespace, config: ServerConfig) -> int:
+    from . import worker_pool
+
+    if args.worker is None:
+        return worker_pool.run_pool(args.config, config, args.workers, args.log_level)
+    ports = {name: port for name, port in (("port", args.port),
+                                           ("redirect_port", args.redirect_port))
+             if port is not None}
+    return asyncio.run(_run(worker_pool.worker_app(config, args.worker, args.of or 1, ports)))
 
 
 def _audit_broker_change(args: argparse.Namespace) -> None:

@@ -13,6 +13,7 @@ import contextlib
 import ipaddress
 import logging
 import re
+import socket
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -186,10 +187,12 @@ def bound_port(server: uvicorn.Server) -> int:
 
 
 async def start_listener(listeners: list[tuple[uvicorn.Server, asyncio.Task[None]]],
-                         name: str, config: uvicorn.Config) -> int:
-    """Start one uvicorn listener and wait until it is bound; its port."""
+                         name: str, config: uvicorn.Config, *, reuse_port: bool = False) -> int:
+    """Start one uvicorn listener and wait until it is bound; its port. ``reuse_port``: bound
+    with SO_REUSEPORT, so the kernel shares the port among several server processes."""
     server = EmbeddedUvicorn(config)
-    serving = asyncio.create_task(_serve_http(server), name=name)
+    sockets = [shared_socket(config.host, config.port)] if reuse_port else None
+    serving = asyncio.create_task(_serve_http(server, sockets), name=name)
     listeners.append((server, serving))
     while not server.started:
         if serving.done():
@@ -200,6 +203,21 @@ async def start_listener(listeners: list[tuple[uvicorn.Server, asyncio.Task[None
     return bound_port(server)
 
 
+def shared_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound with SO_REUSEPORT (not yet listening): every process that binds the
+    same address this way gets a share of the connections."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def ca_download(pem: bytes) -> Callable[[], Response]:
     def ca_certificate() -> Response:
         """The deployment CA's certificate, for a phone or a script to trust."""
@@ -208,9 +226,9 @@ def ca_download(pem: bytes) -> Callable[[], Response]:
     return ca_certificate
 
 
-async def _serve_http(http: uvicorn.Server) -> None:
+async def _serve_http(http: uvicorn.Server, sockets: list[socket.socket] | None = None) -> None:
     try:
-        await http.serve()
+        await http.serve(sockets=sockets)
     except SystemExit as exc:
         # uvicorn exits the process when it cannot bind; here that is an ordinary error, so
         # the rest of the server shuts down in order and the CLI reports it.

@@ -71,11 +71,14 @@ class CredentialSync:
 
     # ---- lifecycle ----
 
-    async def start(self) -> None:
+    async def start(self, *, watch: bool = True) -> None:
+        """``watch=False``: the resync loop (``watch_versions``) is run by whoever leads it
+        among several server processes."""
         self._loop = asyncio.get_running_loop()
         self._pending = asyncio.Queue(MAX_PENDING)
         self._task = asyncio.create_task(self._worker(), name="credential-sync")
-        self._watch = asyncio.create_task(self._watch_versions(), name="credential-versions")
+        if watch:
+            self._watch = asyncio.create_task(self.watch_versions(), name="credential-versions")
 
     async def stop(self) -> None:
         await cancel_and_wait((self._task, self._watch))
@@ -122,7 +125,7 @@ class CredentialSync:
                 self.counters.inc("access_sync.errors")
                 log.exception(kv("access_sync_failed", kind=kind, key=key))
 
-    async def _watch_versions(self) -> None:
+    async def watch_versions(self) -> None:
         while True:
             await asyncio.sleep(RESYNC_S)
             try:

@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401  (so Base.metadata has their tables)
     access_models,
+    cluster_models,
     commissioning_models,
     dead_letters,
     enrollment_models,

@@ -138,7 +138,8 @@ class EscalationScheduler:
         one of them fails, each runs alone so the others still go out."""
         try:
             with self.factory.begin() as session:
-                found = [self._execute(session, i, now, recipients_now) for i in step_ids]
+                mine = _lock_pending(session, step_ids)
+                found = [self._execute(session, i, now, recipients_now) for i in mine]
             return self._counted([o for o in found if o is not None])
         except Exception:
             if len(step_ids) == 1:
@@ -247,3 +248,13 @@ class EscalationScheduler:
         title = headline(incident.severity, WHY_ZH[why], place, incident.type)
         text = f"{incident.message or describe(incident)}（网格 {incident.grid_id or '未分配'}）"
         return enqueue(session, incident, key, loop, pages, title, text, self.links, now)
+
+
+def _lock_pending(session: Session, step_ids: list[int]) -> list[int]:
+    """The steps still pending that no other transaction holds, locked for this one: another
+    server process running the same pass takes the rest (PostgreSQL's SKIP LOCKED; SQLite has
+    one writer and ignores it). The claim in ``_execute`` stays the guarantee of once."""
+    return list(session.scalars(
+        select(EscalationStep.id)
+        .where(EscalationStep.id.in_(step_ids), EscalationStep.status == "pending")
+        .order_by(EscalationStep.id).with_for_update(skip_locked=True)))

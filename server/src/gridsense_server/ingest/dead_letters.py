@@ -75,9 +75,12 @@ class DeadLetterSink:
         self._waiting.append((message, reason, acks_wait))
         self._ready.set()
 
-    def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._store_loop(), name="dead-letters"),
-                       asyncio.create_task(self._replay_loop(), name="dead-letter-replay")]
+    def start(self, *, replay: bool = True) -> None:
+        """``replay=False``: the replay loop (``replay_loop``) is run by whoever leads it among
+        several server processes (each would otherwise feed the same letters in again)."""
+        self._tasks = [asyncio.create_task(self._store_loop(), name="dead-letters")]
+        if replay:
+            self._tasks.append(asyncio.create_task(self.replay_loop(), name="dead-letter-replay"))
 
     async def stop(self) -> None:
         await cancel_and_wait(self._tasks)
@@ -118,7 +121,7 @@ class DeadLetterSink:
             if acks_wait:
                 message.done(DEAD_LETTER_ROW)
 
-    async def _replay_loop(self) -> None:
+    async def replay_loop(self) -> None:
         while True:
             await asyncio.sleep(REPLAY_POLL_S)
             try:

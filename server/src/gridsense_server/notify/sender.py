@@ -28,6 +28,7 @@ from ..config import LifecycleConfig
 from ..counters import Counters
 from ..db.models import Notification
 from ..live.hub import LiveHub
+from ..live.presence import Presence
 from ..logs import kv
 from ..workorders.escalation_steps import bring_forward
 from .channels import ChannelSet, Outcome
@@ -66,6 +67,8 @@ class NotificationSender:
         # at most the targets limited within the longest wait.
         self._blocked: dict[str, datetime] = {}
         self._wake = asyncio.Event()
+        # Set with several server processes: who has a stream open on another one.
+        self.presence: Presence | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -97,6 +100,9 @@ class NotificationSender:
                 delivered = self.hub.publish_user(row.recipient, {
                     "type": "page", "incident_id": row.incident_id, "title": row.title,
                     "body": row.body})
+                if not delivered and self.presence is not None:
+                    # Connected to another server process: the relay took the page there.
+                    delivered = await asyncio.to_thread(self.presence.elsewhere, row.recipient)
                 outcomes[row.id] = _Result("sent" if delivered else "offline")
             else:
                 by_target[row.target].append(row)

@@ -54,10 +54,13 @@ class ConfigPusher:
         self._task: asyncio.Task[None] | None = None
         self._keeping: set[asyncio.Future[None]] = set()  # held so none is collected midway
 
-    async def start(self) -> None:
+    async def start(self, *, poll: bool = True) -> None:
+        """``poll=False``: the pushing loop (``run``) is run by whoever leads it among several
+        server processes (a version written through another one is pushed within ``poll_s``)."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name="config-push")
+        if poll:
+            self._task = asyncio.create_task(self.run(), name="config-push")
 
     async def stop(self) -> None:
         await cancel_and_wait((self._task,))
@@ -69,7 +72,7 @@ class ConfigPusher:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(wake.set)
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
         assert self._wake is not None
         while True:
             with contextlib.suppress(TimeoutError):
