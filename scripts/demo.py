@@ -33,7 +33,7 @@ from demo_broker import (
 from demo_camera import demo_cameras, save_snapshots
 from demo_config import seed_configs, what_to_try_config
 from demo_lifecycle import lifecycle_config, what_to_try
-from demo_passes import play_passes, seed_resident_code, what_to_try_passes
+from demo_passes import GateScanner, play_passes, seed_resident_code, what_to_try_passes
 from demo_plan import install_site_plan, plan_summary, what_to_try_plan
 from demo_store import DemoStore, demo_store
 from demo_thermal_room import SHED, SHED_SLAVE, WHAT_TO_TRY, anomaly_rule, seed_history
@@ -375,8 +375,8 @@ def main() -> int:
                 str(work / "tty" / f"{gw}-rs485"),
             )
         server_yaml = server_config(args, listener.port, work, tls, ca_dir, base, store)
-        procs.start("server", "gridsense-server", "run", "--config", str(server_yaml),
-                    "--workers", str(args.workers))
+        server = procs.start("server", "gridsense-server", "run", "--config", str(server_yaml),
+                             "--workers", str(args.workers))
         for gw in GATEWAYS:
             link = work / "tty" / f"{gw}-rs485"
             procs.wait_until(link.exists, 30, f"simulated RS-485 bus of {gw}")
@@ -394,6 +394,7 @@ def main() -> int:
         entrance = start_entrance(procs, work, mqtt_port, local)  # gw-03: OSDP reader, script
         resident_code = seed_resident_code(local)  # a phone pass for 陈静
         play_passes(local, entrance)  # her phone QR and her visitor's at gw-03's reader
+        gate = GateScanner(work, local, entrance)  # the newcomer's own scans
         broker_pid = broker.proc.pid if broker.proc else "?"
         tls_users = ", ".join(("server", *TLS_GATEWAYS))
         print(
@@ -422,7 +423,7 @@ intrusion incident whose snapshot (box and zone drawn) is at /api/v1/incidents/<
 {WHAT_TO_TRY}
 {what_to_try_plan(base, placed)}
 {what_to_try_access(base)}
-{what_to_try_passes(base, resident_code)}
+{what_to_try_passes(base, resident_code, gate.path, server.popen.pid)}
 {what_to_try_broker(work, mqtt_port)}
 {what_to_try_enrollment(base)}
 {what_to_try_config(base)}

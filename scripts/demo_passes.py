@@ -8,9 +8,12 @@ the access log names visitor and inviter. scripts/demo.py calls these.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
+import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from demo_access import EntranceScript
@@ -95,7 +98,44 @@ def play_passes(base: str, entrance: EntranceScript) -> None:
     threading.Thread(target=story, daemon=True, name="demo-passes").start()
 
 
-def what_to_try_passes(base: str, code: dict[str, str]) -> str:
+class GateScanner:
+    """A named pipe standing in for the scanner at 1号楼东门: each line written to it is
+    scanned at gw-03's reader — a pass's QR text, or a visitor link as the phone got it (its
+    QR fetched from the server the first time and remembered, so it still scans while the
+    server is stopped)."""
+
+    def __init__(self, work: Path, base: str, entrance: EntranceScript) -> None:
+        self.path = work / "gate-b1-east"
+        self.base = base
+        self.entrance = entrance
+        self._known: dict[str, str] = {}
+        os.mkfifo(self.path, 0o600)
+        threading.Thread(target=self._serve, daemon=True, name="demo-gate").start()
+
+    def _serve(self) -> None:
+        while True:
+            with open(self.path, encoding="utf-8") as pipe:  # blocks until someone writes
+                for line in pipe:
+                    if line.strip():
+                        self._scan(line.strip())
+
+    def _scan(self, text: str) -> None:
+        if "#/v/" in text:
+            token = text.rsplit("#/v/", 1)[1]
+            if token not in self._known:
+                try:
+                    shown = http_json("GET", f"{self.base}/api/v1/visitor/{token}")
+                    self._known[token] = shown["qr"]
+                except (OSError, urllib.error.URLError, KeyError, ValueError) as exc:
+                    print(f"gate: 取不到这个访客链接的通行码 / cannot fetch this visitor link's "
+                          f"pass: {exc}", flush=True)
+                    return
+            text = self._known[token]
+        print(f"gate: 扫码 / scanned at 1号楼东门: {text[:22]}…", flush=True)
+        self.entrance.act({"do": "scan", "text": text})
+
+
+def what_to_try_passes(base: str, code: dict[str, str], gate: Path, server_pid: int) -> str:
     resident, name = RESIDENT
     until = code["expires_at"][:16]
     return f"""Electronic passes (电子出入证): resident {name} ({resident}, building b1) signs
@@ -106,6 +146,11 @@ in on a phone with a one-time code; the control room prints one at {base}/#/pass
   at the door     {RESIDENT_SCAN_AT_S:.0f} s in, {name}'s phone QR opens 1号楼东门 (gw-03's OSDP
                   reader: compact passes); from {VISITOR_SCAN_AT_S:.0f} s her visitor {VISITOR}'s
                   single-use pass opens it once, then is refused
+  your visitor    on the phone, 邀请访客 (uses: 2), copy the link, then show it at the door:
+                  echo '<link>' > {gate}      → granted (the door opens)
+                  kill -STOP -- -{server_pid}   (the server stops answering); scan it twice more:
+                  granted (offline, from gw-03's own copy), then refused: used_up
+                  kill -CONT -- -{server_pid}   the offline uses reach the access log
   control room    {base}/#/passes: the access log names each pass use's visitor and inviter;
                   revoke a visitor pass there or on the resident's phone
   keys            .venv/bin/gridsense-server passes keys --config <config>  (rotate-key, code)"""

@@ -4,6 +4,8 @@ services along; a port it needs that is taken stops it at once, naming the holde
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import signal
@@ -11,11 +13,14 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
+import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import psutil
 
-from gridsense_devtools.http import http_json, login, trust_ca
+from gridsense_devtools.http import http_json, login, opener, trust_ca
 from gridsense_devtools.ports import free_port
 from gridsense_devtools.processes import env_without_proxies, spawn, wait_until
 
@@ -192,3 +197,89 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def resident_invites(base: str, code: str, visitor: str, uses: int) -> str:
+    """What the resident's phone page does: sign in with the one-time code, invite a visitor;
+    returns the link the page offers to send."""
+    def call(path: str, body: object, headers: dict[str, str]) -> tuple[dict[str, object], str]:
+        request = urllib.request.Request(base + path, json.dumps(body).encode(),
+                                         {"Content-Type": "application/json", **headers},
+                                         method="POST")
+        with opener().open(request, timeout=30) as reply:
+            return json.loads(reply.read()), reply.headers.get("Set-Cookie", "")
+
+    signed_in, cookie = call("/api/v1/resident/sign-in", {"code": code}, {})
+    now = time.time()
+    iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+    made, _ = call("/api/v1/resident/visitors",
+                   {"name": visitor, "phone": "13900000000", "not_before": iso(now - 60),
+                    "not_after": iso(now + 3600), "uses": uses},
+                   {"Cookie": cookie.split(";")[0], "X-CSRF-Token": str(signed_in["csrf_token"])})
+    return str(made["link"])
+
+
+def test_a_visitor_pass_made_on_the_phone_opens_the_door_and_holds_with_the_server_stopped(
+    tmp_path: Path, repo_root: Path
+) -> None:
+    """The newcomer's way through the demo's printed steps: the resident's one-time code, a
+    visitor invited for two entries, the link shown at the gate's scanner: granted; the server
+    stopped, shown twice more: granted, then refused as used up — decided by the gateway alone;
+    once the server runs again the access log names visitor and inviter for all three."""
+    work, https_port = tmp_path / "demo", free_port()
+    log = tmp_path / "demo.log"
+    demo = spawn(demo_argv(repo_root, work, "--ca-dir", str(tmp_path / "ca"),
+                           "--https-port", str(https_port), "--http-port", str(free_port()),
+                           "--influx-port", str(free_port()), "--duration", "240"), log)
+    server_pid = 0
+    try:
+        wait_until(lambda: "gridsense demo is running" in log.read_text() or demo.poll(), 180,
+                   "the demo to run")
+        assert demo.poll() is None, log.read_text()
+        printed = log.read_text()
+        code = re.search(r"and enter  ([2-9A-Z]{5}-[2-9A-Z]{5})", printed)
+        gate = re.search(r"echo '<link>' > (\S+)", printed)
+        stop = re.search(r"kill -STOP -- -(\d+)", printed)
+        assert code and gate and stop, printed
+        server_pid = int(stop.group(1))
+        base = f"https://localhost:{https_port}"
+        trust_ca(tmp_path / "ca" / "ca.crt")
+        link = resident_invites(base, code.group(1), "李四", uses=2)
+        control = login(base, "control")
+
+        def visitor_uses() -> list[dict[str, object]]:
+            events = http_json("GET", f"{base}/api/v1/access-events?door=b1-east&limit=200",
+                               control)
+            return sorted((e for e in events if e.get("visitor") == "李四"),
+                          key=lambda e: str(e["ts"]))
+
+        # The entrance's gateway has its first credential copy once a resident's card opens.
+        wait_until(lambda: any(e["result"] == "granted" for e in http_json(
+            "GET", f"{base}/api/v1/access-events?door=b1-east&limit=50", control)), 90,
+            "the entrance's first granted swipe")
+        Path(gate.group(1)).write_text(link + "\n")
+        wait_until(lambda: len(visitor_uses()) == 1, 60, "the first scan in the access log")
+        os.killpg(server_pid, signal.SIGSTOP)
+        stopped_at = time.time()
+        try:
+            for _ in range(2):
+                Path(gate.group(1)).write_text(link + "\n")
+                time.sleep(3)  # two people at the door, not one double read
+        finally:
+            os.killpg(server_pid, signal.SIGCONT)
+        resumed_at = time.time()
+        wait_until(lambda: len(visitor_uses()) == 3, 90, "the scans made while it was stopped")
+        uses = visitor_uses()
+        assert [(e["result"], e["reason"]) for e in uses] == [
+            ("granted", None), ("granted", None), ("denied", "used_up")], uses
+        assert all(e["method"] == "pass" and e["inviter_name"] == "陈静"
+                   and e["credential"] == "ly-0101" for e in uses), uses
+        decided = [datetime.fromisoformat(str(e["ts"]).replace("Z", "+00:00")).timestamp()
+                   for e in uses[1:]]
+        assert all(stopped_at - 1 <= t <= resumed_at + 1 for t in decided), (decided, uses)
+    finally:
+        if server_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server_pid, signal.SIGCONT)
+        demo.send_signal(signal.SIGINT)
+        demo.wait(120)
