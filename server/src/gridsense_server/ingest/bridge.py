@@ -85,6 +85,7 @@ class MqttBridge:
         self._wake_w: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._invalid_seen: Counter[tuple[str, str]] = Counter()
+        self._received: list[InboundMessage] = []  # parsed in this read, not handed on yet
         self._tls = None if config.tls is None else mqtt_tls_context(config.tls)
         self._tls_logged: str | None = None  # the failure told since the last good connect
         self._client = self._make_client()
@@ -272,14 +273,13 @@ class MqttBridge:
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _read(self, client: IngestClient) -> MQTTErrorCode:
-        """Parse the packets that arrived (paho takes one per call), while any are buffered."""
-        for _ in range(_PACKETS_PER_TURN):
-            rc = client.loop_read()
-            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or not client.buffered():
-                return rc
-            if self._stop.is_set() or not self._reading.is_set():
-                break
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
+        """Parse what arrived, then hand the messages on together."""
+        try:
+            return client.read_available(_PACKETS_PER_TURN)
+        finally:
+            received, self._received = self._received, []
+            if received:
+                self._hand_off(received)
 
     def _send_acks(self) -> None:
         acks = self._acks
@@ -368,7 +368,7 @@ class MqttBridge:
             self.counters.inc("ingest.errors")
             log.exception(kv("ingest_error", client_id=self.client_id, mid=msg.mid))
             reason = f"decode error: {exc!r}"
-        self._hand_off(InboundMessage(message, token, msg.topic, msg.payload, reason))
+        self._received.append(InboundMessage(message, token, msg.topic, msg.payload, reason))
 
     def _decode(self, topic: str, payload: bytes) -> tuple[Envelope | Snapshot | None, str | None]:
         """The message, or None and why it was refused."""
@@ -388,16 +388,20 @@ class MqttBridge:
             return None, f"{reason}: {str(exc)[:400]}"
         return message, None
 
-    def _hand_off(self, message: InboundMessage) -> None:
+    def _hand_off(self, messages: list[InboundMessage]) -> None:
         # With the hand-off at least as large as the Receive Maximum this never waits; it is
         # the second bound should the broker ignore ours.
         assert self.handoff is not None
         waited = False
-        while not self.handoff.put(message, _HANDOFF_WAIT_S):
+        while messages:
+            taken = self.handoff.put_many(messages, _HANDOFF_WAIT_S)
+            messages = messages[taken:]
+            if not messages:
+                return
             if not waited:
                 waited = True
                 self.counters.inc("ingest.backpressure_waits")
             if self._stop.is_set():
-                # Not acknowledged, so not lost: the broker redelivers it after the restart.
-                self.counters.inc("ingest.not_taken_at_shutdown")
+                # Not acknowledged, so not lost: the broker redelivers them after the restart.
+                self.counters.inc("ingest.not_taken_at_shutdown", len(messages))
                 return

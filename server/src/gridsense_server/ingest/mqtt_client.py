@@ -25,6 +25,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
 
 READ_CHUNK = 64 * 1024
+_PUBLISH = 0x30
 _PUBACK = 0x40
 _PUBACK_PACKET = struct.Struct("!BBH")  # PUBACK, remaining length 2, packet id (reason 0)
 
@@ -65,27 +66,74 @@ class IngestClient(mqtt.Client):
         packet = b"".join([_PUBACK_PACKET.pack(_PUBACK, 2, mid) for mid in mids])
         return self._packet_queue(_PUBACK, packet, 0, 0)
 
+    def read_available(self, limit: int) -> MQTTErrorCode:
+        """Parse what has arrived, up to ``limit`` packets: plain PUBLISHes straight from the
+        read-ahead buffer, anything else (or a packet split across reads) through paho."""
+        for _ in range(limit):
+            if not self._take_publish():
+                rc = self.loop_read()  # one packet, reading the socket if the buffer is empty
+                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    return rc
+            if not self.buffered():
+                break
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _take_publish(self) -> bool:
+        """Hand on the next packet if it is whole in the buffer and a plain PUBLISH."""
+        handler = self.on_publish_received
+        buffer, pos = self._read_buffer, self._read_pos
+        size = len(buffer)
+        if handler is None or pos >= size or self._in_packet["command"] != 0 \
+                or buffer[pos] & 0xF0 != _PUBLISH:
+            return False
+        length, multiplier, at = 0, 1, pos + 1
+        while True:  # the remaining length: a variable byte integer of up to four bytes
+            if at >= size or multiplier > 128 ** 3:
+                return False  # split across reads, or malformed: paho's path
+            byte = buffer[at]
+            at += 1
+            length += (byte & 0x7F) * multiplier
+            if not byte & 0x80:
+                break
+            multiplier *= 128
+        if at + length > size:
+            return False
+        publish = self._plain_publish(buffer[pos], buffer[at:at + length])
+        if publish is None:
+            return False
+        self._read_pos = at + length
+        with self._msgtime_mutex:  # as paho notes traffic, for its keepalive
+            self._last_bytes_received = mqtt.time_func()
+        handler(publish)
+        return True
+
     def _handle_publish(self) -> MQTTErrorCode:
         handler = self.on_publish_received
-        header: int = self._in_packet["command"]
-        packet: bytes = self._in_packet["packet"]
-        qos = (header & 0x06) >> 1
-        if (handler is None or qos == 2 or not self._manual_ack
-                or self._protocol != MQTTProtocolVersion.MQTTv5 or len(packet) < 2):
+        publish = None if handler is None else self._plain_publish(
+            self._in_packet["command"], self._in_packet["packet"])
+        if handler is None or publish is None:
             return super()._handle_publish()
+        handler(publish)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _plain_publish(self, header: int, packet: bytes | bytearray) -> Publish | None:
+        """The PUBLISH if it is QoS 0/1 without properties (with ``manual_ack``, MQTT 5)."""
+        qos = (header & 0x06) >> 1
+        if (qos == 2 or not self._manual_ack or self._protocol != MQTTProtocolVersion.MQTTv5
+                or len(packet) < 2):
+            return None
         topic_end = 2 + (packet[0] << 8 | packet[1])
         end = topic_end + 2 if qos else topic_end  # the packet id follows the topic
         # Then one byte of property length, zero: no properties. (An empty topic needs a
         # topic alias, a property: paho's path.)
         if topic_end == 2 or len(packet) <= end or packet[end] != 0:
-            return super()._handle_publish()
+            return None
         mid = packet[topic_end] << 8 | packet[topic_end + 1] if qos else 0
         try:
             topic = bytes(packet[2:topic_end]).decode("utf-8")
         except UnicodeDecodeError:
-            return super()._handle_publish()
-        handler(Publish(topic, bytes(packet[end + 1:]), mid, qos, bool(header & 0x08)))
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
+            return None
+        return Publish(topic, bytes(packet[end + 1:]), mid, qos, bool(header & 0x08))
 
     def _sock_recv(self, bufsize: int) -> bytes:
         buffer, pos = self._read_buffer, self._read_pos
