@@ -126,6 +126,11 @@ class Server:
         self.rss_peak = max(self.rss_peak, psutil.Process(self.proc.pid).memory_info().rss)
         return health(self.url)
 
+    def cpu_s(self) -> float:
+        assert self.proc is not None
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return times.user + times.system
+
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc, timeout=60)
@@ -170,6 +175,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for p in publishers:
                 p.start()
         t0 = time.perf_counter()
+        cpu0 = server.cpu_s()
         figures: dict[str, Any] = {}
         while time.perf_counter() - t0 < args.timeout:
             figures = server.sample()
@@ -181,6 +187,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 break
             time.sleep(0.1)
         elapsed = time.perf_counter() - t0
+        cpu_s = server.cpu_s() - cpu0
         for p in publishers:
             p.join()
         stored = store.stored_readings() if args.influx == "up" else 0
@@ -193,6 +200,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "stored_in_influx": stored, "spooled_lines": figures.get("influx.spooled_lines", 0),
             "acks": figures.get("mqtt.acks", 0), "settled": figures.get("ingest.settled", 0),
             "redelivered": figures.get("ingest.redelivered", 0),
+            # The server's own CPU while it worked (a busy host slows the rate more than this).
+            "server_cpu_us_per_message": round(cpu_s / messages * 1e6, 1),
             "server_rss_mb_peak": round(server.rss_peak / 2**20, 1),
             "receive_maximum": args.receive_maximum, "batch_size": args.batch_size,
             "machine": {"cpus": psutil.cpu_count(), "python": platform.python_version()},

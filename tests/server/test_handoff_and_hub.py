@@ -34,6 +34,31 @@ async def test_a_full_handoff_blocks_the_producer_until_the_loop_takes_items() -
     assert len(handoff) == 0
 
 
+async def test_many_items_at_once_take_the_room_there_is_and_wait_for_the_rest() -> None:
+    handoff: Handoff[int] = Handoff(capacity=4, loop=asyncio.get_running_loop())
+    # Nobody takes: the first four go in, in order, and the call gives up after its timeout.
+    assert await asyncio.to_thread(handoff.put_many, list(range(10)), 0.05) == 4
+    assert len(handoff) == 4
+    rest = list(range(4, 10))
+    taken_rest: list[int] = []
+
+    def producer() -> None:
+        items = rest
+        while items:  # as the bridge does: hand on what is left until all is taken
+            taken = handoff.put_many(items, 0.05)
+            taken_rest.extend(items[:taken])
+            items = items[taken:]
+
+    thread = threading.Thread(target=producer)
+    thread.start()
+    received: list[int] = []
+    while len(received) < 10:
+        received += await asyncio.wait_for(handoff.get_batch(3), 20)
+    await asyncio.to_thread(thread.join, 20)
+    assert received == list(range(10)) and taken_rest == rest
+    assert len(handoff) == 0
+
+
 async def test_a_slow_subscriber_loses_its_oldest_events_and_they_are_counted() -> None:
     counters = Counters()
     hub = LiveHub(counters, queue_size=3)

@@ -174,13 +174,17 @@ class AckLedger:
     def effects_durable(self, message: InboundMessage) -> None:
         self._settle(message)
 
-    def settled(self, message: InboundMessage) -> None:
+    def settled(self, message: InboundMessage, *, release: bool = True) -> None:
+        """``message`` is durable. ``release=False``: the caller settles a whole batch and then
+        calls ``release()`` once (one hand-off of acks, not one per message)."""
         message.settled = True
         if message.on_settled is not None:
             message.on_settled()
-        self._release()
+        if release:
+            self.release()
 
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Hand the acks of the settled messages at the head of the line to the bridge."""
         order = self._order
         current = self._generation()
         ready: list[AckToken] = []

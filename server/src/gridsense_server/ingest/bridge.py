@@ -29,6 +29,7 @@ from ..counters import Counters
 from ..logs import kv
 from .handoff import Handoff
 from .inbound import InboundDecoder
+from .mqtt_client import IngestClient, Publish
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ KEEPALIVE_S = 30
 MAX_PACKET_BYTES = 2 * 1024 * 1024
 _HANDOFF_WAIT_S = 1.0
 _SELECT_TIMEOUT_S = 1.0  # keepalive pings are sent from loop_misc between selects
+# Packets parsed per wake-up from what was read ahead, before acks and publications get a turn.
+_PACKETS_PER_TURN = 500
 # Publications waiting for the network thread, and QoS 1 ones paho holds while the broker is
 # away: a bound, not a working size (the server publishes a few commands, not a stream).
 MAX_OUTGOING = 1000
@@ -77,12 +80,13 @@ class MqttBridge:
         self._wake_w: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._decoder = InboundDecoder(counters, client_id)
+        self._received: list[InboundMessage] = []  # parsed in this read, not handed on yet
         self._tls = None if config.tls is None else mqtt_tls_context(config.tls)
         self._tls_logged: str | None = None  # the failure told since the last good connect
         self._client = self._make_client()
 
-    def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
+    def _make_client(self) -> IngestClient:
+        client = IngestClient(
             CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
@@ -98,6 +102,7 @@ class MqttBridge:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        client.on_publish_received = self._on_publish
         return client
 
     def topics(self) -> list[str]:
@@ -235,17 +240,20 @@ class MqttBridge:
             self._send_acks()
             if self.connected.is_set():
                 self._send_publications()
-            readers = [sock, wake] if self._reading.is_set() else [wake]
+            reading = self._reading.is_set()
+            readers = [sock, wake] if reading else [wake]
             writers = [sock] if client.want_write() else []
+            # Bytes already read ahead are not the socket's to report: do not wait for them.
+            timeout = 0.0 if reading and client.buffered() else _SELECT_TIMEOUT_S
             try:
-                readable, _, _ = select.select(readers, writers, [], _SELECT_TIMEOUT_S)
+                readable, _, _ = select.select(readers, writers, [], timeout)
             except (OSError, ValueError):
                 return MQTTErrorCode.MQTT_ERR_CONN_LOST
             if wake in readable:
                 with contextlib.suppress(BlockingIOError):
                     wake.recv(4096)
-            if sock in readable:
-                rc = client.loop_read()
+            if reading and (sock in readable or client.buffered()):
+                rc = self._read(client)
                 if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     return rc
             if client.want_write():
@@ -259,19 +267,34 @@ class MqttBridge:
                 backoff.reset()
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
+    def _read(self, client: IngestClient) -> MQTTErrorCode:
+        """Parse what arrived, then hand the messages on together."""
+        try:
+            return client.read_available(_PACKETS_PER_TURN)
+        finally:
+            received, self._received = self._received, []
+            if received:
+                self._hand_off(received)
+
     def _send_acks(self) -> None:
         acks = self._acks
         if not acks:
             return
         current = self.generation
-        sent = stale = 0
+        stale = other = 0
+        mids: list[int] = []  # QoS 1, the server's subscriptions: one write for all of them
         while acks:
             generation, mid, qos = acks.popleft()
             if generation != current:
                 stale += 1  # its connection is gone: the broker redelivers it instead
                 continue
-            self._client.ack(mid, qos)
-            sent += 1
+            if qos == 1:
+                mids.append(mid)
+            else:
+                self._client.ack(mid, qos)
+                other += 1
+        self._client.ack_many(mids)
+        sent = len(mids) + other
         if sent:
             self.counters.inc("mqtt.acks", sent)
         if stale:
@@ -324,21 +347,29 @@ class MqttBridge:
         self.subscribed.set()
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        # What the client's fast path left to paho (properties, QoS 2).
+        self._on_publish(Publish(msg.topic, msg.payload, msg.mid, msg.qos, msg.dup))
+
+    def _on_publish(self, msg: Publish) -> None:
         token = (self.generation, msg.mid, msg.qos) if msg.qos > 0 else None
         if msg.dup:
             self.counters.inc("mqtt.dup_deliveries")
-        self._hand_off(self._decoder.message(msg.topic, msg.payload, token, msg.mid))
+        self._received.append(self._decoder.message(msg.topic, msg.payload, token, msg.mid))
 
-    def _hand_off(self, message: InboundMessage) -> None:
+    def _hand_off(self, messages: list[InboundMessage]) -> None:
         # With the hand-off at least as large as the Receive Maximum this never waits; it is
         # the second bound should the broker ignore ours.
         assert self.handoff is not None
         waited = False
-        while not self.handoff.put(message, _HANDOFF_WAIT_S):
+        while messages:
+            taken = self.handoff.put_many(messages, _HANDOFF_WAIT_S)
+            messages = messages[taken:]
+            if not messages:
+                return
             if not waited:
                 waited = True
                 self.counters.inc("ingest.backpressure_waits")
             if self._stop.is_set():
-                # Not acknowledged, so not lost: the broker redelivers it after the restart.
-                self.counters.inc("ingest.not_taken_at_shutdown")
+                # Not acknowledged, so not lost: the broker redelivers them after the restart.
+                self.counters.inc("ingest.not_taken_at_shutdown", len(messages))
                 return

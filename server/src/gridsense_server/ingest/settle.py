@@ -47,7 +47,7 @@ class Settler:
         self._idle.clear()
         self._ready.set()
 
-    def _settled(self, message: InboundMessage) -> None:
+    def _settled(self, message: InboundMessage, *, release: bool = True) -> None:
         # Every message, refused ones too, ends here once: the two outcomes add up to what
         # was received, which is how a fuzz run proves that nothing went uncounted.
         sequence = message.sequence
@@ -60,7 +60,7 @@ class Settler:
         if self.on_settled is not None:
             self.on_settled(message)
         assert message.ledger is not None
-        message.ledger.settled(message)
+        message.ledger.settled(message, release=release)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ingest-settler")
@@ -84,7 +84,11 @@ class Settler:
             if batch:
                 await self._record(batch)
                 for message in batch:
-                    self._settled(message)
+                    self._settled(message, release=False)
+                # Acks leave once per ledger and round: in arrival order, as one hand-off.
+                for ledger in {id(m.ledger): m.ledger for m in batch}.values():
+                    assert ledger is not None
+                    ledger.release()
             if not self._waiting:
                 self._idle.set()
 
