@@ -11,6 +11,9 @@ const catalogue = store<Catalogue | null>(null);
 const loaded = new Map<Language, Catalogue>();
 const PREF_KEY = "gridsense.language";
 const CACHE_KEY = "gridsense.catalogue";
+// Only the resident's and visitor's pass pages keep the words for a reload without signal; the
+// control room and the worker's app store nothing in the browser beyond a language choice.
+const keepsCatalogue = (): boolean => /^#\/(r$|r[/?]|v\/)/.test(location.hash);
 
 async function fetchCatalogue(lang: Language): Promise<Catalogue> {
   const cached = loaded.get(lang);
@@ -20,7 +23,9 @@ async function fetchCatalogue(lang: Language): Promise<Catalogue> {
     const resp = await fetch(`/api/v1/i18n/${lang}`, { credentials: "same-origin" });
     if (!resp.ok) throw new Error(`catalogue ${lang}: HTTP ${resp.status}`);
     body = (await resp.json()) as Catalogue;
-    try { localStorage.setItem(`${CACHE_KEY}.${lang}`, JSON.stringify(body)); } catch { /* full */ }
+    if (keepsCatalogue()) {
+      try { localStorage.setItem(`${CACHE_KEY}.${lang}`, JSON.stringify(body)); } catch { /* full */ }
+    }
   } catch (e) {
     // No signal (a resident's pass in a basement): the words this phone last had.
     const kept = (() => { try { return localStorage.getItem(`${CACHE_KEY}.${lang}`); } catch { return null; } })();
